@@ -1,0 +1,1 @@
+"""HTTP API over the engine (FastAPI); imports coverage, never the reverse."""

@@ -1,0 +1,323 @@
+"""Parse a territory description (``territory.toml``) into typed settings.
+
+The format is documented in ``docs/territory-format.md``. A description is looked
+up first inside the data bundle (a bundle made by ``coverage fetch`` carries its
+own), then in the folders of :func:`coverage.settings.territory_description_dirs`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coverage.errors import ConfigError, TerritoryNotFoundError
+from coverage.settings import territory_description_dirs
+
+DESCRIPTION_FILE = "territory.toml"
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "communes": (
+        "insee_code",
+        "name",
+        "population",
+        "canton_code",
+        "canton_name",
+        "epci_siren",
+        "epci_name",
+    ),
+    "cantons": ("canton_code", "canton_name"),
+    "epci": ("epci_siren", "epci_name"),
+    "departement": ("code", "name"),
+}
+"""Engine field names each administrative layer must map to a column."""
+
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "communes": ("postcodes", "point_lon", "point_lat"),
+    "cantons": (),
+    "epci": ("epci_type",),
+    "departement": (),
+}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a territory: where it is, how to read it, where it comes from.
+
+    Attributes
+    ----------
+    name
+        Layer key (``communes``, ``cantons``, ``epci``, ``departement``, ``roads``...).
+    file
+        File name relative to the bundle directory.
+    columns
+        Mapping engine field -> column name in the file.
+    crs
+        CRS to assume when the file declares none (e.g. a CSV of lon/lat).
+    format
+        Reader hint (``osm_xml``, ``pbf``, ``graphml``, ``bano``, ``ban``...), or ``""``.
+    source, url, licence, date
+        Provenance, reported with every result.
+    options
+        Any other key of the layer table (e.g. ``detour_factor`` for roads).
+    """
+
+    name: str
+    file: str
+    columns: dict[str, str] = field(default_factory=dict)
+    crs: str = ""
+    format: str = ""
+    source: str = ""
+    url: str = ""
+    licence: str = ""
+    date: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def provenance(self) -> dict[str, str]:
+        """Return the layer's provenance as a plain dict."""
+        return {
+            "file": self.file,
+            "source": self.source,
+            "url": self.url,
+            "licence": self.licence,
+            "date": self.date,
+        }
+
+
+@dataclass(frozen=True)
+class SplitCanton:
+    """A pseudo-canton code carried by communes shared between several cantons (Auch: 3299)."""
+
+    code: str
+    communes: tuple[str, ...]
+    cantons: tuple[str, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """How the population surface is built.
+
+    Attributes
+    ----------
+    cell_size_m
+        Raster cell size in metres (EPSG:2154).
+    grid
+        Optional population grid file (GeoTIFF, or INSEE Filosofi squares as
+        vector cells), relative to the bundle; ``""`` when absent.
+    grid_column
+        Population column of a vector grid (Filosofi: ``ind``).
+    weights
+        Weights of the dasymetric spreading: ``base`` (every cell), ``roads``
+        (per 200 m of road in the cell), ``addresses`` (per address point).
+    """
+
+    cell_size_m: float = 200.0
+    grid: str = ""
+    grid_column: str = "ind"
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"base": 1.0, "roads": 0.0, "addresses": 0.0}
+    )
+
+
+@dataclass(frozen=True)
+class TerritoryConfig:
+    """A parsed ``territory.toml``.
+
+    Attributes
+    ----------
+    name, label, departement
+        Identity of the territory.
+    crs
+        Working CRS (always a metric CRS; EPSG:2154 in metropolitan France).
+    layers
+        Layer specifications by key.
+    split_cantons
+        Pseudo-canton codes of communes split between cantons.
+    population
+        Population surface settings.
+    path
+        The description file it was read from.
+    """
+
+    name: str
+    label: str
+    departement: str
+    crs: str
+    layers: dict[str, LayerSpec]
+    split_cantons: dict[str, SplitCanton]
+    population: PopulationSpec
+    path: Path
+
+    def layer(self, key: str) -> LayerSpec:
+        """Return a layer's specification.
+
+        Raises
+        ------
+        ConfigError
+            If the territory does not declare that layer.
+        """
+        try:
+            return self.layers[key]
+        except KeyError:
+            raise ConfigError(
+                f"{self.path}: territory '{self.name}' declares no [layers.{key}] table"
+            ) from None
+
+
+def find_territory_description(territory: str, data_dir: Path | None = None) -> Path:
+    """Locate the ``territory.toml`` of a territory.
+
+    Parameters
+    ----------
+    territory
+        Territory name (folder name under ``data/geo``).
+    data_dir
+        Bundle directory; a ``territory.toml`` inside it wins.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    TerritoryNotFoundError
+        If no description exists; the message lists the known territories.
+    """
+    if data_dir is not None and (data_dir / DESCRIPTION_FILE).is_file():
+        return data_dir / DESCRIPTION_FILE
+    for folder in territory_description_dirs():
+        candidate = folder / territory / DESCRIPTION_FILE
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(known_territories()) or "none"
+    raise TerritoryNotFoundError(
+        f"unknown territory '{territory}' (known: {known}); "
+        f"run 'coverage fetch {territory}' or add data/geo/{territory}/{DESCRIPTION_FILE}"
+    )
+
+
+def known_territories() -> list[str]:
+    """Return the names of the territories described in the repository or package."""
+    names: set[str] = set()
+    for folder in territory_description_dirs():
+        names.update(p.parent.name for p in folder.glob(f"*/{DESCRIPTION_FILE}"))
+    return sorted(names)
+
+
+def load_territory_config(path: str | Path) -> TerritoryConfig:
+    """Read and check a ``territory.toml``.
+
+    Parameters
+    ----------
+    path
+        Path of the description file.
+
+    Returns
+    -------
+    TerritoryConfig
+
+    Raises
+    ------
+    ConfigError
+        If the file is not valid TOML, or a required table, key or column
+        mapping is missing; the message names the file and the key.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: territory description not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+    head = raw.get("territory")
+    if not isinstance(head, dict):
+        raise ConfigError(f"{path}: missing [territory] table")
+    for key in ("name", "departement"):
+        if not head.get(key):
+            raise ConfigError(f"{path}: [territory] needs '{key}'")
+
+    layers_raw = raw.get("layers")
+    if not isinstance(layers_raw, dict) or not layers_raw:
+        raise ConfigError(f"{path}: missing [layers.*] tables")
+    layers: dict[str, LayerSpec] = {}
+    for key, table in layers_raw.items():
+        layers[key] = _parse_layer(path, key, table)
+    for key, required in REQUIRED_COLUMNS.items():
+        if key not in layers:
+            raise ConfigError(f"{path}: missing [layers.{key}] table")
+        missing = [f for f in required if f not in layers[key].columns]
+        if missing:
+            raise ConfigError(
+                f"{path}: [layers.{key}.columns] must map {', '.join(missing)} to a column"
+            )
+
+    split: dict[str, SplitCanton] = {}
+    for code, entry in (head.get("split_cantons") or {}).items():
+        if not isinstance(entry, dict) or not entry.get("cantons"):
+            raise ConfigError(
+                f"{path}: [territory.split_cantons] '{code}' needs a 'cantons' list"
+            )
+        split[str(code)] = SplitCanton(
+            code=str(code),
+            communes=tuple(str(c) for c in entry.get("communes", [])),
+            cantons=tuple(str(c) for c in entry["cantons"]),
+            label=str(entry.get("label", code)),
+        )
+
+    pop_raw = raw.get("population") or {}
+    weights = {"base": 1.0, "roads": 0.0, "addresses": 0.0}
+    for key, value in (pop_raw.get("weights") or {}).items():
+        if key not in weights:
+            raise ConfigError(
+                f"{path}: [population.weights] unknown key '{key}' (use base, roads, addresses)"
+            )
+        if not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{path}: [population.weights] '{key}' must be a number >= 0")
+        weights[key] = float(value)
+    cell = pop_raw.get("cell_size_m", 200)
+    if not isinstance(cell, int | float) or not 10 <= cell <= 5000:
+        raise ConfigError(f"{path}: [population] cell_size_m must be between 10 and 5000 metres")
+    population = PopulationSpec(
+        cell_size_m=float(cell),
+        grid=str(pop_raw.get("grid", "")),
+        grid_column=str(pop_raw.get("grid_column", "ind")),
+        weights=weights,
+    )
+    return TerritoryConfig(
+        name=str(head["name"]),
+        label=str(head.get("label", head["name"])),
+        departement=str(head["departement"]),
+        crs=str(head.get("crs", "EPSG:2154")),
+        layers=layers,
+        split_cantons=split,
+        population=population,
+        path=path,
+    )
+
+
+_LAYER_KEYS = {"file", "columns", "crs", "format", "source", "url", "licence", "date"}
+
+
+def _parse_layer(path: Path, key: str, table: Any) -> LayerSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [layers.{key}] must be a table")
+    if not table.get("file"):
+        raise ConfigError(f"{path}: [layers.{key}] needs 'file'")
+    columns = table.get("columns") or {}
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(f"{path}: [layers.{key}.columns] must map field names to column names")
+    return LayerSpec(
+        name=key,
+        file=str(table["file"]),
+        columns=dict(columns),
+        crs=str(table.get("crs", "")),
+        format=str(table.get("format", "")),
+        source=str(table.get("source", "")),
+        url=str(table.get("url", "")),
+        licence=str(table.get("licence", "")),
+        date=str(table.get("date", "")),
+        options={k: v for k, v in table.items() if k not in _LAYER_KEYS},
+    )

@@ -1,0 +1,204 @@
+"""Read a layer file through its column mapping into a checked GeoDataFrame in the working CRS.
+
+Every problem is reported with the file, the row (INSEE code or line) and the
+field. Problems that can be repaired safely (invalid polygons, INSEE codes read
+as numbers) are repaired with a :class:`DataWarning` that says what was done.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from coverage.errors import DataError
+from coverage.layers.config import LayerSpec
+
+
+class DataWarning(UserWarning):
+    """A repair made to input data (the message says what and where)."""
+
+
+def layer_path(spec: LayerSpec, bundle_dir: Path) -> Path:
+    """Return the absolute path of a layer file, checking that it exists.
+
+    Raises
+    ------
+    DataError
+        If the file is missing; the message says which layer and how to get it.
+    """
+    path = bundle_dir / spec.file
+    if not path.is_file():
+        raise DataError(
+            f"layer '{spec.name}' file is missing from the bundle; run 'coverage fetch' "
+            f"or point --data at a directory that holds {spec.file}",
+            path=path,
+        )
+    return path
+
+
+def read_vector_layer(
+    spec: LayerSpec,
+    bundle_dir: Path,
+    *,
+    target_crs: str,
+    required: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+    id_field: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a polygon layer and rename its columns to the engine's field names.
+
+    Parameters
+    ----------
+    spec
+        Layer specification (file, columns, CRS to assume).
+    bundle_dir
+        Bundle directory the file name is relative to.
+    target_crs
+        CRS of the returned frame (EPSG:2154).
+    required
+        Engine fields that must be mapped and present.
+    optional
+        Engine fields kept when mapped and present.
+    id_field
+        Field used to name rows in messages (e.g. ``insee_code``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns: the engine fields found, then ``geometry`` (valid, non-empty,
+        in ``target_crs``).
+
+    Raises
+    ------
+    DataError
+        Missing file, unreadable file, missing column, missing CRS, empty geometry.
+    """
+    path = layer_path(spec, bundle_dir)
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several DataSourceError subclasses
+        raise DataError(f"cannot read layer '{spec.name}': {exc}", path=path) from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
+        raise DataError(f"layer '{spec.name}' has no geometry column", path=path)
+    frame = _rename_columns(frame, spec, path, required=required, optional=optional)
+    frame = _set_crs(frame, spec, path)
+    frame = _check_geometries(frame, spec, path, id_field=id_field)
+    return frame.to_crs(target_crs)
+
+
+def _rename_columns(
+    frame: pd.DataFrame,
+    spec: LayerSpec,
+    path: Path,
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+) -> pd.DataFrame:
+    """Select and rename mapped columns; a missing required column is an error."""
+    available = [c for c in frame.columns if c != "geometry"]
+    rename: dict[str, str] = {}
+    for field in (*required, *optional):
+        column = spec.columns.get(field)
+        if column is None:
+            if field in required:
+                raise DataError(
+                    f"layer '{spec.name}': no column mapped to field '{field}' "
+                    f"in [layers.{spec.name}.columns]",
+                    path=path,
+                    field=field,
+                )
+            continue
+        if column not in frame.columns:
+            if field not in required:
+                continue
+            close = difflib.get_close_matches(column, available, n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise DataError(
+                f"column '{column}' (mapped to '{field}') not found; the file has "
+                f"{', '.join(available)}{hint} Fix [layers.{spec.name}.columns] in territory.toml",
+                path=path,
+                field=column,
+            )
+        rename[column] = field
+    keep = [*rename.keys(), "geometry"] if "geometry" in frame.columns else list(rename.keys())
+    out = frame[keep].rename(columns=rename)
+    return out
+
+
+def _set_crs(frame: gpd.GeoDataFrame, spec: LayerSpec, path: Path) -> gpd.GeoDataFrame:
+    """Use the file's CRS, or the declared one when the file has none."""
+    if frame.crs is None:
+        if not spec.crs:
+            raise DataError(
+                f"layer '{spec.name}' has no CRS; declare it with crs = \"EPSG:....\" "
+                f"in [layers.{spec.name}]",
+                path=path,
+            )
+        frame = frame.set_crs(spec.crs)
+    return frame
+
+
+def _check_geometries(
+    frame: gpd.GeoDataFrame, spec: LayerSpec, path: Path, *, id_field: str | None
+) -> gpd.GeoDataFrame:
+    """Refuse missing or empty geometries; repair invalid ones with a warning."""
+    geoms = frame.geometry.values
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        row = _row_label(frame, int(np.flatnonzero(missing)[0]), id_field)
+        raise DataError(
+            f"layer '{spec.name}': {int(missing.sum())} row(s) without geometry (first shown)",
+            path=path,
+            row=row,
+            field="geometry",
+        )
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        rows = [_row_label(frame, int(i), id_field) for i in np.flatnonzero(invalid)]
+        repaired = shapely.make_valid(geoms[invalid])
+        # keep only the polygonal part of a GeometryCollection
+        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
+        if any(shapely.is_empty(g) for g in repaired):
+            raise DataError(
+                f"layer '{spec.name}': invalid geometry that cannot be repaired",
+                path=path,
+                row=rows[0],
+                field="geometry",
+            )
+        frame = frame.copy()
+        frame.loc[invalid, "geometry"] = repaired
+        warnings.warn(
+            f"{path}: layer '{spec.name}': repaired {len(rows)} invalid geometr"
+            f"{'y' if len(rows) == 1 else 'ies'} with make_valid "
+            f"(rows {', '.join(map(str, rows[:10]))})",
+            DataWarning,
+            stacklevel=3,
+        )
+    return frame
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _row_label(frame: pd.DataFrame, position: int, id_field: str | None) -> str:
+    if id_field and id_field in frame.columns:
+        value = frame.iloc[position][id_field]
+        if isinstance(value, str) and value:
+            return f"{position + 1} ({id_field}={value})"
+    return str(position + 1)
+
+
+def row_label(frame: pd.DataFrame, position: int, id_field: str | None) -> str:
+    """Return a human label for a row: its 1-based position and its identifier."""
+    return _row_label(frame, position, id_field)

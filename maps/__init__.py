@@ -1,0 +1,1 @@
+"""Folium maps built from engine results; imports coverage, never the reverse."""
