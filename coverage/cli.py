@@ -7,6 +7,7 @@ with exit code 1; an unexpected error prints one line too, with exit code 2
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -15,9 +16,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from coverage import __version__
+from coverage._cli_common import (
+    DataOption,
+    TerritoryArgument,
+    console,
+    err_console,
+    fmt_int,
+    show_warnings,
+)
 from coverage.errors import CoverageError
 
 app = typer.Typer(
@@ -30,32 +38,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-DataOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help=(
-            "Dossier des données (le lot lui-même ou un dossier qui contient <territoire>/). "
-            "Par défaut : $COVERAGE_DATA_DIR, puis le dossier de données de l'utilisateur."
-        ),
-    ),
-]
-TerritoryArgument = Annotated[
-    str, typer.Argument(help="Nom du territoire (dossier data/geo/<nom>), par exemple 'gers'.")
-]
-
-
-def _fmt_int(value: float) -> str:
-    """French thousands separator (a plain space, readable in every terminal)."""
-    return f"{int(round(value)):,}".replace(",", " ")
-
-
-def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        err_console.print(f"[yellow]Avertissement :[/yellow] {w.message}", highlight=False)
 
 
 @app.command()
@@ -70,7 +52,7 @@ def info(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_territory(territory, data_dir=data)
-    _show_warnings(caught)
+    show_warnings(caught)
     summary = loaded.summary()
     if as_json:
         console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
@@ -82,11 +64,11 @@ def info(
     )
     console.print(f"  {summary['communes']} communes", highlight=False)
     console.print(
-        f"  {_fmt_int(summary['population'])} habitants (population municipale)",
+        f"  {fmt_int(summary['population'])} habitants (population municipale)",
         highlight=False,
     )
     split = "; ".join(
-        f"{s['label']}, {_fmt_int(s['population'])} hab." for s in summary["split_cantons"]
+        f"{s['label']}, {fmt_int(s['population'])} hab." for s in summary["split_cantons"]
     )
     console.print(
         f"  {summary['cantons']} cantons" + (f" ({split})" if split else ""), highlight=False
@@ -162,11 +144,11 @@ def population(
         loaded = load_territory(territory, data_dir=data)
         with console.status("Surface de population…"):
             surface = population_surface(loaded, cell_size_m=cell_size, use_cache=not no_cache)
-    _show_warnings(caught)
+    show_warnings(caught)
     rows, cols = surface.shape
     console.print(
         f"{rows} × {cols} cellules de {surface.cell_size_m:g} m, "
-        f"{int((surface.values > 0).sum())} peuplées, total {_fmt_int(surface.total)} habitants",
+        f"{int((surface.values > 0).sum())} peuplées, total {fmt_int(surface.total)} habitants",
         highlight=False,
     )
     console.print(f"Méthode : {surface.method}", highlight=False)
@@ -193,12 +175,13 @@ def _root(
     """Accessibilité des services sociaux d'un département."""
 
 
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules whose ``register(app)`` adds their commands (imported lazily inside commands)."""
+
+
 def _mount_subcommands() -> None:
-    try:
-        from coverage.routing.cli import network_app
-    except ImportError:  # pragma: no cover - routing CLI not available
-        return
-    app.add_typer(network_app, name="network", help="Réseau routier : chargement et résumé.")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
 
 
 _mount_subcommands()

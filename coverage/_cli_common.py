@@ -1,0 +1,48 @@
+"""Pieces shared by the command modules: consoles, common options, French number formatting.
+
+Each feature registers its commands from its own module (``register(app)``),
+listed in :data:`coverage.cli.COMMAND_MODULES`; those modules import from here,
+never from ``coverage.cli``, so that there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help=(
+            "Dossier des données (le lot lui-même ou un dossier qui contient <territoire>/). "
+            "Par défaut : $COVERAGE_DATA_DIR, puis le dossier de données de l'utilisateur."
+        ),
+    ),
+]
+TerritoryArgument = Annotated[
+    str, typer.Argument(help="Nom du territoire (dossier data/geo/<nom>), par exemple 'gers'.")
+]
+
+
+def fmt_int(value: float) -> str:
+    """Format an integer with the French thousands separator (a plain space)."""
+    return f"{int(round(value)):,}".replace(",", " ")
+
+
+def fmt_share(value: float, digits: int = 1) -> str:
+    """Format a share in [0, 1] as a French percentage (``12,3 %``)."""
+    return f"{100.0 * value:.{digits}f} %".replace(".", ",")
+
+
+def show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print recorded warnings on stderr, one line each."""
+    for w in caught:
+        err_console.print(f"[yellow]Avertissement :[/yellow] {w.message}", highlight=False)
