@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
 from coverage.errors import NetworkError
+
+if TYPE_CHECKING:
+    from coverage.routing.core import CoreGraph
 
 MIN_EDGE_SECONDS = 1e-3
 """Smallest travel time kept on an edge, in seconds."""
@@ -118,6 +121,13 @@ class RoadNetwork:
     def csr_reversed(self) -> scipy.sparse.csr_matrix:
         """Transposed travel-time matrix, for queries *to* a set of nodes."""
         return self.csr.transpose().tocsr()
+
+    @cached_property
+    def core(self) -> CoreGraph:
+        """The contracted core graph used by many-to-many queries (computed once)."""
+        from coverage.routing.core import contract_network
+
+        return contract_network(self)
 
     @cached_property
     def kdtree(self) -> cKDTree:
