@@ -102,8 +102,15 @@ def fetch(
         bool, typer.Option("--no-addresses", help="Ne pas télécharger les adresses BAN.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Retélécharger même si en cache.")] = False,
+    buffer_km: Annotated[
+        float,
+        typer.Option("--buffer-km", help="Marge autour du département pour le réseau OSM (km)."),
+    ] = 15.0,
 ) -> None:
-    """Construit le lot de données d'un territoire depuis les sources officielles (en ligne)."""
+    """Construit le lot de données d'un territoire depuis les sources officielles (en ligne).
+
+    geo.api.gouv.fr, COG de l'INSEE, data.gouv.fr, BAN, OpenStreetMap (docs/fetch.md).
+    """
     from coverage.fetch import fetch_territory
     from coverage.settings import resolve_data_dir
 
@@ -117,10 +124,22 @@ def fetch(
         include_addresses=not no_addresses,
         force=force,
         progress=sys.stderr.isatty(),
+        buffer_m=buffer_km * 1000.0,
     )
-    console.print(f"Lot prêt : {report.dest}", highlight=False)
+    cached = sum(1 for d in report.downloads if d.get("from_cache"))
+    console.print(
+        f"Lot prêt : {report.dest} (département {report.departement}, "
+        f"{len(report.downloads)} téléchargements dont {cached} depuis le cache)",
+        highlight=False,
+    )
     for name, entry in report.files.items():
-        console.print(f"  {name}: {entry}", highlight=False)
+        console.print(
+            f"  {name:<34} {fmt_int(entry['size']):>12} octets  sha256 {entry['sha256'][:16]}…",
+            highlight=False,
+        )
+    for note in report.notes:
+        console.print(f"  note : {note}", highlight=False)
+    console.print(f"Sommes de contrôle et sources : {report.fetch_json}", highlight=False)
 
 
 @app.command()
@@ -175,7 +194,11 @@ def _root(
     """Accessibilité des services sociaux d'un département."""
 
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "coverage.commands.geocode",
+    "coverage.commands.services",
+    "coverage.commands.network",
+)
 """Modules whose ``register(app)`` adds their commands (imported lazily inside commands)."""
 
 
