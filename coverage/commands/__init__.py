@@ -1,0 +1,1 @@
+"""Command modules of the ``coverage`` CLI, each registering its commands with ``register(app)``."""

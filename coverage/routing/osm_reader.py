@@ -1,0 +1,263 @@
+"""Read drivable ways from an OSM XML or PBF file with pyosmium.
+
+One reader for both formats: pyosmium parses the file in C++, keeps node
+locations in memory and hands the ways with a ``highway`` tag to Python. Each
+way passes or fails the same tag filter as osmnx's ``network_type="drive"``
+Overpass query (:data:`DRIVE_EXCLUDE`, unanchored regular expressions as
+Overpass applies them).
+
+Clipped extracts (a county cut out of a state file) hold ways whose node
+references point to nodes absent from the file. Such a way is split at each
+missing node; every run of two or more present nodes is kept as a piece of
+its own and the rest is dropped. The counts are reported
+(:attr:`OsmWays.stats`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coverage.errors import NetworkError
+
+DRIVE_EXCLUDE: dict[str, re.Pattern[str]] = {
+    "area": re.compile("yes"),
+    "access": re.compile("private"),
+    "highway": re.compile(
+        "abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|"
+        "footway|no|path|pedestrian|planned|platform|proposed|raceway|razed|rest_area|service|"
+        "services|steps|track"
+    ),
+    "motor_vehicle": re.compile("no"),
+    "motorcar": re.compile("no"),
+    "service": re.compile("alley|driveway|emergency_access|parking|parking_aisle|private"),
+}
+"""osmnx 2's ``drive`` filter: a way is excluded when one of these tags matches."""
+
+KEPT_TAGS = ("highway", "maxspeed", "maxspeed:forward", "maxspeed:backward", "oneway", "junction")
+"""Tags copied from each drivable way."""
+
+OSM_XML_SUFFIXES = (".osm", ".xml", ".osm.xml", ".osm.gz", ".osm.bz2", ".osc")
+PBF_SUFFIXES = (".pbf", ".osm.pbf")
+
+
+@dataclass
+class OsmWays:
+    """Drivable ways of an OSM file, node references flattened.
+
+    Attributes
+    ----------
+    way_id
+        ``int64`` OSM id of each way (a way split at missing nodes appears once per piece).
+    ptr
+        ``int64`` offsets: the nodes of way ``i`` are ``node_ref[ptr[i]:ptr[i+1]]``.
+    node_ref
+        ``int64`` OSM node ids.
+    lon, lat
+        ``float64`` WGS84 coordinates of each node reference.
+    tags
+        One dict per way with the :data:`KEPT_TAGS` present.
+    stats
+        Counts: ``highway_ways``, ``drivable_ways``, ``not_drivable_ways``,
+        ``dangling_refs`` (references to missing nodes in drivable ways),
+        ``ways_with_dangling_refs``, ``ways_split`` (kept in several pieces),
+        ``ways_dropped_dangling`` (no run of two present nodes), ``pieces``.
+    header
+        File header: ``date`` (``osmosis_replication_timestamp``), ``generator``, ``bbox``.
+    """
+
+    way_id: np.ndarray
+    ptr: np.ndarray
+    node_ref: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    tags: list[dict[str, str]]
+    stats: dict[str, int] = field(default_factory=dict)
+    header: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_ways(self) -> int:
+        """Number of ways (pieces)."""
+        return len(self.tags)
+
+
+def is_drivable(tags: Any) -> bool:
+    """Return whether a way's tags pass osmnx's ``drive`` filter.
+
+    ``tags`` is any mapping with ``get`` (a dict or a pyosmium ``TagList``).
+    """
+    if tags.get("highway") is None:
+        return False
+    for key, pattern in DRIVE_EXCLUDE.items():
+        value = tags.get(key)
+        if value is not None and pattern.search(value):
+            return False
+    return True
+
+
+def osm_file_format(path: Path) -> str:
+    """Return ``"pbf"`` or ``"osm_xml"`` from a file's name, else from its first bytes.
+
+    Raises
+    ------
+    NetworkError
+        If the file is neither.
+    """
+    name = path.name.lower()
+    if name.endswith(PBF_SUFFIXES):
+        return "pbf"
+    if name.endswith(OSM_XML_SUFFIXES):
+        return "osm_xml"
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if b"OSMHeader" in head[:64]:
+        return "pbf"
+    if b"<osm" in head:
+        return "osm_xml"
+    raise NetworkError(f"{path}: not an OSM XML or PBF file (say format='osm_xml' or 'pbf')")
+
+
+def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
+    """Read the drivable ways of an OSM XML or PBF file.
+
+    Parameters
+    ----------
+    path
+        The file (``.osm``, ``.osm.pbf``, compressed XML ``.osm.gz``/``.osm.bz2``).
+    format
+        ``"osm_xml"`` or ``"pbf"``; guessed from the name or content when ``None``.
+
+    Returns
+    -------
+    OsmWays
+
+    Raises
+    ------
+    NetworkError
+        If the file is missing, empty or corrupt, or holds no drivable way; the
+        message names the file.
+    """
+    import osmium
+
+    path = Path(path)
+    if not path.is_file():
+        raise NetworkError(f"{path}: road network file not found")
+    if path.stat().st_size == 0:
+        raise NetworkError(f"{path}: road network file is empty")
+    fmt = format or osm_file_format(path)
+    if fmt not in ("osm_xml", "pbf"):
+        raise NetworkError(f"{path}: unknown OSM format '{fmt}' (use 'osm_xml' or 'pbf')")
+    osmium_fmt = "pbf" if fmt == "pbf" else _xml_osmium_format(path)
+
+    way_ids: list[int] = []
+    lengths: list[int] = []
+    refs: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    tags_out: list[dict[str, str]] = []
+    stats = {
+        "highway_ways": 0,
+        "drivable_ways": 0,
+        "not_drivable_ways": 0,
+        "dangling_refs": 0,
+        "ways_with_dangling_refs": 0,
+        "ways_split": 0,
+        "ways_dropped_dangling": 0,
+        "pieces": 0,
+    }
+    header: dict[str, Any] = {}
+    try:
+        processor = (
+            osmium.FileProcessor(osmium.io.File(str(path), osmium_fmt))
+            .with_locations()
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
+        head = processor.header
+        header = {
+            "date": head.get("osmosis_replication_timestamp") or head.get("timestamp") or "",
+            "generator": head.get("generator") or "",
+        }
+        box = head.box()
+        if box.valid():
+            header["bbox"] = [
+                box.bottom_left.lon,
+                box.bottom_left.lat,
+                box.top_right.lon,
+                box.top_right.lat,
+            ]
+        for way in processor:
+            stats["highway_ways"] += 1
+            if not is_drivable(way.tags):
+                stats["not_drivable_ways"] += 1
+                continue
+            stats["drivable_ways"] += 1
+            tags = {k: way.tags.get(k) for k in KEPT_TAGS if k in way.tags}
+            run_refs: list[int] = []
+            run_xy: list[tuple[float, float]] = []
+            pieces: list[tuple[list[int], list[tuple[float, float]]]] = []
+            missing = 0
+            for nd in way.nodes:
+                loc = nd.location
+                if loc.valid():
+                    run_refs.append(nd.ref)
+                    run_xy.append((loc.lon, loc.lat))
+                else:
+                    missing += 1
+                    if len(run_refs) >= 2:
+                        pieces.append((run_refs, run_xy))
+                    run_refs, run_xy = [], []
+            if len(run_refs) >= 2:
+                pieces.append((run_refs, run_xy))
+            if missing:
+                stats["dangling_refs"] += missing
+                stats["ways_with_dangling_refs"] += 1
+                if not pieces:
+                    stats["ways_dropped_dangling"] += 1
+                elif len(pieces) > 1:
+                    stats["ways_split"] += 1
+            for piece_refs, piece_xy in pieces:
+                way_ids.append(way.id)
+                lengths.append(len(piece_refs))
+                refs.extend(piece_refs)
+                for lon, lat in piece_xy:
+                    lons.append(lon)
+                    lats.append(lat)
+                tags_out.append(tags)
+    except NetworkError:
+        raise
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise NetworkError(f"{path}: cannot read OSM {fmt} file ({exc})") from None
+    stats["pieces"] = len(tags_out)
+    if stats["highway_ways"] == 0:
+        raise NetworkError(f"{path}: no way with a 'highway' tag: not a road network file")
+    if not tags_out:
+        raise NetworkError(
+            f"{path}: none of its {stats['highway_ways']} highway ways is drivable by car "
+            "(osmnx 'drive' filter) with two or more nodes present"
+        )
+    ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    return OsmWays(
+        way_id=np.asarray(way_ids, dtype=np.int64),
+        ptr=ptr,
+        node_ref=np.asarray(refs, dtype=np.int64),
+        lon=np.asarray(lons, dtype=np.float64),
+        lat=np.asarray(lats, dtype=np.float64),
+        tags=tags_out,
+        stats=stats,
+        header=header,
+    )
+
+
+def _xml_osmium_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return "osm.gz"
+    if name.endswith(".bz2"):
+        return "osm.bz2"
+    return "osm"
