@@ -7,6 +7,7 @@ own), then in the folders of :func:`coverage.settings.territory_description_dirs
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,110 @@ class PopulationSpec:
     )
 
 
+BUILTIN_SERVICE_KINDS: dict[str, str] = {
+    "mds": "Maison départementale des solidarités",
+    "tiers_lieu": "Tiers-lieu solidaire",
+    "france_services": "France services",
+    "health_centre": "Centre de santé",
+    "saad": "Service d'aide et d'accompagnement à domicile",
+}
+"""Service kinds every territory knows (key -> French label); others go in ``[services.kinds]``."""
+
+SERVICE_STATUSES: tuple[str, ...] = ("open", "planned", "closed")
+
+SERVICE_FIELDS: tuple[str, ...] = (
+    "service_id",
+    "kind",
+    "name",
+    "address",
+    "housenumber",
+    "street",
+    "postcode",
+    "insee_code",
+    "city",
+    "lon",
+    "lat",
+    "status",
+    "capacity",
+    "capacity_unit",
+    "source",
+    "geocode_quality",
+    "geocode_score",
+    "geocode_backend",
+)
+"""Engine fields a service source may map to its columns (``[services.sources.<key>.columns]``)."""
+
+
+@dataclass(frozen=True)
+class ServiceSourceSpec:
+    """One list of service points of the catalogue (``[services.sources.<key>]``).
+
+    Attributes
+    ----------
+    key
+        Source key (``france_services``, ``tiers_lieux``...).
+    kind
+        Service kind of its rows (a row's own ``kind`` column, when mapped, wins).
+    layer
+        A ``[layers.<key>]`` whose file (in the data bundle) holds the list, or ``""``.
+    file
+        Otherwise a file relative to the folder of ``territory.toml`` (lists
+        shipped with the description), or an absolute path.
+    columns
+        Engine field -> column of the file (see :data:`SERVICE_FIELDS`).
+    status, capacity, capacity_unit
+        Defaults for rows that do not give them.
+    crs
+        CRS of coordinates read from ``lon``/``lat`` columns when not WGS84.
+    source, url, licence, date
+        Provenance (the layer's when ``layer`` is used and these are empty).
+    """
+
+    key: str
+    kind: str
+    layer: str = ""
+    file: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    status: str = "open"
+    capacity: float = 1.0
+    capacity_unit: str = "site"
+    crs: str = ""
+    source: str = ""
+    url: str = ""
+    licence: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class ServicesSpec:
+    """The service catalogue of a territory (``[services]``).
+
+    Attributes
+    ----------
+    max_distance_km
+        Service points farther than this from the territory are refused
+        (services just over the border count for coverage and are kept).
+    geocoders
+        Geocoding backends, in order, for rows without coordinates.
+    kinds
+        Custom kinds of the territory (key -> label), beside the built-in ones.
+    sources
+        The lists making up the catalogue, by key.
+    declared
+        False when the description has no ``[services]`` table (defaults apply).
+    """
+
+    max_distance_km: float = 40.0
+    geocoders: tuple[str, ...] = ("local", "commune")
+    kinds: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, ServiceSourceSpec] = field(default_factory=dict)
+    declared: bool = False
+
+    def all_kinds(self) -> dict[str, str]:
+        """Built-in and custom kinds, key -> label."""
+        return {**BUILTIN_SERVICE_KINDS, **self.kinds}
+
+
 @dataclass(frozen=True)
 class TerritoryConfig:
     """A parsed ``territory.toml``.
@@ -139,6 +244,8 @@ class TerritoryConfig:
         Population surface settings.
     path
         The description file it was read from.
+    services
+        Service catalogue settings (``[services]``).
     """
 
     name: str
@@ -149,6 +256,7 @@ class TerritoryConfig:
     split_cantons: dict[str, SplitCanton]
     population: PopulationSpec
     path: Path
+    services: ServicesSpec = field(default_factory=ServicesSpec)
 
     def layer(self, key: str) -> LayerSpec:
         """Return a layer's specification.
@@ -295,6 +403,7 @@ def load_territory_config(path: str | Path) -> TerritoryConfig:
         split_cantons=split,
         population=population,
         path=path,
+        services=_parse_services(path, raw.get("services"), layers),
     )
 
 
@@ -320,4 +429,121 @@ def _parse_layer(path: Path, key: str, table: Any) -> LayerSpec:
         licence=str(table.get("licence", "")),
         date=str(table.get("date", "")),
         options={k: v for k, v in table.items() if k not in _LAYER_KEYS},
+    )
+
+
+_KIND_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_SERVICES_KEYS = {"max_distance_km", "geocoders", "kinds", "sources"}
+_SOURCE_KEYS = {
+    "kind", "layer", "file", "columns", "status", "capacity", "capacity_unit", "crs",
+    "source", "url", "licence", "date",
+}
+_GEOCODERS = ("local", "ban", "commune")
+
+
+def _parse_services(path: Path, table: Any, layers: dict[str, LayerSpec]) -> ServicesSpec:
+    """Parse ``[services]``, ``[services.kinds]`` and ``[services.sources.<key>]``."""
+    if table is None:
+        return ServicesSpec()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [services] must be a table")
+    unknown = sorted(set(table) - _SERVICES_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [services] unknown key(s) {', '.join(unknown)} "
+            f"(use {', '.join(sorted(_SERVICES_KEYS))})"
+        )
+    distance = table.get("max_distance_km", 40.0)
+    if isinstance(distance, bool) or not isinstance(distance, int | float) or distance < 0:
+        raise ConfigError(f"{path}: [services] max_distance_km must be a number of km >= 0")
+    geocoders = table.get("geocoders", ["local", "commune"])
+    if (
+        not isinstance(geocoders, list)
+        or not geocoders
+        or any(g not in _GEOCODERS for g in geocoders)
+    ):
+        raise ConfigError(
+            f"{path}: [services] geocoders must be a list among {', '.join(_GEOCODERS)}"
+        )
+    kinds_raw = table.get("kinds") or {}
+    if not isinstance(kinds_raw, dict):
+        raise ConfigError(f"{path}: [services.kinds] must map a kind key to its label")
+    kinds: dict[str, str] = {}
+    for key, label in kinds_raw.items():
+        if not _KIND_KEY.match(key):
+            raise ConfigError(
+                f"{path}: [services.kinds] '{key}' is not a valid kind key "
+                "(lower case letters, digits and _, e.g. point_conseil_budget)"
+            )
+        if key in BUILTIN_SERVICE_KINDS:
+            raise ConfigError(f"{path}: [services.kinds] '{key}' is a built-in kind already")
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"{path}: [services.kinds] '{key}' needs a label (text)")
+        kinds[key] = label
+    all_kinds = {**BUILTIN_SERVICE_KINDS, **kinds}
+    sources_raw = table.get("sources") or {}
+    if not isinstance(sources_raw, dict):
+        raise ConfigError(f"{path}: [services.sources] must hold one table per list")
+    sources = {
+        key: _parse_service_source(path, key, entry, layers, all_kinds)
+        for key, entry in sources_raw.items()
+    }
+    return ServicesSpec(
+        max_distance_km=float(distance),
+        geocoders=tuple(geocoders),
+        kinds=kinds,
+        sources=sources,
+        declared=True,
+    )
+
+
+def _parse_service_source(
+    path: Path, key: str, entry: Any, layers: dict[str, LayerSpec], kinds: dict[str, str]
+) -> ServiceSourceSpec:
+    where = f"{path}: [services.sources.{key}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(entry) - _SOURCE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where} unknown key(s) {', '.join(unknown)}")
+    kind = entry.get("kind", "")
+    if kind not in kinds:
+        raise ConfigError(
+            f"{where} kind '{kind}' is not a known service kind ({', '.join(kinds)}); "
+            "declare custom kinds in [services.kinds]"
+        )
+    layer, file = str(entry.get("layer", "")), str(entry.get("file", ""))
+    if bool(layer) == bool(file):
+        raise ConfigError(f"{where} needs either 'layer' (a [layers.*] key) or 'file', not both")
+    if layer and layer not in layers:
+        raise ConfigError(f"{where} layer '{layer}' is not declared in [layers.{layer}]")
+    columns = entry.get("columns") or {}
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(f"{where}.columns must map field names to column names")
+    bad = sorted(set(columns) - set(SERVICE_FIELDS))
+    if bad:
+        raise ConfigError(
+            f"{where}.columns unknown field(s) {', '.join(bad)} (use {', '.join(SERVICE_FIELDS)})"
+        )
+    status = entry.get("status", "open")
+    if status not in SERVICE_STATUSES:
+        raise ConfigError(f"{where} status must be one of {', '.join(SERVICE_STATUSES)}")
+    capacity = entry.get("capacity", 1.0)
+    if isinstance(capacity, bool) or not isinstance(capacity, int | float) or capacity < 0:
+        raise ConfigError(f"{where} capacity must be a number >= 0")
+    spec = layers.get(layer) if layer else None
+    return ServiceSourceSpec(
+        key=key,
+        kind=kind,
+        layer=layer,
+        file=file,
+        columns=dict(columns),
+        status=status,
+        capacity=float(capacity),
+        capacity_unit=str(entry.get("capacity_unit", "site")),
+        crs=str(entry.get("crs", "") or (spec.crs if spec else "")),
+        source=str(entry.get("source", "") or (spec.source if spec else "")),
+        url=str(entry.get("url", "") or (spec.url if spec else "")),
+        licence=str(entry.get("licence", "") or (spec.licence if spec else "")),
+        date=str(entry.get("date", "") or (spec.date if spec else "")),
     )
