@@ -184,3 +184,11 @@ def make_tiny(tmp_path: Path) -> Callable[..., Path]:
         return bundle
 
     return build
+
+
+@pytest.fixture(scope="session")
+def gers_network(gers):
+    """The Gers numbered-road network as the territory describes it (detour factor 1.3)."""
+    from coverage.territory_network import load_territory_network
+
+    return load_territory_network(gers)
