@@ -22,7 +22,9 @@ what :mod:`coverage.routing.matrix` does with the chain tables below.
 A node is removable when it has exactly two distinct neighbours ``a != b`` and its
 edges are either all four of ``a <-> x <-> b`` (two-way chain) or exactly
 ``a -> x -> b`` (one-way chain). Adjacent removable nodes then always share the
-chain's kind.
+chain's kind. A dead end (one neighbour, two-way) is removable too: the chain
+``A - x1 - ... - leaf`` is *pendant*, has no end ``B`` (``chain_end == -1``) and
+adds no core edge; its nodes are reached from ``A`` and leave through ``A``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class CoreGraph:
         forward to ``x``) and ``G[x]`` (seconds from ``x`` backward to ``A``;
         NaN on one-way chains). NaN for kept nodes.
     chain_start, chain_end
-        Core indices of each chain's ends ``A`` and ``B``.
+        Core indices of each chain's ends ``A`` and ``B`` (-1: pendant chain, no ``B``).
     chain_fwd_total_s, chain_bwd_total_s
         ``Ftot`` and ``Gtot`` of each chain (``Gtot`` NaN when one-way).
     chain_two_way
@@ -135,23 +137,29 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     out_nb = np.full(n, -1, dtype=np.int64)
     out_nb[tail] = head  # meaningful where out_deg == 1
 
-    two_way = (und_deg == 2) & (out_deg == 2) & (in_deg == 2)
+    leaf = (und_deg == 1) & (out_deg == 1) & (in_deg == 1)
+    two_way = ((und_deg == 2) & (out_deg == 2) & (in_deg == 2)) | leaf
     one_way = (und_deg == 2) & (out_deg == 1) & (in_deg == 1) & (in_nb != out_nb)
     removable = two_way | one_way
-    if n and removable.all():  # the whole graph is one ring: keep one node
+    if n and removable.all():  # the whole graph is one ring or path: keep one node
         removable[0] = False
     rem_idx = np.flatnonzero(removable)
     m = rem_idx.size
     if m == 0:
         return _no_contraction(network)
 
-    # the two neighbours of every removable node, in rem_idx order
+    # the neighbours of every removable node, in rem_idx order (-1: a leaf's missing one)
     src = np.concatenate([plo, phi])
     dst = np.concatenate([phi, plo])
     sel = removable[src]
     src, dst = src[sel], dst[sel]
     by_src = np.argsort(src, kind="stable")
-    nb = dst[by_src].reshape(-1, 2)  # row i: neighbours of rem_idx[i]
+    src, dst = src[by_src], dst[by_src]
+    nb = np.full((m, 2), -1, dtype=np.int64)
+    row = np.searchsorted(rem_idx, src)
+    second = np.zeros(src.size, dtype=bool)
+    second[1:] = src[1:] == src[:-1]
+    nb[row, second.astype(np.int64)] = dst
 
     # chains: connected components of the subgraph induced by removable nodes
     pos_in_rem = np.full(n, -1, dtype=np.int64)
@@ -163,7 +171,8 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     n_chains, comp = scipy.sparse.csgraph.connected_components(sub, directed=False)
 
     # each chain starts at an end node (next to a kept node); a one-way chain at its entry
-    touches_kept = ~removable[nb[:, 0]] | ~removable[nb[:, 1]]
+    is_kept_nb = (nb >= 0) & ~removable[np.maximum(nb, 0)]
+    touches_kept = is_kept_nb[:, 0] | is_kept_nb[:, 1]
     entry_ok = two_way[rem_idx] | ~removable[np.maximum(in_nb[rem_idx], 0)]
     candidates = np.flatnonzero(touches_kept & entry_ok)
     big = np.iinfo(np.int64).max
@@ -204,8 +213,10 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
 
     fwd_in = edge_time(prev, nodes)  # prev -> x
     bwd_out = edge_time(nodes, prev)  # x -> prev (two-way chains)
-    fwd_last = edge_time(nodes[last], nxt[last])  # x_m -> B
-    bwd_last = edge_time(nxt[last], nodes[last])  # B -> x_m
+    pendant = nxt[last] < 0  # the chain ends at a leaf: no B
+    b_safe = np.maximum(nxt[last], 0)
+    fwd_last = np.where(pendant, np.nan, edge_time(nodes[last], b_safe))  # x_m -> B
+    bwd_last = np.where(pendant, np.nan, edge_time(b_safe, nodes[last]))  # B -> x_m
 
     chain_two_way = two_way[nodes[first]]
     starts = np.flatnonzero(first)
@@ -213,7 +224,7 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     two_way_node = chain_two_way[chain_ids]
     bwd_pos = np.where(two_way_node, _segmented_cumsum(np.nan_to_num(bwd_out), starts), np.nan)
     fwd_total = fwd_pos[last] + fwd_last
-    bwd_total = np.where(chain_two_way, bwd_pos[last] + np.nan_to_num(bwd_last), np.nan)
+    bwd_total = np.where(chain_two_way & ~pendant, bwd_pos[last] + np.nan_to_num(bwd_last), np.nan)
     a_node, b_node = prev[first], nxt[last]
 
     kept = ~removable
@@ -223,9 +234,11 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
 
     # core edges: kept -> kept edges, plus one per chain and direction
     kk = kept[tail] & kept[head]
-    c_tail = [core_node[tail[kk]], core_node[a_node], core_node[b_node[chain_two_way]]]
-    c_head = [core_node[head[kk]], core_node[b_node], core_node[a_node[chain_two_way]]]
-    c_sec = [seconds[kk], fwd_total, bwd_total[chain_two_way]]
+    through = ~pendant
+    back = chain_two_way & through
+    c_tail = [core_node[tail[kk]], core_node[a_node[through]], core_node[b_node[back]]]
+    c_head = [core_node[head[kk]], core_node[b_node[through]], core_node[a_node[back]]]
+    c_sec = [seconds[kk], fwd_total[through], bwd_total[back]]
     ct, ch, cs = np.concatenate(c_tail), np.concatenate(c_head), np.concatenate(c_sec)
     loop = ct == ch
     ct, ch, cs = ct[~loop], ch[~loop], np.maximum(cs[~loop], MIN_EDGE_SECONDS)
@@ -253,7 +266,7 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
         fwd_s=fwd_s,
         bwd_s=bwd_s,
         chain_start=core_node[a_node],
-        chain_end=core_node[b_node],
+        chain_end=np.where(pendant, -1, core_node[b_safe]),
         chain_fwd_total_s=fwd_total,
         chain_bwd_total_s=bwd_total,
         chain_two_way=chain_two_way,

@@ -444,14 +444,16 @@ def _core_portals(
         c = core.chain[x]
         f, g = core.fwd_s[x], core.bwd_s[x]
         two = core.chain_two_way[c]
+        has_b = core.chain_end[c] >= 0  # pendant chains (dead ends) have no B
         if role == "origin":  # leave x forward to B, or backward to A
-            parts_pt += [p, p[two]]
-            parts_node += [core.chain_end[c], core.chain_start[c][two]]
-            parts_off += [a + core.chain_fwd_total_s[c] - f, (a + g)[two]]
+            parts_pt += [p[has_b], p[two]]
+            parts_node += [core.chain_end[c][has_b], core.chain_start[c][two]]
+            parts_off += [(a + core.chain_fwd_total_s[c] - f)[has_b], (a + g)[two]]
         else:  # enter x forward from A, or backward from B
-            parts_pt += [p, p[two]]
-            parts_node += [core.chain_start[c], core.chain_end[c][two]]
-            parts_off += [a + f, (a + core.chain_bwd_total_s[c] - g)[two]]
+            both = two & has_b
+            parts_pt += [p, p[both]]
+            parts_node += [core.chain_start[c], core.chain_end[c][both]]
+            parts_off += [a + f, (a + core.chain_bwd_total_s[c] - g)[both]]
     p_all = np.concatenate(parts_pt)
     n_all = np.concatenate(parts_node)
     o_all = np.concatenate(parts_off)
