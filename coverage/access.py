@@ -1,0 +1,532 @@
+"""Access indicators: how far people are from a set of services, per cell, commune, canton, EPCI.
+
+Method. The population surface (:mod:`coverage.layers.population`) spreads each
+commune's legal population over its 200 m cells. Every populated cell joins
+the road network through its access legs (:mod:`coverage.routing.snap`), and
+one multi-source Dijkstra gives each cell the car time to its nearest service
+of the set (services over the département border included). From the cells:
+
+- per commune: the population-weighted mean time, the population beyond each
+  threshold (and its share), the population whose cells are off the network
+  or cannot reach any service (``unreachable``, counted beyond every
+  threshold), the excess person-minutes beyond the reference threshold;
+- the time from the commune's representative point and the service nearest
+  to it;
+- per canton, EPCI and département: the sums and shares of the same figures.
+
+Population figures per commune are rounded to whole inhabitants so that
+``within + beyond`` equals the commune's legal population for every
+threshold; the territory's totals are sums of the commune figures and so add
+up to the legal total exactly.
+
+Underserved communes are those with inhabitants beyond the reference
+threshold, ranked by their excess person-minutes (population affected ×
+minutes beyond the threshold), which weighs both how many and how far.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from coverage import __version__
+from coverage.errors import QueryError
+from coverage.layers.population import PopulationSurface
+from coverage.layers.territory import Territory
+from coverage.routing.graph import RoadNetwork
+from coverage.routing.matrix import node_times_to_nearest
+from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
+from coverage.routing.surface import GridCells, snap_grid
+
+DEFAULT_THRESHOLDS_MINUTES: tuple[float, ...] = (15.0, 20.0, 30.0)
+MAX_THRESHOLD_MINUTES = 600.0
+"""Largest threshold accepted (10 hours): beyond it a threshold is surely a typing error."""
+
+Progress = Callable[[str], None]
+
+
+def check_thresholds(
+    thresholds_minutes: Sequence[float], *, name: str = "thresholds"
+) -> list[float]:
+    """Validate thresholds in minutes: numbers in (0, 600], strictly increasing.
+
+    Raises
+    ------
+    QueryError
+        Naming the offending value.
+    """
+    values = list(thresholds_minutes)
+    if not values:
+        raise QueryError(f"{name}: give at least one threshold in minutes (e.g. 15, 20, 30)")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise QueryError(f"{name}: {value!r} is not a number of minutes")
+        if not 0 < value <= MAX_THRESHOLD_MINUTES:
+            raise QueryError(
+                f"{name}: {value:g} min is out of range; thresholds must be in "
+                f"(0, {MAX_THRESHOLD_MINUTES:g}] minutes"
+            )
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise QueryError(f"{name}: thresholds must be strictly increasing, got {values}")
+    return [float(v) for v in values]
+
+
+def threshold_key(minutes: float) -> str:
+    """Column suffix of a threshold (``30`` for 30 min, ``7_5`` for 7.5 min)."""
+    return f"{minutes:g}".replace(".", "_")
+
+
+@dataclass(eq=False)
+class AccessContext:
+    """What every access computation of a territory shares: network, population, snapping.
+
+    Build it once with :meth:`build`; each :func:`service_access` call then
+    costs one multi-source Dijkstra and a few array operations.
+
+    Attributes
+    ----------
+    territory, network, surface
+        The loaded territory, road network and population surface.
+    access
+        Access-leg settings.
+    cells
+        The populated cells of the surface grid, joined to the network.
+    alloc_cell
+        For each row of the surface's allocation table, its index in ``cells``.
+    commune_points
+        The communes' representative points, joined to the network.
+    """
+
+    territory: Territory
+    network: RoadNetwork
+    surface: PopulationSurface
+    access: AccessSettings
+    cells: GridCells
+    alloc_cell: np.ndarray
+    commune_points: SnappedPoints
+
+    @classmethod
+    def build(
+        cls,
+        territory: Territory,
+        network: RoadNetwork,
+        surface: PopulationSurface,
+        *,
+        access: AccessSettings | None = None,
+    ) -> AccessContext:
+        """Join the populated cells and the commune points to the network.
+
+        Raises
+        ------
+        QueryError
+            If the network and the surface are not in the same CRS.
+        """
+        if str(network.info.crs) != str(surface.crs):
+            raise QueryError(
+                f"the road network is in {network.info.crs} and the population surface in "
+                f"{surface.crs}: both must be in the territory's CRS"
+            )
+        access = access or AccessSettings()
+        populated = surface.cell_population > 0
+        flat = surface.cell_rows.astype(np.int64) * surface.shape[1] + surface.cell_cols
+        unique_flat, inverse = np.unique(flat[populated], return_inverse=True)
+        mask = np.zeros(surface.shape, dtype=bool)
+        mask.flat[unique_flat] = True
+        cells = snap_grid(network, surface.transform, surface.shape, mask=mask, access=access)
+        # snap_grid lists masked cells in row-major order, the order of unique_flat
+        alloc_cell = np.full(flat.shape[0], -1, dtype=np.int64)
+        alloc_cell[populated] = inverse
+        points = np.column_stack(
+            [territory.communes["point_x"].to_numpy(), territory.communes["point_y"].to_numpy()]
+        )
+        commune_points = snap_points(network, points, access=access, name="commune points")
+        return cls(
+            territory=territory,
+            network=network,
+            surface=surface,
+            access=access,
+            cells=cells,
+            alloc_cell=alloc_cell,
+            commune_points=commune_points,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        """How the times are obtained: network, speeds, access legs, population (for metadata)."""
+        info = self.network.info
+        return {
+            "engine_version": __version__,
+            "territory": self.territory.name,
+            "crs": self.territory.crs,
+            "network": {
+                "source": info.source,
+                "source_kind": info.source_kind,
+                "source_date": info.source_date,
+                "source_sha256": info.source_checksum,
+                "speed_profile": info.profile,
+                "detour_factor": info.detour_factor,
+                "calibration_factor": info.calibration_factor,
+                "peak_factor": info.peak_factor,
+                "nodes": self.network.n_nodes,
+                "edges": self.network.n_edges,
+            },
+            "access_legs": self.access.describe(),
+            "population": {
+                "method": self.surface.method,
+                "cell_size_m": self.surface.cell_size_m,
+                "total": round(self.surface.total, 3),
+                "populated_cells": self.cells.n_cells,
+                "cells_off_network": int(self.cells.snapped.too_far.sum()),
+                "communes_source": self.territory.config.layer("communes").provenance(),
+            },
+            "commune_points": self.commune_points.report(),
+        }
+
+
+@dataclass(eq=False)
+class ServiceAccess:
+    """Access to one set of services (a kind, or any chosen set).
+
+    Attributes
+    ----------
+    name
+        Key of the set (e.g. ``france_services``).
+    label
+        French label (e.g. ``France services``).
+    services
+        The service points used (EPSG:2154; ``service_id``, ``name``, ...).
+    thresholds_minutes
+        The thresholds.
+    reference_minutes
+        The threshold that defines underserved communes.
+    cell_seconds, cell_service
+        Per routed cell: seconds to the nearest service (NaN off the network, inf
+        when none is reachable) and its index in ``services`` (-1 when none).
+    communes
+        Per-commune indicators (see :func:`service_access`).
+    context
+        The shared context.
+    """
+
+    name: str
+    label: str
+    services: gpd.GeoDataFrame
+    thresholds_minutes: list[float]
+    reference_minutes: float
+    cell_seconds: np.ndarray
+    cell_service: np.ndarray
+    communes: pd.DataFrame
+    context: AccessContext = field(repr=False)
+
+    def seconds_grid(self) -> np.ndarray:
+        """Seconds to the nearest service on the population grid (NaN off the populated cells)."""
+        return self.context.cells.to_grid(self.cell_seconds)
+
+    def service_grid(self) -> np.ndarray:
+        """Index of the nearest service on the population grid (-1 where none)."""
+        return self.context.cells.to_grid(self.cell_service.astype(np.int32), fill=-1)
+
+    def table(self, level: str) -> pd.DataFrame:
+        """Indicators per ``commune``, ``canton``, ``epci`` or ``departement``.
+
+        Canton tables keep split communes (Auch, ``3299``) on their own line.
+
+        Raises
+        ------
+        QueryError
+            For an unknown level.
+        """
+        if level == "commune":
+            return self.communes.copy()
+        keys = {"canton": ["canton_code", "canton_name"], "epci": ["epci_siren", "epci_name"]}
+        if level == "departement":
+            frame = self.communes.assign(departement=self.context.territory.config.departement)
+            return _aggregate(frame, ["departement"], self.thresholds_minutes)
+        if level not in keys:
+            raise QueryError(f"unknown level {level!r}: use commune, canton, epci or departement")
+        return _aggregate(self.communes, keys[level], self.thresholds_minutes)
+
+    def underserved(
+        self, *, threshold_minutes: float | None = None, top: int | None = None
+    ) -> pd.DataFrame:
+        """Communes with inhabitants beyond a threshold, worst first.
+
+        Ranked by excess person-minutes beyond the threshold (inhabitants off the
+        network or without any reachable service count with the largest excess
+        found, so they are never ranked last).
+
+        Parameters
+        ----------
+        threshold_minutes
+            Defaults to :attr:`reference_minutes`; must be one of the thresholds.
+        top
+            Keep only the first ``top`` communes.
+        """
+        t = self.reference_minutes if threshold_minutes is None else float(threshold_minutes)
+        if t not in self.thresholds_minutes:
+            raise QueryError(
+                f"threshold {t:g} min is not one of the computed thresholds "
+                f"{', '.join(f'{v:g}' for v in self.thresholds_minutes)}"
+            )
+        key = threshold_key(t)
+        frame = self.communes
+        excess = self._excess_person_minutes(t)
+        out = frame.assign(excess_person_minutes=excess)
+        out = out[out[f"pop_beyond_{key}"] > 0].sort_values(
+            ["excess_person_minutes", f"pop_beyond_{key}"], ascending=False
+        )
+        columns = [
+            "insee_code",
+            "name",
+            "canton_code",
+            "canton_name",
+            "epci_siren",
+            "epci_name",
+            "population",
+            f"pop_beyond_{key}",
+            f"share_beyond_{key}",
+            "minutes_mean",
+            "minutes_point",
+            "minutes_max",
+            "excess_person_minutes",
+            "nearest_service_id",
+            "nearest_service_name",
+            "pop_unreachable",
+        ]
+        out = out[columns].reset_index(drop=True)
+        out.insert(0, "rank", np.arange(1, len(out) + 1))
+        out["threshold_minutes"] = t
+        return out.head(top) if top is not None else out
+
+    def _excess_person_minutes(self, threshold_minutes: float) -> np.ndarray:
+        ctx = self.context
+        surface = ctx.surface
+        alloc = ctx.alloc_cell >= 0
+        minutes = np.full(alloc.shape[0], np.nan)
+        minutes[alloc] = self.cell_seconds[ctx.alloc_cell[alloc]] / 60.0
+        pop = surface.cell_population
+        finite = np.isfinite(minutes)
+        worst = float(np.nanmax(np.where(finite, minutes, np.nan))) if finite.any() else 0.0
+        excess = np.where(finite, np.maximum(minutes - threshold_minutes, 0.0), worst)
+        per_commune = np.bincount(
+            surface.cell_commune,
+            weights=pop * np.where(alloc, excess, 0.0),
+            minlength=len(self.communes),
+        )
+        return np.round(per_commune, 1)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures for the territory (département level) as plain data."""
+        dep = self.table("departement").iloc[0]
+        figures: dict[str, Any] = {
+            "label": self.label,
+            "services": len(self.services),
+            "services_in_territory": int(self.services["in_territory"].sum())
+            if "in_territory" in self.services
+            else len(self.services),
+            "population": int(dep["population"]),
+            "minutes_mean": _round(dep["minutes_mean"]),
+            "pop_unreachable": int(dep["pop_unreachable"]),
+            "reference_minutes": self.reference_minutes,
+            "thresholds": {},
+        }
+        for t in self.thresholds_minutes:
+            key = threshold_key(t)
+            figures["thresholds"][key] = {
+                "minutes": t,
+                "pop_within": int(dep[f"pop_within_{key}"]),
+                "pop_beyond": int(dep[f"pop_beyond_{key}"]),
+                "share_beyond": _round(dep[f"share_beyond_{key}"], 4),
+                "communes_with_pop_beyond": int((self.communes[f"pop_beyond_{key}"] > 0).sum()),
+            }
+        return figures
+
+
+def _round(value: Any, digits: int = 2) -> float | None:
+    value = float(value)
+    return round(value, digits) if np.isfinite(value) else None
+
+
+def service_access(
+    context: AccessContext,
+    services: gpd.GeoDataFrame,
+    *,
+    name: str,
+    label: str = "",
+    thresholds_minutes: Sequence[float] = DEFAULT_THRESHOLDS_MINUTES,
+    reference_minutes: float | None = None,
+) -> ServiceAccess:
+    """Compute the access indicators of a set of services.
+
+    Parameters
+    ----------
+    context
+        The shared context (:meth:`AccessContext.build`).
+    services
+        Service points (any CRS, converted to the territory's); ``service_id`` and
+        ``name`` columns are used to name the nearest service.
+    name, label
+        Key and French label of the set.
+    thresholds_minutes
+        Thresholds, increasing.
+    reference_minutes
+        Threshold of the underserved ranking (default: the largest threshold).
+
+    Returns
+    -------
+    ServiceAccess
+        ``communes`` has, per commune: ``insee_code``, ``name``, ``canton_code``,
+        ``canton_name``, ``epci_siren``, ``epci_name``, ``population``,
+        ``minutes_mean`` (population-weighted, reachable inhabitants),
+        ``minutes_max`` (worst populated cell), ``minutes_point`` (from the
+        commune point), ``nearest_service_id``, ``nearest_service_name``,
+        ``unreachable`` (no time from the commune point), ``pop_unreachable``, and
+        for each threshold T: ``pop_within_T``, ``pop_beyond_T``,
+        ``share_beyond_T``.
+
+    Raises
+    ------
+    QueryError
+        No services, bad thresholds, services without any point on the network.
+    """
+    thresholds = check_thresholds(thresholds_minutes)
+    reference = thresholds[-1] if reference_minutes is None else float(reference_minutes)
+    if reference not in thresholds:
+        raise QueryError(
+            f"reference threshold {reference:g} min must be one of the thresholds "
+            f"{', '.join(f'{t:g}' for t in thresholds)}"
+        )
+    if services is None or len(services) == 0:
+        raise QueryError(f"no service of '{name}' to compute access to (empty selection)")
+    crs = context.territory.crs
+    services = services.to_crs(crs) if services.crs is not None else services.set_crs(crs)
+    services = services.reset_index(drop=True)
+    xy = np.column_stack([services.geometry.x.to_numpy(), services.geometry.y.to_numpy()])
+    node_times = node_times_to_nearest(
+        context.network,
+        xy,
+        direction="to_facility",
+        access=context.access,
+    )
+    cell_seconds, cell_service = node_times.at_points(context.cells.snapped)
+    point_seconds, point_service = node_times.at_points(context.commune_points)
+    communes = _commune_indicators(
+        context, cell_seconds, point_seconds, point_service, services, thresholds
+    )
+    return ServiceAccess(
+        name=name,
+        label=label or name,
+        services=services,
+        thresholds_minutes=thresholds,
+        reference_minutes=reference,
+        cell_seconds=cell_seconds,
+        cell_service=cell_service,
+        communes=communes,
+        context=context,
+    )
+
+
+def _commune_indicators(
+    context: AccessContext,
+    cell_seconds: np.ndarray,
+    point_seconds: np.ndarray,
+    point_service: np.ndarray,
+    services: gpd.GeoDataFrame,
+    thresholds: list[float],
+) -> pd.DataFrame:
+    territory = context.territory
+    surface = context.surface
+    n = len(territory.communes)
+    alloc = context.alloc_cell >= 0
+    minutes = np.full(alloc.shape[0], np.nan)
+    minutes[alloc] = cell_seconds[context.alloc_cell[alloc]] / 60.0
+    pop = np.where(alloc, surface.cell_population, 0.0)
+    commune = surface.cell_commune
+    finite = np.isfinite(minutes)
+
+    def per_commune(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(commune, weights=weights, minlength=n)
+
+    reachable_pop = per_commune(np.where(finite, pop, 0.0))
+    weighted = per_commune(np.where(finite, pop * np.nan_to_num(minutes, posinf=0.0), 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(reachable_pop > 0, weighted / reachable_pop, np.nan)
+    worst = np.full(n, -np.inf)
+    np.maximum.at(worst, commune[finite & (pop > 0)], minutes[finite & (pop > 0)])
+    worst = np.where(np.isfinite(worst), worst, np.nan)
+
+    legal = territory.communes["population"].to_numpy(dtype=np.int64)
+    unreachable = np.minimum(np.round(per_commune(np.where(finite, 0.0, pop))), legal)
+    frame = pd.DataFrame(
+        {
+            "insee_code": territory.communes["insee_code"].to_numpy(),
+            "name": territory.communes["name"].to_numpy(),
+            "canton_code": territory.communes["canton_code"].to_numpy(),
+            "canton_name": territory.communes["canton_name"].to_numpy(),
+            "epci_siren": territory.communes["epci_siren"].to_numpy(),
+            "epci_name": territory.communes["epci_name"].to_numpy(),
+            "population": legal,
+        }
+    )
+    point_minutes = point_seconds / 60.0
+    frame["minutes_mean"] = np.round(np.where(np.isnan(mean), point_minutes, mean), 2)
+    frame["minutes_max"] = np.round(worst, 2)
+    frame["minutes_point"] = np.round(point_minutes, 2)
+    has = point_service >= 0
+    ids = services["service_id"].astype(str).to_numpy() if "service_id" in services else None
+    names = services["name"].astype(str).to_numpy() if "name" in services else None
+    frame["nearest_service_id"] = np.where(
+        has, ids[np.maximum(point_service, 0)] if ids is not None else point_service, ""
+    )
+    frame["nearest_service_name"] = np.where(
+        has, names[np.maximum(point_service, 0)] if names is not None else "", ""
+    )
+    frame["unreachable"] = ~np.isfinite(point_seconds)
+    frame["pop_unreachable"] = unreachable.astype(np.int64)
+    for t in thresholds:
+        key = threshold_key(t)
+        beyond_cells = np.where(finite, minutes > t + 1e-9, True)
+        beyond = np.round(per_commune(np.where(beyond_cells, pop, 0.0)))
+        beyond = np.clip(beyond, unreachable, legal).astype(np.int64)
+        frame[f"pop_within_{key}"] = legal - beyond
+        frame[f"pop_beyond_{key}"] = beyond
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame[f"share_beyond_{key}"] = np.round(
+                np.where(legal > 0, beyond / np.maximum(legal, 1), 0.0), 4
+            )
+    return frame
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], thresholds: list[float]) -> pd.DataFrame:
+    sums = {"population": "sum", "pop_unreachable": "sum"}
+    for t in thresholds:
+        key = threshold_key(t)
+        sums[f"pop_within_{key}"] = "sum"
+        sums[f"pop_beyond_{key}"] = "sum"
+    reachable = frame["population"] - frame["pop_unreachable"]
+    work = frame.assign(
+        _weighted=np.nan_to_num(frame["minutes_mean"].to_numpy()) * reachable,
+        _reachable=reachable,
+        communes=1,
+    )
+    grouped = work.groupby(keys, sort=True).agg(
+        {**sums, "_weighted": "sum", "_reachable": "sum", "communes": "sum"}
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grouped["minutes_mean"] = np.round(grouped["_weighted"] / grouped["_reachable"], 2)
+        for t in thresholds:
+            key = threshold_key(t)
+            grouped[f"share_beyond_{key}"] = np.round(
+                grouped[f"pop_beyond_{key}"] / grouped["population"].clip(lower=1), 4
+            )
+    grouped = grouped.drop(columns=["_weighted", "_reachable"]).reset_index()
+    order = [*keys, "communes", "population", "minutes_mean", "pop_unreachable"]
+    for t in thresholds:
+        key = threshold_key(t)
+        order += [f"pop_within_{key}", f"pop_beyond_{key}", f"share_beyond_{key}"]
+    return grouped[order]
