@@ -195,6 +195,7 @@ def _root(
 
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "coverage.commands.run",
     "coverage.commands.geocode",
     "coverage.commands.services",
     "coverage.commands.network",

@@ -1,0 +1,302 @@
+"""Commands ``coverage run`` (the main job) and ``coverage compare``."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coverage._cli_common import DataOption, console, fmt_int, fmt_share
+
+DEFAULT_TERRITORY = "gers"
+DEFAULT_SCENARIO_FILE = "scenarios/actuel.toml"
+
+
+def default_scenario_path(territory: str) -> Path:
+    """The default scenario of a territory (``data/geo/<t>/scenarios/actuel.toml``).
+
+    Raises
+    ------
+    coverage.errors.TerritoryNotFoundError
+        If the territory has no default scenario.
+    """
+    from coverage.errors import TerritoryNotFoundError
+    from coverage.layers.config import known_territories
+    from coverage.settings import territory_description_dirs
+
+    for folder in territory_description_dirs():
+        candidate = folder / territory / DEFAULT_SCENARIO_FILE
+        if candidate.is_file():
+            return candidate
+    raise TerritoryNotFoundError(
+        f"no default scenario for '{territory}' (known territories: "
+        f"{', '.join(known_territories()) or 'none'}); give a scenario file"
+    )
+
+
+def resolve_scenario(argument: str | None) -> Path:
+    """A scenario file path, or a territory name standing for its default scenario."""
+    if argument is None:
+        return default_scenario_path(DEFAULT_TERRITORY)
+    path = Path(argument)
+    if path.suffix.lower() == ".toml" or path.exists():
+        return path
+    return default_scenario_path(argument)
+
+
+def ensure_bundle(territory: str, data: Path | None) -> None:
+    """Fetch the territory's bundle first when none is found (online), saying so.
+
+    Raises
+    ------
+    coverage.errors.OfflineError
+        One line: no bundle here and the official sources cannot be reached.
+    """
+    from coverage.errors import OfflineError
+    from coverage.settings import resolve_data_dir
+
+    bundle, origin = resolve_data_dir(territory, data)
+    if bundle.is_dir() and any(bundle.iterdir()):
+        return
+    if data is not None:
+        from coverage.errors import DataError
+
+        raise DataError(
+            f"no data bundle for '{territory}' here; point --data at a bundle directory, or "
+            f"run 'coverage fetch {territory}' when online",
+            path=bundle,
+        )
+    console.print(
+        f"Aucun lot de données pour '{territory}' ({origin}) : téléchargement depuis les "
+        f"sources officielles (coverage fetch {territory}) vers {bundle}…",
+        highlight=False,
+    )
+    from coverage.fetch import fetch_territory
+
+    try:
+        fetch_territory(territory, bundle, progress=True)
+    except OfflineError as exc:
+        raise OfflineError(
+            f"no data bundle for '{territory}' and the official sources cannot be reached "
+            f"({exc}); copy a bundle and pass --data DIR (or set COVERAGE_DATA_DIR), or run "
+            f"'coverage fetch {territory}' once online"
+        ) from None
+
+
+class _Steps:
+    """Show the current step with a spinner and print each finished step with its time."""
+
+    def __init__(self) -> None:
+        self._status = console.status("Préparation…")
+        self._label = ""
+        self._start = 0.0
+
+    def __enter__(self) -> _Steps:
+        self._status.__enter__()
+        return self
+
+    def __call__(self, label: str) -> None:
+        self._finish()
+        self._label, self._start = label, time.perf_counter()
+        self._status.update(f"{label}…")
+
+    def _finish(self) -> None:
+        if self._label:
+            seconds = time.perf_counter() - self._start
+            console.print(f"  [green]✓[/green] {self._label} ({_fmt_s(seconds)})", highlight=False)
+            self._label = ""
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._finish()
+        self._status.__exit__(*exc)
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.1f} s".replace(".", ",")
+
+
+def run(
+    scenario: Annotated[
+        str | None,
+        typer.Argument(
+            help=(
+                "Fichier de scénario (TOML) ou nom de territoire (son scénario par défaut). "
+                "Par défaut : le scénario de l'offre actuelle du Gers."
+            )
+        ),
+    ] = None,
+    data: DataOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Dossier de résultats (par défaut results/<scénario>-<date>)."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Remplacer le dossier de résultats s'il existe.")
+    ] = False,
+    no_map: Annotated[bool, typer.Option("--no-map", help="Ne pas écrire la carte HTML.")] = False,
+) -> None:
+    """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
+    from dataclasses import replace
+
+    from coverage.run import run_scenario
+    from coverage.scenario import load_scenario
+
+    start = time.perf_counter()
+    path = resolve_scenario(scenario)
+    spec = load_scenario(path)
+    if no_map:
+        spec = replace(spec, outputs={**spec.outputs, "map": False})
+    ensure_bundle(spec.territory, data)
+    if output is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        output = Path("results") / f"{spec.name}-{stamp}"
+    console.print(f"[bold]{spec.label}[/bold] ({path})", highlight=False)
+    with _Steps() as steps:
+        result = run_scenario(
+            spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
+        )
+    print_summary(result.summary, result.analyses)
+    console.print(
+        f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/, "
+        f"carte map.html) — {_fmt_s(time.perf_counter() - start)}",
+        highlight=False,
+    )
+
+
+def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
+    """The final tables: share beyond each threshold, the ten most underserved communes."""
+    from rich.table import Table
+
+    territory = summary["territory"]
+    for name, figures in summary["analyses"].items():
+        table = Table(
+            title=f"{figures['label']} — {figures['services']} sites "
+            f"({figures['services_in_territory']} dans le territoire)",
+            title_justify="left",
+        )
+        table.add_column("Seuil", justify="right")
+        table.add_column("Habitants au-delà", justify="right")
+        table.add_column("Part au-delà", justify="right")
+        table.add_column("Communes concernées", justify="right")
+        for t in figures["thresholds"].values():
+            table.add_row(
+                f"{t['minutes']:g} min",
+                fmt_int(t["pop_beyond"]),
+                fmt_share(t["share_beyond"]),
+                str(t["communes_with_pop_beyond"]),
+            )
+        console.print(table)
+        mean = figures["minutes_mean"]
+        console.print(
+            f"Temps moyen pondéré par la population : {mean:.1f} min".replace(".", ",")
+            if mean is not None
+            else "Temps moyen : non calculable",
+            highlight=False,
+        )
+        _print_underserved(analyses[name], territory["population"])
+
+
+def _print_underserved(result: Any, population: int) -> None:
+    from rich.table import Table
+
+    thresholds = sorted(result.thresholds_minutes, reverse=True)
+    ranked, used = None, None
+    for t in [result.reference_minutes, *[x for x in thresholds if x < result.reference_minutes]]:
+        ranked = result.underserved(threshold_minutes=t, top=10)
+        if len(ranked):
+            used = t
+            break
+    if used is None or ranked is None:
+        console.print(
+            f"Aucune commune n'a d'habitants au-delà de {min(thresholds):g} min.", highlight=False
+        )
+        return
+    if used != result.reference_minutes:
+        console.print(
+            f"Aucun habitant au-delà du seuil de référence ({result.reference_minutes:g} min) ; "
+            f"communes les plus éloignées au-delà de {used:g} min :",
+            highlight=False,
+        )
+    key = f"{used:g}".replace(".", "_")
+    table = Table(
+        title=f"Les communes les plus mal desservies (au-delà de {used:g} min)",
+        title_justify="left",
+    )
+    table.add_column("Commune", overflow="ellipsis", no_wrap=True, max_width=24)
+    table.add_column("Hab.", justify="right", no_wrap=True)
+    table.add_column(f"> {used:g} min", justify="right", no_wrap=True)
+    table.add_column("Moyenne", justify="right", no_wrap=True)
+    table.add_column("Service le plus proche", overflow="ellipsis", no_wrap=True, max_width=22)
+    for row in ranked.itertuples(index=False):
+        mean = row.minutes_mean
+        table.add_row(
+            f"{row.rank}. {row.name}",
+            fmt_int(row.population),
+            fmt_int(getattr(row, f"pop_beyond_{key}")),
+            f"{mean:.1f} min".replace(".", ",") if mean == mean else "—",
+            str(row.nearest_service_name),
+        )
+    console.print(table)
+
+
+def compare(
+    result_a: Annotated[Path, typer.Argument(help="Dossier de résultats A (référence).")],
+    result_b: Annotated[Path, typer.Argument(help="Dossier de résultats B (scénario).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Dossier où écrire la comparaison (CSV, JSON)."),
+    ] = None,
+) -> None:
+    """Compare deux résultats : habitants qui gagnent ou perdent l'accès, par commune et seuil."""
+    from rich.table import Table
+
+    from coverage.compare import compare_results
+
+    comparison = compare_results(result_a, result_b)
+    table = Table(title=f"{comparison.a} → {comparison.b}", title_justify="left")
+    for column in (
+        "Analyse",
+        "Seuil",
+        "Au-delà (A)",
+        "Au-delà (B)",
+        "Gagnent",
+        "Perdent",
+        "Communes",
+    ):
+        table.add_column(column, justify="left" if column == "Analyse" else "right")
+    for row in comparison.totals.itertuples(index=False):
+        table.add_row(
+            row.analysis,
+            f"{row.threshold_minutes:g} min",
+            fmt_int(row.pop_beyond_a),
+            fmt_int(row.pop_beyond_b),
+            fmt_int(row.gained),
+            fmt_int(row.lost),
+            str(row.communes_changed),
+        )
+    console.print(table)
+    top = comparison.changes.head(10)
+    if len(top):
+        console.print("Principales communes concernées :", highlight=False)
+        for row in top.itertuples(index=False):
+            change = f"+{fmt_int(row.gained)}" if row.gained else f"-{fmt_int(row.lost)}"
+            console.print(
+                f"  {row.name} ({row.insee_code}), {row.analysis} {row.threshold_minutes:g} min : "
+                f"{change} habitants à portée",
+                highlight=False,
+            )
+    folder = output or Path(result_b) / f"compare-{Path(result_a).name}"
+    paths = comparison.write(folder)
+    console.print(f"Écrit : {', '.join(str(p) for p in paths)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` and ``compare`` to the ``coverage`` command."""
+    app.command(name="run")(run)
+    app.command(name="compare")(compare)

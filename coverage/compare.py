@@ -1,0 +1,165 @@
+"""Compare two scenario results: population gaining or losing access, per commune and threshold.
+
+A commune *gains* access at a threshold when fewer of its inhabitants are
+beyond it in run B than in run A (``gained = beyond_A - beyond_B`` when
+positive), and *loses* it in the opposite case. Only analyses present in both
+runs (same name) and thresholds computed in both are compared; both runs must
+be of the same territory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from coverage.access import threshold_key
+from coverage.errors import DataError
+
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(eq=False)
+class Comparison:
+    """What changed between two runs.
+
+    Attributes
+    ----------
+    a, b
+        Names of the two scenarios.
+    changes
+        One row per (analysis, threshold, commune) whose figures differ:
+        ``analysis``, ``threshold_minutes``, ``insee_code``, ``name``,
+        ``population``, ``pop_beyond_a``, ``pop_beyond_b``, ``gained``, ``lost``,
+        ``minutes_mean_a``, ``minutes_mean_b``.
+    totals
+        One row per (analysis, threshold): population beyond in A and B,
+        inhabitants gaining and losing access, net change, communes changed.
+    """
+
+    a: str
+    b: str
+    changes: pd.DataFrame
+    totals: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON)."""
+        return {
+            "a": self.a,
+            "b": self.b,
+            "totals": self.totals.to_dict(orient="records"),
+            "changes": self.changes.to_dict(orient="records"),
+        }
+
+    def write(self, folder: str | Path) -> list[Path]:
+        """Write ``changes.csv``, ``totals.csv`` and ``comparison.json`` into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / "changes.csv", folder / "totals.csv", folder / "comparison.json"]
+        self.changes.to_csv(paths[0], index=False, encoding="utf-8")
+        self.totals.to_csv(paths[1], index=False, encoding="utf-8")
+        paths[2].write_text(
+            json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
+        return paths
+
+
+def read_summary(folder: str | Path) -> dict[str, Any]:
+    """Read a result directory's ``summary.json``.
+
+    Raises
+    ------
+    DataError
+        If the folder is not a result directory.
+    """
+    path = Path(folder) / SUMMARY_FILE
+    if not path.is_file():
+        raise DataError(
+            "not a result directory of 'coverage run' (no summary.json)", path=Path(folder)
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"summary.json is not valid JSON ({exc})", path=path) from None
+
+
+def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
+    """Compare two result directories of ``coverage run``.
+
+    Raises
+    ------
+    DataError
+        Missing files, runs of different territories, nothing in common.
+    """
+    sa, sb = read_summary(folder_a), read_summary(folder_b)
+    if sa["territory"]["name"] != sb["territory"]["name"]:
+        raise DataError(
+            f"the runs are of different territories ({sa['territory']['name']} and "
+            f"{sb['territory']['name']}): nothing to compare"
+        )
+    common = [name for name in sa["analyses"] if name in sb["analyses"]]
+    if not common:
+        raise DataError(
+            f"no analysis in common: A has {', '.join(sa['analyses'])}, "
+            f"B has {', '.join(sb['analyses'])}"
+        )
+    thresholds = [
+        t for t in sa["scenario"]["thresholds_minutes"] if t in sb["scenario"]["thresholds_minutes"]
+    ]
+    change_frames, total_rows = [], []
+    for name in common:
+        ta = _communes(folder_a, name)
+        tb = _communes(folder_b, name)
+        merged = ta.merge(tb, on=["insee_code", "name", "population"], suffixes=("_a", "_b"))
+        for t in thresholds:
+            key = threshold_key(t)
+            beyond_a = merged[f"pop_beyond_{key}_a"]
+            beyond_b = merged[f"pop_beyond_{key}_b"]
+            frame = pd.DataFrame(
+                {
+                    "analysis": name,
+                    "threshold_minutes": t,
+                    "insee_code": merged["insee_code"],
+                    "name": merged["name"],
+                    "population": merged["population"],
+                    "pop_beyond_a": beyond_a,
+                    "pop_beyond_b": beyond_b,
+                    "gained": (beyond_a - beyond_b).clip(lower=0),
+                    "lost": (beyond_b - beyond_a).clip(lower=0),
+                    "minutes_mean_a": merged["minutes_mean_a"],
+                    "minutes_mean_b": merged["minutes_mean_b"],
+                }
+            )
+            changed = frame[(frame["gained"] > 0) | (frame["lost"] > 0)]
+            change_frames.append(changed)
+            total_rows.append(
+                {
+                    "analysis": name,
+                    "threshold_minutes": t,
+                    "pop_beyond_a": int(beyond_a.sum()),
+                    "pop_beyond_b": int(beyond_b.sum()),
+                    "gained": int(frame["gained"].sum()),
+                    "lost": int(frame["lost"].sum()),
+                    "net_gain": int(frame["gained"].sum() - frame["lost"].sum()),
+                    "communes_changed": len(changed),
+                }
+            )
+    changes = pd.concat(change_frames, ignore_index=True).sort_values(
+        ["analysis", "threshold_minutes", "gained", "lost"], ascending=[True, True, False, False]
+    )
+    return Comparison(
+        a=sa["scenario"]["name"],
+        b=sb["scenario"]["name"],
+        changes=changes.reset_index(drop=True),
+        totals=pd.DataFrame(total_rows),
+    )
+
+
+def _communes(folder: str | Path, name: str) -> pd.DataFrame:
+    path = Path(folder) / "tables" / f"communes_{name}.csv"
+    if not path.is_file():
+        raise DataError(f"missing table of analysis '{name}'", path=path)
+    return pd.read_csv(path, dtype={"insee_code": str, "canton_code": str, "epci_siren": str})
