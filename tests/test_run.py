@@ -1,0 +1,215 @@
+"""`coverage run` and `coverage compare`: the main job on the real Gers bundle, and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+
+from coverage.cli import main
+from coverage.compare import compare_results
+from coverage.run import ResultExistsError, run_scenario
+from coverage.scenario import load_scenario
+from tests.conftest import REPO
+
+DEFAULT = REPO / "data/geo/gers/scenarios/actuel.toml"
+
+
+@pytest.fixture(scope="session")
+def gers_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The main job, as README runs it (default scenario), through the CLI entry point."""
+    out = tmp_path_factory.mktemp("runs") / "actuel"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    from coverage._cli_common import console
+
+    with contextlib.redirect_stdout(buffer):
+        file = console.file
+        console.file = buffer
+        try:
+            code = main(["run", "--data", str(shared_data), "-o", str(out)])
+        finally:
+            console.file = file
+    assert code == 0, buffer.getvalue()
+    return out, buffer.getvalue()
+
+
+def test_run_writes_every_output(gers_run) -> None:
+    out, _ = gers_run
+    for name in (
+        "summary.json",
+        "results.gpkg",
+        "map.html",
+        "minutes_france_services.tif",
+        "tables/communes_france_services.csv",
+        "tables/underserved_tiers_lieu.csv",
+        "tables/cantons_france_services.csv",
+    ):
+        assert (out / name).is_file(), name
+    layers = {name for name, _ in pyogrio.list_layers(out / "results.gpkg")}
+    assert {
+        "communes",
+        "cantons",
+        "epci",
+        "services",
+        "cells",
+        "isochrones",
+        "catchments",
+    } <= layers
+    communes = gpd.read_file(out / "results.gpkg", layer="communes")
+    assert len(communes) == 458 and communes.crs.to_epsg() == 2154
+    with rasterio.open(out / "minutes_france_services.tif") as src:
+        assert src.crs.to_epsg() == 2154 and src.tags(1)["units"] == "minutes"
+    assert not list(out.parent.glob(".actuel.tmp-*"))  # no half-written directory left
+
+
+def test_population_adds_up_and_every_commune_has_a_time(gers_run) -> None:
+    out, _ = gers_run
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["territory"]["population"] == 192_645
+    for figures in summary["analyses"].values():
+        for t in figures["thresholds"].values():
+            assert t["pop_within"] + t["pop_beyond"] == 192_645
+    table = pd.read_csv(out / "tables/communes_france_services.csv", dtype={"insee_code": str})
+    assert len(table) == 458
+    finite = table["minutes_point"].notna()
+    assert (finite | table["unreachable"]).all()
+    for t in ("15", "20", "30"):
+        assert int((table[f"pop_within_{t}"] + table[f"pop_beyond_{t}"]).sum()) == 192_645
+    # canton table: Auch's pseudo-canton 3299 on its own line, totals still exact
+    cantons = pd.read_csv(out / "tables/cantons_france_services.csv", dtype={"canton_code": str})
+    assert "3299" in set(cantons["canton_code"]) and cantons["population"].sum() == 192_645
+
+
+def test_headline_figure_with_its_method(gers_run) -> None:
+    out, stdout = gers_run
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    (headline,) = [h for h in summary["headline"] if h["analysis"] == "france_services"]
+    assert headline["threshold_minutes"] == 30
+    assert 0 <= headline["share"] <= 1 and headline["method"]
+    fs = summary["analyses"]["france_services"]
+    assert fs["services"] == 92 and fs["services_in_territory"] == 27
+    provenance = summary["provenance"]
+    assert provenance["network"]["detour_factor"] == 1.3
+    assert provenance["network"]["speed_profile"] == "france"
+    assert provenance["network"]["source_date"] == "2025-12-11"
+    assert provenance["access_legs"]["speed_kph"] == 30
+    assert "répartie" in provenance["population"]["method"]
+    assert summary["engine"]["version"]
+    # the terminal shows the share beyond 30 min and an underserved table
+    assert "France services" in stdout and "30 min" in stdout
+    assert "mal desservies" in stdout
+
+
+def test_tiers_lieux_figures(gers_run) -> None:
+    out, _ = gers_run
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    tl = summary["analyses"]["tiers_lieu"]
+    assert tl["services"] == 3
+    # the three open tiers-lieux are at Lombez, Masseube and Lectoure: their communes
+    # are within 15 min, Auch (22 428 inhabitants) is not within 20 min
+    table = pd.read_csv(out / "tables/communes_tiers_lieu.csv", dtype={"insee_code": str})
+    rows = table.set_index("insee_code")
+    for code in ("32213", "32242", "32208"):
+        assert rows.loc[code, "minutes_point"] < 15
+    assert rows.loc["32013", "pop_beyond_20"] == 22_428
+    assert tl["underserved_count"] > 0
+
+
+def test_existing_result_is_refused_then_overwritten(gers_run, shared_data: Path) -> None:
+    out, _ = gers_run
+    scenario = load_scenario(DEFAULT)
+    with pytest.raises(ResultExistsError, match="--overwrite"):
+        run_scenario(scenario, output_dir=out, data_dir=shared_data)
+    assert main(["run", "--data", str(shared_data), "-o", str(out)]) == 1
+
+
+def test_compare_adding_a_tiers_lieu(gers_run, shared_data: Path, tmp_path: Path) -> None:
+    out_a, _ = gers_run
+    text = DEFAULT.read_text("utf-8").replace('name = "gers_actuel"', 'name = "eauze"')
+    text += (
+        '\n[[services.add]]\nservice_id = "tl-eauze"\nkind = "tiers_lieu"\n'
+        'name = "Tiers-lieu solidaire d\'Eauze"\ninsee_code = "32119"\n'
+        "\n[outputs]\ncells = false\nisochrones = false\nmap = false\n"
+    )
+    path = tmp_path / "eauze.toml"
+    path.write_text(text, "utf-8")
+    out_b = tmp_path / "eauze"
+    run_scenario(load_scenario(path), output_dir=out_b, data_dir=shared_data)
+    comparison = compare_results(out_a, out_b)
+    totals = comparison.totals.set_index(["analysis", "threshold_minutes"])
+    tl20 = totals.loc[("tiers_lieu", 20.0)]
+    assert tl20["lost"] == 0 and tl20["gained"] > 4_000  # Eauze alone has 4 108 inhabitants
+    assert tl20["pop_beyond_a"] - tl20["pop_beyond_b"] == tl20["gained"] - tl20["lost"]
+    assert totals.loc[("france_services", 30.0), "gained"] == 0  # France services unchanged
+    eauze = comparison.changes[
+        (comparison.changes["insee_code"] == "32119")
+        & (comparison.changes["analysis"] == "tiers_lieu")
+    ]
+    gained = eauze.set_index("threshold_minutes")["gained"]
+    assert gained[20.0] == gained[30.0] == 4_108  # all of Eauze comes within 20 min
+    assert 4_000 < gained[15.0] <= 4_108  # a few outlying cells stay beyond 15 min
+    assert main(["compare", str(out_a), str(out_b), "-o", str(tmp_path / "cmp")]) == 0
+    assert (tmp_path / "cmp" / "changes.csv").is_file()
+
+
+def test_failed_run_leaves_nothing(gers, shared_data: Path, tmp_path: Path) -> None:
+    text = DEFAULT.read_text("utf-8") + '\n[services]\nremove = ["inconnu"]\n'
+    path = tmp_path / "bad.toml"
+    path.write_text(text, "utf-8")
+    out = tmp_path / "bad"
+    assert main(["run", str(path), "--data", str(shared_data), "-o", str(out)]) == 1
+    assert not out.exists() and not list(tmp_path.glob(".bad.tmp-*"))
+
+
+def test_offline_without_bundle_gives_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("COVERAGE_DATA_DIR", str(tmp_path / "vide"))
+    for var in ("COVERAGE_GEO_API_URL", "COVERAGE_DATAGOUV_API_URL", "COVERAGE_BAN_URL"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("COVERAGE_COG_URL", f"http://127.0.0.1:{port}/cog.zip")
+    monkeypatch.setenv("COVERAGE_HTTP_RETRIES", "0")
+    monkeypatch.setenv("COVERAGE_HTTP_TIMEOUT_S", "2")
+    assert main(["run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Erreur :") and len(err.splitlines()) == 1
+    assert "--data" in err and "coverage fetch gers" in err
+    assert os.environ["COVERAGE_DATA_DIR"].endswith("vide")
+
+
+def test_health_accessibility_section(gers_run, shared_data: Path, tmp_path: Path) -> None:
+    """2SFCA on the Gers with two health centres the scenario adds (capacity in FTE)."""
+    text = DEFAULT.read_text("utf-8").replace('name = "gers_actuel"', 'name = "sante"')
+    text += (
+        '\n[[services.add]]\nservice_id = "cs-auch"\nkind = "health_centre"\n'
+        'name = "Centre de santé d\'Auch"\ninsee_code = "32013"\nstatus = "open"\ncapacity = 6\n'
+        '\n[[services.add]]\nservice_id = "cs-condom"\nkind = "health_centre"\n'
+        'name = "Centre de santé de Condom"\ninsee_code = "32107"\nstatus = "open"\ncapacity = 2\n'
+        '\n[health]\nkinds = ["health_centre"]\ndecay = "drees"\nper_inhabitants = 100000\n'
+        "\n[outputs]\ncells = false\nisochrones = false\ncatchments = false\nmap = false\n"
+    )
+    path = tmp_path / "sante.toml"
+    path.write_text(text, "utf-8")
+    result = run_scenario(load_scenario(path), output_dir=tmp_path / "sante", data_dir=shared_data)
+    health = result.summary["health"]
+    assert health["supply_sites"] == 2 and health["supply_total"] == 8
+    table = pd.read_csv(tmp_path / "sante/tables/communes_health.csv", dtype={"insee_code": str})
+    # every FTE is shared out among the population that reaches it (per 100 000 inhabitants)
+    distributed = (table["health__accessibility"] * table["population"]).sum() / 100_000
+    assert distributed + health["unused_supply"] == pytest.approx(8, rel=1e-3)
+    auch = table.set_index("insee_code").loc["32013", "health__accessibility"]
+    far = table.set_index("insee_code").loc["32087", "health__accessibility"]  # Castex-d'Armagnac
+    assert auch > 0 and far == 0
