@@ -1166,6 +1166,28 @@ def _with_cache(
     return net
 
 
+def save_network(network: RoadNetwork, path: str | Path) -> Path:
+    """Write a network in the compact cache format (``.npz``); returns the path."""
+    path = Path(path)
+    _write_cache(network, path)
+    return path
+
+
+def read_network(path: str | Path) -> RoadNetwork:
+    """Read a network written by :func:`save_network` (or found in the cache).
+
+    Raises
+    ------
+    NetworkError
+        If the file is missing or not a network file of this version.
+    """
+    path = Path(path)
+    try:
+        return _read_cache(path, source=str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise NetworkError(f"{path}: not a readable network file ({exc})") from None
+
+
 def _write_cache(net: RoadNetwork, target: Path) -> None:
     info = dataclasses.asdict(net.info)
     tmp = atomic_path(target)

@@ -1,0 +1,348 @@
+"""Routing benchmark: our engine against plain scipy and networkx, same queries, same run.
+
+Cases: the Gers numbered-road network (458 commune points), the Imperial County
+OSM extract, synthetic road-like graphs of 100 k and 1 M nodes. For each query
+it times our engine (median of ``--repeat`` runs), a plain
+``scipy.sparse.csgraph.dijkstra`` call and networkx (osmnx-style per-pair
+``shortest_path_length`` loops, ``single_source_dijkstra_path_length`` per
+origin, ``multi_source_dijkstra`` for the nearest facility), checks that the
+answers agree, and prints a table with medians and ratios. networkx runs on a
+sample of origins where a full run would take minutes; its time is then
+scaled to all origins, and the table says so.
+
+To compare like with like, the points of the comparison queries sit on nodes
+(one leg of 0 s); the product's own query (commune points with access legs)
+is timed separately.
+
+Usage::
+
+    python benchmarks/routing.py --data ../shared/data [--repeat 5] [--skip-1m]
+
+Targets (issue 4): nearest facility for every node, 50 facilities, 1 M nodes
+< 1 s; 458 x 458 matrix on the Gers < 0.1 s and on 100 k nodes < 3 s; 100
+facilities x 3 isochrone bands on the Gers < 5 s; >= 30x networkx on the same
+matrix; a 1 M-node network in memory < 500 MB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from coverage.routing.graph import RoadNetwork  # noqa: E402
+from coverage.routing.isochrones import isochrones  # noqa: E402
+from coverage.routing.matrix import node_times_to_nearest, travel_times  # noqa: E402
+from coverage.routing.snap import AccessSettings  # noqa: E402
+from coverage.routing.surface import snap_grid  # noqa: E402
+from coverage.routing.synthetic import synthetic_network  # noqa: E402
+
+ON_NODES = AccessSettings(k_nodes=1, max_distance_m=0.5)
+ROWS: list[dict[str, Any]] = []
+
+
+def median_time(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median wall time of ``repeat`` calls, and the last result."""
+    times = []
+    result = None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def to_networkx(net: RoadNetwork) -> nx.DiGraph:
+    """The same graph for networkx (edge attribute ``travel_time`` in seconds)."""
+    tail = np.repeat(np.arange(net.n_nodes), np.diff(net.indptr))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(net.n_nodes))
+    graph.add_weighted_edges_from(
+        zip(tail.tolist(), net.indices.tolist(), net.seconds.tolist(), strict=True),
+        weight="travel_time",
+    )
+    return graph
+
+
+def cached_graph(net: RoadNetwork) -> Callable[[], nx.DiGraph]:
+    """A factory that builds the networkx graph on first use and then reuses it."""
+    holder: list[nx.DiGraph] = []
+
+    def get() -> nx.DiGraph:
+        if not holder:
+            holder.append(to_networkx(net))
+        return holder[0]
+
+    return get
+
+
+def record(case: str, query: str, ours: float, **others: Any) -> None:
+    row = {"case": case, "query": query, "ours_s": ours, **others}
+    ROWS.append(row)
+    parts = [f"{case:<16} {query:<34} ours {ours:8.3f} s"]
+    for key, value in others.items():
+        parts.append(f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}")
+    print("  ".join(parts), flush=True)
+
+
+def bench_matrix(
+    case: str,
+    net: RoadNetwork,
+    nodes: np.ndarray,
+    *,
+    repeat: int,
+    nx_graph: Callable[[], nx.DiGraph] | None,
+    nx_origins: int,
+    pair_sample: int = 0,
+) -> None:
+    """Matrix between points placed on ``nodes``: ours, plain scipy, networkx."""
+    xy = np.column_stack([net.node_x[nodes], net.node_y[nodes]])
+    travel_times(net, xy[:2], xy[:2], access=ON_NODES)  # contraction, KD-tree: built once
+    ours_s, ours = median_time(lambda: travel_times(net, xy, xy, access=ON_NODES), repeat)
+    scipy_s, plain = median_time(lambda: dijkstra(net.csr, indices=nodes)[:, nodes], repeat)
+    agree_scipy = float(np.max(np.abs(ours.seconds - plain)))
+    extra: dict[str, Any] = {"scipy_s": scipy_s, "x_scipy": scipy_s / ours_s}
+    if nx_graph is not None:
+        nx_graph = nx_graph()  # built after our timings: its objects would slow the GC
+        sample = nodes[: min(nx_origins, nodes.size)]
+        start = time.perf_counter()
+        ref = np.empty((sample.size, nodes.size))
+        for i, s in enumerate(sample):
+            lengths = nx.single_source_dijkstra_path_length(nx_graph, int(s), weight="travel_time")
+            ref[i] = [lengths.get(int(t), np.inf) for t in nodes]
+        nx_s = (time.perf_counter() - start) * nodes.size / sample.size
+        extra.update(
+            {
+                "networkx_s": nx_s,
+                "x_networkx": nx_s / ours_s,
+                "nx_origins_run": int(sample.size),
+                "max_diff_networkx_s": float(np.max(np.abs(ours.seconds[: sample.size] - ref))),
+            }
+        )
+        if pair_sample:
+            rng = np.random.default_rng(0)
+            pairs = rng.integers(0, nodes.size, size=(pair_sample, 2))
+            start = time.perf_counter()
+            values = [
+                nx.shortest_path_length(
+                    nx_graph, int(nodes[a]), int(nodes[b]), weight="travel_time"
+                )
+                for a, b in pairs
+            ]
+            per_pair = (time.perf_counter() - start) / pair_sample
+            extra["osmnx_style_pairs_s"] = per_pair * nodes.size**2
+            extra["x_osmnx_style"] = per_pair * nodes.size**2 / ours_s
+            diff = np.abs(np.array(values) - ours.seconds[pairs[:, 0], pairs[:, 1]])
+            extra["max_diff_pairs_s"] = float(diff.max())
+    extra["max_diff_scipy_s"] = agree_scipy
+    record(case, f"matrix {nodes.size}x{nodes.size}", ours_s, **extra)
+
+
+def bench_nearest(
+    case: str,
+    net: RoadNetwork,
+    facility_nodes: np.ndarray,
+    *,
+    repeat: int,
+    nx_graph: Callable[[], nx.DiGraph] | None,
+) -> None:
+    """Time from every node to its nearest facility (to the facility: reversed graph)."""
+    xy = np.column_stack([net.node_x[facility_nodes], net.node_y[facility_nodes]])
+    node_times_to_nearest(net, xy, access=ON_NODES)  # warm: reversed CSR, KD-tree
+    ours_s, ours = median_time(lambda: node_times_to_nearest(net, xy, access=ON_NODES), repeat)
+    extra: dict[str, Any] = {}
+    scipy_s, plain = median_time(
+        lambda: dijkstra(net.csr_reversed, indices=facility_nodes, min_only=True), repeat
+    )
+    extra["scipy_s"] = scipy_s
+    extra["max_diff_scipy_s"] = float(np.max(np.abs(ours.seconds - plain)))
+    if nx_graph is not None:
+        reverse = nx_graph().reverse(copy=False)
+        start = time.perf_counter()
+        lengths = nx.multi_source_dijkstra_path_length(
+            reverse, {int(f) for f in facility_nodes}, weight="travel_time"
+        )
+        nx_s = time.perf_counter() - start
+        ref = np.array([lengths.get(i, np.inf) for i in range(net.n_nodes)])
+        extra.update(
+            {
+                "networkx_s": nx_s,
+                "x_networkx": nx_s / ours_s,
+                "max_diff_networkx_s": float(np.max(np.abs(ours.seconds - ref))),
+            }
+        )
+    record(case, f"nearest of {facility_nodes.size}, all {net.n_nodes} nodes", ours_s, **extra)
+
+
+def spread_nodes(net: RoadNetwork, count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(net.n_nodes, size=count, replace=False))
+
+
+def gers_cases(data: Path, repeat: int) -> None:
+    from coverage.layers import load_territory
+    from coverage.layers.population import population_surface
+    from coverage.layers.services import load_catalogue
+    from coverage.territory_network import load_territory_network
+
+    gers = load_territory("gers", data_dir=data)
+    net = load_territory_network(gers)
+    print(f"Gers: {net.n_nodes} nodes, {net.n_edges} edges, core {net.core.n_core} nodes")
+    points = np.column_stack([gers.communes["point_x"], gers.communes["point_y"]])
+    _, nodes = net.kdtree.query(points)
+    graph = cached_graph(net)
+    bench_matrix(
+        "gers",
+        net,
+        np.asarray(nodes),
+        repeat=repeat,
+        nx_graph=graph,
+        nx_origins=458,
+        pair_sample=300,
+    )
+    product_s, _ = median_time(lambda: travel_times(net, points, points), repeat)
+    record("gers", "matrix 458x458, commune points + legs", product_s)
+    catalogue = load_catalogue(gers).of_kind("france_services")
+    fac = np.column_stack([catalogue.geometry.x, catalogue.geometry.y])
+    _, fac_nodes = net.kdtree.query(fac)
+    bench_nearest("gers", net, np.unique(fac_nodes), repeat=repeat, nx_graph=graph)
+
+    surface = population_surface(gers)
+    cells = snap_grid(net, surface.transform, surface.shape, mask=surface.values > 0)
+    facilities = points[::4][:100]
+    iso_s, iso = median_time(
+        lambda: isochrones(
+            net, facilities, cells, bands_minutes=(10, 20, 30), weights=surface.values
+        ),
+        max(1, repeat // 2),
+    )
+    record(
+        "gers",
+        f"isochrones 100 x 3 bands ({cells.n_cells} cells)",
+        iso_s,
+        polygons=len(iso),
+        valid=bool(iso.geometry.is_valid.all()),
+    )
+
+
+def imperial_case(data: Path, repeat: int) -> None:
+    from coverage.routing.network import load_network
+
+    net = load_network(data / "osm" / "imperial-county-ca-2024-06-05.osm.pbf")
+    print(f"Imperial: {net.n_nodes} nodes, {net.n_edges} edges, core {net.core.n_core} nodes")
+    graph = cached_graph(net)
+    bench_matrix(
+        "imperial", net, spread_nodes(net, 458, 1), repeat=repeat, nx_graph=graph, nx_origins=60
+    )
+    bench_nearest("imperial", net, spread_nodes(net, 50, 2), repeat=repeat, nx_graph=graph)
+
+
+def synthetic_case(n_nodes: int, repeat: int, *, matrix: bool, nx_graph: bool) -> None:
+    start = time.perf_counter()
+    net = synthetic_network(n_nodes, seed=1)
+    built = time.perf_counter() - start
+    print(
+        f"synthetic {n_nodes}: {net.n_nodes} nodes, {net.n_edges} edges, "
+        f"core {net.core.n_core} nodes (generated in {built:.1f} s)"
+    )
+    graph = cached_graph(net) if nx_graph else None
+    case = f"synthetic {n_nodes // 1000}k"
+    if matrix:
+        bench_matrix(
+            case, net, spread_nodes(net, 458, 1), repeat=repeat, nx_graph=graph, nx_origins=10
+        )
+    bench_nearest(case, net, spread_nodes(net, 50, 2), repeat=repeat, nx_graph=graph)
+
+
+MEMORY_PROBE = """
+import gc, json, sys
+sys.path.insert(0, {repo!r})
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import numpy, scipy.sparse, scipy.spatial
+from coverage.routing.network import read_network
+base = rss_mb()
+net = read_network({path!r})
+_ = net.csr, net.csr_reversed, net.kdtree
+gc.collect()
+print(json.dumps({{"baseline_mb": base, "rss_mb": rss_mb(), "nodes": net.n_nodes}}))
+"""
+
+
+def memory_case() -> None:
+    """RSS of a fresh process holding a 1 M-node network (arrays, CSR both ways, KD-tree)."""
+    from coverage.routing.network import save_network
+
+    net = synthetic_network(1_000_000, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_network(net, Path(tmp) / "net-1m.npz")
+        del net
+        gc.collect()
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE.format(repo=str(REPO), path=str(path))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    figures = json.loads(out.stdout)
+    record(
+        "synthetic 1000k",
+        f"network in memory ({figures['nodes']} nodes)",
+        float("nan"),
+        rss_mb=figures["rss_mb"],
+        interpreter_and_libraries_mb=figures["baseline_mb"],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-1m", action="store_true", help="skip the 1 M-node graph")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+    os.environ.setdefault("COVERAGE_CACHE_DIR", tempfile.mkdtemp(prefix="coverage-bench-"))
+    print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
+    gers_cases(args.data, args.repeat)
+    imperial_case(args.data, args.repeat)
+    synthetic_case(100_000, args.repeat, matrix=True, nx_graph=True)
+    if not args.skip_1m:
+        synthetic_case(1_000_000, 3, matrix=False, nx_graph=True)
+        memory_case()
+    print()
+    print(f"{'case':<16} {'query':<44} {'ours':>8} {'scipy':>8} {'networkx':>9} {'x nx':>7}")
+    for row in ROWS:
+
+        def fmt(key: str, width: int, digits: int = 3, row: dict = row) -> str:
+            value = row.get(key)
+            return f"{value:>{width}.{digits}f}" if isinstance(value, float) else " " * width
+
+        print(
+            f"{row['case']:<16} {row['query']:<44} {fmt('ours_s', 8)} {fmt('scipy_s', 8)} "
+            f"{fmt('networkx_s', 9)} {fmt('x_networkx', 7, 0)}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(ROWS, indent=2, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
