@@ -41,6 +41,7 @@ import rasterio.features
 import shapely
 
 from coverage import __version__
+from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import CoverageError, DataError
 from coverage.fca import (
@@ -481,26 +482,17 @@ def _level_layer(
 
 
 def _write_minutes_tif(result: ServiceAccess, path: Path) -> None:
-    import rasterio
-
     surface = result.context.surface
     minutes = result.seconds_grid() / 60.0
     data = np.where(np.isfinite(minutes), minutes, np.nan).astype(np.float32)
-    with rasterio.open(
+    write_geotiff(
         path,
-        "w",
-        driver="GTiff",
-        height=data.shape[0],
-        width=data.shape[1],
-        count=1,
-        dtype="float32",
-        crs=surface.crs,
+        data,
         transform=surface.transform,
-        nodata=np.nan,
-        compress="deflate",
-    ) as dst:
-        dst.write(data, 1)
-        dst.update_tags(1, units="minutes", analysis=result.name, label=result.label)
+        crs=surface.crs,
+        nodata=float("nan"),
+        tags={"units": "minutes", "analysis": result.name, "label": result.label},
+    )
 
 
 def _cells_layer(ctx: AccessContext, analyses: dict[str, ServiceAccess]) -> gpd.GeoDataFrame:

@@ -41,6 +41,7 @@ from rasterio.transform import Affine
 
 from coverage import __version__
 from coverage._cache import atomic_path, cache_key, file_sha256
+from coverage._raster import write_geotiff
 from coverage.errors import DataError
 from coverage.layers.addresses import read_address_points
 from coverage.layers.readers import DataWarning
@@ -133,25 +134,13 @@ class PopulationSurface:
 
     def to_geotiff(self, path: str | Path) -> Path:
         """Write the surface as a float64 GeoTIFF (opens in QGIS); returns the path."""
-        path = Path(path)
-        tmp = atomic_path(path)
-        with rasterio.open(
-            tmp,
-            "w",
-            driver="GTiff",
-            height=self.values.shape[0],
-            width=self.values.shape[1],
-            count=1,
-            dtype="float64",
-            crs=self.crs,
+        return write_geotiff(
+            path,
+            self.values,
             transform=self.transform,
-            nodata=None,
-            compress="deflate",
-        ) as dst:
-            dst.write(self.values, 1)
-            dst.update_tags(1, units="habitants par cellule", method=self.method)
-        os.replace(tmp, path)
-        return path
+            crs=self.crs,
+            tags={"units": "habitants par cellule", "method": self.method},
+        )
 
 
 def population_surface(

@@ -12,7 +12,6 @@ catchments. Snapping the cells is the costly part and is done once per grid
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,36 +113,22 @@ class TravelTimeSurface:
 
         Unreachable cells (``inf``) are written as nodata too, with a tag saying so.
         """
-        import rasterio
+        from coverage._raster import write_geotiff
 
-        from coverage._cache import atomic_path
-
-        path = Path(path)
         data = (self.minutes if minutes else self.seconds).astype(np.float32)
         data = np.where(np.isfinite(data), data, np.nan).astype(np.float32)
-        tmp = atomic_path(path)
-        with rasterio.open(
-            tmp,
-            "w",
-            driver="GTiff",
-            height=data.shape[0],
-            width=data.shape[1],
-            count=1,
-            dtype="float32",
-            crs=self.crs,
+        return write_geotiff(
+            path,
+            data,
             transform=self.transform,
-            nodata=np.nan,
-            compress="deflate",
-        ) as dst:
-            dst.write(data, 1)
-            dst.update_tags(
-                1,
-                units="minutes" if minutes else "seconds",
-                direction=self.direction,
-                nodata_meaning="hors réseau, hors zone ou inaccessible",
-            )
-        os.replace(tmp, path)
-        return path
+            crs=self.crs,
+            nodata=float("nan"),
+            tags={
+                "units": "minutes" if minutes else "seconds",
+                "direction": self.direction,
+                "nodata_meaning": "hors réseau, hors zone ou inaccessible",
+            },
+        )
 
 
 def cell_centres(
