@@ -1,1 +1,36 @@
-"""Folium maps built from engine results; imports coverage, never the reverse."""
+"""Folium maps and static images built from engine results; imports coverage, never the reverse.
+
+Public API::
+
+    coverage_map(result, analysis=None, *, assets=None) -> folium.Map
+    portrait_map(result, epci_siren, analysis=None, *, assets=None) -> folium.Map
+    itinerary_map(stops, routes, *, title, assets=None) -> folium.Map
+    render_html(fmap, *, embed=False) -> str
+    export_png(result, path, *, analysis=None, epci_siren=None, dpi=150) -> Path
+    AssetConfig(base_url=None, tiles_url=None, ...)
+
+Builders read a :class:`coverage.results.ResultFolder` and compute no travel
+time; folium and matplotlib are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from maps.assets import AssetConfig, local_asset_files
+from maps.coverage_map import coverage_map
+from maps.errors import MapError, UnknownEpciError
+from maps.itinerary import itinerary_map
+from maps.portrait import portrait_map
+from maps.render import render_html
+from maps.static import export_png
+
+__all__ = [
+    "AssetConfig",
+    "MapError",
+    "UnknownEpciError",
+    "coverage_map",
+    "export_png",
+    "itinerary_map",
+    "local_asset_files",
+    "portrait_map",
+    "render_html",
+]

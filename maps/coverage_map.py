@@ -1,174 +1,264 @@
-"""Coverage map of a scenario result: communes coloured by access time, service points.
+"""The coverage map of a scenario result: choropleth, isochrones, catchments, services, underserved.
 
-Reads a result folder (``results.gpkg``, ``summary.json``) and returns a
-folium map; all labels are in French. folium is imported lazily.
+Reads a :class:`coverage.results.ResultFolder` and returns a folium map;
+computes no travel time. All labels are in French; folium is imported lazily.
 """
 
 from __future__ import annotations
 
-import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-TIME_CLASSES: tuple[tuple[float, float, str, str], ...] = (
-    (0, 10, "#1a9850", "moins de 10 min"),
-    (10, 15, "#91cf60", "10 à 15 min"),
-    (15, 20, "#d9ef8b", "15 à 20 min"),
-    (20, 30, "#fee08b", "20 à 30 min"),
-    (30, 45, "#fc8d59", "30 à 45 min"),
-    (45, float("inf"), "#d73027", "45 min et plus"),
+from coverage.results import ResultFolder
+from maps import _data
+from maps.assets import AssetConfig, apply_assets, attach
+from maps.layers import (
+    AnalysisView,
+    add_choropleths,
+    add_underserved,
+    catchment_features,
+    isochrone_features,
+    polygon_layer,
+    service_layer,
 )
-NO_DATA_COLOUR = "#bdbdbd"
-ATTRIBUTION = (
-    "© les contributeurs d'OpenStreetMap (ODbL) ; limites communales IGN ADMIN EXPRESS, "
-    "populations INSEE (Licence Ouverte)"
+from maps.legend import (
+    data_attribution,
+    isochrones_html,
+    legend_html,
+    provenance_note,
+    services_html,
+    time_classes_html,
+    underserved_html,
 )
+from maps.style import esc
+
+if TYPE_CHECKING:
+    import folium
 
 
-def time_colour(minutes: float | None) -> str:
-    """Colour of the time class of a value in minutes (grey when missing)."""
-    if minutes is None or minutes != minutes:
-        return NO_DATA_COLOUR
-    for low, high, colour, _label in TIME_CLASSES:
-        if low <= minutes < high:
-            return colour
-    return TIME_CLASSES[-1][2]
+def new_map(
+    bounds_lonlat: tuple[float, float, float, float],
+    *,
+    title: str,
+    assets: AssetConfig | None,
+    max_zoom_fit: int | None = None,
+) -> folium.Map:
+    """An empty French map page fitted to bounds, with tiles and scale as ``assets`` says."""
+    from maps._controls import base_map
+
+    config = assets or AssetConfig()
+    fmap = base_map(
+        bounds_lonlat=bounds_lonlat,
+        title=title,
+        tiles_url=config.tile_template if config.tiles else None,
+        tiles_attribution=config.tile_attribution,
+        tiles_max_zoom=config.tiles_max_zoom,
+        max_zoom_fit=max_zoom_fit,
+    )
+    attach(fmap, config)
+    return fmap
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None or value != value:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}".replace(".", ",")
-    return f"{int(value):,}".replace(",", " ")
+def finish_map(
+    fmap: folium.Map,
+    *,
+    legend: str,
+    attribution: str,
+    title_html: str | None,
+    collapsed_layers: bool,
+    front: Sequence[Any] = (),
+) -> folium.Map:
+    """Add the legend, title, attribution and layer control; point assets where configured."""
+    import folium
+
+    from maps._controls import DataAttribution, HtmlControl, KeepInFront
+
+    if title_html:
+        fmap.add_child(HtmlControl(title_html, position="topleft", css_class="coverage-title"))
+    fmap.add_child(HtmlControl(legend, position="bottomleft", css_class="coverage-legend"))
+    if attribution:
+        fmap.add_child(DataAttribution(attribution))
+    folium.LayerControl(collapsed=collapsed_layers, position="topright").add_to(fmap)
+    if front:
+        fmap.add_child(KeepInFront(list(front)))
+    apply_assets(fmap)
+    return fmap
 
 
-def result_map(folder: str | Path, summary: dict[str, Any]) -> Any:
-    """Build the folium map of a result folder.
+def services_for(result: ResultFolder, analyses: Sequence[str]) -> gpd.GeoDataFrame:
+    """The service points used by at least one of the analyses (EPSG:4326)."""
+    services = _data.services(result)
+    used = None
+    for name in analyses:
+        column = f"in__{name}"
+        flag = services[column].astype(bool) if column in services else None
+        if flag is None:  # an older result: the analysis' service ids from the summary
+            ids = set(result.analysis(name).get("service_ids", []))
+            flag = services["service_id"].isin(ids)
+        used = flag if used is None else used | flag
+    return services[used] if used is not None else services.iloc[:0]
+
+
+def add_services(fmap: folium.Map, services: gpd.GeoDataFrame) -> dict[str, int]:
+    """One marker layer per service kind; returns the count drawn per kind."""
+    counts: dict[str, int] = {}
+    for kind in sorted(services["kind"].unique()):
+        layer = service_layer(services, kind)
+        counts[kind] = len(layer.data["features"])
+        layer.add_to(fmap)
+    return counts
+
+
+def analysis_views(
+    result: ResultFolder, names: Sequence[str], *, ranked: bool = True
+) -> list[AnalysisView]:
+    """The label, reference threshold and underserved ranking of each analysis."""
+    views = []
+    for name in names:
+        figures = result.analysis(name)
+        views.append(
+            AnalysisView(
+                name=name,
+                label=str(figures["label"]),
+                reference_minutes=float(figures["reference_minutes"]),
+                ranking=_data.underserved(result, name) if ranked else None,
+            )
+        )
+    return views
+
+
+def underserved_line(view: AnalysisView, count: int, *, several: bool) -> str:
+    """The legend line of an analysis' underserved communes."""
+    line = underserved_html(count, view.reference_minutes, drawn=view.ranking is not None)
+    return f"<i>{esc(view.label)}</i>{line}" if several else line
+
+
+def title_box(summary: dict[str, Any], heading: str) -> str:
+    """The title box of a standalone page (hidden in embeds)."""
+    scenario = summary.get("scenario", {}).get("label", "")
+    return f"<b>{esc(heading)}</b><br>{esc(scenario)}"
+
+
+def coverage_map(
+    result: ResultFolder | str | Path,
+    analysis: str | None = None,
+    *,
+    assets: AssetConfig | None = None,
+    isochrones: bool = True,
+    catchments: bool = True,
+    services: bool = True,
+    underserved: bool = True,
+    collapsed_layers: bool = False,
+) -> folium.Map:
+    """The full coverage map of a result.
+
+    Layers (one Leaflet layer each, listed in the layer control):
+
+    - ``Temps d'accès : <analysis>``: communes coloured by the
+      population-weighted mean car time to the nearest service (classes
+      0–10–15–20–30–45+ min), popups with commune, population, times,
+      inhabitants beyond the reference threshold and nearest service;
+    - ``Communes mal desservies : <analysis>``: the communes with
+      inhabitants beyond the reference threshold (``tables/underserved_*``),
+      outlined, with their rank;
+    - ``Isochrones : <analysis>`` (hidden at first): bands between the
+      scenario's thresholds around the nearest service;
+    - ``Zones de desserte : <analysis>`` (hidden at first): the area whose
+      nearest service is each site;
+    - ``Services : <kind> (n)``: the sites used by the analyses, one pin per
+      kind, popups with name, address and geocoding quality.
+
+    Plus a French legend, metric scale bar, data attribution (OpenStreetMap
+    contributors, IGN / INSEE, service producers, as the provenance says) and
+    a provenance note (network, speeds, date).
 
     Parameters
     ----------
-    folder
-        A result directory of ``coverage run``.
-    summary
-        Its ``summary.json`` content.
+    result
+        A result folder of ``coverage run`` (or its path).
+    analysis
+        The analysis to map; ``None`` maps all of them (the first one shown,
+        the others listed in the layer control).
+    assets
+        Where scripts, stylesheets and tiles come from (default folium's CDNs, OSM tiles).
+    isochrones, catchments, services, underserved
+        Draw these layers (when the run kept them).
+    collapsed_layers
+        Fold the layer control (for small frames).
 
     Returns
     -------
     folium.Map
+
+    Raises
+    ------
+    coverage.errors.DataError
+        For an analysis the result does not have, or a missing layer or table.
     """
-    import folium
-
-    folder = Path(folder)
-    gpkg = folder / "results.gpkg"
-    communes = gpd.read_file(gpkg, layer="communes").to_crs("EPSG:4326")
-    services = gpd.read_file(gpkg, layer="services").to_crs("EPSG:4326")
-    communes["geometry"] = communes.geometry.simplify(0.0005, preserve_topology=True)
-    bounds = communes.total_bounds
-    fmap = folium.Map(
-        location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
-        zoom_start=9,
-        tiles=None,
-        control_scale=True,
+    result = _data.as_result(result)
+    names = _data.pick_analyses(result, analysis)
+    summary = result.summary
+    communes = _data.communes(result)
+    views = analysis_views(result, names, ranked=underserved)
+    heading = (
+        f"Temps d’accès en voiture : {views[0].label}"
+        if len(views) == 1
+        else "Temps d’accès en voiture au service le plus proche"
     )
-    folium.TileLayer("OpenStreetMap", name="Fond OpenStreetMap", attr=ATTRIBUTION).add_to(fmap)
-    fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    fmap = new_map(_data.bounds_lonlat(communes), title=heading, assets=assets)
+    shared, _choropleths = add_choropleths(fmap, communes, views)
+    iso_drawn = False
+    if isochrones:
+        for view in views:
+            bands = _data.isochrone_bands(result, view.name)
+            if len(bands):
+                iso_drawn = True
+                polygon_layer(
+                    isochrone_features(bands, label=view.label),
+                    name=f"Isochrones : {view.label}",
+                    show=False,
+                ).add_to(fmap)
+    if catchments:
+        for view in views:
+            frame = _data.catchments(result, view.name)
+            if len(frame):
+                polygon_layer(
+                    catchment_features(frame, label=view.label),
+                    name=f"Zones de desserte : {view.label}",
+                    show=False,
+                ).add_to(fmap)
+    front = add_underserved(fmap, shared, views) if underserved else []
+    underserved_rows = [
+        underserved_line(view, view.underserved_count, several=len(views) > 1)
+        for view in views
+    ]
+    counts = add_services(fmap, services_for(result, names)) if services else {}
 
-    for index, (name, figures) in enumerate(summary["analyses"].items()):
-        column = f"{name}__minutes_mean"
-        if column not in communes:
-            continue
-        ref = f"{figures['reference_minutes']:g}".replace(".", "_")
-        layer = folium.FeatureGroup(name=f"Temps d'accès : {figures['label']}", show=index == 0)
-        for row in communes.itertuples(index=False):
-            row_d = row._asdict()
-            minutes = row_d.get(column)
-            label = html.escape(figures["label"])
-            nearest = html.escape(str(row_d.get(f"{name}__nearest_service_name") or "—"))
-            point_minutes = _fmt(row_d.get(f"{name}__minutes_point"))
-            popup = (
-                f"<b>{html.escape(str(row_d['name']))}</b> ({row_d['insee_code']})<br>"
-                f"Habitants : {_fmt(row_d['population'])}<br>"
-                f"Temps moyen ({label}) : {_fmt(minutes)} min<br>"
-                f"Depuis le centre de la commune : {point_minutes} min<br>"
-                f"Au-delà de {figures['reference_minutes']:g} min : "
-                f"{_fmt(row_d.get(f'{name}__pop_beyond_{ref}'))} hab.<br>"
-                f"Service le plus proche : {nearest}"
-            )
-            style = _style(time_colour(minutes))
-            folium.GeoJson(
-                row.geometry.__geo_interface__,
-                style_function=style,
-                tooltip=f"{row_d['name']} : {_fmt(minutes)} min",
-                popup=folium.Popup(popup, max_width=320),
-            ).add_to(layer)
-        layer.add_to(fmap)
-
-    kinds = sorted(services["kind"].unique())
-    icons = {
-        "france_services": ("blue", "info-sign"),
-        "tiers_lieu": ("green", "home"),
-        "mds": ("red", "plus-sign"),
-        "health_centre": ("purple", "heart"),
-        "saad": ("orange", "user"),
-    }
-    for kind in kinds:
-        group = folium.FeatureGroup(name=f"Services : {kind}")
-        colour, icon = icons.get(kind, ("gray", "map-marker"))
-        for row in services[services["kind"] == kind].itertuples(index=False):
-            row_d = row._asdict()
-            popup = (
-                f"<b>{html.escape(str(row_d['name']))}</b><br>"
-                f"{html.escape(str(row_d.get('address') or ''))} "
-                f"{html.escape(str(row_d.get('postcode') or ''))} "
-                f"{html.escape(str(row_d.get('commune_name') or ''))}<br>"
-                f"Localisation : {html.escape(str(row_d.get('geocode_quality') or ''))}"
-                + ("" if row_d.get("in_territory", True) else "<br>Hors département")
-            )
-            folium.Marker(
-                [row.geometry.y, row.geometry.x],
-                popup=folium.Popup(popup, max_width=300),
-                tooltip=str(row_d["name"]),
-                icon=folium.Icon(color=colour, icon=icon),
-            ).add_to(group)
-        group.add_to(fmap)
-
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(_legend_html(summary)))
-    return fmap
-
-
-def _style(colour: str) -> Any:
-    def style(_feature: Any) -> dict[str, Any]:
-        return {"fillColor": colour, "color": "#555555", "weight": 0.4, "fillOpacity": 0.75}
-
-    return style
-
-
-def _legend_html(summary: dict[str, Any]) -> str:
-    rows = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;background:{colour};'
-        f'margin-right:6px;border:1px solid #777"></span>{label}</div>'
-        for _low, _high, colour, label in TIME_CLASSES
+    thresholds = summary.get("scenario", {}).get("thresholds_minutes", [])
+    sections = [
+        ("Temps moyen des habitants de la commune", time_classes_html()),
+        ("Communes mal desservies", "".join(underserved_rows) if underserved else ""),
+        (
+            "Isochrones (couche à afficher)",
+            isochrones_html([float(t) for t in thresholds]) if iso_drawn else "",
+        ),
+        ("Services", services_html({k: counts[k] for k in counts})),
+    ]
+    legend = legend_html(
+        title=heading,
+        subtitle=str(summary.get("territory", {}).get("label", "")),
+        sections=sections,
+        note=provenance_note(summary),
     )
-    net = summary.get("provenance", {}).get("network", {})
-    engine = summary.get("engine", {})
-    source = html.escape(Path(str(net.get("source", ""))).name)
-    date = html.escape(str(net.get("source_date", "")))
-    profile = html.escape(str(net.get("speed_profile", "")))
-    created = html.escape(str(summary.get("created_utc", "")))
-    version = html.escape(str(engine.get("version", "")))
-    provenance = (
-        f"Réseau : {source} ({date}), vitesses « {profile} », "
-        f"détour {net.get('detour_factor', '')} ; calcul {created}, coverage {version}"
+    return finish_map(
+        fmap,
+        legend=legend,
+        attribution=data_attribution(summary),
+        title_html=title_box(summary, heading),
+        collapsed_layers=collapsed_layers,
+        front=front,
     )
-    return (
-        '<div class="coverage-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;'
-        "background:white;padding:8px 10px;border:1px solid #999;font:12px sans-serif;"
-        'max-width:320px">'
-        f"<b>{html.escape(summary['scenario']['label'])}</b><br>"
-        "<b>Temps moyen en voiture jusqu'au service le plus proche</b>"
-        f'{rows}<div style="color:#555;margin-top:4px">{provenance}</div></div>'
-    )
+

@@ -1,4 +1,4 @@
-"""The map written with every scenario result (``map.html``): access times by commune, services.
+"""The map written with every scenario result (``map.html``): the full coverage map.
 
 Registered as the ``coverage.result_writers`` entry point ``carte``: the run
 calls it with the result folder and the summary; it reads ``results.gpkg``
@@ -14,10 +14,26 @@ MAP_FILE = "map.html"
 
 
 def write_result_map(folder: Path, summary: dict[str, Any]) -> list[Path]:
-    """Write ``map.html`` in a result folder; returns the written paths."""
-    from maps.coverage_map import result_map
+    """Write ``map.html`` (every analysis, folium's CDN assets) in a result folder.
 
-    fmap = result_map(folder, summary)
+    Parameters
+    ----------
+    folder
+        The result directory being written (``summary.json`` and
+        ``results.gpkg`` are already there).
+    summary
+        Its summary (unused: the folder's ``summary.json`` is read).
+
+    Returns
+    -------
+    list of Path
+        The written file.
+    """
+    from coverage.results import ResultFolder
+    from maps.coverage_map import coverage_map
+    from maps.render import render_html
+
     path = Path(folder) / MAP_FILE
-    fmap.save(str(path))
+    html = render_html(coverage_map(ResultFolder(folder)))
+    path.write_text(html, encoding="utf-8")
     return [path]

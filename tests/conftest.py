@@ -192,3 +192,26 @@ def gers_network(gers):
     from coverage.territory_network import load_territory_network
 
     return load_territory_network(gers)
+
+
+# --- a real scenario result (maps, API) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gers_result(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The Gers default scenario (``actuel.toml``) run once through the Python API.
+
+    A :class:`coverage.results.ResultFolder` (with ``map.html`` written by the
+    result writers); tests read it and must not modify its files or frames.
+    """
+    from coverage.results import ResultFolder
+    from coverage.run import run_scenario
+    from coverage.scenario import load_scenario
+
+    out = tmp_path_factory.mktemp("gers_result") / "actuel"
+    with pytest.MonkeyPatch.context() as mp:  # session fixtures run before the autouse one
+        mp.setenv("COVERAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        mp.delenv("COVERAGE_DATA_DIR", raising=False)
+        scenario = load_scenario(REPO / "data/geo/gers/scenarios/actuel.toml")
+        run_scenario(scenario, output_dir=out, data_dir=shared_data)
+    return ResultFolder(out)
