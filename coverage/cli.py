@@ -199,6 +199,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coverage.commands.geocode",
     "coverage.commands.services",
     "coverage.commands.network",
+    "coverage.commands.serve",
+    "coverage.commands.itinerary",
 )
 """Modules whose ``register(app)`` adds their commands (imported lazily inside commands)."""
 

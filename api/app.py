@@ -1,0 +1,264 @@
+"""The FastAPI application: ``create_app(settings)`` builds it, its lifespan loads the state once.
+
+Importing this module does nothing heavy. At start-up the lifespan loads
+every configured territory (communes, road network, population surface,
+service catalogue, snapped cells: :class:`api.state.TerritoryState`), opens
+the run store, starts the worker (marking runs interrupted by a crash as
+failed) and queues each territory's default scenario when no finished run of
+it exists. Requests then only read that state.
+
+``serve()`` is what ``coverage serve`` calls (entry point ``coverage.servers``),
+so that the engine never imports this package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from api.cache import ResponseCache
+from api.errors import install_error_handlers
+from api.security import TOKEN_ENV, BodySizeLimit
+from api.settings import ApiSettings
+from api.state import AppState, TerritoryState
+from api.store import RunRecord, RunStore
+from api.worker import RunWorker
+from coverage import __version__
+from coverage.errors import ConfigError
+from coverage.scenario import Scenario, scenario_from_dict
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """
+Accessibilité des services sociaux d'un département, en JSON et GeoJSON (EPSG:4326).
+
+- **Lecture** (ouverte) : territoires, communes, services, temps d'accès par commune,
+  isochrones, scénarios lancés et leurs résultats, cartes HTML.
+- **Écriture** (jeton `Authorization: Bearer …`) : lancer un scénario (`POST /scenarios`).
+  Sans jeton configuré sur le serveur (`COVERAGE_API_TOKEN`), l'écriture est désactivée.
+
+Temps en minutes, distances en mètres, codes INSEE en texte. Erreurs :
+`{"error": …, "message": …}`, le message nomme le champ en cause.
+"""
+
+TAGS = [
+    {"name": "serveur", "description": "État du serveur."},
+    {"name": "territoires", "description": "Territoires, communes et points de service."},
+    {"name": "accessibilité", "description": "Temps d'accès par commune, isochrones."},
+    {"name": "scénarios", "description": "Scénarios lancés en arrière-plan et leurs résultats."},
+    {"name": "cartes", "description": "Cartes HTML (folium), pages intégrables des portraits."},
+]
+
+
+def build_state(settings: ApiSettings) -> AppState:
+    """Load the territories, open the store, start the worker, queue the default runs."""
+    territories: dict[str, TerritoryState] = {}
+    for name in settings.territories:
+        log.info("chargement du territoire %s", name)
+        territories[name] = TerritoryState.load(name, settings)
+    store = RunStore(settings.database)
+
+    def scenario_for(record: RunRecord) -> Scenario:
+        t = territories.get(record.territory)
+        if (
+            record.origin == "startup"
+            and t is not None
+            and t.default_scenario is not None
+            and t.default_scenario.name == record.scenario_name
+        ):
+            return t.default_scenario
+        return scenario_from_dict(record.body)
+
+    def resources_for(territory: str) -> Any:
+        t = territories.get(territory)
+        return t.resources if t is not None else None
+
+    worker = RunWorker(
+        store,
+        settings.results_path,
+        scenario_for=scenario_for,
+        resources_for=resources_for,
+        data_dir=settings.data_dir,
+    )
+    interrupted = worker.start()
+    for run_id in interrupted:
+        log.warning("run %s interrompu par un redémarrage : marqué échoué", run_id)
+    cache_bytes = settings.cache_mb * 1024 * 1024
+    state = AppState(
+        settings=settings,
+        territories=territories,
+        store=store,
+        worker=worker,
+        maps_cache=ResponseCache(max(8, settings.cache_entries // 4), cache_bytes),
+        results_cache=ResponseCache(settings.cache_entries, cache_bytes),
+    )
+    if settings.default_run:
+        queue_default_runs(state)
+    return state
+
+
+def queue_default_runs(state: AppState) -> list[str]:
+    """Queue each territory's default scenario unless a run of it is done or under way."""
+    queued = []
+    for t in state.territories.values():
+        scenario = t.default_scenario
+        if scenario is None or t.default_body is None:
+            continue
+        existing = [
+            r
+            for status in ("done", "queued", "running")
+            for r in state.store.list_runs(
+                territory=t.name, status=status, scenario_name=scenario.name, limit=50
+            )
+            if r.origin == "startup"
+        ]
+        if existing:
+            continue
+        record = state.store.create(
+            territory=t.name,
+            scenario_name=scenario.name,
+            scenario_label=scenario.label,
+            body=t.default_body,
+            origin="startup",
+        )
+        state.worker.submit(record.id)
+        queued.append(record.id)
+    return queued
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the application (nothing is loaded until its lifespan starts).
+
+    Parameters
+    ----------
+    settings
+        Configuration; default :meth:`ApiSettings.from_env`.
+    """
+    settings = settings or ApiSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(build_state, settings)
+        app.state.core = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.worker.stop)
+            state.store.close()
+
+    app = FastAPI(
+        title="coverage-territoires",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    from api.routes import coverage, health, isochrones, maps, scenarios, territories
+
+    for module in (health, territories, coverage, isochrones, scenarios, maps):
+        app.include_router(module.router)
+
+    if settings.assets_dir is not None:
+        folder = Path(settings.assets_dir).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"COVERAGE_API_ASSETS_DIR: {folder} is not a folder (the node_modules folder "
+                "holding leaflet/dist/...)"
+            )
+        app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    return app
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``X-Content-Type-Options: nosniff`` and a referrer policy."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"same-origin"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: str | Path | None = None,
+    token_env: str | None = None,
+    territories: list[str] | None = None,
+    log_level: str = "info",
+) -> None:
+    """Start the API with uvicorn (``coverage serve``).
+
+    Parameters
+    ----------
+    host, port
+        Where to listen (loopback by default).
+    data_dir
+        Data bundles (else ``COVERAGE_API_DATA_DIR``, ``COVERAGE_DATA_DIR``...).
+    token_env
+        Name of the environment variable holding the write token (default
+        ``COVERAGE_API_TOKEN``); the token itself never goes on the command line.
+    territories
+        Territories to load (default ``COVERAGE_API_TERRITORIES`` or ``gers``).
+    log_level
+        uvicorn's log level.
+
+    Raises
+    ------
+    ConfigError
+        If ``token_env`` names a variable that is not set.
+    """
+    import uvicorn
+
+    token = None
+    if token_env is not None and token_env != TOKEN_ENV:
+        token = os.environ.get(token_env)
+        if not token:
+            raise ConfigError(
+                f"--token-env {token_env}: the environment variable {token_env} is not set"
+            )
+    overrides: dict[str, Any] = {"data_dir": data_dir, "token": token}
+    if territories:
+        overrides["territories"] = tuple(territories)
+    try:
+        settings = ApiSettings.from_env(**overrides)
+    except ValueError as exc:  # pydantic.ValidationError
+        raise ConfigError(f"API settings (COVERAGE_API_*): {exc}") from None
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

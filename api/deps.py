@@ -1,0 +1,191 @@
+"""Helpers the routers share: the app state, run lookup, commune filters, path-free output.
+
+Nothing here builds a file path from user input: territories, runs and EPCI
+are looked up among loaded objects and stored records; a run's folder comes
+from the database (a server-generated name).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import geopandas as gpd
+import pandas as pd
+from fastapi import Path, Query, Request
+
+from api.errors import InvalidParameterError, NotFoundError, RunNotReadyError
+from api.schemas import RUN_ID_PATTERN
+from api.state import AppState, TerritoryState
+from api.store import RunRecord
+from coverage.results import ResultFolder
+
+TerritoryPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9_-]{1,64}$",
+        description="Territory name.",
+        examples=["gers"],
+    ),
+]
+RunIdPath = Annotated[
+    str,
+    Path(
+        pattern=RUN_ID_PATTERN,
+        description="Run id (16 hexadecimal characters).",
+        examples=["3f9a1c0b7d2e4a65"],
+    ),
+]
+CantonQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9A-Za-z]{2,10}$",
+        description="Keep the communes of this canton (INSEE code; a commune shared between "
+        "cantons, such as Auch, is kept for each of them).",
+        examples=["3204"],
+    ),
+]
+EpciQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{9}$",
+        description="Keep the communes of this EPCI (SIREN).",
+        examples=["200066926"],
+    ),
+]
+SimplifyQuery = Annotated[
+    int,
+    Query(ge=0, le=1000, description="Simplify outlines by this many metres (0: exact)."),
+]
+BASE_COMMUNE_COLUMNS = [
+    "insee_code",
+    "name",
+    "population",
+    "canton_code",
+    "canton_name",
+    "epci_siren",
+    "epci_name",
+]
+_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:[\\/])")
+_PATH_IN_TEXT = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+
+
+def core(request: Request) -> AppState:
+    """The application state built at start-up."""
+    return request.app.state.core
+
+
+def strip_paths(data: Any) -> Any:
+    """Replace absolute server paths by their file name (results must not reveal the disk)."""
+    if isinstance(data, str):
+        if _ABSOLUTE.match(data) and ("/" in data[1:] or "\\" in data):
+            return re.split(r"[\\/]", data.rstrip("/\\"))[-1]
+        return data
+    if isinstance(data, dict):
+        return {k: strip_paths(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [strip_paths(v) for v in data]
+    return data
+
+
+def strip_paths_in_text(text: str | None) -> str | None:
+    """Reduce absolute paths inside a message to file names (``/a/b/c.csv`` -> ``c.csv``)."""
+    return _PATH_IN_TEXT.sub(r"\1", text) if text else text
+
+
+def get_run(state: AppState, run_id: str, *, field: str = "id") -> RunRecord:
+    """A stored run.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id.
+    """
+    record = state.store.get(run_id)
+    if record is None:
+        raise NotFoundError(f"no run with id '{run_id}'", field=field)
+    return record
+
+
+def done_folder(state: AppState, record: RunRecord, *, field: str = "id") -> ResultFolder:
+    """The result folder of a finished run.
+
+    Raises
+    ------
+    RunNotReadyError
+        If the run is queued, running or failed.
+    """
+    if record.status != "done" or not record.result_dir:
+        why = f" ({strip_paths_in_text(record.reason)})" if record.reason else ""
+        raise RunNotReadyError(
+            f"run '{record.id}' is {record.status}{why}; results exist once it is done",
+            field=field,
+        )
+    return state.result_folder(record.result_dir)
+
+
+def commune_mask(
+    territory: TerritoryState,
+    frame: pd.DataFrame,
+    *,
+    canton: str | None,
+    epci: str | None,
+) -> pd.Series:
+    """Rows of ``frame`` (with canton_code, epci_siren, insee_code) kept by the filters.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a canton or EPCI the territory does not have.
+    """
+    loaded = territory.resources.territory
+    keep = pd.Series(True, index=frame.index)
+    if canton is not None:
+        splits = loaded.config.split_cantons
+        known = set(loaded.communes["canton_code"].astype(str))
+        for split in splits.values():
+            known |= set(split.cantons)
+        if canton not in known:
+            raise InvalidParameterError(
+                f"no canton '{canton}' in {territory.label} (known: {', '.join(sorted(known))})",
+                field="canton",
+            )
+        codes = {canton}
+        shared = {c for split in splits.values() if canton in split.cantons for c in split.communes}
+        keep &= frame["canton_code"].astype(str).isin(codes) | frame["insee_code"].isin(shared)
+    if epci is not None:
+        known_epci = set(loaded.communes["epci_siren"].astype(str))
+        if epci not in known_epci:
+            raise InvalidParameterError(
+                f"no EPCI with SIREN '{epci}' in {territory.label}", field="epci"
+            )
+        keep &= frame["epci_siren"].astype(str) == epci
+    return keep
+
+
+def run_communes(folder: ResultFolder, analysis: str | None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A run's commune layer and the property columns to publish.
+
+    With an analysis, its ``<analysis>__<indicator>`` columns are published
+    without the prefix; otherwise every analysis's columns, prefixed.
+
+    Raises
+    ------
+    InvalidParameterError
+        For an analysis the run does not have.
+    """
+    layer = folder.layer("communes")
+    base = [c for c in BASE_COMMUNE_COLUMNS if c in layer.columns]
+    if analysis is None:
+        return layer, [c for c in layer.columns if c != layer.geometry.name]
+    if analysis not in folder.analyses:
+        raise InvalidParameterError(
+            f"no analysis '{analysis}' in this run (has: {', '.join(folder.analyses)})",
+            field="analysis",
+        )
+    prefix = f"{analysis}__"
+    chosen = [c for c in layer.columns if c.startswith(prefix)]
+    renamed = layer[[*base, *chosen, layer.geometry.name]].rename(
+        columns={c: c[len(prefix) :] for c in chosen}
+    )
+    return renamed, [c for c in renamed.columns if c != renamed.geometry.name]

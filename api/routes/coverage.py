@@ -1,0 +1,254 @@
+"""``GET /territories/{t}/coverage``: per-commune times and shares beyond a threshold, on the fly.
+
+Computed with :func:`coverage.access.service_access` on the preloaded
+territory (one multi-source Dijkstra over the populated 200 m cells), for the
+chosen service kinds and statuses; the access result and the serialised
+responses are cached in memory, so a repeated request costs a lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from api.cache import CachedBody, cached_response
+from api.deps import SimplifyQuery, TerritoryPath, core
+from api.errors import InvalidParameterError
+from api.geojson import dumps, feature_collection, records
+from api.routes.territories import GEOJSON
+from api.schemas import GEOJSON_SCHEMA, Status, error_responses
+from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
+from coverage.access import ServiceAccess, service_access, threshold_key
+
+router = APIRouter(tags=["accessibilité"])
+_ACCESS_LOCK = threading.Lock()
+METHOD = (
+    "temps en voiture jusqu'au service le plus proche (sites hors du territoire compris), "
+    "pour chaque cellule peuplée de 200 m, trajets d'accès au réseau inclus ; population "
+    "légale de chaque commune répartie sur ses cellules"
+)
+
+
+class CommuneCoverage(BaseModel):
+    """Access figures of one commune."""
+
+    insee_code: str = Field(examples=["32013"])
+    name: str = Field(examples=["Auch"])
+    canton_code: str
+    canton_name: str
+    epci_siren: str
+    epci_name: str
+    population: int
+    minutes_mean: float | None = Field(description="Population-weighted mean time (min).")
+    minutes_point: float | None = Field(description="Time from the commune's point (min).")
+    minutes_max: float | None = Field(description="Worst populated cell (min).")
+    nearest_service_id: str | None
+    nearest_service_name: str | None
+    unreachable: bool
+    pop_unreachable: int
+    pop_within: int
+    pop_beyond: int
+    share_beyond: float
+
+
+class CoverageSummary(BaseModel):
+    """Figures for the whole territory."""
+
+    population: int
+    minutes_mean: float | None
+    pop_within: int
+    pop_beyond: int
+    share_beyond: float | None
+    pop_unreachable: int
+    communes_with_pop_beyond: int
+
+
+class CoverageOut(BaseModel):
+    """Access to a set of services, commune by commune."""
+
+    territory: str = Field(examples=["gers"])
+    kinds: list[str] = Field(examples=[["france_services"]])
+    statuses: list[str] = Field(examples=[["open"]])
+    include_outside: bool
+    threshold_minutes: float = Field(examples=[30])
+    services: int = Field(examples=[92])
+    services_in_territory: int = Field(examples=[27])
+    summary: CoverageSummary
+    method: str
+    communes: list[CommuneCoverage]
+
+
+def _access(
+    t: TerritoryState,
+    kinds: tuple[str, ...],
+    statuses: tuple[str, ...],
+    include_outside: bool,
+    threshold: float,
+) -> ServiceAccess:
+    key = (kinds, statuses, include_outside, threshold)
+    with _ACCESS_LOCK:
+        found = t.access_results.get(key)
+        if found is not None:
+            t.access_results.move_to_end(key)
+            return found
+    catalogue = t.resources.catalogue
+    chosen = catalogue.of_kind(
+        *kinds, status=statuses, in_territory=None if include_outside else True
+    )
+    if chosen.empty:
+        raise InvalidParameterError(
+            f"no service of kind {', '.join(kinds)} with status {', '.join(statuses)} in the "
+            f"catalogue of {t.label}",
+            field="kind",
+        )
+    result = service_access(
+        t.resources.context,
+        chosen,
+        name="coverage",
+        label=", ".join(catalogue.kinds.get(k, k) for k in kinds),
+        thresholds_minutes=[threshold],
+    )
+    with _ACCESS_LOCK:
+        t.access_results[key] = result
+        while len(t.access_results) > ACCESS_CACHE_ENTRIES:
+            t.access_results.popitem(last=False)
+    return result
+
+
+def _commune_rows(result: ServiceAccess, threshold: float) -> pd.DataFrame:
+    key = threshold_key(threshold)
+    table = result.communes.rename(
+        columns={
+            f"pop_within_{key}": "pop_within",
+            f"pop_beyond_{key}": "pop_beyond",
+            f"share_beyond_{key}": "share_beyond",
+        }
+    )
+    return table[list(CommuneCoverage.model_fields)]
+
+
+def _payload(
+    t: TerritoryState,
+    result: ServiceAccess,
+    *,
+    kinds: tuple[str, ...],
+    statuses: tuple[str, ...],
+    include_outside: bool,
+    threshold: float,
+) -> dict[str, Any]:
+    figures = result.summary()
+    at = figures["thresholds"][threshold_key(threshold)]
+    return {
+        "territory": t.name,
+        "kinds": list(kinds),
+        "statuses": list(statuses),
+        "include_outside": include_outside,
+        "threshold_minutes": threshold,
+        "services": figures["services"],
+        "services_in_territory": figures["services_in_territory"],
+        "summary": {
+            "population": figures["population"],
+            "minutes_mean": figures["minutes_mean"],
+            "pop_within": at["pop_within"],
+            "pop_beyond": at["pop_beyond"],
+            "share_beyond": at["share_beyond"],
+            "pop_unreachable": figures["pop_unreachable"],
+            "communes_with_pop_beyond": at["communes_with_pop_beyond"],
+        },
+        "method": METHOD,
+    }
+
+
+@router.get(
+    "/territories/{territory}/coverage",
+    response_class=JSONResponse,
+    summary="Temps d'accès et part de la population au-delà d'un seuil, par commune",
+    responses={
+        200: {
+            "model": CoverageOut,
+            "description": "JSON (default) or GeoJSON (`format=geojson`, EPSG:4326).",
+            "content": {GEOJSON: {"schema": GEOJSON_SCHEMA}},
+        },
+        **error_responses(404, 422),
+    },
+)
+async def coverage(
+    request: Request,
+    territory: TerritoryPath,
+    kind: Annotated[
+        list[str],
+        Query(
+            min_length=1,
+            max_length=10,
+            description="Service kinds (repeat the parameter for several).",
+            examples=[["france_services"]],
+        ),
+    ],
+    threshold: Annotated[
+        float,
+        Query(gt=0, le=600, allow_inf_nan=False, description="Threshold in minutes."),
+    ] = 30.0,
+    status: Annotated[
+        list[Status] | None,
+        Query(max_length=3, description="Statuses of the sites counted (default: open)."),
+    ] = None,
+    include_outside: Annotated[
+        bool, Query(description="Count the sites beyond the territory's border.")
+    ] = True,
+    format: Annotated[
+        Literal["json", "geojson"],
+        Query(description="`json`: a table; `geojson`: the commune layer with the figures."),
+    ] = "json",
+    simplify_m: SimplifyQuery = 0,
+) -> Response:
+    """Per commune: mean time, time from the commune point, nearest service, population
+    and share beyond the threshold; and the same for the whole territory.
+    """
+    state = core(request)
+    t = state.territory(territory)
+    catalogue = t.resources.catalogue
+    kinds = tuple(sorted(set(kind)))
+    for k in kinds:
+        if k not in catalogue.kinds:
+            raise InvalidParameterError(
+                f"unknown service kind '{k}' (known: {', '.join(sorted(catalogue.kinds))})",
+                field="kind",
+            )
+    statuses = tuple(sorted(set(status or ("open",))))
+    threshold = float(threshold)
+    if format == "json":
+        simplify_m = 0  # no geometry in the table
+    key = ("coverage", kinds, statuses, include_outside, threshold, format, simplify_m)
+
+    def compute() -> CachedBody:
+        result = _access(t, kinds, statuses, include_outside, threshold)
+        payload = _payload(
+            t,
+            result,
+            kinds=kinds,
+            statuses=statuses,
+            include_outside=include_outside,
+            threshold=threshold,
+        )
+        rows = _commune_rows(result, threshold)
+        if format == "json":
+            payload["communes"] = records(rows)
+            return CachedBody.build(dumps(payload), "application/json")
+        layer = t.resources.territory.communes[["insee_code", "geometry"]].merge(
+            rows, on="insee_code"
+        )
+        body = feature_collection(
+            layer,
+            columns=[c for c in rows.columns],
+            simplify_m=simplify_m,
+            id_column="insee_code",
+            metadata=payload,
+        )
+        return CachedBody.build(body, GEOJSON)
+
+    return await cached_response(request, t.cache, key, compute)

@@ -1,0 +1,172 @@
+"""HTML maps: ``GET /maps/coverage`` (full page) and ``GET /portraits/{epci}`` (embeddable).
+
+Pages come from the ``maps`` package (folium), built from a finished run's
+result folder and cached in memory. Without ``run``, the latest finished run
+of the territory's default scenario is used (the server runs that scenario at
+start-up when it has none; until it is done the answer is 409). With
+``COVERAGE_API_ASSETS_DIR`` set, pages load Leaflet from this server
+(``COVERAGE_API_ASSETS_URL``) instead of a CDN.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.cache import CachedBody, cached_response
+from api.deps import core, done_folder, get_run
+from api.errors import InvalidParameterError, NotFoundError, RunNotReadyError
+from api.schemas import RUN_ID_PATTERN, error_responses
+from api.state import AppState, TerritoryState
+from api.store import RunRecord
+from coverage.results import ResultFolder
+
+router = APIRouter(tags=["cartes"])
+HTML = "text/html; charset=utf-8"
+
+RunQuery = Annotated[
+    str | None,
+    Query(
+        pattern=RUN_ID_PATTERN,
+        description="A finished run (default: the latest run of the default scenario).",
+    ),
+]
+AnalysisQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9_]{1,64}$",
+        description="The analysis to map (default: all of the run's analyses).",
+        examples=["france_services"],
+    ),
+]
+
+
+def _default_run(state: AppState, t: TerritoryState) -> RunRecord:
+    scenario = t.default_scenario
+    if scenario is None:
+        raise NotFoundError(
+            f"{t.label} has no default scenario: give 'run' (see /scenarios)", field="run"
+        )
+    latest = state.store.latest_done(t.name, scenario.name, origin="startup")
+    if latest is None:
+        raise RunNotReadyError(
+            f"no finished run of the default scenario '{scenario.name}' yet; the server runs it "
+            "at start-up (see /scenarios), or give 'run'",
+            field="run",
+        )
+    return latest
+
+
+def _folder(
+    state: AppState, run: str | None, t: TerritoryState, analysis: str | None
+) -> tuple[RunRecord, ResultFolder]:
+    record = get_run(state, run, field="run") if run is not None else _default_run(state, t)
+    folder = done_folder(state, record, field="run")
+    if analysis is not None and analysis not in folder.analyses:
+        raise InvalidParameterError(
+            f"no analysis '{analysis}' in run '{record.id}' (has: {', '.join(folder.analyses)})",
+            field="analysis",
+        )
+    return record, folder
+
+
+def _assets(state: AppState) -> object:
+    from maps import AssetConfig
+
+    settings = state.settings
+    return AssetConfig(
+        base_url=settings.assets_url if settings.assets_dir is not None else None,
+        tiles_url=settings.tiles_url,
+        tiles_attribution=settings.tiles_attribution,
+    )
+
+
+def _html(page: str) -> CachedBody:
+    return CachedBody.build(page.encode("utf-8"), HTML)
+
+
+HTML_DOC = {200: {"description": "HTML page.", "content": {"text/html": {}}}}
+
+
+@router.get(
+    "/maps/coverage",
+    response_class=HTMLResponse,
+    summary="Carte de l'accessibilité (page HTML)",
+    responses={**HTML_DOC, **error_responses(404, 409, 422, by_ref=True)},
+)
+async def coverage_map(
+    request: Request,
+    run: RunQuery = None,
+    analysis: AnalysisQuery = None,
+    territory: Annotated[
+        str | None,
+        Query(pattern=r"^[a-z0-9_-]{1,64}$", description="Without run: whose default scenario."),
+    ] = None,
+    embed: Annotated[bool, Query(description="A page for an iframe (no title box).")] = False,
+) -> Response:
+    """The coverage map of a run: communes coloured by access time, underserved communes,
+    isochrones, service sites, legend and sources."""
+    state = core(request)
+    t = state.territory(territory) if territory else state.default_territory()
+    record, folder = _folder(state, run, t, analysis)
+
+    def compute() -> CachedBody:
+        import maps
+
+        fmap = maps.coverage_map(folder, analysis, assets=_assets(state))
+        return _html(maps.render_html(fmap, embed=embed))
+
+    key = ("coverage_map", record.id, analysis, embed)
+    return await cached_response(request, state.maps_cache, key, compute, max_age_s=300)
+
+
+@router.get(
+    "/portraits/{epci}",
+    response_class=HTMLResponse,
+    summary="Carte d'un EPCI pour les portraits de territoire (page intégrable)",
+    responses={**HTML_DOC, **error_responses(404, 409, 422, by_ref=True)},
+)
+async def portrait(
+    request: Request,
+    epci: Annotated[
+        str, Path(pattern=r"^[0-9]{9}$", description="SIREN of the EPCI.", examples=["200066926"])
+    ],
+    run: RunQuery = None,
+    analysis: AnalysisQuery = None,
+    embed: Annotated[
+        bool, Query(description="A page for an iframe (default) or a standalone page.")
+    ] = True,
+) -> Response:
+    """The map of one EPCI (communes by access time, underserved communes, sites), fitted to
+    its outline; by default a page for an ``<iframe>`` in the intercommunal portrait."""
+    state = core(request)
+    if run is not None:
+        record = get_run(state, run, field="run")
+        t = state.territory(record.territory)
+    else:
+        t = next(
+            (
+                s
+                for s in state.territories.values()
+                if epci in set(s.resources.territory.communes["epci_siren"].astype(str))
+            ),
+            None,
+        )
+        if t is None:
+            raise NotFoundError(
+                f"no EPCI with SIREN '{epci}' in the served territories", field="epci"
+            )
+    if epci not in set(t.resources.territory.communes["epci_siren"].astype(str)):
+        raise NotFoundError(f"no EPCI with SIREN '{epci}' in {t.label}", field="epci")
+    record, folder = _folder(state, run, t, analysis)
+
+    def compute() -> CachedBody:
+        import maps
+
+        fmap = maps.portrait_map(folder, epci, analysis, assets=_assets(state))
+        return _html(maps.render_html(fmap, embed=embed))
+
+    key = ("portrait", record.id, epci, analysis, embed)
+    return await cached_response(request, state.maps_cache, key, compute, max_age_s=300)

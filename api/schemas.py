@@ -1,0 +1,347 @@
+"""Request and response models of the API (pydantic), with the examples shown in OpenAPI.
+
+The scenario body mirrors the scenario file format (docs/scenario-format.md)
+table by table, minus what would reach the server's file system: no
+``[services] files`` and speed profiles by built-in name only. The engine
+(:func:`coverage.scenario.scenario_from_dict`) checks the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["open", "planned", "closed"]
+RunStatus = Literal["queued", "running", "done", "failed"]
+Minutes = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
+KindName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["france_services"])]
+RUN_ID_PATTERN = r"^[0-9a-f]{16}$"
+MAX_POINTS_HARD = 1000
+"""Hard upper bound of points in the schema; the configured limit (20) is checked too."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+class ScenarioHead(_Strict):
+    """``[scenario]``: identity of the scenario."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$", examples=["gers_mds_auch"])
+    territory: str = Field(pattern=r"^[a-z0-9_-]{1,64}$", examples=["gers"])
+    label: str | None = Field(default=None, max_length=300)
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class ThresholdsBody(_Strict):
+    """``[thresholds]``: minutes, strictly increasing."""
+
+    minutes: list[Minutes] = Field(min_length=1, max_length=10, examples=[[15, 20, 30]])
+
+
+class AnalysisBody(_Strict):
+    """``[[analyses]]``: one set of services to measure access to."""
+
+    kinds: list[KindName] = Field(min_length=1, max_length=10)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+    label: str | None = Field(default=None, max_length=300)
+    statuses: list[Status] | None = Field(default=None, min_length=1, max_length=3)
+    include_outside: bool | None = None
+    reference_minutes: Minutes | None = None
+
+
+class AddedServiceBody(_Strict):
+    """``[[services.add]]``: a site to add, at a commune's point or at coordinates."""
+
+    service_id: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    kind: KindName
+    name: str = Field(min_length=1, max_length=300, pattern=r"\S")
+    insee_code: str | None = Field(default=None, pattern=r"^[0-9][0-9AB][0-9]{3}$")
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    x: float | None = Field(default=None, ge=-1e7, le=1e7, allow_inf_nan=False)
+    y: float | None = Field(default=None, ge=-1e7, le=1e7, allow_inf_nan=False)
+    status: Status | None = None
+    capacity: float | None = Field(default=None, ge=0, le=1e6, allow_inf_nan=False)
+
+
+class ServicesBody(_Strict):
+    """``[services]``: sites removed (by ``service_id``) and added. No files over HTTP."""
+
+    remove: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    add: list[AddedServiceBody] = Field(default_factory=list, max_length=500)
+
+
+class NetworkBody(_Strict):
+    """``[network]``: speed profile (built-in name) and factors."""
+
+    profile: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
+    detour_factor: float | None = Field(default=None, ge=1, le=3, allow_inf_nan=False)
+    calibration_factor: float | None = Field(default=None, ge=0.2, le=5, allow_inf_nan=False)
+    peak_factor: float | None = Field(default=None, ge=0.2, le=5, allow_inf_nan=False)
+    max_edge_m: float | None = Field(default=None, ge=50, le=5000, allow_inf_nan=False)
+
+    @field_validator("profile")
+    @classmethod
+    def _builtin_profile(cls, value: str | None) -> str | None:
+        from coverage.routing.speeds import builtin_profiles
+
+        if value is not None and value not in builtin_profiles():
+            raise ValueError(
+                f"unknown speed profile '{value}' (built-in: {', '.join(builtin_profiles())})"
+            )
+        return value
+
+
+class AccessBody(_Strict):
+    """``[access]``: access legs between points and the road network."""
+
+    speed_kph: float | None = Field(default=None, ge=1, le=130, allow_inf_nan=False)
+    detour_factor: float | None = Field(default=None, ge=1, le=3, allow_inf_nan=False)
+    max_distance_m: float | None = Field(default=None, ge=0, le=50_000, allow_inf_nan=False)
+    k_nodes: int | None = Field(default=None, ge=1, le=10)
+
+
+class PopulationBody(_Strict):
+    """``[population]``: cell size of the population surface (100 to 1 000 m over HTTP)."""
+
+    cell_size_m: float | None = Field(default=None, ge=100, le=1000, allow_inf_nan=False)
+
+
+class HealthBody(_Strict):
+    """``[health]``: 2SFCA accessibility to care."""
+
+    kinds: list[KindName] | None = Field(default=None, min_length=1, max_length=5)
+    decay: Literal["drees", "steps", "linear"] | None = None
+    steps: dict[Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")], float] | None = Field(
+        default=None, max_length=20
+    )
+    max_minutes: Minutes | None = None
+    per_inhabitants: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
+
+
+class OutputsBody(_Strict):
+    """``[outputs]``: optional outputs (false makes a run faster)."""
+
+    isochrones: bool | None = None
+    cells: bool | None = None
+    catchments: bool | None = None
+    map: bool | None = None
+
+
+SCENARIO_EXAMPLE: dict[str, Any] = {
+    "scenario": {
+        "name": "gers_tiers_lieux_auch",
+        "label": "Un tiers-lieu solidaire de plus, à Auch",
+        "territory": "gers",
+    },
+    "thresholds": {"minutes": [15, 20, 30]},
+    "analyses": [
+        {"name": "tiers_lieu", "label": "Tiers-lieux solidaires", "kinds": ["tiers_lieu"]}
+    ],
+    "services": {
+        "add": [
+            {
+                "service_id": "tl_auch",
+                "kind": "tiers_lieu",
+                "name": "Tiers-lieu d'Auch",
+                "insee_code": "32013",
+            }
+        ]
+    },
+    "outputs": {"isochrones": False, "cells": False, "catchments": False, "map": False},
+}
+
+
+class ScenarioBody(_Strict):
+    """A scenario, as in a scenario file (docs/scenario-format.md), in JSON."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SCENARIO_EXAMPLE]})
+
+    scenario: ScenarioHead
+    analyses: list[AnalysisBody] = Field(min_length=1, max_length=10)
+    thresholds: ThresholdsBody | None = None
+    services: ServicesBody | None = None
+    network: NetworkBody | None = None
+    access: AccessBody | None = None
+    population: PopulationBody | None = None
+    health: HealthBody | None = None
+    outputs: OutputsBody | None = None
+
+    def to_scenario_dict(self) -> dict[str, Any]:
+        """Plain data for :func:`coverage.scenario.scenario_from_dict` (unset keys left out)."""
+        return self.model_dump(exclude_none=True, exclude_defaults=False)
+
+
+class RunOut(BaseModel):
+    """A run: what, its status, and links to its results."""
+
+    id: str = Field(examples=["3f9a1c0b7d2e4a65"])
+    territory: str = Field(examples=["gers"])
+    scenario_name: str = Field(examples=["gers_tiers_lieux_auch"])
+    scenario_label: str
+    origin: Literal["api", "startup"]
+    status: RunStatus
+    reason: str | None = Field(default=None, description="Why the run failed.")
+    step: str | None = Field(default=None, description="Current step of a running run.")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    headline: Any = Field(default=None, description="Headline figures of a finished run.")
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class RunList(BaseModel):
+    """Runs, newest first."""
+
+    runs: list[RunOut]
+    queued: int
+    running: str | None
+
+
+# --- isochrones --------------------------------------------------------------------------------
+
+
+class PointIn(_Strict):
+    """A point in WGS84 degrees, with an optional identifier."""
+
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[0.5857])
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, examples=[43.6465])
+    id: str | None = Field(default=None, max_length=64, examples=["auch"])
+
+
+ISOCHRONE_EXAMPLE: dict[str, Any] = {
+    "points": [{"lon": 0.5857, "lat": 43.6465, "id": "auch"}],
+    "bands_minutes": [10, 20, 30],
+    "territory": "gers",
+}
+
+
+class IsochroneRequest(_Strict):
+    """Points and bands of minutes (cumulative: the 20-minute band contains the 10-minute one)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ISOCHRONE_EXAMPLE]})
+
+    points: list[PointIn] = Field(min_length=1, max_length=MAX_POINTS_HARD)
+    bands_minutes: list[Minutes] = Field(default=[10, 20, 30], min_length=1, max_length=24)
+    territory: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]{1,64}$",
+        description="Territory (default: the first one the server serves).",
+    )
+
+
+# --- territories -------------------------------------------------------------------------------
+
+
+class TerritoryBrief(BaseModel):
+    """A served territory."""
+
+    name: str = Field(examples=["gers"])
+    label: str = Field(examples=["Gers"])
+    departement: str = Field(examples=["32"])
+    communes: int = Field(examples=[458])
+    population: int = Field(examples=[192645])
+    cantons: int
+    epci: int
+    bbox: list[float] = Field(description="west, south, east, north (WGS84 degrees)")
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class TerritoryList(BaseModel):
+    """Every territory this server serves."""
+
+    territories: list[TerritoryBrief]
+
+
+class Health(BaseModel):
+    """Server state."""
+
+    status: Literal["ok"]
+    version: str
+    territories: list[str]
+    runs: dict[str, int]
+    running: str | None
+    writes_enabled: bool
+    started_at: datetime
+
+
+GEOJSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "metadata": {"type": "object"},
+        "features": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "properties", "geometry"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Feature"]},
+                    "id": {"type": "string"},
+                    "properties": {"type": "object"},
+                    "geometry": {"type": ["object", "null"]},
+                },
+            },
+        },
+    },
+}
+"""A loose JSON schema of the GeoJSON FeatureCollections the API returns."""
+
+
+class ErrorDetail(BaseModel):
+    """One faulty field of a request."""
+
+    field: str = Field(examples=["points[0].lat"])
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a kind, one readable line, and the faulty fields when known."""
+
+    error: str = Field(examples=["validation"])
+    message: str = Field(
+        examples=["field 'points[0].lat' (body): Input should be less than or equal to 90"]
+    )
+    field: str | None = None
+    detail: list[ErrorDetail] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Coordinates outside the territory.",
+    401: "Missing or wrong bearer token.",
+    403: "Writes disabled: no token configured on the server.",
+    404: "Unknown territory, run or EPCI.",
+    409: "The run is not finished (or failed).",
+    413: "Request body too large.",
+    422: "Invalid parameter or body; the message names the field.",
+    429: "Too many runs waiting.",
+}
+
+
+def error_responses(*codes: int, by_ref: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error codes (JSON bodies, :class:`ErrorOut`).
+
+    ``by_ref`` documents the JSON body by reference, for routes whose own media
+    type is not JSON (HTML pages), where a ``model`` would be filed under it.
+    """
+    if by_ref:
+        ref = {"$ref": "#/components/schemas/ErrorOut"}
+        return {
+            code: {
+                "description": _DESCRIPTIONS[code],
+                "content": {"application/json": {"schema": ref}},
+            }
+            for code in codes
+        }
+    return {code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]} for code in codes}

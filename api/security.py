@@ -1,0 +1,140 @@
+"""Access control and request limits: bearer token on writes, request body size.
+
+Reads are open. Every endpoint that changes state depends on
+:func:`require_token`: with no token configured the write endpoints answer
+``403`` (saying how to configure one) rather than being open; a missing or
+wrong token gets ``401`` with ``WWW-Authenticate: Bearer``. Tokens are
+compared in constant time.
+
+:class:`BodySizeLimit` refuses request bodies larger than the limit with
+``413``, from ``Content-Length`` when given and while reading otherwise.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from api.errors import AuthenticationError, WritesDisabledError, error_body
+from api.geojson import dumps
+
+TOKEN_ENV = "COVERAGE_API_TOKEN"
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerToken",
+    description=(
+        f"Jeton d'écriture (variable d'environnement {TOKEN_ENV} du serveur), "
+        "envoyé comme `Authorization: Bearer <jeton>`."
+    ),
+)
+
+
+def require_token(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # noqa: B008
+) -> None:
+    """Dependency of write endpoints: the configured bearer token must be given.
+
+    Raises
+    ------
+    WritesDisabledError
+        No token is configured on the server (403).
+    AuthenticationError
+        The token is missing or wrong (401).
+    """
+    token = request.app.state.settings.token
+    if token is None:
+        raise WritesDisabledError(
+            "write endpoints are disabled on this server: set the environment variable "
+            f"{TOKEN_ENV} (at least 16 characters) or pass --token-env to 'coverage serve', "
+            "then send it as 'Authorization: Bearer <token>'"
+        )
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError(
+            "this endpoint needs the API token: send 'Authorization: Bearer <token>'",
+            field="Authorization",
+        )
+    if not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise AuthenticationError("the API token is not valid", field="Authorization")
+
+
+class BodySizeLimit:
+    """ASGI middleware: ``413`` for request bodies over ``max_bytes``.
+
+    Parameters
+    ----------
+    app
+        The wrapped ASGI application.
+    max_bytes
+        Largest accepted body.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.max_bytes:
+                    await self._refuse(send)
+                    return
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # an HTTPException goes through FastAPI's body reading untouched
+                    raise HTTPException(status_code=413, detail=self._message())
+            return message
+
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except HTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await self._refuse(send)
+
+    def _message(self) -> str:
+        return (
+            f"the request body is larger than {self.max_bytes} bytes "
+            "(limit set by COVERAGE_API_MAX_BODY_BYTES)"
+        )
+
+    async def _refuse(self, send: Any) -> None:
+        body = dumps(error_body("body_too_large", self._message()))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

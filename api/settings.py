@@ -1,0 +1,148 @@
+"""Settings of the HTTP API, read from ``COVERAGE_API_*`` environment variables.
+
+Every setting has a default that works on one machine (SQLite database and
+result folders under the user data directory). Environment variables, all
+prefixed ``COVERAGE_API_``:
+
+====================  ==========================================================
+``DATA_DIR``          data bundles (default: ``$COVERAGE_DATA_DIR``, then the
+                      user data directory, as for the CLI)
+``TERRITORIES``       territories loaded at start-up, comma-separated (``gers``)
+``STATE_DIR``         where the database and results live
+                      (default: ``<user data dir>/api``)
+``RESULTS_DIR``       run result folders (default: ``<STATE_DIR>/results``)
+``DATABASE_URL``      SQLAlchemy URL (default: ``sqlite:///<STATE_DIR>/runs.sqlite``;
+                      ``postgresql+psycopg://...`` works too)
+``TOKEN``             bearer token of the write endpoints (none: writes disabled)
+``CORS_ORIGINS``      allowed browser origins, comma-separated (none by default)
+``ASSETS_DIR``        self-hosted Leaflet assets, served under ``ASSETS_URL``
+``ASSETS_URL``        URL path of those assets (``/assets``)
+``TILES_URL``         background tiles of the maps (default OpenStreetMap's),
+                      with ``TILES_ATTRIBUTION``
+``DEFAULT_RUN``       run each territory's default scenario at start-up when the
+                      store has no finished run of it (``true``)
+``MAX_BODY_BYTES``    largest request body (``262144``)
+``MAX_POINTS``        most points of one isochrone request (``20``)
+``MAX_BANDS``         most bands of one isochrone request (``6``)
+``MAX_BAND_MINUTES``  largest isochrone band (``120``)
+``POINT_MARGIN_M``    how far outside the territory a point may lie (``5000``)
+``MAX_QUEUED_RUNS``   runs waiting at most (``20``)
+``CACHE_ENTRIES``     responses kept in memory per cache (``256``)
+``CACHE_MB``          and at most this many MiB per cache (``128``; one cache per
+                      territory, one for run results, one for maps)
+====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "COVERAGE_API_"
+_LIST_FIELDS = ("territories", "cors_origins")
+
+
+class ApiSettings(BaseModel):
+    """Configuration of one API server (see the module docstring for the variables).
+
+    Build it in code (``ApiSettings(data_dir=..., token=...)``) or from the
+    environment (:meth:`from_env`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path | None = Field(
+        default=None, description="Data bundles (a bundle, or a folder holding <territory>/)."
+    )
+    territories: tuple[str, ...] = Field(default=("gers",), min_length=1)
+    state_dir: Path | None = None
+    results_dir: Path | None = None
+    database_url: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    assets_dir: Path | None = None
+    assets_url: str = "/assets"
+    tiles_url: str | None = None
+    tiles_attribution: str | None = None
+    default_run: bool = True
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_points: int = Field(default=20, ge=1, le=1000)
+    max_bands: int = Field(default=6, ge=1, le=24)
+    max_band_minutes: float = Field(default=120.0, gt=0, le=600)
+    point_margin_m: float = Field(default=5000.0, ge=0)
+    max_queued_runs: int = Field(default=20, ge=1)
+    cache_entries: int = Field(default=256, ge=1)
+    cache_mb: int = Field(default=128, ge=1)
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and len(value.strip()) < 16:
+            raise ValueError("the API token must be at least 16 characters long")
+        return value.strip() if value is not None else None
+
+    @field_validator("assets_url")
+    @classmethod
+    def _assets_url(cls, value: str) -> str:
+        if not value.startswith("/") or value == "/" or any(c in value for c in "?#{} "):
+            raise ValueError("assets_url must be a URL path such as /assets")
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ApiSettings:
+        """Read the ``COVERAGE_API_*`` variables; keyword arguments win over them.
+
+        Lists (``TERRITORIES``, ``CORS_ORIGINS``) are comma-separated.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            Naming the variable's field for a malformed value.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            if name in _LIST_FIELDS:
+                values[name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    # --- resolved locations -----------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        """Folder of the database and results."""
+        if self.state_dir is not None:
+            return self.state_dir.expanduser()
+        return Path(user_data_dir("coverage-territoires", appauthor=False)) / "api"
+
+    @property
+    def results_path(self) -> Path:
+        """Folder of the run result directories (created at start-up)."""
+        if self.results_dir is not None:
+            return self.results_dir.expanduser()
+        return self.state_path / "results"
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy database URL."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_path / 'runs.sqlite'}"
+
+    @property
+    def writes_enabled(self) -> bool:
+        """Whether a token is configured (write endpoints are disabled otherwise)."""
+        return self.token is not None

@@ -1,0 +1,315 @@
+"""Storage of scenario runs (SQLAlchemy 2): their request, status, reason and result folder.
+
+One table, ``runs``. SQLite by default (a real database file that survives a
+restart); any SQLAlchemy URL works (``postgresql+psycopg://user@host/db``).
+Result folders are named by the server (``run-<id>``), never from user input;
+the table keeps that relative name only.
+
+Statuses: ``queued`` → ``running`` → ``done`` or ``failed`` (with the reason).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+
+STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
+INTERRUPTED_REASON = "interrompu par un redémarrage du serveur"
+RUN_ID_HEX = 16
+"""Run ids are 16 lowercase hexadecimal characters (64 random bits)."""
+
+metadata = MetaData()
+runs_table = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("territory", String(64), nullable=False, index=True),
+    Column("scenario_name", String(128), nullable=False, index=True),
+    Column("scenario_label", Text, nullable=False, default=""),
+    Column("origin", String(16), nullable=False, default="api"),
+    Column("body", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("result_dir", String(64), nullable=True),
+    Column("headline", JSON, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table.
+
+    Attributes
+    ----------
+    id
+        Server-generated id (16 hexadecimal characters).
+    territory, scenario_name, scenario_label
+        What was run.
+    origin
+        ``api`` (posted) or ``startup`` (the default scenario run by the server).
+    body
+        The scenario as posted (plain data).
+    status, reason
+        State, and why it failed.
+    created_at, started_at, finished_at
+        UTC times.
+    result_dir
+        Name of the result folder under the server's results directory.
+    headline
+        The headline figures of a finished run.
+    """
+
+    id: str
+    territory: str
+    scenario_name: str
+    scenario_label: str
+    origin: str
+    body: dict[str, Any]
+    status: str
+    reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result_dir: str | None
+    headline: Any
+
+    def result_path(self, results_dir: Path) -> Path | None:
+        """The result folder (server-named) under ``results_dir``, when the run is done."""
+        if self.status != "done" or not self.result_dir:
+            return None
+        return results_dir / self.result_dir
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id() -> str:
+    """A fresh random run id."""
+    return secrets.token_hex(RUN_ID_HEX // 2)
+
+
+def result_dir_name(run_id: str) -> str:
+    """The result folder name of a run (built from the server-generated id only)."""
+    if len(run_id) != RUN_ID_HEX or any(c not in "0123456789abcdef" for c in run_id):
+        raise ValueError(f"not a server-generated run id: {run_id!r}")
+    return f"run-{run_id}"
+
+
+class RunStore:
+    """The runs table behind a SQLAlchemy engine.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy database URL; for SQLite the file's folder is created.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {"future": True}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.url = url
+        self.engine: Engine = create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs_table).where(runs_table.c.id == run_id)).first()
+        return _record(row) if row is not None else None
+
+    def list_runs(
+        self,
+        *,
+        territory: str | None = None,
+        status: str | None = None,
+        scenario_name: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        query = select(runs_table)
+        if territory is not None:
+            query = query.where(runs_table.c.territory == territory)
+        if status is not None:
+            query = query.where(runs_table.c.status == status)
+        if scenario_name is not None:
+            query = query.where(runs_table.c.scenario_name == scenario_name)
+        query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id).limit(limit)
+        query = query.offset(offset)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def count(self, *, status: str | None = None) -> int:
+        """Number of runs (with a status)."""
+        query = select(func.count()).select_from(runs_table)
+        if status is not None:
+            query = query.where(runs_table.c.status == status)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def latest_done(
+        self, territory: str, scenario_name: str, *, origin: str | None = None
+    ) -> RunRecord | None:
+        """The most recent finished run of a scenario (started by ``origin`` when given)."""
+        query = (
+            select(runs_table)
+            .where(runs_table.c.territory == territory)
+            .where(runs_table.c.scenario_name == scenario_name)
+            .where(runs_table.c.status == "done")
+        )
+        if origin is not None:
+            query = query.where(runs_table.c.origin == origin)
+        query = query.order_by(runs_table.c.finished_at.desc(), runs_table.c.id).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _record(row) if row is not None else None
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        territory: str,
+        scenario_name: str,
+        scenario_label: str,
+        body: dict[str, Any],
+        origin: str = "api",
+    ) -> RunRecord:
+        """Add a ``queued`` run with a fresh id."""
+        run_id = new_run_id()
+        values = {
+            "id": run_id,
+            "territory": territory,
+            "scenario_name": scenario_name,
+            "scenario_label": scenario_label,
+            "origin": origin,
+            "body": body,
+            "status": "queued",
+            "reason": None,
+            "created_at": _now(),
+            "started_at": None,
+            "finished_at": None,
+            "result_dir": None,
+            "headline": None,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(runs_table.insert().values(**values))
+        record = self.get(run_id)
+        assert record is not None
+        return record
+
+    def mark_running(self, run_id: str) -> None:
+        """``queued`` → ``running``."""
+        self._set(run_id, status="running", started_at=_now())
+
+    def mark_done(self, run_id: str, *, result_dir: str, headline: Any) -> None:
+        """``running`` → ``done``, with the result folder's name and headline figures."""
+        self._set(
+            run_id, status="done", finished_at=_now(), result_dir=result_dir, headline=headline
+        )
+
+    def mark_failed(self, run_id: str, reason: str) -> None:
+        """→ ``failed`` with the reason."""
+        self._set(run_id, status="failed", finished_at=_now(), reason=reason)
+
+    def recover(self) -> tuple[list[str], list[str]]:
+        """After a restart: mark ``running`` runs failed; return them and the ``queued`` ids.
+
+        Returns
+        -------
+        tuple of lists
+            Ids marked failed (interrupted), and ids still queued (oldest first).
+        """
+        with self.engine.begin() as conn:
+            interrupted = [
+                r.id
+                for r in conn.execute(
+                    select(runs_table.c.id).where(runs_table.c.status == "running")
+                )
+            ]
+            if interrupted:
+                conn.execute(
+                    update(runs_table)
+                    .where(runs_table.c.id.in_(interrupted))
+                    .values(status="failed", reason=INTERRUPTED_REASON, finished_at=_now())
+                )
+            queued = [
+                r.id
+                for r in conn.execute(
+                    select(runs_table.c.id)
+                    .where(runs_table.c.status == "queued")
+                    .order_by(runs_table.c.created_at)
+                )
+            ]
+        return interrupted, queued
+
+    def _set(self, run_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(**values))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _record(row: Any) -> RunRecord:
+    m = row._mapping
+    return RunRecord(
+        id=m["id"],
+        territory=m["territory"],
+        scenario_name=m["scenario_name"],
+        scenario_label=m["scenario_label"] or "",
+        origin=m["origin"],
+        body=dict(m["body"] or {}),
+        status=m["status"],
+        reason=m["reason"],
+        created_at=_utc(m["created_at"]),  # type: ignore[arg-type]
+        started_at=_utc(m["started_at"]),
+        finished_at=_utc(m["finished_at"]),
+        result_dir=m["result_dir"],
+        headline=m["headline"],
+    )
