@@ -33,12 +33,11 @@ def gers_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     from coverage._cli_common import console
 
     with contextlib.redirect_stdout(buffer):
-        file = console.file
         console.file = buffer
         try:
             code = main(["run", "--data", str(shared_data), "-o", str(out)])
         finally:
-            console.file = file
+            console.file = None  # back to "whatever sys.stdout is", as rich does by default
     assert code == 0, buffer.getvalue()
     return out, buffer.getvalue()
 

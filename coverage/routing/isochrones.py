@@ -23,7 +23,6 @@ import rasterio.features
 import shapely
 from rasterio.transform import Affine
 from scipy.sparse.csgraph import dijkstra
-from scipy.spatial import cKDTree
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
@@ -169,10 +168,11 @@ def _per_facility(
     n = network.n_nodes
     # cells' legs grouped by entry node, to find the cells a facility reaches
     legs = cells.snapped
-    by_node = np.argsort(legs.node, kind="stable")
-    node_start = np.searchsorted(legs.node[by_node], np.arange(n + 1))
+    by_node, node_start = cells.legs_by_node
+    if node_start.size < n + 1:  # nodes beyond the last one any cell joins have no legs
+        node_start = np.concatenate([node_start, np.full(n + 1 - node_start.size, node_start[-1])])
     records: list[dict[str, Any]] = []
-    cell_tree = cKDTree(np.column_stack([legs.x, legs.y]))
+    cell_tree = cells.tree
     live = np.unique(fac.point)
     rows_per_call = max(1, int(64 * 1024 * 1024 // (8 * (n + live.size))))
     aug, virtual = _with_virtual_sources(graph, fac.point, fac.node, fac.access_s, fac.n_points)

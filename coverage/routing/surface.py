@@ -13,11 +13,13 @@ catchments. Snapping the cells is the costly part and is done once per grid
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rasterio.transform import Affine
+from scipy.spatial import cKDTree
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
@@ -53,6 +55,23 @@ class GridCells:
     def n_cells(self) -> int:
         """Number of routed cells."""
         return int(self.rows.shape[0])
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """KD-tree over the cell centres (direct legs from a facility to close cells)."""
+        return cKDTree(np.column_stack([self.snapped.x, self.snapped.y]))
+
+    @cached_property
+    def legs_by_node(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cells' access legs grouped by entry node: (leg order, start of each node's run).
+
+        ``order[start[v]:start[v + 1]]`` are the legs joining node ``v``.
+        """
+        legs = self.snapped
+        order = np.argsort(legs.node, kind="stable")
+        n_nodes = int(legs.node.max()) + 1 if legs.n_legs else 0
+        start = np.searchsorted(legs.node[order], np.arange(n_nodes + 1))
+        return order, start
 
     @property
     def cell_size_m(self) -> float:
