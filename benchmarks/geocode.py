@@ -42,8 +42,10 @@ def _print(title: str, result: Evaluation) -> None:
         f"  wrong commune                   {100 * result.wrong_commune:6.2f} % "
         f"({result.wrong_commune_count})"
     )
-    print(f"  median / p95 error              {result.median_error_m:.1f} m / "
-          f"{result.p95_error_m:.1f} m")
+    print(
+        f"  median / p95 error              {result.median_error_m:.1f} m / "
+        f"{result.p95_error_m:.1f} m"
+    )
     mix = ", ".join(f"{q or 'none'} {n}" for q, n in sorted(result.quality_mix.items()))
     print(f"  quality mix                     {mix}")
     status = ", ".join(f"{s} {n}" for s, n in sorted(result.status_mix.items()))
@@ -53,8 +55,10 @@ def _print(title: str, result: Evaluation) -> None:
             f"  interpolated                    {result.interpolated} "
             f"({100 * result.interpolated_within_50m:.1f} % within 50 m)"
         )
-    print(f"  throughput                      {result.per_s:,.0f} addresses/s "
-          f"({result.elapsed_s:.2f} s)")
+    print(
+        f"  throughput                      {result.per_s:,.0f} addresses/s "
+        f"({result.elapsed_s:.2f} s)"
+    )
 
 
 def main() -> None:

@@ -63,9 +63,7 @@ def geocode(
     id_column: Annotated[str, typer.Option("--id", help="Colonne de l'identifiant.")] = "",
     lon: Annotated[str, typer.Option(help="Colonne de la longitude (coordonnées fournies).")] = "",
     lat: Annotated[str, typer.Option(help="Colonne de la latitude (coordonnées fournies).")] = "",
-    encoding: Annotated[
-        str | None, typer.Option(help="Encodage forcé (défaut : détecté).")
-    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="Encodage forcé (défaut : détecté).")] = None,
     separator: Annotated[
         str | None, typer.Option("--sep", help="Séparateur forcé (défaut : détecté).")
     ] = None,

@@ -139,8 +139,10 @@ def import_services_command(
     )
     _print_quality(frame)
     for row in catalogue.rejected.itertuples():
-        console.print(f"  rejeté : ligne {row.line} ({row.name or row.service_id}) : {row.reason}",
-                      highlight=False)
+        console.print(
+            f"  rejeté : ligne {row.line} ({row.name or row.service_id}) : {row.reason}",
+            highlight=False,
+        )
     console.print(f"Écrit : {output}", highlight=False)
 
 
@@ -201,7 +203,8 @@ def list_services(
     missing = [k for k in catalogue.kinds if k not in known]
     if missing:
         console.print(
-            "  aucun site : " + ", ".join(f"{catalogue.kinds[k]} ({k})" for k in missing)
+            "  aucun site : "
+            + ", ".join(f"{catalogue.kinds[k]} ({k})" for k in missing)
             + " — voir docs/services.md pour importer la liste du département",
             highlight=False,
         )

@@ -395,8 +395,7 @@ class BanGeocoder:
             return [self._search_one(q, combo, value) for _, q, value in chunk]
         if response.status_code >= 400:
             reason = (
-                f"lot refusé par l'API (HTTP {response.status_code} : "
-                f"{_error_message(response)})"
+                f"lot refusé par l'API (HTTP {response.status_code} : {_error_message(response)})"
             )
             return [reason] * len(chunk)
         text = response.content.decode("utf-8-sig", errors="replace")
@@ -404,13 +403,9 @@ class BanGeocoder:
         by_rid: dict[str, dict[str, Any]] = {}
         for row in reader:
             by_rid[row.get("rid", "")] = _entry_from_csv_row(row)
-        return [
-            by_rid.get(str(i), "ligne absente de la réponse de l'API") for i, _, _ in chunk
-        ]
+        return [by_rid.get(str(i), "ligne absente de la réponse de l'API") for i, _, _ in chunk]
 
-    def _result(
-        self, entry: dict[str, Any], query: AddressQuery, citycode: str
-    ) -> GeocodeResult:
+    def _result(self, entry: dict[str, Any], query: AddressQuery, citycode: str) -> GeocodeResult:
         if not entry.get("found"):
             return rejected(
                 "adresse introuvable dans la BAN", backend=self.name, row_id=query.row_id
@@ -454,9 +449,7 @@ class BanGeocoder:
         """
         if not (math.isfinite(lon) and math.isfinite(lat)):
             return ""
-        response = self._request(
-            "GET", "/reverse/", params={"lon": lon, "lat": lat, "limit": 1}
-        )
+        response = self._request("GET", "/reverse/", params={"lon": lon, "lat": lat, "limit": 1})
         if response.status_code >= 400:
             return ""
         features = response.json().get("features") or []

@@ -73,7 +73,9 @@ class AddressQuery:
     def is_empty(self) -> bool:
         """True when the query holds nothing to search for."""
         return not (
-            self.text.strip() or self.insee_code.strip() or self.postcode.strip()
+            self.text.strip()
+            or self.insee_code.strip()
+            or self.postcode.strip()
             or self.city.strip()
         )
 

@@ -56,19 +56,40 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     "id": ("id", "identifiant", "service_id", "id_fs", "code", "ref", "reference", "num_finess"),
     "address": (
-        "address", "adresse", "adresse_complete", "adresse1", "adresse_1", "libelle_adresse",
-        "adr", "ligne_adresse", "full_address", "q",
+        "address",
+        "adresse",
+        "adresse_complete",
+        "adresse1",
+        "adresse_1",
+        "libelle_adresse",
+        "adr",
+        "ligne_adresse",
+        "full_address",
+        "q",
     ),
     "housenumber": ("housenumber", "numero", "num", "no", "ndeg", "numero_voie", "num_voie"),
     "street": ("street", "voie", "rue", "nom_voie", "libelle_voie", "lib_voie"),
     "postcode": ("postcode", "code_postal", "cp", "codepostal", "code_post", "zip", "cpostal"),
     "city": (
-        "city", "commune", "ville", "nom_commune", "lib_com", "libelle_commune", "nom_comm",
+        "city",
+        "commune",
+        "ville",
+        "nom_commune",
+        "lib_com",
+        "libelle_commune",
+        "nom_comm",
         "localite",
     ),
     "insee_code": (
-        "insee_code", "code_insee", "insee", "insee_com", "citycode", "codgeo", "code_commune",
-        "depcom", "com",
+        "insee_code",
+        "code_insee",
+        "insee",
+        "insee_com",
+        "citycode",
+        "codgeo",
+        "code_commune",
+        "depcom",
+        "com",
     ),
     "lon": ("lon", "longitude", "lng", "long", "x", "coord_x"),
     "lat": ("lat", "latitude", "y", "coord_y"),
@@ -203,8 +224,10 @@ def _decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
             text = raw.decode(candidate)
         except UnicodeDecodeError:
             continue
-        name = "utf-8-sig" if candidate == "utf-8-sig" and raw.startswith(b"\xef\xbb\xbf") else (
-            "utf-8" if candidate == "utf-8-sig" else candidate
+        name = (
+            "utf-8-sig"
+            if candidate == "utf-8-sig" and raw.startswith(b"\xef\xbb\xbf")
+            else ("utf-8" if candidate == "utf-8-sig" else candidate)
         )
         return text, name
     raise DataError("cannot decode the table", path=path)  # pragma: no cover - latin-1 never fails
@@ -360,9 +383,10 @@ def geocode_frame(
     checks: dict[int, Any] = {}
     if validator is not None and columns.lon and columns.lat:
         given = [
-            i for i in range(n)
-            if not empty[i] and (str(frame[columns.lon].iat[i]).strip()
-                                 or str(frame[columns.lat].iat[i]).strip())
+            i
+            for i in range(n)
+            if not empty[i]
+            and (str(frame[columns.lon].iat[i]).strip() or str(frame[columns.lat].iat[i]).strip())
         ]
         results = validator.check_many(
             [frame[columns.lon].iat[i] for i in given], [frame[columns.lat].iat[i] for i in given]
@@ -505,9 +529,7 @@ def geocode_file(
     """
     frame, info = read_table(input_path, encoding=encoding, separator=separator)
     mapping = detect_columns(list(frame.columns), **columns)
-    result = geocode_frame(
-        frame, geocoder, columns=mapping, validator=validator, progress=progress
-    )
+    result = geocode_frame(frame, geocoder, columns=mapping, validator=validator, progress=progress)
     if output_path is not None:
         write_table(result.frame, output_path, separator=info.separator)
     return result, info

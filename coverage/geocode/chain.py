@@ -138,9 +138,11 @@ def parse_backends(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """
     if not value:
         return DEFAULT_BACKENDS
-    items = value.split(",") if isinstance(value, str) else [
-        part for item in value for part in str(item).split(",")
-    ]
+    items = (
+        value.split(",")
+        if isinstance(value, str)
+        else [part for item in value for part in str(item).split(",")]
+    )
     names = tuple(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
     unknown = [n for n in names if n not in BACKENDS]
     if unknown:

@@ -179,9 +179,7 @@ class CommuneIndex:
         """Representative point (lon, lat, WGS84) of a commune."""
         return self.points[code]
 
-    def match_name(
-        self, city: str, *, within: Iterable[str] | None = None
-    ) -> tuple[str, float]:
+    def match_name(self, city: str, *, within: Iterable[str] | None = None) -> tuple[str, float]:
         """Find the commune a (normalised) name designates.
 
         Parameters
@@ -213,9 +211,7 @@ class CommuneIndex:
         }
         if not choices:
             return "", 0.0
-        best = process.extractOne(
-            city, list(choices), scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF
-        )
+        best = process.extractOne(city, list(choices), scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF)
         if best is None:
             return "", 0.0
         return choices[best[0]], float(best[1]) / 100.0
@@ -304,8 +300,10 @@ class CommuneIndex:
             if not candidates:
                 notes.append(self._explain_postcode(parsed.postcode))
 
-        if parsed.postcode and not candidates and not parsed.postcode.startswith(
-            self.departement[:2]
+        if (
+            parsed.postcode
+            and not candidates
+            and not parsed.postcode.startswith(self.departement[:2])
         ):
             # a postcode of another département: a name of the territory would be a homonym
             # (Auterive 31190 is not Auterive 32550); say so rather than guess

@@ -151,8 +151,10 @@ class CoordinateValidator:
                 )
             else:
                 valid = (
-                    (first >= LAMBERT93_X[0]) & (first <= LAMBERT93_X[1])
-                    & (second >= LAMBERT93_Y[0]) & (second <= LAMBERT93_Y[1])
+                    (first >= LAMBERT93_X[0])
+                    & (first <= LAMBERT93_X[1])
+                    & (second >= LAMBERT93_Y[0])
+                    & (second <= LAMBERT93_Y[1])
                 )
                 x, y = self._from_l93.transform(
                     np.where(valid, first, 0.0), np.where(valid, second, 0.0)

@@ -366,9 +366,7 @@ class LocalGeocoder:
             return rejected(resolution.reason, backend=self.name, row_id=query.row_id)
         street_text = resolution.street
         if not street_text:
-            return rejected(
-                "adresse sans voie ni lieu-dit", backend=self.name, row_id=query.row_id
-            )
+            return rejected("adresse sans voie ni lieu-dit", backend=self.name, row_id=query.row_id)
         if index is None:
             return rejected(
                 f"index d'adresses indisponible ({self._load_error})",

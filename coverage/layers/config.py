@@ -365,9 +365,7 @@ def load_territory_config(path: str | Path) -> TerritoryConfig:
     split: dict[str, SplitCanton] = {}
     for code, entry in (head.get("split_cantons") or {}).items():
         if not isinstance(entry, dict) or not entry.get("cantons"):
-            raise ConfigError(
-                f"{path}: [territory.split_cantons] '{code}' needs a 'cantons' list"
-            )
+            raise ConfigError(f"{path}: [territory.split_cantons] '{code}' needs a 'cantons' list")
         split[str(code)] = SplitCanton(
             code=str(code),
             communes=tuple(str(c) for c in entry.get("communes", [])),
@@ -435,8 +433,18 @@ def _parse_layer(path: Path, key: str, table: Any) -> LayerSpec:
 _KIND_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _SERVICES_KEYS = {"max_distance_km", "geocoders", "kinds", "sources"}
 _SOURCE_KEYS = {
-    "kind", "layer", "file", "columns", "status", "capacity", "capacity_unit", "crs",
-    "source", "url", "licence", "date",
+    "kind",
+    "layer",
+    "file",
+    "columns",
+    "status",
+    "capacity",
+    "capacity_unit",
+    "crs",
+    "source",
+    "url",
+    "licence",
+    "date",
 }
 _GEOCODERS = ("local", "ban", "commune")
 

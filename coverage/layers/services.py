@@ -94,11 +94,27 @@ ANCT_FRANCE_SERVICES_COLUMNS: dict[str, str] = {
 """Columns of the published ANCT France services list (default of a ``france_services`` layer)."""
 
 _STATUS_WORDS: dict[str, str] = {
-    "open": "open", "ouvert": "open", "ouverte": "open", "actif": "open", "active": "open",
-    "en service": "open", "existant": "open", "existante": "open", "oui": "open",
-    "planned": "planned", "prevu": "planned", "prevue": "planned", "projet": "planned",
-    "en projet": "planned", "a venir": "planned", "futur": "planned", "planifie": "planned",
-    "closed": "closed", "ferme": "closed", "fermee": "closed", "inactif": "closed",
+    "open": "open",
+    "ouvert": "open",
+    "ouverte": "open",
+    "actif": "open",
+    "active": "open",
+    "en service": "open",
+    "existant": "open",
+    "existante": "open",
+    "oui": "open",
+    "planned": "planned",
+    "prevu": "planned",
+    "prevue": "planned",
+    "projet": "planned",
+    "en projet": "planned",
+    "a venir": "planned",
+    "futur": "planned",
+    "planifie": "planned",
+    "closed": "closed",
+    "ferme": "closed",
+    "fermee": "closed",
+    "inactif": "closed",
     "non": "closed",
 }
 
@@ -422,8 +438,12 @@ def _services_from_table(
     for i in range(n):
         line = i + first_line
         cells = [str(v).strip() for v in table.iloc[i].to_numpy()]
-        base = {"source_key": source.key, "line": line, "service_id": ids[i][0],
-                "name": values["name"][i]}
+        base = {
+            "source_key": source.key,
+            "line": line,
+            "service_id": ids[i][0],
+            "name": values["name"][i],
+        }
         if not any(cells):
             rejected.append({**base, "reason": "ligne vide"})
             continue
@@ -435,8 +455,11 @@ def _services_from_table(
             continue
         if not kind:
             rejected.append(
-                {**base, "reason": f"type de service « {kind_text} » inconnu "
-                 f"({', '.join(context.kinds)})"}
+                {
+                    **base,
+                    "reason": f"type de service « {kind_text} » inconnu "
+                    f"({', '.join(context.kinds)})",
+                }
             )
             continue
         status_text = values["status"][i]
@@ -445,8 +468,11 @@ def _services_from_table(
         )
         if not status:
             rejected.append(
-                {**base, "reason": f"statut « {status_text} » inconnu "
-                 "(ouvert/open, en projet/planned, fermé/closed)"}
+                {
+                    **base,
+                    "reason": f"statut « {status_text} » inconnu "
+                    "(ouvert/open, en projet/planned, fermé/closed)",
+                }
             )
             continue
         capacity_text = values["capacity"][i]
@@ -531,9 +557,7 @@ def _services_from_table(
                     {key: record[key] for key in ("source_key", "line", "service_id", "name")}
                     | {"reason": answer.reason or "non localisé"}
                 )
-        far = context.validator.check_many(
-            [a.lon for _, a in located], [a.lat for _, a in located]
-        )
+        far = context.validator.check_many([a.lon for _, a in located], [a.lat for _, a in located])
         for (record, answer), check in zip(located, far, strict=True):
             if not check.usable:
                 rejected.append(
