@@ -1,0 +1,293 @@
+"""Dates of an itinerant plan: French public holidays, closures, working days, service days.
+
+- :func:`easter_sunday` is the Gregorian computus (the anonymous algorithm of
+  Meeus, Jones and Butcher); :func:`french_public_holidays` derives Easter
+  Monday (+1 day), Ascension (+39) and Whit Monday (+50) from it and adds the
+  eight fixed holidays of the Code du travail (art. L3133-1). Alsace-Moselle's
+  two extra days (Good Friday, 26 December) are not included: give them as
+  closures where they apply.
+- :func:`working_days` keeps the chosen weekdays of a period, minus holidays
+  and closures; :func:`service_days` spreads a fixed number of service days
+  evenly over them (the k-th service day is the working day at position
+  ``floor((k + 1/2) W / N)``).
+- :func:`read_closures` reads closure dates from a text or CSV file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from coverage.errors import DataError, QueryError
+
+WEEKDAY_NAMES_FR: tuple[str, ...] = (
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+)
+MONTH_NAMES_FR: tuple[str, ...] = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+WEEKDAYS_MON_FRI: tuple[int, ...] = (0, 1, 2, 3, 4)
+"""Monday to Friday (``date.weekday()`` numbering)."""
+MAX_CLOSURE_RANGE_DAYS = 366
+
+
+def easter_sunday(year: int) -> date:
+    """Easter Sunday of a Gregorian year (Meeus/Jones/Butcher algorithm).
+
+    Parameters
+    ----------
+    year
+        A year from 1583 on.
+
+    Returns
+    -------
+    datetime.date
+
+    Raises
+    ------
+    QueryError
+        For a year before the Gregorian calendar.
+    """
+    if not isinstance(year, int) or year < 1583:
+        raise QueryError(f"year must be an integer from 1583 on, got {year!r}")
+    a = year % 19
+    b, c = divmod(year, 100)
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    leap = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * leap) // 451
+    month, day = divmod(h + leap - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def french_public_holidays(year: int) -> dict[date, str]:
+    """The eleven French public holidays of a year (metropolitan France), date -> French name.
+
+    Returns
+    -------
+    dict
+        Sorted by date.
+    """
+    easter = easter_sunday(year)
+    days = {
+        date(year, 1, 1): "Jour de l'an",
+        easter + timedelta(days=1): "Lundi de Pâques",
+        date(year, 5, 1): "Fête du Travail",
+        date(year, 5, 8): "Victoire 1945",
+        easter + timedelta(days=39): "Ascension",
+        easter + timedelta(days=50): "Lundi de Pentecôte",
+        date(year, 7, 14): "Fête nationale",
+        date(year, 8, 15): "Assomption",
+        date(year, 11, 1): "Toussaint",
+        date(year, 11, 11): "Armistice 1918",
+        date(year, 12, 25): "Noël",
+    }
+    return dict(sorted(days.items()))
+
+
+def holidays_between(start: date, end: date) -> dict[date, str]:
+    """French public holidays from ``start`` to ``end`` inclusive."""
+    out: dict[date, str] = {}
+    for year in range(start.year, end.year + 1):
+        out.update({d: n for d, n in french_public_holidays(year).items() if start <= d <= end})
+    return out
+
+
+def working_days(
+    start: date,
+    end: date,
+    *,
+    weekdays: Sequence[int] = WEEKDAYS_MON_FRI,
+    closures: Iterable[date] = (),
+) -> list[date]:
+    """Days of ``[start, end]`` on the chosen weekdays, minus public holidays and closures.
+
+    Parameters
+    ----------
+    start, end
+        The period, both included.
+    weekdays
+        Allowed weekdays, 0 = Monday ... 6 = Sunday.
+    closures
+        Further days without service.
+
+    Raises
+    ------
+    QueryError
+        An empty or reversed period, or a weekday outside 0..6.
+    """
+    if end < start:
+        raise QueryError(f"the period ends ({end}) before it starts ({start})")
+    bad = [w for w in weekdays if not isinstance(w, int) or not 0 <= w <= 6]
+    if bad or not weekdays:
+        raise QueryError(f"weekdays must be integers 0 (Monday) .. 6 (Sunday), got {weekdays!r}")
+    allowed = set(weekdays)
+    off = set(holidays_between(start, end)) | set(closures)
+    out = []
+    day = start
+    while day <= end:
+        if day.weekday() in allowed and day not in off:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def service_days(working: Sequence[date], n_days: int) -> list[date]:
+    """Choose ``n_days`` of the working days, spread evenly over them.
+
+    The k-th chosen day (k = 0 .. n-1) is ``working[floor((k + 1/2) * W / n)]``
+    with ``W`` working days, so the gaps differ by at most one working day.
+
+    Raises
+    ------
+    QueryError
+        More service days asked than working days available.
+    """
+    total = len(working)
+    if not isinstance(n_days, int) or n_days < 1:
+        raise QueryError(f"days must be a positive number of service days, got {n_days!r}")
+    if n_days > total:
+        raise QueryError(
+            f"{n_days} service days asked but the period has only {total} working days "
+            "(weekdays chosen, minus public holidays and closures): ask fewer days, allow more "
+            "weekdays or lengthen the period"
+        )
+    return [working[int((k + 0.5) * total / n_days)] for k in range(n_days)]
+
+
+_ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+_FR = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
+
+
+def parse_date(text: str, *, field: str = "date") -> date:
+    """Parse ``YYYY-MM-DD`` or ``DD/MM/YYYY``.
+
+    Raises
+    ------
+    QueryError
+        Naming the text and the accepted formats.
+    """
+    value = text.strip()
+    try:
+        if _ISO.match(value):
+            y, m, d = (int(p) for p in value.split("-"))
+            return date(y, m, d)
+        if _FR.match(value):
+            d, m, y = (int(p) for p in value.split("/"))
+            return date(y, m, d)
+    except ValueError as exc:
+        raise QueryError(f"{field}: {value!r} is not a valid date ({exc})") from None
+    raise QueryError(f"{field}: {value!r} is not a date; write 2027-08-15 or 15/08/2027")
+
+
+_DATE_TOKEN = re.compile(r"(?<![\d/-])(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})(?![\d/-])")
+
+
+def read_closures(path: str | Path) -> tuple[date, ...]:
+    """Read closure dates from a file: one date or one range per line.
+
+    Accepted lines: ``2027-08-16``, ``16/08/2027``, a range ``2027-08-02..2027-08-20``
+    (any two dates on a line: ``02/08/2027 au 20/08/2027``, ``2027-08-02;2027-08-20``),
+    both ends included; other text on the line (a label) is ignored. Text after
+    ``#`` is a comment; empty lines are skipped; a first line without any date is
+    a header (CSV exports) and is skipped.
+
+    Returns
+    -------
+    tuple of dates
+        Sorted, without duplicates.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the line and what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("closures file not found", path=path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")
+    days: set[date] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = _DATE_TOKEN.findall(line)
+        if number == 1 and not parts:
+            continue  # a header
+        try:
+            if len(parts) == 1:
+                days.add(parse_date(parts[0], field="date"))
+            elif len(parts) == 2:
+                first = parse_date(parts[0], field="start")
+                last = parse_date(parts[1], field="end")
+                if last < first:
+                    raise QueryError(f"the range ends ({last}) before it starts ({first})")
+                if (last - first).days > MAX_CLOSURE_RANGE_DAYS:
+                    raise QueryError(
+                        f"the range {first}..{last} is longer than a year; check the dates"
+                    )
+                days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
+            else:
+                raise QueryError(
+                    f"expected a date (2027-08-15 or 15/08/2027) or a range of two dates, "
+                    f"got {line!r}"
+                )
+        except QueryError as exc:
+            raise DataError(str(exc), path=path, row=f"line {number}", field="date") from None
+    return tuple(sorted(days))
+
+
+def french_date(day: date) -> str:
+    """``lundi 4 janvier 2027``."""
+    return f"{WEEKDAY_NAMES_FR[day.weekday()]} {day.day} {MONTH_NAMES_FR[day.month - 1]} {day.year}"
+
+
+def parse_weekdays(text: str) -> tuple[int, ...]:
+    """Parse a weekday list: ``lun,mar,jeu``, ``mardi,jeudi``, ``1,2,4`` (1 = lundi).
+
+    Raises
+    ------
+    QueryError
+        For an unknown day name.
+    """
+    out = []
+    for raw in re.split(r"[,\s;]+", text.strip().lower()):
+        if not raw:
+            continue
+        if raw.isdigit() and 1 <= int(raw) <= 7:
+            out.append(int(raw) - 1)
+            continue
+        matches = [i for i, name in enumerate(WEEKDAY_NAMES_FR) if name.startswith(raw[:3])]
+        if len(raw) < 2 or len(matches) != 1:
+            raise QueryError(
+                f"weekdays: {raw!r} is not a day; write lun,mar,mer,jeu,ven (or 1..7, 1 = lundi)"
+            )
+        out.append(matches[0])
+    if not out:
+        raise QueryError("weekdays: give at least one day (e.g. lun,mar,mer,jeu,ven)")
+    return tuple(sorted(set(out)))

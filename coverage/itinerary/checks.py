@@ -1,0 +1,135 @@
+"""Verification of a plan against every rule: dates, visit counts, spacing, day timetables.
+
+:func:`check_plan` re-derives each rule from the plan's data and the leg
+matrix, independently of how the plan was built, and returns one English
+message per broken rule (an empty list for a valid plan). The planner runs it
+on every plan it returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+from coverage.itinerary.calendar import holidays_between
+from coverage.itinerary.tours import DayTour, round_up
+
+if TYPE_CHECKING:
+    from coverage.itinerary.plan import ItineraryPlan
+    from coverage.itinerary.settings import DayRules
+
+TOLERANCE_S = 1e-6
+
+
+def check_tour(tour: DayTour, seconds: object, rules: DayRules) -> list[str]:
+    """Rules of one day: hours, permanence length, travel between places, lunch, driving."""
+    import numpy as np
+
+    m = np.asarray(seconds)
+    out: list[str] = []
+    n = len(tour.stops)
+    if n == 0:
+        return ["a day without any stop"]
+    if len(set(tour.stops)) != n:
+        out.append("a stop is visited twice the same day")
+    locs = [0, *[s + 1 for s in tour.stops], 0]
+    legs = [float(m[locs[i], locs[i + 1]]) for i in range(n + 1)]
+    if not all(math.isfinite(v) for v in legs):
+        return ["a leg of the tour has no road route"]
+    driving = sum(legs)
+    if driving > rules.max_driving_s + TOLERANCE_S:
+        out.append(f"driving {driving / 60:.0f} min exceeds {rules.max_driving_s / 60:.0f} min")
+    if abs(driving - tour.driving_s) > 1e-3:
+        out.append("the reported driving time differs from the matrix")
+    if tour.depart_s < rules.start_s:
+        out.append("the tour leaves the depot before the working day starts")
+    if tour.day_end_s > rules.end_s or tour.return_s > rules.end_s:
+        out.append("the tour ends after the working day")
+    lunch = None
+    if rules.lunch_s > 0:
+        if tour.lunch_start_s is None or tour.lunch_end_s is None or tour.lunch_gap is None:
+            out.append("no lunch break")
+        else:
+            lunch = (tour.lunch_start_s, tour.lunch_end_s, tour.lunch_gap)
+            if tour.lunch_end_s - tour.lunch_start_s != rules.lunch_s:
+                out.append("the lunch break has the wrong length")
+            if tour.lunch_start_s < rules.lunch_from_s or tour.lunch_end_s > rules.lunch_to_s:
+                out.append("the lunch break is outside its window")
+    # walk the day: previous activity end, then travel (+ lunch in that gap), then next activity
+    ready = tour.depart_s
+    for i in range(n + 1):
+        need = round_up(legs[i], rules.step_s)
+        if lunch is not None and lunch[2] == i:
+            ls, le, _ = lunch
+            if ls < ready:
+                out.append(f"lunch starts before the end of activity {i}")
+            need += rules.lunch_s
+            arrive_by = tour.start_s[i] if i < n else tour.day_end_s
+            if le > arrive_by:
+                out.append(f"lunch overlaps permanence {i + 1}")
+        if i < n:
+            if tour.start_s[i] - ready < need - TOLERANCE_S:
+                out.append(f"not enough time to reach stop {i + 1} (and lunch) in time")
+            if tour.arrival_s[i] > tour.start_s[i]:
+                out.append(f"permanence {i + 1} starts before arrival")
+            if tour.end_s[i] - tour.start_s[i] != rules.permanence_s:
+                out.append(f"permanence {i + 1} has the wrong length")
+            ready = tour.end_s[i]
+        else:
+            end = max(tour.return_s, tour.day_end_s)
+            if end - ready < need - TOLERANCE_S:
+                out.append("not enough time to drive back to the depot")
+    return out
+
+
+def check_plan(plan: ItineraryPlan) -> list[str]:
+    """Every broken rule of a plan (see the module docstring)."""
+    s = plan.settings
+    out: list[str] = []
+    start, end = plan.period
+    if len(plan.dates) != s.days:
+        out.append(f"{len(plan.dates)} service days instead of {s.days}")
+    if len(set(plan.dates)) != len(plan.dates):
+        out.append("a date is used twice")
+    holidays = holidays_between(start, end)
+    closures = set(s.closures)
+    for d in plan.dates:
+        if not start <= d <= end:
+            out.append(f"{d} is outside the period")
+        if d.weekday() not in s.weekdays:
+            out.append(f"{d} is not one of the allowed weekdays")
+        if d in holidays:
+            out.append(f"{d} is a public holiday ({holidays[d]})")
+        if d in closures:
+            out.append(f"{d} is a closure day")
+    for k in plan.day_tour:
+        if len(plan.tours[k].stops) > s.permanences_per_day:
+            out.append(f"tour {k + 1} has more than {s.permanences_per_day} stops")
+    for k, tour in enumerate(plan.tours):
+        for problem in check_tour(tour, plan.legs.seconds, plan.rules):
+            out.append(f"tour {k + 1}: {problem}")
+    visits = plan.visit_days()
+    wanted = plan.stops["visits"].to_numpy() if "visits" in plan.stops else None
+    for stop, days in enumerate(visits):
+        name = f"{plan.stops['name'].iat[stop]} ({plan.stops['insee_code'].iat[stop]})"
+        if wanted is not None and len(days) != int(wanted[stop]):
+            out.append(f"{name}: {len(days)} visits instead of {int(wanted[stop])}")
+        if not days:
+            out.append(f"{name}: never visited")
+            continue
+        days = sorted(days)
+        for a, b in itertools.pairwise(days):
+            gap = (b - a).days
+            if gap < s.min_spacing_days:
+                out.append(f"{name}: {gap} days between {a} and {b} (min {s.min_spacing_days})")
+            if gap > s.max_spacing_days:
+                out.append(f"{name}: {gap} days between {a} and {b} (max {s.max_spacing_days})")
+        first, last = (days[0] - start).days, (end - days[-1]).days
+        if first > s.max_spacing_days:
+            out.append(
+                f"{name}: first visit {days[0]} after {first} days (max {s.max_spacing_days})"
+            )
+        if last > s.max_spacing_days:
+            out.append(f"{name}: last visit {days[-1]}, {last} days before the end")
+    return out
