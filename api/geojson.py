@@ -17,23 +17,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage.jsonio import json_default
+
 WGS84 = "EPSG:4326"
 COORD_DECIMALS = 6
-
-
-def json_default(value: Any) -> Any:
-    """``json.dumps`` fallback for numpy scalars, timestamps and paths."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value)
 
 
 def dumps(data: Any) -> bytes:

@@ -7,6 +7,7 @@ never from ``coverage.cli``, so that there is no import cycle.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -46,3 +47,43 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Print recorded warnings on stderr, one line each."""
     for w in caught:
         err_console.print(f"[yellow]Avertissement :[/yellow] {w.message}", highlight=False)
+
+
+def fmt_num(value: float, digits: int = 1) -> str:
+    """Format a number the French way (``10 010,5``): space for thousands, comma for decimals."""
+    return f"{value:,.{digits}f}".replace(",", " ").replace(".", ",")
+
+
+class StepProgress:
+    """Show the current step with a spinner and print each finished step with its time.
+
+    Use as a context manager and call it with each step's French label; a
+    step ends when the next begins or when the block ends without error.
+    """
+
+    def __init__(self) -> None:
+        self._status = console.status("Préparation…")
+        self._label = ""
+        self._start = 0.0
+
+    def __enter__(self) -> StepProgress:
+        self._status.__enter__()
+        return self
+
+    def __call__(self, label: str) -> None:
+        self._finish()
+        self._label, self._start = label, time.perf_counter()
+        self._status.update(f"{label}…")
+
+    def _finish(self) -> None:
+        if self._label:
+            seconds = time.perf_counter() - self._start
+            console.print(
+                f"  [green]✓[/green] {self._label} ({fmt_num(seconds, 1)} s)", highlight=False
+            )
+            self._label = ""
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._finish()
+        self._status.__exit__(*exc)

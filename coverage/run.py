@@ -23,8 +23,6 @@ imports ``maps``.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -41,6 +39,7 @@ import rasterio.features
 import shapely
 
 from coverage import __version__
+from coverage._outdir import replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import CoverageError, DataError
@@ -51,6 +50,7 @@ from coverage.fca import (
     linear_decay,
     step_decay,
 )
+from coverage.jsonio import write_json
 from coverage.layers.population import PopulationSurface, population_surface
 from coverage.layers.services import ServiceCatalogue, load_catalogue
 from coverage.layers.territory import Territory, load_territory
@@ -224,41 +224,22 @@ def run_scenario(
         say("Accessibilité aux soins (2SFCA)")
         health = _health_accessibility(scenario, scenario_services, resources)
 
-    parent = output_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{output_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
-    tmp.mkdir()
+    tmp = staging_dir(output_dir)
     try:
         files = _write_outputs(tmp, scenario, resources, analyses, scenario_services, health, say)
         summary = _summary(scenario, resources, analyses, health, files, started, catalogue)
-        (tmp / SUMMARY_FILE).write_text(
-            json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default),
-            encoding="utf-8",
-        )
+        write_json(tmp / SUMMARY_FILE, summary)
         if scenario.outputs.get("map", True):
             for writer_name, writer in _result_writers():
                 say(f"Carte ({writer_name})")
                 for path in writer(tmp, summary) or []:
                     summary["files"][Path(path).stem] = Path(path).name
-            (tmp / SUMMARY_FILE).write_text(
-                json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default),
-                encoding="utf-8",
-            )
-        _replace_dir(tmp, output_dir)
+            write_json(tmp / SUMMARY_FILE, summary)
+        replace_dir(tmp, output_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(output_dir=output_dir, summary=summary, analyses=analyses)
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{time.time_ns()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]]:
@@ -266,18 +247,6 @@ def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[P
     for ep in sorted(entry_points(group=RESULT_WRITERS_GROUP), key=lambda e: e.name):
         writers.append((ep.name, ep.load()))
     return writers
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
 
 
 # --- health accessibility (2SFCA) -------------------------------------------------------------

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from coverage._cli_common import DataOption, console, fmt_int, fmt_share
+from coverage._cli_common import (
+    DataOption,
+    StepProgress,
+    console,
+    fmt_int,
+    fmt_num,
+    fmt_share,
+)
 
 DEFAULT_TERRITORY = "gers"
 
@@ -17,41 +24,6 @@ DEFAULT_TERRITORY = "gers"
 def register(app: typer.Typer) -> None:
     """Add ``coverage itinerary`` to the application."""
     app.command("itinerary")(itinerary)
-
-
-class _Steps:
-    """Show the current step with a spinner and print each finished step with its time."""
-
-    def __init__(self) -> None:
-        self._status = console.status("Préparation…")
-        self._label = ""
-        self._start = 0.0
-
-    def __enter__(self) -> _Steps:
-        self._status.__enter__()
-        return self
-
-    def __call__(self, label: str) -> None:
-        self._finish()
-        self._label, self._start = label, time.perf_counter()
-        self._status.update(f"{label}…")
-
-    def _finish(self) -> None:
-        if self._label:
-            seconds = time.perf_counter() - self._start
-            console.print(
-                f"  [green]✓[/green] {self._label} ({_fmt_num(seconds, 1)} s)", highlight=False
-            )
-            self._label = ""
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self._finish()
-        self._status.__exit__(*exc)
-
-
-def _fmt_num(value: float, digits: int = 1) -> str:
-    return f"{value:,.{digits}f}".replace(",", " ").replace(".", ",")
 
 
 def _parse_depot(text: str) -> str | tuple[float, float]:
@@ -274,7 +246,7 @@ def itinerary(
         f"{period[1]:%d/%m/%Y}{' (plan naïf de référence)' if naive else ''}",
         highlight=False,
     )
-    with _Steps() as step:
+    with StepProgress() as step:
         plan = plan_itinerary(
             territory, settings=settings, data_dir=data, naive=naive, progress=step
         )
@@ -285,7 +257,7 @@ def itinerary(
         if key in files:
             console.print(f"  {files[key].name}", highlight=False)
     console.print(
-        f"Terminé en {_fmt_num(time.perf_counter() - started, 1)} s (le {date.today():%d/%m/%Y}).",
+        f"Terminé en {fmt_num(time.perf_counter() - started, 1)} s (le {date.today():%d/%m/%Y}).",
         highlight=False,
     )
 
@@ -304,10 +276,10 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
     )
     console.print(
         f"Dépôt : {summary['depot']['name']}. "
-        f"Conduite : {_fmt_num(summary['driving_hours_year'])} h "
+        f"Conduite : {fmt_num(summary['driving_hours_year'])} h "
         f"et {fmt_int(summary['km_year'])} km par an ; "
-        f"{_fmt_num(summary['driving_minutes_day']['mean'], 0)} min par jour en moyenne, "
-        f"{_fmt_num(summary['driving_minutes_day']['max'], 0)} min au plus.",
+        f"{fmt_num(summary['driving_minutes_day']['mean'], 0)} min par jour en moyenne, "
+        f"{fmt_num(summary['driving_minutes_day']['max'], 0)} min au plus.",
         highlight=False,
     )
     if "underserved_total" in reach:
@@ -316,11 +288,11 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
         method = reach.get("method", {})
         kinds = " ou ".join(method.get("kind_labels", [])) or "services fixes"
         console.print(
-            f"Population atteinte (à {_fmt_num(settings['reach_minutes'], 0)} min d'un arrêt au "
+            f"Population atteinte (à {fmt_num(settings['reach_minutes'], 0)} min d'un arrêt au "
             f"plus) : {fmt_int(reach['population_reached'])} habitants dans "
             f"{reach['communes_reached']} communes, dont {fmt_int(reach['underserved_reached'])} "
             f"des {fmt_int(under)} habitants à plus de "
-            f"{_fmt_num(settings['underserved_minutes'], 0)} min de {kinds} ({fmt_share(share)}).",
+            f"{fmt_num(settings['underserved_minutes'], 0)} min de {kinds} ({fmt_share(share)}).",
             highlight=False,
         )
         if method.get("underserved_out_of_day"):
@@ -332,9 +304,9 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
                 highlight=False,
             )
     console.print(
-        f"Espacement des passages : {_fmt_num(spacing['mean_gap'] or 0)} jours en moyenne, "
-        f"{_fmt_num(spacing['worst_gap'] or 0, 0)} au plus entre deux passages, "
-        f"attente maximale {_fmt_num(spacing['worst_wait'] or 0, 0)} jours.",
+        f"Espacement des passages : {fmt_num(spacing['mean_gap'] or 0)} jours en moyenne, "
+        f"{fmt_num(spacing['worst_gap'] or 0, 0)} au plus entre deux passages, "
+        f"attente maximale {fmt_num(spacing['worst_wait'] or 0, 0)} jours.",
         highlight=False,
     )
     if summary["violations"]:
@@ -362,8 +334,8 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
             str(row.visits),
             _fr_day(row.first_visit),
             _fr_day(row.last_visit),
-            _fmt_num(row.gap_mean_days) if row.gap_mean_days == row.gap_mean_days else "–",
-            _fmt_num(row.gap_max_days, 0) if row.gap_max_days == row.gap_max_days else "–",
+            fmt_num(row.gap_mean_days) if row.gap_mean_days == row.gap_mean_days else "–",
+            fmt_num(row.gap_max_days, 0) if row.gap_max_days == row.gap_max_days else "–",
         )
     console.print(table)
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from coverage._cli_common import DataOption, console, fmt_int, fmt_share
+from coverage._cli_common import (
+    DataOption,
+    StepProgress,
+    console,
+    fmt_int,
+    fmt_num,
+    fmt_share,
+)
 
 DEFAULT_TERRITORY = "gers"
 DEFAULT_SCENARIO_FILE = "scenarios/actuel.toml"
@@ -86,39 +93,6 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
         ) from None
 
 
-class _Steps:
-    """Show the current step with a spinner and print each finished step with its time."""
-
-    def __init__(self) -> None:
-        self._status = console.status("Préparation…")
-        self._label = ""
-        self._start = 0.0
-
-    def __enter__(self) -> _Steps:
-        self._status.__enter__()
-        return self
-
-    def __call__(self, label: str) -> None:
-        self._finish()
-        self._label, self._start = label, time.perf_counter()
-        self._status.update(f"{label}…")
-
-    def _finish(self) -> None:
-        if self._label:
-            seconds = time.perf_counter() - self._start
-            console.print(f"  [green]✓[/green] {self._label} ({_fmt_s(seconds)})", highlight=False)
-            self._label = ""
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self._finish()
-        self._status.__exit__(*exc)
-
-
-def _fmt_s(seconds: float) -> str:
-    return f"{seconds:.1f} s".replace(".", ",")
-
-
 def run(
     scenario: Annotated[
         str | None,
@@ -157,14 +131,14 @@ def run(
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         output = Path("results") / f"{spec.name}-{stamp}"
     console.print(f"[bold]{spec.label}[/bold] ({path})", highlight=False)
-    with _Steps() as steps:
+    with StepProgress() as steps:
         result = run_scenario(
             spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
         )
     print_summary(result.summary, result.analyses)
     console.print(
         f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/, "
-        f"carte map.html) — {_fmt_s(time.perf_counter() - start)}",
+        f"carte map.html) — {fmt_num(time.perf_counter() - start, 1)} s",
         highlight=False,
     )
 

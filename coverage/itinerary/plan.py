@@ -21,10 +21,7 @@ per distinct tour), ``summary.json`` and, through the
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import shutil
-import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -38,6 +35,7 @@ import pandas as pd
 import shapely
 
 from coverage import __version__
+from coverage._outdir import replace_dir, staging_dir
 from coverage.errors import CoverageError
 from coverage.itinerary.calendar import WEEKDAY_NAMES_FR, french_date
 from coverage.itinerary.ics import Event, calendar_text
@@ -46,6 +44,7 @@ from coverage.itinerary.schedule import spacing_stats
 from coverage.itinerary.settings import DayRules, ItinerarySettings
 from coverage.itinerary.stops import StopChoice
 from coverage.itinerary.tours import DayTour
+from coverage.jsonio import write_json
 
 WRITERS_GROUP = "coverage.itinerary_writers"
 SUMMARY_FILE = "summary.json"
@@ -435,9 +434,7 @@ class ItineraryPlan:
                 f"the output directory {folder} exists; choose another one or pass --overwrite"
             )
         say = progress or (lambda _m: None)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{_time.time_ns()}"
-        tmp.mkdir()
+        tmp = staging_dir(folder)
         files: dict[str, Path] = {}
         try:
             say("Fichiers : calendrier, tournées, arrêts")
@@ -469,20 +466,14 @@ class ItineraryPlan:
             summary = _clean(self.summary())
             summary["files"] = {k: p.name for k, p in files.items()}
             summary_path = tmp / SUMMARY_FILE
-            summary_path.write_text(
-                json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default),
-                encoding="utf-8",
-            )
+            write_json(summary_path, summary)
             if writers:
                 for name, writer in itinerary_writers():
                     say(f"Carte ({name})")
                     for path in writer(tmp, summary) or []:
                         summary["files"][Path(path).stem] = Path(path).name
-                summary_path.write_text(
-                    json.dumps(summary, ensure_ascii=False, indent=2, default=_json_default),
-                    encoding="utf-8",
-                )
-            _replace_dir(tmp, folder)
+                write_json(summary_path, summary)
+            replace_dir(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -495,16 +486,6 @@ def itinerary_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list
     return [(ep.name, ep.load()) for ep in found]
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{_time.time_ns()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def _clean(value: Any) -> Any:
     """Replace NaN/inf floats by None, recursively (JSON has no NaN)."""
     if isinstance(value, dict):
@@ -514,17 +495,3 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float | np.floating) and not np.isfinite(value):
         return None
     return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)

@@ -1,0 +1,32 @@
+"""Result folders written whole: a staging folder next to the target, then an atomic swap.
+
+A reader (the API, a planner's file browser) never sees a half-written result:
+outputs go to a hidden staging folder beside the target, which replaces the
+target in one rename once every file is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+
+def staging_dir(target: Path) -> Path:
+    """Create and return a hidden staging folder beside ``target`` (same file system)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{time.time_ns()}"
+    tmp.mkdir()
+    return tmp
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move the finished staging folder ``tmp`` to ``target``, replacing what was there."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}-{time.time_ns()}"
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
