@@ -201,6 +201,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coverage.commands.network",
     "coverage.commands.serve",
     "coverage.commands.itinerary",
+    "coverage.commands.place",
 )
 """Modules whose ``register(app)`` adds their commands (imported lazily inside commands)."""
 

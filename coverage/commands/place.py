@@ -1,0 +1,259 @@
+"""Command ``coverage place``: choose new service sites (MCLP, p-median, LSCP) and report them."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coverage._cli_common import (
+    DataOption,
+    StepProgress,
+    TerritoryArgument,
+    console,
+    fmt_int,
+    fmt_num,
+    fmt_share,
+)
+
+MODEL_LABELS = {
+    "mclp": "couverture maximale (MCLP)",
+    "pmedian": "p-médiane",
+    "lscp": "couverture totale au moindre nombre de sites (LSCP)",
+}
+STATUS_LABELS = {
+    "optimal": "optimum prouvé",
+    "time_limit": "limite de temps atteinte",
+    "heuristic": "heuristique (non prouvé)",
+}
+
+
+def place(
+    territory: TerritoryArgument = "gers",
+    kind: Annotated[
+        str, typer.Option("--kind", help="Type de service à implanter (tiers_lieu, mds...).")
+    ] = "tiers_lieu",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="mclp (population à moins de T), pmedian (temps moyen), lscp (tous à moins de T).",
+        ),
+    ] = "mclp",
+    sites: Annotated[
+        int | None,
+        typer.Option("--sites", "-p", help="Nombre total de sites ouverts, existants compris."),
+    ] = None,
+    new: Annotated[
+        int | None, typer.Option("--new", help="Ou : nombre de sites à ajouter aux existants.")
+    ] = None,
+    minutes: Annotated[
+        float, typer.Option("--minutes", "-t", help="Seuil T en minutes de voiture.")
+    ] = 20.0,
+    demand: Annotated[
+        str, typer.Option("--demand", help="Demande : communes (défaut) ou cells (carreaux).")
+    ] = "communes",
+    cell_size: Annotated[
+        float, typer.Option("--cell-size", help="Taille des carreaux de demande (mètres).")
+    ] = 1000.0,
+    candidates: Annotated[
+        str,
+        typer.Option(
+            "--candidates", help="Sites candidats : communes, chefs-lieux ou un fichier CSV."
+        ),
+    ] = "communes",
+    zones: Annotated[
+        str, typer.Option("--zones", help="Zones : cantons (défaut) ou un fichier CSV.")
+    ] = "cantons",
+    zone_rule: Annotated[
+        str,
+        typer.Option(
+            "--zone-rule",
+            help="exactly_one (défaut), at_most_one, at_least_one ou none (sans zones).",
+        ),
+    ] = "exactly_one",
+    one_per_zone: Annotated[
+        bool,
+        typer.Option(
+            "--one-per-zone",
+            help="Une zone de plusieurs cantons (Auch) compte pour un seul site au plus.",
+        ),
+    ] = False,
+    fixed: Annotated[
+        list[str] | None,
+        typer.Option("--fixed", help="Site à garder ouvert (code INSEE), répétable."),
+    ] = None,
+    no_existing: Annotated[
+        bool, typer.Option("--no-existing", help="Ne pas garder les sites existants du type.")
+    ] = False,
+    solver: Annotated[
+        str, typer.Option("--solver", help="highs (exact, défaut) ou greedy (heuristique).")
+    ] = "highs",
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Limite de temps de HiGHS (secondes).")
+    ] = 120.0,
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="Scénario de base (défaut : celui du territoire)."),
+    ] = None,
+    data: DataOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Dossier de résultats (par défaut results/placement-<date>)."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Remplacer le dossier de résultats s'il existe.")
+    ] = False,
+    no_map: Annotated[
+        bool,
+        typer.Option("--no-map", help="Ne pas lancer le scénario pour la carte (plus rapide)."),
+    ] = False,
+) -> None:
+    """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
+    from coverage.commands.run import ensure_bundle
+    from coverage.placement.study import base_scenario_path
+    from coverage.placement.study import place as run_place
+    from coverage.scenario import load_scenario
+
+    start = time.perf_counter()
+    base = base_scenario_path(territory, scenario)
+    spec = load_scenario(base)
+    ensure_bundle(spec.territory, data)
+    if output is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        output = Path("results") / f"placement-{kind}-{stamp}"
+    console.print(
+        f"[bold]Implantation : {kind}, {MODEL_LABELS.get(model, model)}[/bold] "
+        f"(scénario de base {base})",
+        highlight=False,
+    )
+    with StepProgress() as steps:
+        study = run_place(
+            spec.territory,
+            kind=kind,
+            model=model,
+            sites=sites,
+            new_sites=new,
+            threshold_minutes=minutes,
+            demand=demand,
+            cell_size_m=cell_size,
+            candidates=candidates,
+            zones=zones,
+            zone_rule=zone_rule,
+            sites_per_canton=not one_per_zone,
+            keep_existing=not no_existing,
+            fixed=fixed or (),
+            solver=solver,
+            time_limit_s=time_limit,
+            scenario=base,
+            data_dir=data,
+            output_dir=output,
+            overwrite=overwrite,
+            write_map=not no_map,
+            progress=steps,
+        )
+    print_study(study)
+    where = f"{study.output_dir}"
+    extra = ", carte run/map.html" if study.run_dir is not None else ""
+    console.print(
+        f"\nRésultats : {where} (sites.gpkg, sites.csv, communes.csv, cantons.csv, "
+        f"scenario.toml{extra}) — {fmt_num(time.perf_counter() - start, 1)} s",
+        highlight=False,
+    )
+
+
+def print_study(study: Any) -> None:
+    """The final tables: the chosen sites, then the solver report and coverage before/after."""
+    from rich.table import Table
+
+    summary = study.summary
+    minutes = summary["placement"]["threshold_minutes"]
+    sites = Table(title=f"Sites retenus ({len(study.sites)})", title_justify="left")
+    sites.add_column("Site", overflow="ellipsis", no_wrap=True, max_width=34)
+    sites.add_column("INSEE", no_wrap=True, min_width=5)
+    sites.add_column("Zone", overflow="ellipsis", no_wrap=True, max_width=26)
+    sites.add_column("Statut", no_wrap=True, min_width=8)
+    sites.add_column(f"Hab. ≤ {minutes:g} min (modèle)", justify="right", no_wrap=True)
+    for row in study.sites.itertuples(index=False):
+        covered = row.covered_population
+        sites.add_row(
+            str(row.commune_name or row.name),
+            str(row.insee_code),
+            str(row.zone_label or row.zone or "—"),
+            str(row.status),
+            fmt_int(covered) if covered is not None and covered == covered else "—",
+        )
+    console.print(sites)
+
+    result = summary["result"]
+    table = Table(title="Résolution", title_justify="left")
+    table.add_column("Méthode")
+    table.add_column("Statut")
+    table.add_column("Objectif", justify="right")
+    table.add_column("Écart prouvé", justify="right")
+    table.add_column("Temps", justify="right")
+    for report in (result, summary.get("baseline")):
+        if not report:
+            continue
+        gap = report["gap"]
+        table.add_row(
+            str(report["method"]),
+            STATUS_LABELS.get(report["status"], report["status"]),
+            _objective(report),
+            fmt_share(gap, 2) if gap is not None else "—",
+            f"{fmt_num(report['solve_time_s'], 2)} s",
+        )
+    console.print(table)
+
+    cov = summary["coverage"]
+    figures = Table(
+        title=f"Population à moins de {minutes:g} min (cellules de population, comme coverage run)",
+        title_justify="left",
+    )
+    figures.add_column("")
+    figures.add_column("Habitants", justify="right")
+    figures.add_column("Part", justify="right")
+    figures.add_row(
+        "Avant (sites existants)",
+        fmt_int(cov["pop_within_before"]),
+        fmt_share(cov["share_within_before"] or 0.0),
+    )
+    figures.add_row(
+        "Après placement",
+        fmt_int(cov["pop_within_after"]),
+        fmt_share(cov["share_within_after"] or 0.0),
+    )
+    figures.add_row("Nouvellement à portée", f"+{fmt_int(cov['pop_newly_within'])}", "")
+    console.print(figures)
+    check = summary.get("run_check")
+    if check is not None:
+        verdict = "identique" if check["consistent"] else "DIFFÉRENT"
+        console.print(
+            f"Contrôle : la simulation du scénario écrit donne {fmt_int(check['pop_within_run'])} "
+            f"habitants à moins de {minutes:g} min ({verdict}).",
+            highlight=False,
+        )
+
+
+def _objective(report: dict[str, Any]) -> str:
+    value = report["objective"]
+    if value is None:
+        return "—"
+    if report["model"] == "mclp":
+        return f"{fmt_int(value)} hab."
+    if report["model"] == "lscp":
+        return f"{int(value)} sites"
+    served = report["parameters"].get("served_weight")
+    if served:
+        return f"{fmt_num(value / served / 60.0, 2)} min moy."
+    return f"{fmt_int(value / 60.0)} hab.·min"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``place`` to the ``coverage`` command."""
+    app.command(name="place")(place)

@@ -1,0 +1,629 @@
+"""Exact MIP formulations of the placement models, built as sparse matrices and solved by HiGHS.
+
+The formulations are written out in the docstrings of
+:func:`coverage.placement.models.solve_mclp`, ``solve_pmedian`` and
+``solve_lscp``. This module reduces the data exactly (:func:`reduce_cover`),
+builds each model as one sparse constraint matrix, passes it to HiGHS through
+``highspy`` in a single call, starts HiGHS from the greedy solution, and reads
+back the open sites, the proven bound and the gap.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from coverage.placement.models import PlacementError, PlacementProblem
+
+_PMEDIAN_SCALE_S = 60.0
+"""p-median costs go to HiGHS in minutes (smaller coefficients), results come back in seconds."""
+
+
+@dataclass(eq=False)
+class ReducedCover:
+    """The demand of a covering model after exact reductions.
+
+    Attributes
+    ----------
+    cover
+        ``(n_groups, n_candidates)`` boolean coverage of each demand group.
+    weights
+        Weight of each group (sum of its members' weights).
+    group_of
+        Per original demand point: its group, or -1 when it left the model.
+    constant
+        Weight covered whatever the choice (by the fixed sites).
+    """
+
+    cover: np.ndarray
+    weights: np.ndarray
+    group_of: np.ndarray
+    constant: float
+
+
+def reduce_cover(problem: PlacementProblem, cover: np.ndarray, *, drop_fixed: bool) -> ReducedCover:
+    """Reduce a covering model's demand exactly.
+
+    Zero-weight demand and demand no candidate covers leave the model; with
+    ``drop_fixed``, so does demand a fixed site already covers (counted in
+    ``constant``); the remaining demand points with the same set of covering
+    candidates become one group whose weight is the sum of theirs.
+    """
+    w = problem.weights
+    keep = (w > 0) & cover.any(axis=1)
+    constant = 0.0
+    if drop_fixed and problem.fixed.size:
+        by_fixed = cover[:, problem.fixed].any(axis=1)
+        constant = float(w[keep & by_fixed].sum())
+        keep &= ~by_fixed
+    rows = np.flatnonzero(keep)
+    group_of = np.full(problem.n_demand, -1, dtype=np.int64)
+    if rows.size == 0:
+        return ReducedCover(
+            np.zeros((0, problem.n_candidates), dtype=bool), np.zeros(0), group_of, constant
+        )
+    packed = np.packbits(cover[rows], axis=1)
+    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    group_of[rows] = inverse
+    weights = np.bincount(inverse, weights=w[rows], minlength=first.shape[0])
+    return ReducedCover(cover[rows[first]], weights, group_of, constant)
+
+
+def dominated_candidates(problem: PlacementProblem, reduced: ReducedCover, p: int) -> np.ndarray:
+    """Candidates an uncapacitated MCLP can do without (an exact reduction).
+
+    Candidate ``j`` is dominated by ``k`` when ``k`` covers every demand group
+    ``j`` covers, both are in the same zone (or both in none) and ``j`` is not
+    fixed. Any optimal choice holding ``j`` then stays optimal with ``j``
+    replaced by ``k`` or, when ``k`` is open too, by any other remaining
+    candidate of the zone (``j`` adds nothing). So that such a candidate always
+    exists, a zone keeps at least ``min(max sites of the zone, p)`` candidates;
+    dominators are never removed themselves.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of the candidates to leave closed.
+    """
+    n_cand = problem.n_candidates
+    out = np.zeros(n_cand, dtype=bool)
+    if reduced.weights.size == 0:
+        return out
+    cover = reduced.cover.astype(np.float32)
+    size = cover.sum(axis=0)
+    inter = cover.T @ cover
+    zone_of, _, hi = problem.zone_table()
+    fixed = np.zeros(n_cand, dtype=bool)
+    fixed[problem.fixed] = True
+    # a candidate's zone key: its zone, or -1 for candidates without zone
+    keep_at_least = {
+        z: min(float(hi[z]) if z >= 0 else np.inf, float(p)) for z in np.unique(zone_of)
+    }
+    remaining = {z: int((zone_of == z).sum()) for z in keep_at_least}
+    is_dominator = np.zeros(n_cand, dtype=bool)
+    # larger coverage first, so that dominators are settled before the candidates they cover
+    for j in np.lexsort((np.arange(n_cand), -size)):
+        if fixed[j] or is_dominator[j]:
+            continue
+        z = zone_of[j]
+        if remaining[z] - 1 < keep_at_least[z]:
+            continue
+        same = (zone_of == z) & ~out
+        same[j] = False
+        contains = same & (inter[j] >= size[j] - 0.5)
+        # ties (same set): only a lower index may dominate, so one of them stays
+        contains &= (size > size[j] + 0.5) | (np.arange(n_cand) < j)
+        if contains.any():
+            out[j] = True
+            is_dominator[np.flatnonzero(contains)[0]] = True
+            remaining[z] -= 1
+    return out
+
+
+@dataclass(eq=False)
+class MipOutcome:
+    """What HiGHS returned.
+
+    Attributes
+    ----------
+    chosen
+        Open candidates, or None when HiGHS produced no solution.
+    status
+        ``optimal`` or ``time_limit``.
+    bound
+        Proven bound on the full objective (the reductions' constant included).
+    reason
+        Why there is no solution (when ``chosen`` is None).
+    details
+        Model size, HiGHS status, nodes, times.
+    shares
+        For capacitated models: per demand point (site, seconds, covered share) and
+        the objective, as :func:`coverage.placement.models._finish` expects.
+    """
+
+    chosen: np.ndarray | None
+    status: str = ""
+    bound: float | None = None
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    shares: Any = None
+
+
+class _Model:
+    """Columns and rows of a MIP, accumulated as COO triplets."""
+
+    def __init__(self) -> None:
+        self.cost: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.integer: list[np.ndarray] = []
+        self.n_cols = 0
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.row_lower: list[np.ndarray] = []
+        self.row_upper: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def add_cols(
+        self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, integer: bool
+    ) -> np.ndarray:
+        n = cost.shape[0]
+        self.cost.append(np.asarray(cost, float))
+        self.lower.append(np.asarray(lower, float))
+        self.upper.append(np.asarray(upper, float))
+        self.integer.append(np.full(n, integer))
+        index = np.arange(self.n_cols, self.n_cols + n)
+        self.n_cols += n
+        return index
+
+    def add_rows(
+        self,
+        row: np.ndarray,
+        col: np.ndarray,
+        val: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> None:
+        """Add rows; ``row`` numbers them from 0 within this batch."""
+        n = lower.shape[0]
+        self.rows.append(np.asarray(row, np.int64) + self.n_rows)
+        self.cols.append(np.asarray(col, np.int64))
+        self.vals.append(np.asarray(val, float))
+        self.row_lower.append(np.asarray(lower, float))
+        self.row_upper.append(np.asarray(upper, float))
+        self.n_rows += n
+
+    def matrix(self) -> sp.csc_matrix:
+        if not self.rows:
+            return sp.csc_matrix((0, self.n_cols))
+        return sp.csc_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.n_rows, self.n_cols),
+        )
+
+
+def _site_rows(model: _Model, x: np.ndarray, problem: PlacementProblem, p: int | None) -> None:
+    """The count row (sum x = p) and the zone rows."""
+    n_cand = x.shape[0]
+    if p is not None:
+        model.add_rows(
+            np.zeros(n_cand), x, np.ones(n_cand), np.array([float(p)]), np.array([float(p)])
+        )
+    zone_of, lo, hi = problem.zone_table()
+    rows, cols, los, his = [], [], [], []
+    for z in range(lo.shape[0]):
+        if lo[z] <= 0 and not np.isfinite(hi[z]):
+            continue
+        members = np.flatnonzero(zone_of == z)
+        rows.append(np.full(members.size, len(los)))
+        cols.append(x[members])
+        los.append(lo[z])
+        his.append(hi[z])
+    if los:
+        model.add_rows(
+            np.concatenate(rows),
+            np.concatenate(cols),
+            np.ones(sum(r.size for r in rows)),
+            np.array(los, float),
+            np.array(his, float),
+        )
+
+
+def _capacity_rows(
+    model: _Model,
+    problem: PlacementProblem,
+    x: np.ndarray,
+    pair_site: np.ndarray,
+    pair_col: np.ndarray,
+    pair_weight: np.ndarray,
+) -> None:
+    """sum_i w_i u_ij - cap_j x_j <= 0 for every candidate with a finite capacity."""
+    assert problem.capacities is not None
+    caps = problem.capacities
+    limited = np.flatnonzero(np.isfinite(caps))
+    if limited.size == 0:
+        return
+    row_of = np.full(problem.n_candidates, -1, dtype=np.int64)
+    row_of[limited] = np.arange(limited.size)
+    use = row_of[pair_site] >= 0
+    rows = np.concatenate([row_of[pair_site[use]], np.arange(limited.size)])
+    cols = np.concatenate([pair_col[use], x[limited]])
+    vals = np.concatenate([pair_weight[use], -caps[limited]])
+    model.add_rows(rows, cols, vals, np.full(limited.size, -np.inf), np.zeros(limited.size))
+
+
+def _run(
+    model: _Model,
+    *,
+    maximize: bool,
+    start: np.ndarray | None,
+    time_limit_s: float,
+    mip_gap: float,
+) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
+    """Solve with HiGHS: (status, column values or None, dual bound, details)."""
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - highspy is a declared dependency
+        return "no_solver", None, None, {"reason": "highspy absent (pip install highspy)"}
+    matrix = model.matrix()
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = model.n_rows
+    lp.col_cost_ = np.concatenate(model.cost)
+    lp.col_lower_ = np.concatenate(model.lower)
+    lp.col_upper_ = np.where(
+        np.isfinite(np.concatenate(model.upper)), np.concatenate(model.upper), inf
+    )
+    if model.n_rows:
+        row_lo = np.concatenate(model.row_lower)
+        row_hi = np.concatenate(model.row_upper)
+        lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
+        lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data
+    lp.a_matrix_.num_col_ = model.n_cols
+    lp.a_matrix_.num_row_ = model.n_rows
+    integer = np.concatenate(model.integer)
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+        for flag in integer
+    ]
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    h.setOptionValue("random_seed", 0)
+    h.passModel(lp)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = list(start)
+        solution.value_valid = True
+        h.setSolution(solution)
+    t0 = time.perf_counter()
+    h.run()
+    elapsed = time.perf_counter() - t0
+    status = h.getModelStatus()
+    info = h.getInfo()
+    details = {
+        "highs_status": h.modelStatusToString(status),
+        "highs_time_s": round(elapsed, 3),
+        "columns": model.n_cols,
+        "rows": model.n_rows,
+        "nonzeros": int(matrix.nnz),
+        "nodes": int(info.mip_node_count),
+        "highs_version": f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
+        f"{highspy.HIGHS_VERSION_PATCH}",
+    }
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return "infeasible", None, None, details
+    has_solution = int(info.primal_solution_status) == int(highspy.kSolutionStatusFeasible)
+    if not has_solution:
+        details["reason"] = f"aucune solution de HiGHS ({details['highs_status']})"
+        return "no_solution", None, None, details
+    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    bound = float(info.mip_dual_bound)
+    label = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
+    return label, values, (bound if np.isfinite(bound) else None), details
+
+
+def _no_solution(state: str, details: dict[str, Any]) -> MipOutcome:
+    return MipOutcome(None, reason=details.get("reason", state), details=details)
+
+
+# --- MCLP ----------------------------------------------------------------------------------------
+
+
+def solve_mclp_mip(
+    problem: PlacementProblem,
+    reduced: ReducedCover,
+    p: int,
+    *,
+    start: np.ndarray | None,
+    time_limit_s: float,
+    mip_gap: float,
+    closed: np.ndarray | None = None,
+) -> MipOutcome:
+    """Solve the MCLP (formulation in :func:`coverage.placement.models.solve_mclp`).
+
+    ``closed`` candidates (dominated ones) are held at 0.
+    """
+    n_cand = problem.n_candidates
+    groups, sites = np.nonzero(reduced.cover)
+    n_groups = reduced.weights.shape[0]
+    model = _Model()
+    lower = np.zeros(n_cand)
+    lower[problem.fixed] = 1.0
+    upper = np.ones(n_cand)
+    if closed is not None:
+        upper[closed] = 0.0
+    x = model.add_cols(np.zeros(n_cand), lower, upper, integer=True)
+    capacitated = problem.capacitated
+    start_vec = None
+    if not capacitated:
+        y = model.add_cols(reduced.weights, np.zeros(n_groups), np.ones(n_groups), integer=False)
+        # y_g - sum_j a_gj x_j <= 0
+        model.add_rows(
+            np.concatenate([np.arange(n_groups), groups]),
+            np.concatenate([y, x[sites]]),
+            np.concatenate([np.ones(n_groups), -np.ones(groups.size)]),
+            np.full(n_groups, -np.inf),
+            np.zeros(n_groups),
+        )
+        if start is not None:
+            start_vec = np.zeros(model.n_cols)
+            start_vec[x[start]] = 1.0
+            start_vec[y] = reduced.cover[:, start].any(axis=1)
+    else:
+        u = model.add_cols(
+            reduced.weights[groups], np.zeros(groups.size), np.ones(groups.size), integer=False
+        )
+        # sum_j u_gj <= 1 ; u_gj - x_j <= 0
+        model.add_rows(
+            groups, u, np.ones(groups.size), np.full(n_groups, -np.inf), np.ones(n_groups)
+        )
+        model.add_rows(
+            np.concatenate([np.arange(groups.size), np.arange(groups.size)]),
+            np.concatenate([u, x[sites]]),
+            np.concatenate([np.ones(groups.size), -np.ones(groups.size)]),
+            np.full(groups.size, -np.inf),
+            np.zeros(groups.size),
+        )
+        _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
+    _site_rows(model, x, problem, p)
+    state, values, bound, details = _run(
+        model, maximize=True, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
+    )
+    details["model_groups"] = n_groups
+    if values is None:
+        if state == "infeasible":
+            raise PlacementError(
+                "HiGHS finds no feasible choice of sites for these zone bounds and fixed sites"
+            )
+        return _no_solution(state, details)
+    chosen = np.flatnonzero(values[x] > 0.5)
+    shares = None
+    if capacitated:
+        shares = _cover_shares(problem, reduced, chosen, groups, sites, values[u])
+    return MipOutcome(
+        chosen,
+        state,
+        None if bound is None else bound + reduced.constant,
+        details=details,
+        shares=shares,
+    )
+
+
+def _cover_shares(
+    problem: PlacementProblem,
+    reduced: ReducedCover,
+    chosen: np.ndarray,
+    groups: np.ndarray,
+    sites: np.ndarray,
+    u: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per demand point: main serving site, seconds to it, covered share (capacitated)."""
+    n = problem.n_demand
+    n_groups = reduced.weights.shape[0]
+    share = np.bincount(groups, weights=u, minlength=n_groups)
+    best = np.full(n_groups, -1, dtype=np.int64)
+    best_u = np.zeros(n_groups)
+    for g, j, value in zip(groups, sites, u, strict=True):
+        if value > best_u[g] + 1e-9:
+            best_u[g], best[g] = value, j
+    assignment = np.full(n, -1, dtype=np.int64)
+    seconds = np.full(n, np.inf)
+    covered = np.zeros(n)
+    in_model = reduced.group_of >= 0
+    g_of = reduced.group_of[in_model]
+    assignment[in_model] = best[g_of]
+    covered[in_model] = np.clip(share[g_of], 0.0, 1.0)
+    rows = np.flatnonzero(in_model)
+    has = assignment[rows] >= 0
+    seconds[rows[has]] = problem.cost_s[rows[has], assignment[rows[has]]]
+    # points outside the model (zero weight, uncoverable): nearest open site
+    rest = np.flatnonzero(~in_model)
+    if rest.size and chosen.size:
+        local = np.argmin(problem.cost_s[np.ix_(rest, chosen)], axis=1)
+        sec = problem.cost_s[rest, chosen[local]]
+        assignment[rest] = np.where(np.isfinite(sec), chosen[local], -1)
+        seconds[rest] = sec
+    return assignment, seconds, covered
+
+
+# --- p-median ---------------------------------------------------------------------------------
+
+
+def solve_pmedian_mip(
+    problem: PlacementProblem,
+    p: int,
+    *,
+    start: np.ndarray | None,
+    time_limit_s: float,
+    mip_gap: float,
+    max_pairs: int,
+) -> MipOutcome:
+    """Solve the p-median (formulation in :func:`coverage.placement.models.solve_pmedian`)."""
+    n_cand = problem.n_candidates
+    cost = problem.cost_s
+    w = problem.weights
+    finite = np.isfinite(cost)
+    served = np.flatnonzero(finite.any(axis=1) & (w > 0))
+    usable = finite[served]
+    capacitated = problem.capacitated
+    if not capacitated and problem.fixed.size:
+        nearest_fixed = cost[np.ix_(served, problem.fixed)].min(axis=1)
+        usable &= cost[served] <= nearest_fixed[:, None]
+    local_i, sites = np.nonzero(usable)
+    if local_i.size > max_pairs:
+        raise PlacementError(
+            f"the p-median would need {local_i.size:,} assignment variables (limit "
+            f"{max_pairs:,}); use communes as demand or larger cells"
+        )
+    demand = served[local_i]
+    model = _Model()
+    lower = np.zeros(n_cand)
+    lower[problem.fixed] = 1.0
+    x = model.add_cols(np.zeros(n_cand), lower, np.ones(n_cand), integer=True)
+    pair_cost = w[demand] * cost[demand, sites] / _PMEDIAN_SCALE_S
+    z = model.add_cols(pair_cost, np.zeros(sites.size), np.ones(sites.size), integer=False)
+    n_served = served.size
+    # sum_j z_ij = 1
+    model.add_rows(local_i, z, np.ones(sites.size), np.ones(n_served), np.ones(n_served))
+    # z_ij - x_j <= 0
+    model.add_rows(
+        np.concatenate([np.arange(sites.size), np.arange(sites.size)]),
+        np.concatenate([z, x[sites]]),
+        np.concatenate([np.ones(sites.size), -np.ones(sites.size)]),
+        np.full(sites.size, -np.inf),
+        np.zeros(sites.size),
+    )
+    if capacitated:
+        _capacity_rows(model, problem, x, sites, z, w[demand])
+    _site_rows(model, x, problem, p)
+    start_vec = None
+    if start is not None:
+        start_vec = np.zeros(model.n_cols)
+        start_vec[x[start]] = 1.0
+        open_mask = np.zeros(n_cand, dtype=bool)
+        open_mask[start] = True
+        masked = np.where(open_mask[None, :], cost[served], np.inf)
+        best = np.argmin(masked, axis=1)
+        pick = sites == best[local_i]
+        # one pair per demand (the first if the nearest is tied)
+        first = np.zeros(sites.size, dtype=bool)
+        seen = np.zeros(n_served, dtype=bool)
+        for k in np.flatnonzero(pick):
+            if not seen[local_i[k]]:
+                first[k] = seen[local_i[k]] = True
+        start_vec[z[first]] = 1.0
+    state, values, bound, details = _run(
+        model, maximize=False, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
+    )
+    details["assignment_pairs"] = int(sites.size)
+    if values is None:
+        if state == "infeasible":
+            raise PlacementError(
+                "HiGHS finds no feasible p-median: the capacities are too small for the "
+                "demand, or the zone bounds cannot be met"
+                if capacitated
+                else "HiGHS finds no feasible choice of sites for these zone bounds"
+            )
+        return _no_solution(state, details)
+    chosen = np.flatnonzero(values[x] > 0.5)
+    shares = None
+    if capacitated:
+        zv = values[z]
+        n = problem.n_demand
+        mean_s = np.full(n, np.inf)
+        assignment = np.full(n, -1, dtype=np.int64)
+        sums = np.bincount(local_i, weights=zv * cost[demand, sites], minlength=n_served)
+        mean_s[served] = sums
+        best_z = np.zeros(n_served)
+        for k, (i, j) in enumerate(zip(local_i, sites, strict=True)):
+            if zv[k] > best_z[i] + 1e-9:
+                best_z[i], assignment[served[i]] = zv[k], j
+        others = np.setdiff1d(np.arange(n), served)
+        if others.size and chosen.size:
+            local = np.argmin(cost[np.ix_(others, chosen)], axis=1)
+            sec = cost[others, chosen[local]]
+            assignment[others] = np.where(np.isfinite(sec), chosen[local], -1)
+            mean_s[others] = sec
+        shares = (assignment, mean_s, None)
+    return MipOutcome(
+        chosen,
+        state,
+        None if bound is None else bound * _PMEDIAN_SCALE_S,
+        details=details,
+        shares=shares,
+    )
+
+
+# --- LSCP ----------------------------------------------------------------------------------------
+
+
+def solve_lscp_mip(
+    problem: PlacementProblem,
+    reduced: ReducedCover,
+    *,
+    start: np.ndarray | None,
+    time_limit_s: float,
+    mip_gap: float,
+) -> MipOutcome:
+    """Solve the LSCP (formulation in :func:`coverage.placement.models.solve_lscp`)."""
+    n_cand = problem.n_candidates
+    groups, sites = np.nonzero(reduced.cover)
+    n_groups = reduced.weights.shape[0]
+    model = _Model()
+    lower = np.zeros(n_cand)
+    lower[problem.fixed] = 1.0
+    x = model.add_cols(np.ones(n_cand), lower, np.ones(n_cand), integer=True)
+    capacitated = problem.capacitated
+    if not capacitated:
+        model.add_rows(
+            groups, x[sites], np.ones(groups.size), np.ones(n_groups), np.full(n_groups, np.inf)
+        )
+    else:
+        u = model.add_cols(
+            np.zeros(groups.size), np.zeros(groups.size), np.ones(groups.size), integer=False
+        )
+        model.add_rows(groups, u, np.ones(groups.size), np.ones(n_groups), np.ones(n_groups))
+        model.add_rows(
+            np.concatenate([np.arange(groups.size), np.arange(groups.size)]),
+            np.concatenate([u, x[sites]]),
+            np.concatenate([np.ones(groups.size), -np.ones(groups.size)]),
+            np.full(groups.size, -np.inf),
+            np.zeros(groups.size),
+        )
+        _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
+    _site_rows(model, x, problem, None)
+    start_vec = None
+    if start is not None:
+        start_vec = np.zeros(model.n_cols)
+        start_vec[x[start]] = 1.0
+    state, values, bound, details = _run(
+        model, maximize=False, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
+    )
+    details["model_groups"] = n_groups
+    if values is None:
+        if state == "infeasible":
+            raise PlacementError(
+                "no choice of sites covers every coverable demand point within the threshold "
+                + ("with these capacities" if capacitated else "under these zone bounds")
+                + "; relax the zone rule or add candidates"
+            )
+        return _no_solution(state, details)
+    chosen = np.flatnonzero(values[x] > 0.5)
+    shares = None
+    if capacitated:
+        shares = _cover_shares(problem, reduced, chosen, groups, sites, values[u])
+    return MipOutcome(chosen, state, bound, details=details, shares=shares)

@@ -1,0 +1,174 @@
+"""The Gers tiers-lieux placement on the real bundle: facts, consistency with ``coverage run``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+
+from coverage.cli import main
+
+FIXED = {"32213": "Lombez", "32242": "Masseube", "32208": "Lectoure"}
+
+
+@pytest.fixture(scope="module")
+def gers_placement(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The Gers case through the Python API, with the map run (the scenario written, run)."""
+    from coverage.placement.study import place
+
+    out = tmp_path_factory.mktemp("placement") / "tiers-lieux"
+    with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse one
+        mp.setenv("COVERAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        mp.delenv("COVERAGE_DATA_DIR", raising=False)
+        study = place(
+            "gers",
+            kind="tiers_lieu",
+            sites=16,
+            threshold_minutes=20,
+            zone_rule="exactly_one",
+            data_dir=shared_data,
+            output_dir=out,
+        )
+    return study
+
+
+def test_gers_case_sites_zones_and_fixed(gers_placement) -> None:
+    study = gers_placement
+    result, instance = study.result, study.instance
+    assert result.status == "optimal" and result.gap == 0.0
+    assert len(result.chosen) == 16
+    # 17 cantons, Auch-1/2/3 and Auch's pseudo-canton 3299 merged: 15 zones
+    assert len(instance.problem.zone_names) == 15
+    auch = "3204+3205+3206+3299"
+    zones = study.sites["zone"].value_counts()
+    assert set(zones.index) == set(instance.problem.zone_names)
+    assert zones[auch] in (1, 2, 3)
+    assert (zones.drop(auch) == 1).all()
+    assert zones.sum() == 16
+    # the three open tiers-lieux are kept, in their own cantons' zones (Lombez in Val de Save)
+    existing = study.sites[study.sites["status"] == "existant"]
+    assert set(existing["insee_code"]) == set(FIXED)
+    assert dict(zip(existing["insee_code"], existing["zone"], strict=True)) == {
+        "32213": "3217",
+        "32242": "3203",
+        "32208": "3214",
+    }
+    assert dict(zip(existing["insee_code"], existing["commune_name"], strict=True)) == FIXED
+    assert (study.sites["status"] == "nouveau").sum() == 13
+
+
+def test_gers_case_figures_match_the_matrix(gers_placement) -> None:
+    study = gers_placement
+    problem, result = study.instance.problem, study.result
+    # independent recomputation of the model's objective from the raw matrix
+    nearest = problem.cost_s[:, result.chosen].min(axis=1)
+    within = problem.weights[nearest <= 20 * 60].sum()
+    assert result.objective == pytest.approx(within)
+    assert problem.weights.sum() == 192_645  # legal population of the 458 communes
+    before = problem.weights[problem.cost_s[:, problem.fixed].min(axis=1) <= 20 * 60].sum()
+    figures = study.summary["model_figures"]
+    assert figures["pop_within_before"] == pytest.approx(before)
+    assert figures["pop_within_after"] == pytest.approx(within)
+    assert within > before
+    # the greedy baseline never beats the proven optimum
+    assert study.baseline is not None and study.baseline.objective <= result.objective
+    # the matrix times are those of coverage.access: each commune point's time to its
+    # nearest site after placement equals the row minimum of the matrix
+    communes = study.evaluation.communes
+    np.testing.assert_allclose(
+        communes["minutes_point_after"].to_numpy(), np.round(nearest / 60.0, 2), atol=0.006
+    )
+    cov = study.summary["coverage"]
+    assert cov["pop_within_after"] >= cov["pop_within_before"]
+    assert cov["pop_newly_within"] == cov["pop_within_after"] - cov["pop_within_before"]
+    assert cov["pop_within_after"] == communes["pop_within_20_after"].sum()
+    cantons = study.evaluation.cantons
+    assert cantons["pop_newly_within_20"].sum() == cov["pop_newly_within"]
+    assert cantons["population"].sum() == 192_645
+
+
+def test_gers_written_scenario_runs_to_the_claimed_figure(gers_placement) -> None:
+    from coverage.results import ResultFolder
+    from coverage.scenario import load_scenario
+
+    study = gers_placement
+    out = study.output_dir
+    spec = load_scenario(out / "scenario.toml")
+    added = [a for a in spec.add if a.kind == "tiers_lieu"]
+    assert len(added) == 13
+    assert {a.insee_code for a in added} == set(
+        study.sites.loc[study.sites["status"] == "nouveau", "insee_code"]
+    )
+    # the scenario run (the map path): same population within 20 min as claimed
+    run = ResultFolder(out / "run")
+    figures = run.summary["analyses"]["tiers_lieu"]["thresholds"]["20"]
+    assert figures["pop_within"] == study.summary["coverage"]["pop_within_after"]
+    assert study.summary["run_check"]["consistent"] is True
+    assert (out / "run" / "map.html").is_file()
+    assert run.summary["analyses"]["tiers_lieu"]["services"] == 16
+
+
+def test_gers_result_folder_files(gers_placement) -> None:
+    out = gers_placement.output_dir
+    for name in (
+        "placement.json",
+        "sites.gpkg",
+        "sites.csv",
+        "sites.geojson",
+        "communes.csv",
+        "cantons.csv",
+        "zones.csv",
+        "scenario.toml",
+    ):
+        assert (out / name).is_file(), name
+    assert {n for n, _ in pyogrio.list_layers(out / "sites.gpkg")} == {"sites", "communes"}
+    sites = pd.read_csv(out / "sites.csv", dtype={"insee_code": str})
+    assert len(sites) == 16 and sites["lon"].between(-0.5, 1.3).all()
+    geo = json.loads((out / "sites.geojson").read_text("utf-8"))
+    assert len(geo["features"]) == 16
+    communes = pd.read_csv(out / "communes.csv", dtype={"insee_code": str})
+    assert len(communes) == 458
+    report = json.loads((out / "placement.json").read_text("utf-8"))
+    assert report["result"]["status"] == "optimal"
+    assert tomllib.loads((out / "scenario.toml").read_text("utf-8"))["scenario"]["territory"] == (
+        "gers"
+    )
+
+
+def test_gers_chefs_lieux_cannot_hold_sixteen_one_per_zone(shared_data: Path) -> None:
+    """Chefs-lieux only: 15 distinct chefs-lieux + Lombez, but Val de Save takes one site."""
+    from coverage.placement.models import PlacementError
+    from coverage.placement.study import place
+
+    with pytest.raises(PlacementError, match="p = 16 is too large"):
+        place("gers", sites=16, candidates="chefs-lieux", data_dir=shared_data)
+
+
+def test_cli_place_writes_the_folder(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "placement"
+    buffer = io.StringIO()
+    from coverage._cli_common import console
+
+    argv = ["place", "--sites", "16", "--data", str(shared_data), "-o", str(out), "--no-map"]
+    with contextlib.redirect_stdout(buffer):
+        console.file = buffer
+        try:
+            code = main(argv)
+            again = main(argv)  # the folder exists: refused without --overwrite
+            forced = main([*argv, "--overwrite"])
+        finally:
+            console.file = None
+    text = buffer.getvalue()
+    assert code == 0, text
+    assert again == 1 and forced == 0
+    assert "Sites retenus (16)" in text and "optimum prouvé" in text
+    assert "Nouvellement à portée" in text
+    assert (out / "scenario.toml").is_file() and not (out / "run").exists()
+    assert main(["place", "--data", str(shared_data), "-o", str(tmp_path / "x")]) == 1
