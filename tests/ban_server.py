@@ -34,16 +34,31 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
+from http_server import ThreadedServer
 from unidecode import unidecode
 
 RESULT_COLUMNS = [
-    "latitude", "longitude", "result_label", "result_score", "result_score_next",
-    "result_type", "result_id", "result_housenumber", "result_name", "result_street",
-    "result_postcode", "result_city", "result_context", "result_citycode",
-    "result_oldcitycode", "result_oldcity", "result_district", "result_status",
+    "latitude",
+    "longitude",
+    "result_label",
+    "result_score",
+    "result_score_next",
+    "result_type",
+    "result_id",
+    "result_housenumber",
+    "result_name",
+    "result_street",
+    "result_postcode",
+    "result_city",
+    "result_context",
+    "result_citycode",
+    "result_oldcitycode",
+    "result_oldcity",
+    "result_district",
+    "result_status",
 ]
 
 
@@ -200,11 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body, "application/json; charset=utf-8")
         elif path == "/reverse/":
             lon, lat = float(params["lon"]), float(params["lat"])
-            nearest = min(
-                self.state.addresses, key=lambda a: math.hypot(a.lon - lon, a.lat - lat)
+            nearest = min(self.state.addresses, key=lambda a: math.hypot(a.lon - lon, a.lat - lat))
+            feature = search(
+                self.state, f"{nearest.housenumber} {nearest.street}", citycode=nearest.citycode
             )
-            feature = search(self.state, f"{nearest.housenumber} {nearest.street}",
-                             citycode=nearest.citycode)
             body = json.dumps(_collection(feature, "", {}, 1)).encode()
             self._send(200, body, "application/json; charset=utf-8")
         else:
@@ -257,12 +271,19 @@ class _Handler(BaseHTTPRequestHandler):
                 props = features[0]["properties"]
                 lon, lat = features[0]["geometry"]["coordinates"]
                 result.update(
-                    latitude=lat, longitude=lon, result_label=props["label"],
-                    result_score=props["score"], result_type=props["type"],
-                    result_id=props["id"], result_housenumber=props["housenumber"] or "",
-                    result_name=props["name"], result_street=props["street"],
-                    result_postcode=props["postcode"], result_city=props["city"],
-                    result_context=props["context"], result_citycode=props["citycode"],
+                    latitude=lat,
+                    longitude=lon,
+                    result_label=props["label"],
+                    result_score=props["score"],
+                    result_type=props["type"],
+                    result_id=props["id"],
+                    result_housenumber=props["housenumber"] or "",
+                    result_name=props["name"],
+                    result_street=props["street"],
+                    result_postcode=props["postcode"],
+                    result_city=props["city"],
+                    result_context=props["context"],
+                    result_citycode=props["citycode"],
                     result_status="ok",
                 )
             else:
@@ -271,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, out.getvalue().encode("utf-8"), "text/csv; charset=utf-8")
 
 
-class BanTestServer:
+class BanTestServer(ThreadedServer):
     """Serve ``addresses`` on 127.0.0.1 (a free port) in a background thread.
 
     Use as a context manager; ``url`` is the base URL, ``state`` the counters.
@@ -279,20 +300,9 @@ class BanTestServer:
 
     def __init__(self, addresses: list[Address]) -> None:
         self.state = ServerState(addresses=list(addresses))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self._server.state = self.state  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> BanTestServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return self.base_url

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -59,7 +60,45 @@ class Route:
     fail_with: list[int] = field(default_factory=list)
 
 
-class LocalHTTPServer:
+class ThreadedServer:
+    """An HTTP server on 127.0.0.1 (a free port) served from a daemon thread.
+
+    The lifecycle every local test server shares: ``start``/``stop`` or use as a
+    context manager; ``base_url`` is ``http://127.0.0.1:<port>``.
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        """Start serving in a daemon thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalHTTPServer(ThreadedServer):
     """A threading HTTP server on 127.0.0.1 serving registered paths (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -78,19 +117,14 @@ class LocalHTTPServer:
             def do_POST(self) -> None:
                 server._serve(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_Handler)
 
     # --- registration -------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:40123``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     def add(
         self,
@@ -210,23 +244,6 @@ class LocalHTTPServer:
         handler.wfile.write(data)
 
     # --- lifetime -----------------------------------------------------------------------
-
-    def start(self) -> LocalHTTPServer:
-        """Start serving in a daemon thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalHTTPServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def closed_port_url() -> str:

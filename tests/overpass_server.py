@@ -21,8 +21,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from http_server import ThreadedServer
 
 _CLAUSE = re.compile(r'\["([^"]+)"(?:(=|!=|~|!~)"([^"]*)")?\]')
 _POLY = re.compile(r"poly:\s*['\"]([^'\"]+)['\"]")
@@ -145,26 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, "application/json")
 
 
-class OverpassTestServer:
+class OverpassTestServer(ThreadedServer):
     """Run an Overpass-like server on 127.0.0.1 in a thread (use as a context manager)."""
 
     def __init__(self, nodes: dict[int, tuple[float, float]], ways: list[dict]) -> None:
         self.state = OverpassState(nodes=nodes, ways=ways)
-        handler = type("Handler", (_Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(type("Handler", (_Handler,), {"state": self.state}))
 
     @property
     def url(self) -> str:
         """Base URL to set as ``osmnx.settings.overpass_url``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api"
-
-    def __enter__(self) -> OverpassTestServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.base_url}/api"

@@ -235,6 +235,18 @@ def _site_rows(model: _Model, x: np.ndarray, problem: PlacementProblem, p: int |
         )
 
 
+def _share_rows(model: _Model, u: np.ndarray, x_of_u: np.ndarray) -> None:
+    """``u_gj - x_j <= 0``: a demand group's share served by site ``j`` needs ``j`` open."""
+    k = u.size
+    model.add_rows(
+        np.concatenate([np.arange(k), np.arange(k)]),
+        np.concatenate([u, x_of_u]),
+        np.concatenate([np.ones(k), -np.ones(k)]),
+        np.full(k, -np.inf),
+        np.zeros(k),
+    )
+
+
 def _capacity_rows(
     model: _Model,
     problem: PlacementProblem,
@@ -391,13 +403,7 @@ def solve_mclp_mip(
         model.add_rows(
             groups, u, np.ones(groups.size), np.full(n_groups, -np.inf), np.ones(n_groups)
         )
-        model.add_rows(
-            np.concatenate([np.arange(groups.size), np.arange(groups.size)]),
-            np.concatenate([u, x[sites]]),
-            np.concatenate([np.ones(groups.size), -np.ones(groups.size)]),
-            np.full(groups.size, -np.inf),
-            np.zeros(groups.size),
-        )
+        _share_rows(model, u, x[sites])
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
     _site_rows(model, x, problem, p)
     state, values, bound, details = _run(
@@ -597,13 +603,7 @@ def solve_lscp_mip(
             np.zeros(groups.size), np.zeros(groups.size), np.ones(groups.size), integer=False
         )
         model.add_rows(groups, u, np.ones(groups.size), np.ones(n_groups), np.ones(n_groups))
-        model.add_rows(
-            np.concatenate([np.arange(groups.size), np.arange(groups.size)]),
-            np.concatenate([u, x[sites]]),
-            np.concatenate([np.ones(groups.size), -np.ones(groups.size)]),
-            np.full(groups.size, -np.inf),
-            np.zeros(groups.size),
-        )
+        _share_rows(model, u, x[sites])
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
     _site_rows(model, x, problem, None)
     start_vec = None
