@@ -22,10 +22,15 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
 
+from coverage.errors import ConfigError
+
 APP_NAME = "coverage-territoires"
 DATA_DIR_ENV = "COVERAGE_DATA_DIR"
 CACHE_DIR_ENV = "COVERAGE_CACHE_DIR"
 TERRITORIES_DIR_ENV = "COVERAGE_TERRITORIES_DIR"
+THREADS_ENV = "COVERAGE_THREADS"
+KERNELS_ENV = "COVERAGE_KERNELS"
+KERNEL_BACKENDS = ("auto", "c", "scipy")
 
 
 def default_data_root() -> Path:
@@ -90,3 +95,46 @@ def _looks_like_parent(base: Path) -> bool:
     """A parent folder holds sub-folders only (one per territory), no layer files."""
     files = [p for p in base.iterdir() if p.is_file() and not p.name.startswith(".")]
     return not files
+
+
+def routing_threads() -> int:
+    """Return how many threads the routing kernels may use (``COVERAGE_THREADS``).
+
+    Unset: the number of CPUs, at most 8 (and at least 1).
+
+    Raises
+    ------
+    ConfigError
+        If ``COVERAGE_THREADS`` is not a whole number >= 1.
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 8))
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise ConfigError(f"${THREADS_ENV} must be a whole number >= 1, got {raw!r}") from None
+    if threads < 1:
+        raise ConfigError(f"${THREADS_ENV} must be a whole number >= 1, got {raw!r}")
+    return threads
+
+
+def kernel_backend_choice() -> str:
+    """Return the shortest-path backend asked for by ``COVERAGE_KERNELS``.
+
+    ``"auto"`` (unset: the C extension when it is built, else scipy), ``"c"`` or
+    ``"scipy"``.
+
+    Raises
+    ------
+    ConfigError
+        If ``COVERAGE_KERNELS`` is set to anything else.
+    """
+    raw = os.environ.get(KERNELS_ENV, "").strip().lower()
+    if not raw:
+        return "auto"
+    if raw not in KERNEL_BACKENDS:
+        raise ConfigError(
+            f"${KERNELS_ENV} must be one of {', '.join(KERNEL_BACKENDS)}, got {raw!r}"
+        )
+    return raw
