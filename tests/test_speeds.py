@@ -102,11 +102,26 @@ def test_france_profile() -> None:
     assert profile.class_kph("trunk", two_way=True) == 80
     assert profile.class_kph("secondary", two_way=True) == 80
     assert profile.class_kph("no_such_class") == profile.unknown_highway_kph == 30
-    assert profile.speed_kph("trunk", "90", two_way=True) == 90
-    assert profile.speed_kph("secondary", "FR:zone30") == 30
-    assert profile.speed_kph("secondary", "none") == 80
-    assert profile.speed_kph("residential", "20 mph") == pytest.approx(20 * MPH)
-    assert profile.ratio("motorway") == 1.0
+    assert profile.limit_kph("trunk", "90", two_way=True) == 90
+    assert profile.limit_kph("secondary", "FR:zone30") == 30
+    assert profile.limit_kph("secondary", "none") == 80
+    assert profile.limit_kph("residential", "20 mph") == pytest.approx(20 * MPH)
+    # calibrated ratios: driven speed = ratio × limit (docs/speed-profile.md)
+    assert profile.ratio("motorway") == 0.92 and profile.ratio("unclassified") == 0.66
+    assert profile.speed_kph("trunk", "90", two_way=True) == pytest.approx(90 * 0.88)
+    assert profile.ratio("no_such_class") == profile.free_flow_ratio["default"] == 0.8
+    assert profile.turns.left_s > profile.turns.right_s > 0  # France drives on the right
+    assert profile.barriers.judge({"barrier": "bollard"}, profile.access) == (True, 0.0)
+    assert profile.barriers.judge({"barrier": "gate"}, profile.access) == (False, 30.0)
+    assert profile.barriers.judge(
+        {"barrier": "bollard", "motor_vehicle": "yes"}, profile.access
+    ) == (False, 0.0)
+    assert not profile.access.allows({"access": "no"})
+    assert profile.access.allows({"access": "no", "motor_vehicle": "yes"})
+    assert not profile.access.allows({"access": "yes", "motorcar": "no"})
+    free = load_speed_profile("free-flow")
+    assert free.ratio("motorway") == 1.0 and free.turns.is_free
+    assert free.speed_kph("trunk", "90", two_way=True) == 90
     assert load_speed_profile(profile) is profile
 
 
@@ -162,7 +177,7 @@ def test_custom_profile_drives_the_network(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     cache = tmp_path / "cache"
-    france = load_network(osm, max_edge_m=None, cache_dir=cache)
+    france = load_network(osm, profile="free-flow", max_edge_m=None, cache_dir=cache)
     custom = load_network(osm, profile=profile, max_edge_m=None, cache_dir=cache)
     assert custom.info.profile == "essai"
     assert custom.info.report["cache_file"] != france.info.report["cache_file"]

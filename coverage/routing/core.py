@@ -94,7 +94,7 @@ class CoreGraph:
 
 
 def contract_network(network: RoadNetwork) -> CoreGraph:
-    """Contract the chains of degree-2 nodes of a network (see the module docstring).
+    """Contract the chains of degree-2 nodes of a network's node graph (free turns).
 
     Parameters
     ----------
@@ -105,10 +105,30 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     -------
     CoreGraph
     """
-    n = network.n_nodes
-    tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(network.indptr))
-    head = network.indices.astype(np.int64)
-    seconds = network.seconds
+    return contract_graph(network.indptr, network.indices, network.seconds)
+
+
+def contract_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> CoreGraph:
+    """Contract the chains of degree-2 nodes of any directed CSR graph (see the module docstring).
+
+    The graph must have no parallel arcs and no self-loops; the turn graph
+    (:mod:`coverage.routing.turns`) and the node graph of a network qualify. In a turn
+    graph, the states along a road between two junctions form one-way chains (U-turns
+    are not allowed there), which this contracts.
+
+    Parameters
+    ----------
+    indptr, indices, weights
+        CSR arrays: node ``u``'s arcs are ``indices[indptr[u]:indptr[u + 1]]``.
+
+    Returns
+    -------
+    CoreGraph
+    """
+    n = int(indptr.shape[0] - 1)
+    tail = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    head = np.asarray(indices, dtype=np.int64)
+    seconds = np.asarray(weights, dtype=np.float64)
     edge_keys = tail * n + head  # sorted: CSR rows are in order and heads sorted within rows
     if edge_keys.size > 1 and np.any(np.diff(edge_keys) <= 0):
         sorter = np.argsort(edge_keys, kind="stable")
@@ -146,7 +166,7 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     rem_idx = np.flatnonzero(removable)
     m = rem_idx.size
     if m == 0:
-        return _no_contraction(network)
+        return _no_contraction(indptr, indices, seconds)
 
     # the neighbours of every removable node, in rem_idx order (-1: a leaf's missing one)
     src = np.concatenate([plo, phi])
@@ -273,11 +293,11 @@ def contract_network(network: RoadNetwork) -> CoreGraph:
     )
 
 
-def _no_contraction(network: RoadNetwork) -> CoreGraph:
-    n = network.n_nodes
+def _no_contraction(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> CoreGraph:
+    n = int(indptr.shape[0] - 1)
     empty_f = np.empty(0)
     return CoreGraph(
-        csr=network.csr,
+        csr=scipy.sparse.csr_matrix((weights, indices, indptr), shape=(n, n)),
         core_node=np.arange(n, dtype=np.int64),
         core_to_node=np.arange(n, dtype=np.int64),
         chain=np.full(n, -1, dtype=np.int64),

@@ -1,17 +1,24 @@
-"""The compact road network: CSR arrays of travel times, node coordinates and a KD-tree.
+"""The compact road network: CSR arrays of road edges, their attributes, node coordinates.
 
 A :class:`RoadNetwork` is plain data shared by every routing stage. Builders in
 ``coverage.routing.network`` produce it; queries in ``coverage.routing.matrix``,
-``surface`` and ``isochrones`` consume it.
+``surface``, ``isochrones`` and ``paths`` consume it through its turn graph
+(:attr:`RoadNetwork.turn_graph`, :mod:`coverage.routing.turns`), where a car's
+state is the road edge it drives on, so that turns, turn restrictions and
+U-turn rules are part of every route.
 
 Invariants (checked by :meth:`RoadNetwork.validate`):
 
 - nodes are numbered ``0 .. n_nodes-1``; edges of node ``u`` are
-  ``indices[indptr[u]:indptr[u+1]]`` with travel times ``seconds[...]``;
+  ``indices[indptr[u]:indptr[u+1]]`` with travel times ``seconds[...]``; an
+  edge is a straight segment between its two nodes (long roads are cut at
+  shape points by the builder), so a point projects on it exactly;
 - no parallel edges (``u -> v`` appears at most once, the fastest kept) and no
   self-loops;
 - every travel time is finite and strictly positive (at least
-  :data:`MIN_EDGE_SECONDS`), because ``scipy.sparse.csgraph`` ignores explicit zeros;
+  :data:`MIN_EDGE_SECONDS`);
+- per-edge attributes (road class, OSM way, bearings) and per-node delays have
+  one value per edge / node;
 - coordinates are metres in EPSG:2154 (Lambert-93) unless ``crs`` says otherwise.
 """
 
@@ -26,12 +33,97 @@ import scipy.sparse
 from scipy.spatial import cKDTree
 
 from coverage.errors import NetworkError
+from coverage.routing.speeds import TurnCosts
 
 if TYPE_CHECKING:
     from coverage.routing.core import CoreGraph
+    from coverage.routing.snap import SnapIndex
+    from coverage.routing.turns import TurnGraph
 
 MIN_EDGE_SECONDS = 1e-3
 """Smallest travel time kept on an edge, in seconds."""
+
+ROAD_CLASSES: tuple[str, ...] = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "road",
+    "residential",
+    "living_street",
+    "busway",
+    "service",
+    "track",
+    "other",
+)
+"""OSM ``highway`` classes an edge may have; :attr:`RoadNetwork.edge_class` indexes this."""
+
+ROAD_CLASS_RANK = np.array([7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 0, 1, 0, 0, 1], dtype=np.int8)
+"""Rank of each class of :data:`ROAD_CLASSES` (a link ranks as its road): who gives way."""
+
+UNCLASSIFIED_CODE = ROAD_CLASSES.index("other")
+NO_SNAP_CLASSES = frozenset({"motorway", "motorway_link"})
+"""Classes a point never joins directly (no house opens on a motorway)."""
+
+
+def road_class_code(highway: str) -> int:
+    """Index of an OSM ``highway`` value in :data:`ROAD_CLASSES` (``other`` when unknown)."""
+    try:
+        return ROAD_CLASSES.index(highway)
+    except ValueError:
+        return UNCLASSIFIED_CODE
+
+
+@dataclass(frozen=True)
+class TurnRestrictions:
+    """Turn restrictions on a network, as sequences of nodes a route may not (or must) follow.
+
+    Restriction ``i`` is the node sequence ``nodes[ptr[i]:ptr[i+1]]`` (three nodes for a
+    restriction via a node: the node before, the via node, the node after; more for a
+    restriction via ways). ``only[i]`` says it is mandatory (``only_*``: arriving along the
+    first edges, the last edge is the only way on) rather than prohibitive (``no_*``: the
+    whole sequence may not be driven). ``relation_id`` is the OSM relation.
+    """
+
+    ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    nodes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    relation_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n(self) -> int:
+        """Number of restrictions."""
+        return int(self.only.shape[0])
+
+    def sequence(self, i: int) -> np.ndarray:
+        """Node sequence of restriction ``i``."""
+        return self.nodes[self.ptr[i] : self.ptr[i + 1]]
+
+    @classmethod
+    def from_sequences(
+        cls, sequences: list[list[int]], only: list[bool], relation_ids: list[int]
+    ) -> TurnRestrictions:
+        """Build from Python lists (one node list per restriction)."""
+        ptr = np.zeros(len(sequences) + 1, dtype=np.int64)
+        np.cumsum([len(q) for q in sequences], out=ptr[1:])
+        nodes = (
+            np.concatenate([np.asarray(q, dtype=np.int64) for q in sequences])
+            if sequences
+            else np.zeros(0, dtype=np.int64)
+        )
+        return cls(
+            ptr=ptr,
+            nodes=nodes,
+            only=np.asarray(only, dtype=bool),
+            relation_id=np.asarray(relation_ids, dtype=np.int64),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +182,22 @@ class RoadNetwork:
         ``int64`` identifier of each node in the source (OSM id), for tracing.
     info
         Provenance and build report.
+    edge_class
+        ``int8`` index of each edge's road class in :data:`ROAD_CLASSES` (``None``: all
+        ``other``).
+    edge_way_id
+        ``int64`` OSM id of the way each edge comes from (-1 unknown; ``None``: all unknown).
+    edge_bearing_out, edge_bearing_in
+        ``float32`` direction of travel in degrees clockwise from north (grid north of
+        the CRS) when leaving the edge's tail and when arriving at its head, taken on
+        the road's own geometry near the node (``None``: the straight segment's).
+    node_delay_s
+        ``float64`` seconds added to every move through each node (traffic signals,
+        gates, toll booths; ``None``: none).
+    restrictions
+        Turn restrictions, in node indices of this network.
+    turn_costs
+        Turn costs of the speed profile (:class:`~coverage.routing.speeds.TurnCosts`).
     """
 
     indptr: np.ndarray
@@ -100,6 +208,13 @@ class RoadNetwork:
     node_y: np.ndarray
     node_id: np.ndarray
     info: NetworkInfo = field(default_factory=NetworkInfo)
+    edge_class: np.ndarray | None = None
+    edge_way_id: np.ndarray | None = None
+    edge_bearing_out: np.ndarray | None = None
+    edge_bearing_in: np.ndarray | None = None
+    node_delay_s: np.ndarray | None = None
+    restrictions: TurnRestrictions = field(default_factory=TurnRestrictions)
+    turn_costs: TurnCosts = field(default_factory=TurnCosts)
 
     @property
     def n_nodes(self) -> int:
@@ -112,8 +227,67 @@ class RoadNetwork:
         return int(self.indices.shape[0])
 
     @cached_property
+    def edge_tail(self) -> np.ndarray:
+        """Tail node of each edge (``int64``)."""
+        return np.repeat(np.arange(self.n_nodes, dtype=np.int64), np.diff(self.indptr))
+
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """:attr:`edge_class`, or ``other`` everywhere when unknown."""
+        if self.edge_class is not None:
+            return self.edge_class
+        return np.full(self.n_edges, UNCLASSIFIED_CODE, dtype=np.int8)
+
+    @cached_property
+    def bearings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bearing leaving the tail, bearing arriving at the head) of every edge, degrees."""
+        if self.edge_bearing_out is not None and self.edge_bearing_in is not None:
+            return self.edge_bearing_out, self.edge_bearing_in
+        tail, head = self.edge_tail, self.indices
+        chord = np.degrees(
+            np.arctan2(self.node_x[head] - self.node_x[tail], self.node_y[head] - self.node_y[tail])
+        ).astype(np.float32)
+        return chord, chord
+
+    @cached_property
+    def delays(self) -> np.ndarray:
+        """:attr:`node_delay_s`, or zeros."""
+        if self.node_delay_s is not None:
+            return self.node_delay_s
+        return np.zeros(self.n_nodes, dtype=np.float64)
+
+    @cached_property
+    def turn_graph(self) -> TurnGraph:
+        """The turn-expanded graph every query runs on (computed once)."""
+        from coverage.routing.turns import build_turn_graph
+
+        return build_turn_graph(self)
+
+    @cached_property
+    def snap_index(self) -> SnapIndex:
+        """The road stretches points may join, spatially indexed (computed once)."""
+        from coverage.routing.snap import build_snap_index
+
+        return build_snap_index(self)
+
+    def edge_index(self, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """Index of edge ``tail -> head`` for each pair (-1 where there is no such edge)."""
+        tail = np.asarray(tail, dtype=np.int64)
+        head = np.asarray(head, dtype=np.int64)
+        keys = self.edge_tail * self.n_nodes + self.indices
+        wanted = tail * self.n_nodes + head
+        pos = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+        if keys.size == 0:
+            return np.full(wanted.shape, -1, dtype=np.int64)
+        return np.where(keys[pos] == wanted, pos, -1).astype(np.int64)
+
+    @cached_property
     def csr(self) -> scipy.sparse.csr_matrix:
-        """Travel-time matrix (seconds) as a ``scipy.sparse.csr_matrix``, shared, not copied."""
+        """Node-to-node travel-time matrix (seconds, no turn model), shared, not copied.
+
+        This is the plain road graph, without turn costs and restrictions; queries use
+        :attr:`turn_graph`. It serves as the free-turn reference in benchmarks and tests.
+        """
         n = self.n_nodes
         return scipy.sparse.csr_matrix((self.seconds, self.indices, self.indptr), shape=(n, n))
 
@@ -124,7 +298,7 @@ class RoadNetwork:
 
     @cached_property
     def core(self) -> CoreGraph:
-        """The contracted core graph used by many-to-many queries (computed once)."""
+        """The contracted core of the plain node graph :attr:`csr` (free-turn reference)."""
         from coverage.routing.core import contract_network
 
         return contract_network(self)
@@ -173,6 +347,24 @@ class RoadNetwork:
             raise NetworkError(f"edge travel times must be finite and >= {MIN_EDGE_SECONDS} s")
         if not (np.all(np.isfinite(self.node_x)) and np.all(np.isfinite(self.node_y))):
             raise NetworkError("node coordinates must be finite")
+        for name in ("edge_class", "edge_way_id", "edge_bearing_out", "edge_bearing_in"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape[0] != self.n_edges:
+                raise NetworkError(f"{name} has {arr.shape[0]} values for {self.n_edges} edges")
+        if self.node_delay_s is not None:
+            if self.node_delay_s.shape[0] != n:
+                raise NetworkError(f"node_delay_s has {self.node_delay_s.shape[0]} values for {n}")
+            if not np.all(np.isfinite(self.node_delay_s)) or np.any(self.node_delay_s < 0):
+                raise NetworkError("node delays must be finite and >= 0 s")
+        if (
+            self.edge_class is not None
+            and self.n_edges
+            and (self.edge_class.min() < 0 or self.edge_class.max() >= len(ROAD_CLASSES))
+        ):
+            raise NetworkError("edge_class out of range")
+        r = self.restrictions
+        if r.n and (r.nodes.min() < 0 or r.nodes.max() >= n):
+            raise NetworkError("a turn restriction names a node out of range")
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -190,6 +382,8 @@ class RoadNetwork:
             "calibration_factor": self.info.calibration_factor,
             "peak_factor": self.info.peak_factor,
             "crs": self.info.crs,
+            "turn_restrictions": self.restrictions.n,
+            "turn_costs": self.turn_costs.describe(),
             "report": dict(self.info.report),
         }
 
@@ -204,11 +398,18 @@ def network_from_edges(
     node_id: np.ndarray | None = None,
     *,
     info: NetworkInfo | None = None,
+    edge_class: np.ndarray | None = None,
+    edge_way_id: np.ndarray | None = None,
+    edge_bearing_out: np.ndarray | None = None,
+    edge_bearing_in: np.ndarray | None = None,
+    node_delay_s: np.ndarray | None = None,
+    restrictions: TurnRestrictions | None = None,
+    turn_costs: TurnCosts | None = None,
 ) -> RoadNetwork:
     """Build a :class:`RoadNetwork` from an edge list, enforcing its invariants.
 
-    Self-loops are dropped; among parallel edges the fastest is kept; travel
-    times are clamped to at least :data:`MIN_EDGE_SECONDS`.
+    Self-loops are dropped; among parallel edges the fastest is kept (with its
+    attributes); travel times are clamped to at least :data:`MIN_EDGE_SECONDS`.
 
     Parameters
     ----------
@@ -224,6 +425,10 @@ def network_from_edges(
         Source identifiers of nodes; defaults to ``0 .. n-1``.
     info
         Provenance.
+    edge_class, edge_way_id, edge_bearing_out, edge_bearing_in
+        Optional per-edge attributes (see :class:`RoadNetwork`), one per input edge.
+    node_delay_s, restrictions, turn_costs
+        Optional per-node delays, turn restrictions (node indices) and turn costs.
 
     Returns
     -------
@@ -238,15 +443,32 @@ def network_from_edges(
     n = node_x.shape[0]
     if node_id is None:
         node_id = np.arange(n, dtype=np.int64)
+    attrs = {
+        name: (np.asarray(value) if value is not None else None)
+        for name, value in (
+            ("edge_class", None if edge_class is None else np.asarray(edge_class, np.int8)),
+            ("edge_way_id", None if edge_way_id is None else np.asarray(edge_way_id, np.int64)),
+            (
+                "edge_bearing_out",
+                None if edge_bearing_out is None else np.asarray(edge_bearing_out, np.float32),
+            ),
+            (
+                "edge_bearing_in",
+                None if edge_bearing_in is None else np.asarray(edge_bearing_in, np.float32),
+            ),
+        )
+    }
     keep = tail != head
-    tail, head, seconds, length_m = tail[keep], head[keep], seconds[keep], length_m[keep]
     # sort by (tail, head, seconds) and keep the first of each (tail, head) pair
-    order = np.lexsort((seconds, head, tail))
+    order = np.flatnonzero(keep)
+    order = order[np.lexsort((seconds[order], head[order], tail[order]))]
+    if order.size:
+        t, h = tail[order], head[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (t[1:] != t[:-1]) | (h[1:] != h[:-1])
+        order = order[first]
     tail, head, seconds, length_m = tail[order], head[order], seconds[order], length_m[order]
-    if tail.size:
-        first = np.ones(tail.size, dtype=bool)
-        first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-        tail, head, seconds, length_m = tail[first], head[first], seconds[first], length_m[first]
+    attrs = {name: (None if arr is None else arr[order]) for name, arr in attrs.items()}
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(tail, minlength=n), out=indptr[1:])
     index_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
@@ -259,5 +481,9 @@ def network_from_edges(
         node_y=node_y,
         node_id=np.asarray(node_id, dtype=np.int64),
         info=info or NetworkInfo(),
+        node_delay_s=None if node_delay_s is None else np.asarray(node_delay_s, np.float64),
+        restrictions=restrictions if restrictions is not None else TurnRestrictions(),
+        turn_costs=turn_costs if turn_costs is not None else TurnCosts(),
+        **attrs,
     )
     return net.validate()

@@ -6,9 +6,22 @@ alternative constructors :func:`network_from_osm_file`,
 memory) and :func:`network_from_polygon` (osmnx ``graph_from_polygon``,
 online). Every builder returns a :class:`~coverage.routing.graph.RoadNetwork`:
 
-- **ways**: OSM ways passing osmnx's ``drive`` filter
-  (:mod:`coverage.routing.osm_reader`); ways cut by a clipped extract are split
-  at the missing nodes;
+- **ways**: OSM ways passing the road-class part of osmnx's ``drive`` filter
+  (:mod:`coverage.routing.osm_reader`) and the profile's access rules
+  (:class:`~coverage.routing.speeds.AccessRules`: ``access=no``,
+  ``motor_vehicle=no``, ``access=private``... keep cars out unless a more specific
+  key lets them in); ways cut by a clipped extract are split at the missing nodes;
+- **barriers** (:class:`~coverage.routing.speeds.BarrierRules`): a blocking
+  barrier node (bollard, block, chain, jersey barrier...) is split into one dead
+  end per road touching it, so that no route passes it; a passable one (gate,
+  toll booth) and ``highway=traffic_signals`` give their node a delay, added to
+  every move through it;
+- **turn restrictions**: ``type=restriction`` relations that bind cars are
+  matched to node sequences of the graph (via a node, or via ways) and stored
+  with the network; :mod:`coverage.routing.turns` turns them into forbidden moves;
+- **edge attributes** kept for the turn model: road class, OSM way id, and the
+  direction of travel at both ends, measured over the first and last 15 m of the
+  road's own geometry;
 - **one-way rules** (as osmnx): ``oneway`` = ``yes``/``true``/``1`` (forward),
   ``-1``/``reverse`` (backward, also osmnx's ``T``/``F``), ``junction`` =
   ``roundabout`` (and ``circular``) imply one-way; ``oneway=no`` on a
@@ -25,7 +38,8 @@ online). Every builder returns a :class:`~coverage.routing.graph.RoadNetwork`:
   way keeps one shape point so that it does not collapse into a self-loop;
 - **lengths** are haversine distances on WGS84 coordinates (radius 6 371 009 m,
   as osmnx), multiplied by ``detour_factor``; **times** come from the speed
-  profile (:mod:`coverage.routing.speeds`);
+  profile (:mod:`coverage.routing.speeds`): limit × free-flow ratio of the class,
+  untagged roads in built-up areas (road density) capped at the urban limit;
 - **largest strongly connected component** only; what was dropped is reported;
 - **coordinates** in EPSG:2154 when the network lies in metropolitan France,
   otherwise in the local UTM zone (unless ``crs=`` is given), in ``info.crs``.
@@ -43,7 +57,10 @@ The build report is ``network.info.report``:
   ``edges_dropped``, ``road_km`` and ``road_km_dropped`` (geodesic km of road
   centre line, each way stretch once, without the detour factor);
 - ``maxspeed`` (``ways_tagged``, ``ways_unparsed``, ``unparsed_values``,
-  ``unknown_classes``), ``profile`` (name, file, SHA-256, class speeds),
+  ``unknown_classes``, ``built_up``), ``profile`` (name, file, SHA-256, class speeds,
+  ratios, access, barrier and turn rules), ``ways_no_car_access``, ``barriers``
+  (nodes by value, blocking, with a delay, traffic signals, nodes cut, road ends
+  made), ``turn_restrictions`` (read, matched, skipped by reason, on the network),
   ``motorway_implies_oneway``, ``crs_choice``, ``build_s``;
 - ``cache_file`` (``""`` without cache), ``cache_hit``, ``cache_rebuilt``
   (why a damaged cache file was rebuilt), ``download`` (online builds).
@@ -57,6 +74,7 @@ options, so a second load only reads arrays.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -76,15 +94,21 @@ from scipy.sparse.csgraph import connected_components
 from coverage import __version__
 from coverage._cache import atomic_path, cache_key, file_sha256
 from coverage.errors import ConfigError, NetworkError, OfflineError
-from coverage.routing.graph import NetworkInfo, RoadNetwork, network_from_edges
+from coverage.routing.graph import (
+    NetworkInfo,
+    RoadNetwork,
+    TurnRestrictions,
+    network_from_edges,
+    road_class_code,
+)
 from coverage.routing.speeds import (
     DEFAULT_PROFILE,
     NO_LIMIT_VALUES,
     SpeedProfile,
+    TurnCosts,
     check_factor,
     edge_seconds,
     load_speed_profile,
-    parse_maxspeed,
 )
 from coverage.settings import cache_root
 
@@ -92,7 +116,7 @@ if TYPE_CHECKING:
     import networkx as nx
     import shapely
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 """Bumped whenever the build or the cache layout changes (old cache files are then ignored)."""
 
 DEFAULT_MAX_EDGE_M = 300.0
@@ -121,6 +145,12 @@ _FRANCE_MAINLAND = (
 )
 # fmt: on
 _CORSICA_BOX = (8.5, 41.33, 9.6, 43.05)
+_LEFT_HAND_BOXES = (
+    (-10.7, 49.8, 1.9, 60.9),  # Great Britain and Ireland
+    (14.1, 35.7, 14.7, 36.2),  # Malta
+    (32.2, 34.5, 34.7, 35.8),  # Cyprus
+)
+"""Coarse boxes of the European countries that drive on the left (``left_hand_traffic = auto``)."""
 
 
 @dataclass(frozen=True)
@@ -631,6 +661,9 @@ class _Ways:
     maxspeed_bwd: list[str | None]
     direction: np.ndarray  # int8: 0 both ways, 1 along the node order, -1 against it
     report: dict[str, Any]
+    way_id: np.ndarray | None = None  # int64 OSM id of each way (piece); None: unknown
+    node_tags: dict[int, dict[str, str]] = dataclasses.field(default_factory=dict)
+    restrictions: list[Any] = dataclasses.field(default_factory=list)
 
 
 def oneway_direction(tags: Any, *, motorway_implies_oneway: bool = False) -> int:
@@ -654,11 +687,20 @@ def oneway_direction(tags: Any, *, motorway_implies_oneway: bool = False) -> int
 
 
 def _ways_from_osm(osm: Any, opts: BuildOptions) -> _Ways:
-    directions = np.zeros(osm.n_ways, dtype=np.int8)
+    allowed = np.fromiter(
+        (opts.profile.access.allows(tags) for tags in osm.tags), dtype=bool, count=osm.n_ways
+    )
+    keep_ways = np.flatnonzero(allowed)
+    lengths = np.diff(osm.ptr)
+    ref_mask = np.repeat(allowed, lengths)
+    ptr = np.zeros(keep_ways.size + 1, dtype=np.int64)
+    np.cumsum(lengths[keep_ways], out=ptr[1:])
+    tags_kept = [osm.tags[i] for i in keep_ways]
+    directions = np.zeros(keep_ways.size, dtype=np.int8)
     highway: list[str] = []
     fwd: list[str | None] = []
     bwd: list[str | None] = []
-    for i, tags in enumerate(osm.tags):
+    for i, tags in enumerate(tags_kept):
         directions[i] = oneway_direction(tags, motorway_implies_oneway=opts.motorway_implies_oneway)
         highway.append(tags.get("highway", ""))
         base = tags.get("maxspeed")
@@ -668,17 +710,21 @@ def _ways_from_osm(osm: Any, opts: BuildOptions) -> _Ways:
     report = {
         "oneway_pieces": counts.get(1, 0) + counts.get(-1, 0),
         "two_way_pieces": counts.get(0, 0),
+        "ways_no_car_access": int((~allowed).sum()),
     }
     return _Ways(
-        ptr=osm.ptr,
-        node_ref=osm.node_ref,
-        lon=osm.lon,
-        lat=osm.lat,
+        ptr=ptr,
+        node_ref=osm.node_ref[ref_mask],
+        lon=osm.lon[ref_mask],
+        lat=osm.lat[ref_mask],
         highway=highway,
         maxspeed_fwd=fwd,
         maxspeed_bwd=bwd,
         direction=directions,
         report=report,
+        way_id=osm.way_id[keep_ways],
+        node_tags=osm.node_tags,
+        restrictions=list(osm.restrictions),
     )
 
 
@@ -698,11 +744,11 @@ def _network_from_nx(
 
         stages("Simplification du graphe (osmnx.simplify_graph)")
         graph = osmnx.simplify_graph(graph, edge_attrs_differ=["highway", "maxspeed", "oneway"])
-    ways = _ways_from_nx(graph, source=source)
+    ways = _ways_from_nx(graph, source=source, access=opts.profile.access)
     return _build(ways, opts, stages=stages, info=info, report={"graph": ways.report})
 
 
-def _ways_from_nx(graph: nx.MultiDiGraph, *, source: str | Path) -> _Ways:
+def _ways_from_nx(graph: nx.MultiDiGraph, *, source: str | Path, access: Any) -> _Ways:
     node_lon: dict[Any, float] = {}
     node_lat: dict[Any, float] = {}
     try:
@@ -719,10 +765,24 @@ def _ways_from_nx(graph: nx.MultiDiGraph, *, source: str | Path) -> _Ways:
         xs, ys = to_lonlat.transform(xs, ys)
     node_xy = {n: (float(x), float(y)) for n, x, y in zip(ids, xs, ys, strict=True)}
     node_num = _numeric_node_ids(ids)
+    node_tags: dict[int, dict[str, str]] = {}
+    for node, data in graph.nodes(data=True):
+        tags = {
+            key: str(_first(data.get(key)))
+            for key in ("highway", "barrier", "access", "motor_vehicle", "motorcar", "vehicle")
+            if data.get(key) is not None
+        }
+        if tags.get("highway") == "traffic_signals" or "barrier" in tags:
+            node_tags[node_num[node]] = tags
 
     # group u->v and v->u edges with the same geometry into one two-way road
     groups: dict[tuple, dict[int, list[tuple]]] = {}
+    no_access = 0
     for u, v, data in graph.edges(data=True):
+        edge_access = {k: _first(data.get(k)) for k in access.keys if data.get(k) is not None}
+        if edge_access and not access.allows(edge_access):
+            no_access += 1
+            continue
         coords = _edge_coords(data, u, v, node_xy, to_lonlat)
         if node_num[u] != node_num[v]:
             lo_first = node_num[u] < node_num[v]
@@ -796,7 +856,9 @@ def _ways_from_nx(graph: nx.MultiDiGraph, *, source: str | Path) -> _Ways:
             "graph_edges": graph.number_of_edges(),
             "two_way_roads": n_two_way,
             "one_way_roads": n_one_way,
+            "edges_no_car_access": no_access,
         },
+        node_tags=node_tags,
     )
 
 
@@ -885,23 +947,80 @@ def _build(
 ) -> RoadNetwork:
     t0 = time.perf_counter()
     stages("Construction du graphe")
-    topo = _topology(ways, opts.max_edge_m)
+    profile = opts.profile
+    nodes_seen = np.unique(ways.node_ref)
+    judged = _judge_nodes(ways.node_tags, nodes_seen, profile)
+    via_ids = np.array([r.via_node for r in ways.restrictions if r.via_node >= 0], dtype=np.int64)
+    force_keep = np.unique(np.concatenate([judged["blocking"], judged["delay_ids"], via_ids]))
+    topo = _topology(ways, opts.max_edge_m, force_keep)
     n_nodes = topo["node_id"].shape[0]
     way = topo["edge_way"]
     length = topo["edge_length_m"]
 
+    stages("Restrictions de tourner et barrières")
+    sequences, only, relation_ids, restriction_report = _map_restrictions(ways, topo)
+    blocking = np.isin(topo["node_id"], judged["blocking"])
+    sequences, only, relation_ids, dropped_barrier = _drop_through(
+        sequences, only, relation_ids, blocking
+    )
+    restriction_report["dropped_at_barrier"] = dropped_barrier
+    node_delay = np.zeros(n_nodes, dtype=np.float64)
+    if judged["delay_ids"].size:
+        pos = np.searchsorted(judged["delay_ids"], topo["node_id"])
+        pos = np.minimum(pos, judged["delay_ids"].size - 1)
+        hit = judged["delay_ids"][pos] == topo["node_id"]
+        node_delay[hit] = judged["delay_s"][pos[hit]]
+    topo, n_split = _split_blocking_nodes(topo, blocking)
+    n_nodes = topo["node_id"].shape[0]
+    node_delay = np.concatenate([node_delay, np.zeros(n_nodes - node_delay.size)])
+
     stages("Vitesses")
-    speed_fwd, speed_bwd, speed_report = _way_speeds(ways, opts.profile)
+    limits = _way_limits(ways, profile)
+    speed_report = limits["report"]
+    built_up = np.zeros(way.size, dtype=bool)
+    if profile.built_up.enabled:
+        density = _road_density(topo, profile.built_up)
+        built_up = density >= profile.built_up.min_road_km_per_km2
+    cap = profile.built_up.limit_kph
     direction = ways.direction[way]
     fwd_mask = direction >= 0
     bwd_mask = direction <= 0
     tail = np.concatenate([topo["edge_a"][fwd_mask], topo["edge_b"][bwd_mask]])
     head = np.concatenate([topo["edge_b"][fwd_mask], topo["edge_a"][bwd_mask]])
     e_len = np.concatenate([length[fwd_mask], length[bwd_mask]])
-    e_kph = np.concatenate([speed_fwd[way[fwd_mask]], speed_bwd[way[bwd_mask]]])
+    limit_f = limits["limit_fwd"][way]
+    limit_f = np.where(built_up & ~limits["tagged_fwd"][way], np.minimum(limit_f, cap), limit_f)
+    limit_b = limits["limit_bwd"][way]
+    limit_b = np.where(built_up & ~limits["tagged_bwd"][way], np.minimum(limit_b, cap), limit_b)
+    ratio = limits["ratio"][way]
+    e_kph = np.concatenate([(ratio * limit_f)[fwd_mask], (ratio * limit_b)[bwd_mask]])
+    speed_report["built_up"] = {
+        "rule": profile.built_up.describe(),
+        "stretches": int(built_up.sum()),
+        "km": round(float(topo["edge_length_m"][built_up].sum()) / 1000.0, 3),
+        "stretches_slowed": int(
+            (
+                built_up
+                & (
+                    (~limits["tagged_fwd"][way] & (limits["limit_fwd"][way] > cap))
+                    | (~limits["tagged_bwd"][way] & (limits["limit_bwd"][way] > cap))
+                )
+            ).sum()
+        ),
+    }
+    e_way = np.concatenate([way[fwd_mask], way[bwd_mask]])
+    bear_a, bear_b = topo["bearing_a"], topo["bearing_b"]
+    e_out = np.concatenate([bear_a[fwd_mask], (bear_b[bwd_mask] + 180.0) % 360.0])
+    e_in = np.concatenate([bear_b[fwd_mask], (bear_a[bwd_mask] + 180.0) % 360.0])
+    class_codes = np.array([road_class_code(h) for h in ways.highway], dtype=np.int8)
+    e_class = class_codes[e_way] if e_way.size else np.zeros(0, dtype=np.int8)
+    way_ids = ways.way_id if ways.way_id is not None else np.full(len(ways.highway), -1)
+    e_way_id = np.asarray(way_ids, dtype=np.int64)[e_way]
     loops = tail == head
     n_loops = int(loops.sum())
-    tail, head, e_len, e_kph = tail[~loops], head[~loops], e_len[~loops], e_kph[~loops]
+    alive = ~loops
+    tail, head, e_len, e_kph = tail[alive], head[alive], e_len[alive], e_kph[alive]
+    e_out, e_in, e_class, e_way_id = e_out[alive], e_in[alive], e_class[alive], e_way_id[alive]
     seconds = edge_seconds(
         e_len,
         e_kph,
@@ -931,8 +1050,19 @@ def _build(
     kt, kh = remap[tail[keep_edge]], remap[head[keep_edge]]
     k_len = e_len[keep_edge]
     stretch_kept = keep_node[topo["edge_a"]] & keep_node[topo["edge_b"]]
-    road_km = _road_km(topo["edge_a"], topo["edge_b"], length, stretch_kept)
-    road_km_dropped = _road_km(topo["edge_a"], topo["edge_b"], length, ~stretch_kept)
+    road_km = _road_km(topo["edge_a"], topo["edge_b"], topo["edge_length_m"], stretch_kept)
+    road_km_dropped = _road_km(topo["edge_a"], topo["edge_b"], topo["edge_length_m"], ~stretch_kept)
+    kept_sequences: list[list[int]] = []
+    kept_only: list[bool] = []
+    kept_ids: list[int] = []
+    for seq, flag, rid in zip(sequences, only, relation_ids, strict=True):
+        mapped = remap[np.asarray(seq, dtype=np.int64)]
+        if (mapped >= 0).all():
+            kept_sequences.append(mapped.tolist())
+            kept_only.append(flag)
+            kept_ids.append(rid)
+    restriction_report["outside_kept_component"] = len(sequences) - len(kept_sequences)
+    restriction_report["on_network"] = len(kept_sequences)
     full_report: dict[str, Any] = dict(report)
     full_report.update(
         {
@@ -951,9 +1081,15 @@ def _build(
             "road_km": round(road_km, 3),
             "road_km_dropped": round(road_km_dropped, 3),
             "maxspeed": speed_report,
+            "barriers": {
+                **judged["report"],
+                "nodes_cut": int(blocking.sum()),
+                "road_ends_made": n_split,
+            },
+            "turn_restrictions": restriction_report,
             "motorway_implies_oneway": opts.motorway_implies_oneway,
             "crs_choice": "given" if opts.crs else "automatic",
-            "profile": opts.profile.describe(),
+            "profile": profile.describe(),
         }
     )
     net = network_from_edges(
@@ -965,14 +1101,281 @@ def _build(
         np.asarray(y, dtype=np.float64),
         topo["node_id"][keep_node],
         info=dataclasses.replace(info, crs=crs),
+        edge_class=e_class[keep_edge],
+        edge_way_id=e_way_id[keep_edge],
+        edge_bearing_out=e_out[keep_edge],
+        edge_bearing_in=e_in[keep_edge],
+        node_delay_s=node_delay[keep_node],
+        restrictions=TurnRestrictions.from_sequences(kept_sequences, kept_only, kept_ids),
+        turn_costs=_resolved_turns(
+            profile, topo["node_lon"][keep_node], topo["node_lat"][keep_node]
+        ),
     )
     full_report["parallel_edges_merged"] = int(keep_edge.sum()) - net.n_edges
     full_report["build_s"] = round(time.perf_counter() - t0, 3)
     return dataclasses.replace(net, info=dataclasses.replace(net.info, report=full_report))
 
 
-def _topology(ways: _Ways, max_edge_m: float) -> dict[str, Any]:
-    """Graph nodes and edges (as position pairs along the ways) from the flattened ways."""
+def _resolved_turns(profile: SpeedProfile, lon: np.ndarray, lat: np.ndarray) -> TurnCosts:
+    """The profile's turn costs, with ``left_hand_traffic = auto`` decided by location."""
+    turns = profile.turns
+    if turns.left_hand_traffic is not None:
+        return turns
+    lon0, lat0 = (float(np.median(lon)), float(np.median(lat))) if lon.size else (0.0, 0.0)
+    left = any(x0 <= lon0 <= x1 and y0 <= lat0 <= y1 for x0, y0, x1, y1 in _LEFT_HAND_BOXES)
+    return dataclasses.replace(turns, left_hand_traffic=left)
+
+
+def _judge_nodes(
+    node_tags: dict[int, dict[str, str]], nodes_seen: np.ndarray, profile: SpeedProfile
+) -> dict[str, Any]:
+    """Barrier and traffic-signal nodes on the drivable ways, as the profile judges them.
+
+    Returns the OSM ids of blocking nodes, of nodes with a delay (and the delays, sorted by
+    id), and the counts for the build report.
+    """
+    blocking: list[int] = []
+    delay_ids: list[int] = []
+    delays: list[float] = []
+    by_value: Counter[str] = Counter()
+    blocked_by_value: Counter[str] = Counter()
+    signals = 0
+    for osm_id in sorted(node_tags):
+        pos = np.searchsorted(nodes_seen, osm_id)
+        if pos >= nodes_seen.size or nodes_seen[pos] != osm_id:
+            continue  # not on a drivable way
+        tags = node_tags[osm_id]
+        delay = 0.0
+        if "barrier" in tags:
+            value = str(tags["barrier"]).lower()
+            by_value[value] += 1
+            blocks, barrier_delay = profile.barriers.judge(tags, profile.access)
+            if blocks:
+                blocked_by_value[value] += 1
+                blocking.append(osm_id)
+                continue
+            delay += barrier_delay
+        if tags.get("highway") == "traffic_signals":
+            signals += 1
+            delay += profile.turns.traffic_signals_s
+        if delay > 0:
+            delay_ids.append(osm_id)
+            delays.append(delay)
+    return {
+        "blocking": np.asarray(blocking, dtype=np.int64),
+        "delay_ids": np.asarray(delay_ids, dtype=np.int64),
+        "delay_s": np.asarray(delays, dtype=np.float64),
+        "report": {
+            "barrier_nodes": int(sum(by_value.values())),
+            "by_value": dict(by_value.most_common()),
+            "blocking": len(blocking),
+            "blocking_by_value": dict(blocked_by_value.most_common()),
+            "with_delay": len(delay_ids),
+            "traffic_signals": signals,
+        },
+    }
+
+
+def _split_blocking_nodes(topo: dict[str, Any], blocking: np.ndarray) -> tuple[dict, int]:
+    """Give every road end at a blocking barrier its own node: the road is cut there.
+
+    The barrier's own node keeps no edge (and is dropped with the small components);
+    each stretch touching it ends at a copy, a dead end where a car may turn back.
+    """
+    if not blocking.any():
+        return topo, 0
+    n = topo["node_id"].shape[0]
+    edge_a, edge_b = topo["edge_a"].copy(), topo["edge_b"].copy()
+    at_a = np.flatnonzero(blocking[edge_a])
+    at_b = np.flatnonzero(blocking[edge_b])
+    originals = np.concatenate([edge_a[at_a], edge_b[at_b]])
+    copies = n + np.arange(originals.size)
+    edge_a[at_a] = copies[: at_a.size]
+    edge_b[at_b] = copies[at_a.size :]
+    out = dict(topo)
+    out["edge_a"], out["edge_b"] = edge_a, edge_b
+    for key in ("node_id", "node_lon", "node_lat"):
+        out[key] = np.concatenate([topo[key], topo[key][originals]])
+    return out, int(originals.size)
+
+
+def _drop_through(
+    sequences: list[list[int]], only: list[bool], relation_ids: list[int], blocking: np.ndarray
+) -> tuple[list[list[int]], list[bool], list[int], int]:
+    """Leave out restrictions through a blocking barrier (the barrier already forbids them)."""
+    kept = [
+        i for i, seq in enumerate(sequences) if not blocking[np.asarray(seq, dtype=np.int64)].any()
+    ]
+    return (
+        [sequences[i] for i in kept],
+        [only[i] for i in kept],
+        [relation_ids[i] for i in kept],
+        len(sequences) - len(kept),
+    )
+
+
+_TURN_WORDS = (("u_turn", "u_turn"), ("left", "left"), ("right", "right"), ("straight", "straight"))
+
+
+def _map_restrictions(
+    ways: _Ways, topo: dict[str, Any]
+) -> tuple[list[list[int]], list[bool], list[int], dict[str, Any]]:
+    """Match OSM turn restrictions to node sequences of the graph being built.
+
+    A restriction via a node becomes ``[a, v, b]``: ``a`` the graph node next to the via
+    node ``v`` along the ``from`` way, ``b`` the one next to it along the ``to`` way. When
+    a way passes through ``v`` (both neighbours qualify), the pair whose turn matches the
+    restriction's word (``left``, ``right``, ``straight``, ``u_turn``) is kept, and pairs
+    against a one-way are left out. A restriction via ways follows the via ways from the
+    node they share with the ``from`` way to the node they share with the ``to`` way.
+
+    Returns the sequences (graph node indices), the ``only_*`` flags, the relation ids and
+    a report (read, matched, skipped by reason).
+    """
+    skipped: Counter[str] = Counter()
+    out_seq: list[list[int]] = []
+    out_only: list[bool] = []
+    out_ids: list[int] = []
+    report: dict[str, Any] = {"read": len(ways.restrictions)}
+    if not ways.restrictions or ways.way_id is None:
+        report.update({"matched": 0, "skipped": {}})
+        return out_seq, out_only, out_ids, report
+    # the graph nodes of every way piece, in order, and its direction
+    pieces: dict[int, list[tuple[list[int], int]]] = {}
+    edge_way = topo["edge_way"]
+    if edge_way.size:
+        bounds = np.flatnonzero(np.diff(edge_way)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [edge_way.size]])
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            piece = int(edge_way[lo])
+            seq = [int(topo["edge_a"][lo]), *topo["edge_b"][lo:hi].tolist()]
+            pieces.setdefault(int(ways.way_id[piece]), []).append((seq, int(ways.direction[piece])))
+    node_ids = topo["node_id"]
+    lon, lat = topo["node_lon"], topo["node_lat"]
+
+    def graph_node(osm_id: int) -> int:
+        pos = int(np.searchsorted(node_ids, osm_id))
+        return pos if pos < node_ids.size and node_ids[pos] == osm_id else -1
+
+    def neighbours(way_id: int, node: int, *, arriving: bool) -> list[int]:
+        """Graph nodes next to ``node`` along a way, from which one may arrive (or leave)."""
+        found: list[int] = []
+        for seq, direction in pieces.get(way_id, []):
+            for i, v in enumerate(seq):
+                if v != node:
+                    continue
+                # the previous node: arriving along the node order, leaving against it
+                along = direction >= 0 if arriving else direction <= 0
+                against = direction <= 0 if arriving else direction >= 0
+                if i > 0 and along:
+                    found.append(seq[i - 1])
+                if i + 1 < len(seq) and against:
+                    found.append(seq[i + 1])
+        return list(dict.fromkeys(found))
+
+    def turn_word(a: int, v: int, b: int) -> str:
+        if a == b:
+            return "u_turn"
+        k = np.cos(np.radians(lat[v]))
+        b1 = np.degrees(np.arctan2((lon[v] - lon[a]) * k, lat[v] - lat[a]))
+        b2 = np.degrees(np.arctan2((lon[b] - lon[v]) * k, lat[b] - lat[v]))
+        angle = (b2 - b1 + 180.0) % 360.0 - 180.0
+        if abs(angle) <= 30:
+            return "straight"
+        return "right" if angle > 0 else "left"
+
+    def path_along(way_id: int, start: int, end: int) -> list[int] | None:
+        """Graph nodes of a way from ``start`` to ``end`` (inclusive), one way or the other."""
+        for seq, direction in pieces.get(way_id, []):
+            if start in seq and end in seq:
+                i, j = seq.index(start), seq.index(end)
+                if i <= j and direction >= 0:
+                    return seq[i : j + 1]
+                if i > j and direction <= 0:
+                    return seq[j : i + 1][::-1]
+        return None
+
+    def shared(way_a: int, way_b: int) -> list[int]:
+        nodes_a = {v for seq, _ in pieces.get(way_a, []) for v in seq}
+        return sorted({v for seq, _ in pieces.get(way_b, []) for v in seq} & nodes_a)
+
+    for r in ways.restrictions:
+        word = next((w for key, w in _TURN_WORDS if key in r.value), "")
+        if r.from_way not in pieces or r.to_way not in pieces:
+            skipped["way_not_drivable_or_missing"] += 1
+            continue
+        if r.via_node >= 0:
+            v = graph_node(r.via_node)
+            if v < 0:
+                skipped["via_node_not_on_network"] += 1
+                continue
+            pairs = [
+                (a, b)
+                for a in neighbours(r.from_way, v, arriving=True)
+                for b in neighbours(r.to_way, v, arriving=False)
+            ]
+            if not pairs:
+                skipped["from_or_to_way_not_at_via_node"] += 1
+                continue
+            if len(pairs) > 1 and word:
+                matching = [(a, b) for a, b in pairs if turn_word(a, v, b) == word]
+                pairs = matching or pairs
+            if len(pairs) > 1 and r.mandatory:
+                skipped["ambiguous"] += 1
+                continue
+            for a, b in pairs:
+                out_seq.append([a, v, b])
+                out_only.append(r.mandatory)
+                out_ids.append(r.relation_id)
+            continue
+        # via ways: from -> via_1 -> ... -> via_k -> to
+        chain = [r.from_way, *r.via_ways, r.to_way]
+        joints: list[int] = []
+        for w1, w2 in itertools.pairwise(chain):
+            common = shared(w1, w2)
+            if len(common) != 1:
+                joints = []
+                break
+            joints.append(common[0])
+        if not joints:
+            skipped["via_ways_not_connected"] += 1
+            continue
+        seq: list[int] | None = []
+        for k, via in enumerate(r.via_ways):
+            part = path_along(via, joints[k], joints[k + 1])
+            if part is None:
+                seq = None
+                break
+            seq = [*seq, *part] if not seq else [*seq, *part[1:]]
+        if seq is None or len(seq) < 2:
+            skipped["via_ways_not_drivable_in_order"] += 1
+            continue
+        before = neighbours(r.from_way, seq[0], arriving=True)
+        after = neighbours(r.to_way, seq[-1], arriving=False)
+        before = [a for a in before if a not in seq]
+        after = [b for b in after if b not in seq]
+        if len(before) != 1 or len(after) != 1:
+            skipped["ambiguous"] += 1
+            continue
+        out_seq.append([before[0], *seq, after[0]])
+        out_only.append(r.mandatory)
+        out_ids.append(r.relation_id)
+    report["matched"] = len(out_seq)
+    report["skipped"] = dict(skipped.most_common())
+    return out_seq, out_only, out_ids, report
+
+
+BEARING_LOOKAHEAD_M = 15.0
+"""Distance along the road over which the direction at a node is measured."""
+
+
+def _topology(ways: _Ways, max_edge_m: float, force_keep: np.ndarray) -> dict[str, Any]:
+    """Graph nodes and edges (as position pairs along the ways) from the flattened ways.
+
+    ``force_keep`` holds OSM node ids that must be graph nodes (barriers, traffic
+    signals, via nodes of turn restrictions).
+    """
     ptr, ref = ways.ptr, ways.node_ref
     n_refs = ref.size
     n_ways = ptr.size - 1
@@ -983,6 +1386,8 @@ def _topology(ways: _Ways, max_edge_m: float) -> dict[str, Any]:
     last[ptr[1:] - 1] = True
     _, inverse, counts = np.unique(ref, return_inverse=True, return_counts=True)
     kept = first | last | (counts[inverse] >= 2)
+    if force_keep.size:
+        kept |= np.isin(ref, force_keep)
 
     seg = haversine_m(ways.lon[:-1], ways.lat[:-1], ways.lon[1:], ways.lat[1:])
     seg[last[:-1]] = 0.0
@@ -1040,6 +1445,12 @@ def _topology(ways: _Ways, max_edge_m: float) -> dict[str, Any]:
     pos_to_node = np.full(n_refs, -1, dtype=np.int64)
     pos_to_node[kp] = node_index
     coord_pos = kp[first_pos]
+    # direction of travel leaving a and arriving at b, measured over the first and last
+    # BEARING_LOOKAHEAD_M metres of the stretch (its whole length when shorter)
+    after_a = np.clip(np.searchsorted(cum, cum[a] + BEARING_LOOKAHEAD_M), a + 1, b)
+    before_b = np.clip(
+        np.searchsorted(cum, cum[b] - BEARING_LOOKAHEAD_M, side="right") - 1, a, b - 1
+    )
     return {
         "node_id": node_ids.astype(np.int64),
         "node_lon": ways.lon[coord_pos],
@@ -1048,8 +1459,19 @@ def _topology(ways: _Ways, max_edge_m: float) -> dict[str, Any]:
         "edge_b": pos_to_node[b],
         "edge_length_m": cum[b] - cum[a],
         "edge_way": way_of[a],
+        "bearing_a": _bearing_deg(ways.lon[a], ways.lat[a], ways.lon[after_a], ways.lat[after_a]),
+        "bearing_b": _bearing_deg(ways.lon[before_b], ways.lat[before_b], ways.lon[b], ways.lat[b]),
         "shape_nodes_kept": shape_kept,
     }
+
+
+def _bearing_deg(
+    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
+) -> np.ndarray:
+    """Direction from point 1 to point 2, degrees clockwise from north in [0, 360)."""
+    k = np.cos(np.radians((np.asarray(lat1) + np.asarray(lat2)) / 2))
+    angle = np.degrees(np.arctan2((np.asarray(lon2) - lon1) * k, np.asarray(lat2) - lat1))
+    return (angle % 360.0).astype(np.float32)
 
 
 def haversine_m(
@@ -1063,37 +1485,38 @@ def haversine_m(
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def _way_speeds(
-    ways: _Ways, profile: SpeedProfile
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _way_limits(ways: _Ways, profile: SpeedProfile) -> dict[str, Any]:
+    """Per way and direction: the limit (km/h), whether a ``maxspeed`` tag gave it, the ratio."""
     n = len(ways.highway)
-    fwd = np.empty(n, dtype=np.float64)
-    bwd = np.empty(n, dtype=np.float64)
-    memo: dict[tuple[str, str | None, bool], float] = {}
+    limit = {1: np.empty(n, dtype=np.float64), -1: np.empty(n, dtype=np.float64)}
+    tagged_dir = {1: np.zeros(n, dtype=bool), -1: np.zeros(n, dtype=bool)}
+    ratio = np.empty(n, dtype=np.float64)
     tagged = 0
     unparsed: Counter[str] = Counter()
     unknown_class: Counter[str] = Counter()
     parse_memo: dict[str, float | None] = {}
+
+    def parsed(tag: str | None) -> float | None:
+        if not tag:
+            return None
+        if tag not in parse_memo:
+            parse_memo[tag] = profile.tagged_limit_kph(tag)
+        return parse_memo[tag]
+
     for i in range(n):
         hw = ways.highway[i]
         two_way = bool(ways.direction[i] == 0)
         if hw not in profile.highway_kph:
             unknown_class[hw] += 1
-        for out, tag in ((fwd, ways.maxspeed_fwd[i]), (bwd, ways.maxspeed_bwd[i])):
-            key = (hw, tag, two_way)
-            if key not in memo:
-                memo[key] = profile.speed_kph(hw, tag, two_way=two_way)
-            out[i] = memo[key]
+        ratio[i] = profile.ratio(hw)
+        for side, tag in ((1, ways.maxspeed_fwd[i]), (-1, ways.maxspeed_bwd[i])):
+            value = parsed(tag)
+            tagged_dir[side][i] = value is not None
+            limit[side][i] = value if value is not None else profile.class_kph(hw, two_way=two_way)
         tag = ways.maxspeed_fwd[i] or ways.maxspeed_bwd[i]
         if tag:
             tagged += 1
-            if tag not in parse_memo:
-                parse_memo[tag] = parse_maxspeed(
-                    tag,
-                    implicit_kph=profile.maxspeed_implicit,
-                    max_kph=profile.max_plausible_kph,
-                )
-            if parse_memo[tag] is None and not _states_no_number(tag):
+            if parsed(tag) is None and not _states_no_number(tag):
                 unparsed[tag] += 1
     report = {
         "ways_tagged": tagged,
@@ -1101,7 +1524,36 @@ def _way_speeds(
         "unparsed_values": dict(unparsed.most_common(10)),
         "unknown_classes": dict(unknown_class.most_common(10)),
     }
-    return fwd, bwd, report
+    return {
+        "limit_fwd": limit[1],
+        "limit_bwd": limit[-1],
+        "tagged_fwd": tagged_dir[1],
+        "tagged_bwd": tagged_dir[-1],
+        "ratio": ratio,
+        "report": report,
+    }
+
+
+def _road_density(topo: dict[str, Any], rules: Any) -> np.ndarray:
+    """Kilometres of road per km² around the middle of every stretch (see ``BuiltUpRules``)."""
+    from scipy.ndimage import uniform_filter
+
+    a, b = topo["edge_a"], topo["edge_b"]
+    if a.size == 0:
+        return np.zeros(0)
+    lon = (topo["node_lon"][a] + topo["node_lon"][b]) / 2
+    lat = (topo["node_lat"][a] + topo["node_lat"][b]) / 2
+    lat0 = float(np.median(lat))
+    x = np.radians(lon) * EARTH_RADIUS_M * np.cos(np.radians(lat0))
+    y = np.radians(lat) * EARTH_RADIUS_M
+    cell = float(rules.cell_m)
+    col = np.floor((x - x.min()) / cell).astype(np.int64)
+    row = np.floor((y - y.min()) / cell).astype(np.int64)
+    grid = np.zeros((row.max() + 1, col.max() + 1))
+    np.add.at(grid, (row, col), topo["edge_length_m"] / 1000.0)
+    size = max(1, int(round(rules.window_m / cell)))
+    mean = uniform_filter(grid, size=size, mode="constant")
+    return mean[row, col] / (cell / 1000.0) ** 2
 
 
 def _states_no_number(tag: str) -> bool:
@@ -1188,20 +1640,34 @@ def read_network(path: str | Path) -> RoadNetwork:
         raise NetworkError(f"{path}: not a readable network file ({exc})") from None
 
 
+_CORE_ARRAYS = ("indptr", "indices", "seconds", "length_m", "node_x", "node_y", "node_id")
+_OPTIONAL_ARRAYS = (
+    "edge_class",
+    "edge_way_id",
+    "edge_bearing_out",
+    "edge_bearing_in",
+    "node_delay_s",
+)
+
+
 def _write_cache(net: RoadNetwork, target: Path) -> None:
     info = dataclasses.asdict(net.info)
     tmp = atomic_path(target)
+    arrays = {name: getattr(net, name) for name in _CORE_ARRAYS}
+    arrays.update(
+        {name: getattr(net, name) for name in _OPTIONAL_ARRAYS if getattr(net, name) is not None}
+    )
+    restrictions = net.restrictions
     try:
         with open(tmp, "wb") as handle:
             np.savez(
                 handle,
-                indptr=net.indptr,
-                indices=net.indices,
-                seconds=net.seconds,
-                length_m=net.length_m,
-                node_x=net.node_x,
-                node_y=net.node_y,
-                node_id=net.node_id,
+                **arrays,
+                restriction_ptr=restrictions.ptr,
+                restriction_nodes=restrictions.nodes,
+                restriction_only=restrictions.only,
+                restriction_relation=restrictions.relation_id,
+                turn_costs=np.array(json.dumps(net.turn_costs.describe())),
                 info=np.array(json.dumps(info, default=str)),
                 version=np.array(CACHE_FORMAT_VERSION),
             )
@@ -1217,10 +1683,17 @@ def _read_cache(target: Path, *, source: str) -> RoadNetwork:
     with np.load(target, allow_pickle=False) as data:
         if int(data["version"]) != CACHE_FORMAT_VERSION:
             raise ValueError("cache format version differs")
-        arrays = {
-            name: np.array(data[name])
-            for name in ("indptr", "indices", "seconds", "length_m", "node_x", "node_y", "node_id")
-        }
+        arrays: dict[str, Any] = {name: np.array(data[name]) for name in _CORE_ARRAYS}
+        for name in _OPTIONAL_ARRAYS:
+            if name in data.files:
+                arrays[name] = np.array(data[name])
+        arrays["restrictions"] = TurnRestrictions(
+            ptr=np.array(data["restriction_ptr"]),
+            nodes=np.array(data["restriction_nodes"]),
+            only=np.array(data["restriction_only"]),
+            relation_id=np.array(data["restriction_relation"]),
+        )
+        arrays["turn_costs"] = TurnCosts(**json.loads(str(data["turn_costs"][()])))
         info_raw = json.loads(str(data["info"][()]))
     info_raw["report"] = {
         **info_raw.get("report", {}),

@@ -1,10 +1,14 @@
-"""Read drivable ways from an OSM XML or PBF file with pyosmium.
+"""Read drivable ways, barrier nodes and turn restrictions from an OSM XML or PBF file.
 
 One reader for both formats: pyosmium parses the file in C++, keeps node
-locations in memory and hands the ways with a ``highway`` tag to Python. Each
-way passes or fails the same tag filter as osmnx's ``network_type="drive"``
-Overpass query (:data:`DRIVE_EXCLUDE`, unanchored regular expressions as
-Overpass applies them).
+locations in memory and hands to Python the ways with a ``highway`` tag, the
+nodes tagged ``barrier`` or ``highway=traffic_signals`` and the
+``type=restriction`` relations. Each way passes or fails the road-class part of
+osmnx's ``network_type="drive"`` Overpass query (:data:`DRIVE_EXCLUDE`,
+unanchored regular expressions as Overpass applies them); access tags
+(``access``, ``vehicle``, ``motor_vehicle``, ``motorcar``) are kept with the way
+and judged by the speed profile when the network is built
+(:mod:`coverage.routing.network`), so that ``access=no`` ways are not driven.
 
 Clipped extracts (a county cut out of a state file) hold ways whose node
 references point to nodes absent from the file. Such a way is split at each
@@ -26,23 +30,74 @@ from coverage.errors import NetworkError
 
 DRIVE_EXCLUDE: dict[str, re.Pattern[str]] = {
     "area": re.compile("yes"),
-    "access": re.compile("private"),
     "highway": re.compile(
         "abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|"
         "footway|no|path|pedestrian|planned|platform|proposed|raceway|razed|rest_area|service|"
         "services|steps|track"
     ),
-    "motor_vehicle": re.compile("no"),
-    "motorcar": re.compile("no"),
     "service": re.compile("alley|driveway|emergency_access|parking|parking_aisle|private"),
 }
-"""osmnx 2's ``drive`` filter: a way is excluded when one of these tags matches."""
+"""osmnx 2's ``drive`` filter without its access part: a way is excluded when one of these
+tags matches. osmnx also drops ``access=private``, ``motor_vehicle=no`` and ``motorcar=no``;
+here access is judged as a whole by the profile's ``[access]`` table (which drops those and
+``access=no``, ``vehicle=no``, ``access=agricultural``..., unless a more specific tag allows
+cars)."""
 
-KEPT_TAGS = ("highway", "maxspeed", "maxspeed:forward", "maxspeed:backward", "oneway", "junction")
+ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")
+"""Access tags read on ways and barrier nodes, most specific first."""
+
+KEPT_TAGS = (
+    "highway",
+    "maxspeed",
+    "maxspeed:forward",
+    "maxspeed:backward",
+    "oneway",
+    "junction",
+    *ACCESS_KEYS,
+)
 """Tags copied from each drivable way."""
+
+NODE_TAGS = ("barrier", "highway", *ACCESS_KEYS)
+"""Tags copied from barrier and traffic-signal nodes."""
+
+RESTRICTION_KEYS = ("restriction:motorcar", "restriction")
+"""Where a turn restriction's value is read, the car-specific key first."""
+EXCEPT_FOR_CARS = frozenset({"motorcar", "motor_vehicle", "vehicle"})
+"""``except=`` values that exempt cars from a restriction."""
 
 OSM_XML_SUFFIXES = (".osm", ".xml", ".osm.xml", ".osm.gz", ".osm.bz2", ".osc")
 PBF_SUFFIXES = (".pbf", ".osm.pbf")
+
+
+@dataclass(frozen=True)
+class OsmRestriction:
+    """A turn restriction relation, as read (before it is matched to the graph).
+
+    Attributes
+    ----------
+    relation_id
+        OSM id of the relation.
+    value
+        The restriction value (``no_left_turn``, ``only_straight_on``...).
+    from_way, to_way
+        OSM ids of the ``from`` and ``to`` ways.
+    via_node
+        OSM id of the ``via`` node, or -1 when the via is made of ways.
+    via_ways
+        OSM ids of the ``via`` ways, in relation order (empty for a via node).
+    """
+
+    relation_id: int
+    value: str
+    from_way: int
+    to_way: int
+    via_node: int = -1
+    via_ways: tuple[int, ...] = ()
+
+    @property
+    def mandatory(self) -> bool:
+        """``only_*``: from the ``from`` way, the ``to`` way is the only way on."""
+        return self.value.startswith("only_")
 
 
 @dataclass
@@ -65,9 +120,16 @@ class OsmWays:
         Counts: ``highway_ways``, ``drivable_ways``, ``not_drivable_ways``,
         ``dangling_refs`` (references to missing nodes in drivable ways),
         ``ways_with_dangling_refs``, ``ways_split`` (kept in several pieces),
-        ``ways_dropped_dangling`` (no run of two present nodes), ``pieces``.
+        ``ways_dropped_dangling`` (no run of two present nodes), ``pieces``,
+        ``tagged_nodes``, ``restriction_relations``, ``restrictions_read``,
+        ``restrictions_skipped`` (by reason).
     header
         File header: ``date`` (``osmosis_replication_timestamp``), ``generator``, ``bbox``.
+    node_tags
+        OSM node id -> the :data:`NODE_TAGS` present, for every node tagged ``barrier`` or
+        ``highway=traffic_signals`` (whether or not a drivable way uses it).
+    restrictions
+        The turn restrictions that apply to cars (see :class:`OsmRestriction`).
     """
 
     way_id: np.ndarray
@@ -76,8 +138,10 @@ class OsmWays:
     lon: np.ndarray
     lat: np.ndarray
     tags: list[dict[str, str]]
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
     header: dict[str, Any] = field(default_factory=dict)
+    node_tags: dict[int, dict[str, str]] = field(default_factory=dict)
+    restrictions: list[OsmRestriction] = field(default_factory=list)
 
     @property
     def n_ways(self) -> int:
@@ -86,9 +150,10 @@ class OsmWays:
 
 
 def is_drivable(tags: Any) -> bool:
-    """Return whether a way's tags pass osmnx's ``drive`` filter.
+    """Return whether a way's tags pass the road-class part of osmnx's ``drive`` filter.
 
-    ``tags`` is any mapping with ``get`` (a dict or a pyosmium ``TagList``).
+    ``tags`` is any mapping with ``get`` (a dict or a pyosmium ``TagList``). Access tags
+    are not judged here (see :func:`coverage.routing.speeds.SpeedProfile.car_access`).
     """
     if tags.get("highway") is None:
         return False
@@ -159,7 +224,7 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
     lons: list[float] = []
     lats: list[float] = []
     tags_out: list[dict[str, str]] = []
-    stats = {
+    stats: dict[str, Any] = {
         "highway_ways": 0,
         "drivable_ways": 0,
         "not_drivable_ways": 0,
@@ -168,14 +233,20 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
         "ways_split": 0,
         "ways_dropped_dangling": 0,
         "pieces": 0,
+        "tagged_nodes": 0,
+        "restriction_relations": 0,
+        "restrictions_read": 0,
+        "restrictions_skipped": {},
     }
+    node_tags: dict[int, dict[str, str]] = {}
+    restrictions: list[OsmRestriction] = []
+    skipped: dict[str, int] = {}
     header: dict[str, Any] = {}
     try:
         processor = (
             osmium.FileProcessor(osmium.io.File(str(path), osmium_fmt))
             .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
+            .with_filter(osmium.filter.KeyFilter("highway", "barrier", "type"))
         )
         head = processor.header
         header = {
@@ -190,7 +261,23 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
                 box.top_right.lon,
                 box.top_right.lat,
             ]
-        for way in processor:
+        for obj in processor:
+            if obj.is_node():
+                if "barrier" in obj.tags or obj.tags.get("highway") == "traffic_signals":
+                    node_tags[obj.id] = {k: obj.tags.get(k) for k in NODE_TAGS if k in obj.tags}
+                continue
+            if obj.is_relation():
+                if obj.tags.get("type") == "restriction":
+                    stats["restriction_relations"] += 1
+                    found, reason = _restriction(obj)
+                    if found is not None:
+                        restrictions.append(found)
+                    else:
+                        skipped[reason] = skipped.get(reason, 0) + 1
+                continue
+            if not obj.is_way() or "highway" not in obj.tags:
+                continue
+            way = obj
             stats["highway_ways"] += 1
             if not is_drivable(way.tags):
                 stats["not_drivable_ways"] += 1
@@ -232,6 +319,9 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
         raise
     except (RuntimeError, ValueError, OSError) as exc:
         raise NetworkError(f"{path}: cannot read OSM {fmt} file ({exc})") from None
+    stats["tagged_nodes"] = len(node_tags)
+    stats["restrictions_read"] = len(restrictions)
+    stats["restrictions_skipped"] = dict(sorted(skipped.items()))
     stats["pieces"] = len(tags_out)
     if stats["highway_ways"] == 0:
         raise NetworkError(f"{path}: no way with a 'highway' tag: not a road network file")
@@ -251,6 +341,60 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
         tags=tags_out,
         stats=stats,
         header=header,
+        node_tags=node_tags,
+        restrictions=restrictions,
+    )
+
+
+def _restriction(relation: Any) -> tuple[OsmRestriction | None, str]:
+    """Read one ``type=restriction`` relation; ``(None, reason)`` when it does not apply to cars.
+
+    Reasons: ``not_for_cars`` (only ``restriction:hgv`` and the like, or ``except`` lists
+    cars), ``unknown_value``, ``conditional_only``, ``incomplete`` (no from, via or to
+    member: usually clipped by the extract), ``several_from_or_to``.
+    """
+    tags = relation.tags
+    value = ""
+    for key in RESTRICTION_KEYS:
+        if key in tags:
+            value = str(tags.get(key)).strip()
+            break
+    if not value:
+        if any(t.k.startswith("restriction:") and "conditional" in t.k for t in tags):
+            return None, "conditional_only"
+        return None, "not_for_cars"
+    exempt = {part.strip() for part in str(tags.get("except", "")).split(";")}
+    if exempt & EXCEPT_FOR_CARS:
+        return None, "not_for_cars"
+    if not (value.startswith("no_") or value.startswith("only_")):
+        return None, "unknown_value"
+    froms: list[int] = []
+    tos: list[int] = []
+    via_nodes: list[int] = []
+    via_ways: list[int] = []
+    for member in relation.members:
+        if member.role == "from" and member.type == "w":
+            froms.append(member.ref)
+        elif member.role == "to" and member.type == "w":
+            tos.append(member.ref)
+        elif member.role == "via" and member.type == "n":
+            via_nodes.append(member.ref)
+        elif member.role == "via" and member.type == "w":
+            via_ways.append(member.ref)
+    if not froms or not tos or not (via_nodes or via_ways) or (via_nodes and via_ways):
+        return None, "incomplete"
+    if len(froms) > 1 or len(tos) > 1 or len(via_nodes) > 1:
+        return None, "several_from_or_to"
+    return (
+        OsmRestriction(
+            relation_id=int(relation.id),
+            value=value,
+            from_way=int(froms[0]),
+            to_way=int(tos[0]),
+            via_node=int(via_nodes[0]) if via_nodes else -1,
+            via_ways=tuple(int(w) for w in via_ways),
+        ),
+        "",
     )
 
 
