@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from coverage.routing.snap import MAX_CANDIDATES_LIMIT, MAX_MARGIN_M
+
 Status = Literal["open", "planned", "closed"]
 RunStatus = Literal["queued", "running", "done", "failed"]
 Minutes = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
@@ -106,7 +108,10 @@ class AccessBody(_Strict):
     speed_kph: float | None = Field(default=None, ge=1, le=130, allow_inf_nan=False)
     detour_factor: float | None = Field(default=None, ge=1, le=3, allow_inf_nan=False)
     max_distance_m: float | None = Field(default=None, ge=0, le=50_000, allow_inf_nan=False)
-    k_nodes: int | None = Field(default=None, ge=1, le=10)
+    max_candidates: int | None = Field(default=None, ge=1, le=MAX_CANDIDATES_LIMIT)
+    candidate_margin_m: float | None = Field(
+        default=None, ge=0, le=MAX_MARGIN_M, allow_inf_nan=False
+    )
 
 
 class PopulationBody(_Strict):

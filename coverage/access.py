@@ -2,9 +2,10 @@
 
 Method. The population surface (:mod:`coverage.layers.population`) spreads each
 commune's legal population over its 200 m cells. Every populated cell joins
-the road network through its access legs (:mod:`coverage.routing.snap`), and
-one multi-source Dijkstra gives each cell the car time to its nearest service
-of the set (services over the département border included). From the cells:
+the road network where it projects on its nearest roads, through an access leg
+(:mod:`coverage.routing.snap`), and one multi-source search over the turn graph
+(:mod:`coverage.routing.matrix`) gives each cell the car time to its nearest
+service of the set (services over the département border included). From the cells:
 
 - per commune: the population-weighted mean time, the population beyond each
   threshold (and its share), the population whose cells are off the network
@@ -40,7 +41,7 @@ from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
 from coverage.layers.territory import Territory
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.matrix import node_times_to_nearest
+from coverage.routing.matrix import state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 from coverage.routing.surface import GridCells, snap_grid
 
@@ -158,23 +159,11 @@ class AccessContext:
 
     def provenance(self) -> dict[str, Any]:
         """How the times are obtained: network, speeds, access legs, population (for metadata)."""
-        info = self.network.info
         return {
             "engine_version": __version__,
             "territory": self.territory.name,
             "crs": self.territory.crs,
-            "network": {
-                "source": info.source,
-                "source_kind": info.source_kind,
-                "source_date": info.source_date,
-                "source_sha256": info.source_checksum,
-                "speed_profile": info.profile,
-                "detour_factor": info.detour_factor,
-                "calibration_factor": info.calibration_factor,
-                "peak_factor": info.peak_factor,
-                "nodes": self.network.n_nodes,
-                "edges": self.network.n_edges,
-            },
+            "network": network_provenance(self.network),
             "access_legs": self.access.describe(),
             "population": {
                 "method": self.surface.method,
@@ -186,6 +175,49 @@ class AccessContext:
             },
             "commune_points": self.commune_points.report(),
         }
+
+
+def network_provenance(network: RoadNetwork) -> dict[str, Any]:
+    """What a road network is and how its times are made, for result metadata and the API.
+
+    Source, date and checksum; what the layer holds (``kind``: ``osm`` for a full
+    drivable network, ``numbered_roads`` for a skeleton without local roads, with a
+    French ``description`` and the layer's own source text); the speed profile and
+    its factors; the turn model (costs, restrictions applied, barriers cut).
+    """
+    info = network.info
+    territory = info.report.get("territory", {})
+    layer = territory.get("layer", {})
+    barriers = info.report.get("barriers", {})
+    restrictions = info.report.get("turn_restrictions", {})
+    kind = territory.get("network_kind", "osm" if _osm_like(info) else "other")
+    return {
+        "source": info.source,
+        "source_kind": info.source_kind,
+        "source_date": info.source_date,
+        "source_sha256": info.source_checksum,
+        "speed_profile": info.profile,
+        "detour_factor": info.detour_factor,
+        "calibration_factor": info.calibration_factor,
+        "peak_factor": info.peak_factor,
+        "kind": kind,
+        "description": territory.get("network_description", ""),
+        "layer_source": layer.get("source", ""),
+        "layer_licence": layer.get("licence", ""),
+        "speed_profile_label": info.report.get("profile", {}).get("label", ""),
+        "turn_model": {
+            "turn_costs_s": network.turn_costs.describe(),
+            "turn_restrictions_applied": network.restrictions.n,
+            "barriers_cut": barriers.get("nodes_cut", 0),
+            "restrictions_read": restrictions.get("read", 0),
+        },
+        "nodes": network.n_nodes,
+        "edges": network.n_edges,
+    }
+
+
+def _osm_like(info: Any) -> bool:
+    return info.source_kind in {"osm_xml", "pbf", "osmnx", "graphml"}
 
 
 @dataclass(eq=False)
@@ -407,14 +439,14 @@ def service_access(
     services = services.to_crs(crs) if services.crs is not None else services.set_crs(crs)
     services = services.reset_index(drop=True)
     xy = np.column_stack([services.geometry.x.to_numpy(), services.geometry.y.to_numpy()])
-    node_times = node_times_to_nearest(
+    state_times = state_times_to_nearest(
         context.network,
         xy,
         direction="to_facility",
         access=context.access,
     )
-    cell_seconds, cell_service = node_times.at_points(context.cells.snapped)
-    point_seconds, point_service = node_times.at_points(context.commune_points)
+    cell_seconds, cell_service = state_times.at_points(context.cells.snapped)
+    point_seconds, point_service = state_times.at_points(context.commune_points)
     communes = _commune_indicators(
         context, cell_seconds, point_seconds, point_service, services, thresholds
     )

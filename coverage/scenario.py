@@ -281,10 +281,16 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
         "[network]",
     )
     access_raw = dict(raw.get("access") or {})
+    if "k_nodes" in access_raw:
+        raise _fail(
+            where,
+            "[access] k_nodes no longer exists: points now join their nearest road edges; "
+            "use max_candidates (how many road stretches a point may join, default 4)",
+        )
     _check_keys(
         where,
         access_raw,
-        {"speed_kph", "detour_factor", "max_distance_m", "k_nodes"},
+        {"speed_kph", "detour_factor", "max_distance_m", "max_candidates", "candidate_margin_m"},
         "[access]",
     )
     try:

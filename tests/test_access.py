@@ -23,7 +23,7 @@ from coverage.routing.graph import NetworkInfo, network_from_edges
 from coverage.routing.snap import AccessSettings
 from tests.conftest import X0, Y0, tiny_communes
 
-ACCESS = AccessSettings(k_nodes=4, max_distance_m=1000.0)  # 30 km/h x 1.3 legs
+ACCESS = AccessSettings(max_distance_m=1000.0)  # 30 km/h x 1.3 legs
 STEP_S = 100.0
 
 
@@ -82,9 +82,10 @@ def test_commune_indicators_by_hand(tiny_access) -> None:
     assert c.loc["99004", "pop_beyond_5_5"] == 1000
     assert c.loc["99003", "pop_beyond_5_5"] == 0  # nobody lives in Gamma
     assert c.loc["99002", "share_beyond_5_5"] == pytest.approx(0.25)
-    # the commune point (square centre) joins its four surrounding nodes by 707 m legs
-    leg = np.hypot(500, 500) * 1.3 / (30 / 3.6)
-    assert c.loc["99001", "minutes_point"] == pytest.approx(leg / 60, abs=0.01)
+    # the commune point (square centre) projects onto the middle of the four edges around
+    # it, 500 m away: a 78 s access leg, then half an edge (50 s) to the service's node
+    leg = 500 * 1.3 / (30 / 3.6)
+    assert c.loc["99001", "minutes_point"] == pytest.approx((leg + STEP_S / 2) / 60, abs=0.01)
     assert c.loc["99001", "nearest_service_name"] == "Maison Alpha"
     for t in ("2_5", "5_5"):
         assert (c[f"pop_within_{t}"] + c[f"pop_beyond_{t}"] == c["population"]).all()

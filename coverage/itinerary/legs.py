@@ -2,13 +2,11 @@
 
 Durations come from :func:`coverage.routing.matrix.travel_times` (access legs
 included): that is the matrix every tour is solved and checked on. Distances
-and route geometries come from one Dijkstra per point on the full network with
-predecessors (``scipy.sparse.csgraph.dijkstra``), following the same rules as
-the matrix: a point joins the network through its access legs (crow-fly ×
-detour factor), and two points closer than the access limit may be joined by a
-direct leg when it is faster. A leg's distance is the length of its network
-edges (detour factor included) plus its access legs; its line runs through the
-network nodes of the path (EPSG:2154).
+and route geometries come from :func:`coverage.routing.paths.routes`, the same
+routes made explicit on the turn graph: a leg's distance is the length of the
+road driven (detour factor included) plus its two access legs; its line runs
+from the point to its projection on the road, through the nodes of the path,
+to the other point (EPSG:2154).
 """
 
 from __future__ import annotations
@@ -18,16 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse
-from scipy.sparse.csgraph import dijkstra
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import travel_times
-from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
-
-ROWS_PER_BLOCK = 16
-"""Points searched at once (bounds the memory of the predecessor arrays)."""
+from coverage.routing.paths import routes
+from coverage.routing.snap import AccessSettings, snap_points
 
 
 @dataclass(eq=False)
@@ -114,32 +108,6 @@ class LegMatrix:
         return np.concatenate(out)
 
 
-def _edge_lookup(network: RoadNetwork, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """Index of edge ``tail -> head`` in the CSR arrays (vectorised)."""
-    out = np.empty(tail.shape[0], dtype=np.int64)
-    for k, (u, v) in enumerate(zip(tail.tolist(), head.tolist(), strict=True)):
-        lo, hi = network.indptr[u], network.indptr[u + 1]
-        hits = np.flatnonzero(network.indices[lo:hi] == v)
-        out[k] = lo + hits[0]
-    return out
-
-
-def _augmented(
-    network: RoadNetwork, snapped: SnappedPoints, points: np.ndarray
-) -> scipy.sparse.csr_matrix:
-    """The network plus one source node per listed point, with edges along its access legs."""
-    n = network.n_nodes
-    m = points.size
-    legs = np.isin(snapped.point, points)
-    local = np.searchsorted(points, snapped.point[legs])
-    counts = np.bincount(local, minlength=m)
-    order = np.argsort(local, kind="stable")
-    indptr = np.concatenate([network.indptr, network.indptr[-1] + np.cumsum(counts)])
-    indices = np.concatenate([network.indices, snapped.node[legs][order]])
-    data = np.concatenate([network.seconds, np.maximum(snapped.access_s[legs][order], 1e-9)])
-    return scipy.sparse.csr_matrix((data, indices, indptr), shape=(n + m, n + m))
-
-
 def leg_matrix(
     network: RoadNetwork, xy: np.ndarray, *, access: AccessSettings | None = None
 ) -> LegMatrix:
@@ -174,54 +142,20 @@ def leg_matrix(
     np.fill_diagonal(metres, 0.0)
     np.fill_diagonal(path_seconds, 0.0)
     paths: dict[tuple[int, int], np.ndarray] = {}
-    starts = snapped.leg_starts()
-    live = np.flatnonzero(~snapped.too_far)
-    nn = network.n_nodes
-    for lo in range(0, live.size, ROWS_PER_BLOCK):
-        block = live[lo : lo + ROWS_PER_BLOCK]
-        graph = _augmented(network, snapped, block)
-        dist, pred = dijkstra(
-            graph, directed=True, indices=nn + np.arange(block.size), return_predecessors=True
-        )
-        for r, i in enumerate(block.tolist()):
-            for j in live.tolist():
-                if i == j:
-                    continue
-                legs = slice(starts[j], starts[j + 1])
-                nodes = snapped.node[legs]
-                total = dist[r, nodes] + snapped.access_s[legs]
-                best = int(np.argmin(total))
-                net_s = float(total[best])
-                gap = float(np.hypot(*(xy[i] - xy[j])))
-                direct_s = float(access.seconds(np.array([gap]))[0])
-                if gap <= access.max_distance_m and direct_s <= net_s:
-                    path_seconds[i, j] = direct_s
-                    metres[i, j] = gap * access.detour_factor
-                    paths[(i, j)] = np.array([xy[i], xy[j]])
-                    continue
-                if not np.isfinite(net_s):
-                    continue
-                chain = [int(nodes[best])]
-                while pred[r, chain[-1]] < nn and pred[r, chain[-1]] >= 0:
-                    chain.append(int(pred[r, chain[-1]]))
-                chain.reverse()
-                first = chain[0]
-                edge_m = 0.0
-                if len(chain) > 1:
-                    idx = _edge_lookup(network, np.array(chain[:-1]), np.array(chain[1:]))
-                    edge_m = float(network.length_m[idx].sum())
-                d_in = float(
-                    np.hypot(network.node_x[first] - xy[i, 0], network.node_y[first] - xy[i, 1])
-                )
-                d_out = float(
-                    np.hypot(
-                        network.node_x[chain[-1]] - xy[j, 0], network.node_y[chain[-1]] - xy[j, 1]
-                    )
-                )
-                path_seconds[i, j] = net_s
-                metres[i, j] = edge_m + (d_in + d_out) * access.detour_factor
-                coords = np.column_stack([network.node_x[chain], network.node_y[chain]])
-                paths[(i, j)] = np.vstack([xy[i], coords, xy[j]])
+    found = routes(network, snapped, snapped)
+    for i in range(n):
+        for j in range(n):
+            route = found[i][j]
+            if i == j or route is None:
+                continue
+            if np.all(xy[i] == xy[j]):  # the same place: 0 s, as in the matrix
+                path_seconds[i, j] = 0.0
+                metres[i, j] = 0.0
+                paths[(i, j)] = np.array([xy[i], xy[j]])
+                continue
+            path_seconds[i, j] = route.seconds
+            metres[i, j] = route.metres
+            paths[(i, j)] = route.line
     return LegMatrix(seconds=seconds, metres=metres, path_seconds=path_seconds, xy=xy, _paths=paths)
 
 

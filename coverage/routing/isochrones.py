@@ -22,18 +22,21 @@ import numpy as np
 import rasterio.features
 import shapely
 from rasterio.transform import Affine
-from scipy.sparse.csgraph import dijkstra
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
+from coverage.routing.kernels import shortest_reached
 from coverage.routing.matrix import (
     DIRECTIONS,
     LIMIT_TOLERANCE_S,
     Direction,
-    _with_virtual_sources,
+    _portals,
+    _same_place_pairs,
 )
+from coverage.routing.portals import same_edge_times
 from coverage.routing.snap import AccessSettings, snap_points
 from coverage.routing.surface import GridCells, travel_time_surface
+from coverage.routing.turns import ranges
 
 SIMPLIFY_CELL_FRACTION = 0.4
 """Simplification tolerance as a fraction of the cell size (must stay below 0.5)."""
@@ -142,7 +145,7 @@ def isochrones(
             scope="merged",
             facility_id=None,
         )
-    if per_facility and fac.n_legs:
+    if per_facility and fac.n_candidates:
         records += _per_facility(network, fac, cells, bands, direction, cell_weight, ids)
 
     frame = gpd.GeoDataFrame(
@@ -164,51 +167,56 @@ def _per_facility(
     ids: list[Any],
 ) -> list[dict[str, Any]]:
     limit = bands[-1] * 60.0 + LIMIT_TOLERANCE_S
-    graph = network.csr_reversed if direction == "to_facility" else network.csr
-    n = network.n_nodes
-    # cells' legs grouped by entry node, to find the cells a facility reaches
-    legs = cells.snapped
-    by_node, node_start = cells.legs_by_node
-    if node_start.size < n + 1:  # nodes beyond the last one any cell joins have no legs
-        node_start = np.concatenate([node_start, np.full(n + 1 - node_start.size, node_start[-1])])
+    turns = network.turn_graph
+    if direction == "to_facility":
+        graph = turns.reversed
+        seeds = _portals(fac, turns, "arrival")
+        cell_portals = _portals(cells.snapped, turns, "departure")
+        d_fac, d_cell, d_seconds = _direct(turns, cells.snapped, fac, to_facility=True)
+    else:
+        graph = turns.graph
+        seeds = _portals(fac, turns, "departure")
+        cell_portals = _portals(cells.snapped, turns, "arrival")
+        d_fac, d_cell, d_seconds = _direct(turns, cells.snapped, fac, to_facility=False)
+    # the cells' portals grouped by state, to find the cells a facility reaches
+    by_state = np.argsort(cell_portals.state, kind="stable")
+    state_start = np.searchsorted(cell_portals.state[by_state], np.arange(turns.n_states + 1))
+    direct_order = np.argsort(d_fac, kind="stable")
+    direct_start = np.searchsorted(d_fac[direct_order], np.arange(fac.n_points + 1))
+    live = np.unique(seeds.point)
+    seed_bounds = np.searchsorted(seeds.point, np.append(live, fac.n_points))
     records: list[dict[str, Any]] = []
-    cell_tree = cells.tree
-    live = np.unique(fac.point)
-    rows_per_call = max(1, int(64 * 1024 * 1024 // (8 * (n + live.size))))
-    aug, virtual = _with_virtual_sources(graph, fac.point, fac.node, fac.access_s, fac.n_points)
+    rows_per_call = 64
     for lo in range(0, live.size, rows_per_call):
         chunk = live[lo : lo + rows_per_call]
-        dist = dijkstra(aug, directed=True, indices=virtual[chunk], limit=limit)[:, :n]
-        for row, f in enumerate(chunk):
-            d = dist[row]
-            reached = np.flatnonzero(np.isfinite(d))
-            if reached.size == 0:
-                continue
-            counts = node_start[reached + 1] - node_start[reached]
-            sel = by_node[_ranges(node_start[reached], counts)]
-            total = legs.access_s[sel] + d[legs.node[sel]]
-            cell_idx = legs.point[sel]
-            # direct legs from the facility to the cells around it
-            near = np.asarray(
-                cell_tree.query_ball_point([fac.x[f], fac.y[f]], r=fac.settings.max_distance_m),
-                dtype=np.int64,
-            )
-            near = near[~legs.too_far[near]]
-            direct = fac.settings.seconds(
-                np.hypot(legs.x[near] - fac.x[f], legs.y[near] - fac.y[f])
-            )
-            cell_idx = np.concatenate([cell_idx, near])
-            total = np.concatenate([total, direct])
+        first, last = seed_bounds[lo], seed_bounds[lo + chunk.size]
+        row_ptr, node, dist = shortest_reached(
+            graph,
+            seed_bounds[lo : lo + chunk.size + 1] - first,
+            seeds.state[first:last],
+            seeds.offset[first:last],
+            limit=limit,
+        )
+        for row, f in enumerate(chunk.tolist()):
+            states = node[row_ptr[row] : row_ptr[row + 1]]
+            values = dist[row_ptr[row] : row_ptr[row + 1]]
+            counts = state_start[states + 1] - state_start[states]
+            sel = by_state[ranges(state_start[states], counts)]
+            total = cell_portals.offset[sel] + np.repeat(values, counts)
+            cell_idx = cell_portals.point[sel]
+            mine = direct_order[direct_start[f] : direct_start[f + 1]]
+            cell_idx = np.concatenate([cell_idx, d_cell[mine]])
+            total = np.concatenate([total, d_seconds[mine]])
             keep = total <= limit
             cell_idx, total = cell_idx[keep], total[keep]
             if cell_idx.size == 0:
                 continue
             order = np.lexsort((total, cell_idx))
             cell_sorted = cell_idx[order]
-            first = np.ones(order.size, dtype=bool)
-            first[1:] = cell_sorted[1:] != cell_sorted[:-1]
-            best_cells = cell_sorted[first]
-            best_times = total[order][first]
+            first_row = np.ones(order.size, dtype=bool)
+            first_row[1:] = cell_sorted[1:] != cell_sorted[:-1]
+            best_cells = cell_sorted[first_row]
+            best_times = total[order][first_row]
             records += _band_polygons(
                 best_times,
                 cells.rows[best_cells],
@@ -222,13 +230,20 @@ def _per_facility(
     return records
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + c)`` for every (s, c) pair, vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    return offsets + np.arange(total)
+def _direct(
+    turns: Any, cells: Any, fac: Any, *, to_facility: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(facility, cell, seconds) of the trips that stay on one edge, and of same-place pairs."""
+    if to_facility:
+        cell, facility, seconds, _, _ = same_edge_times(turns, cells, fac)
+    else:
+        facility, cell, seconds, _, _ = same_edge_times(turns, fac, cells)
+    same_cell, same_fac = _same_place_pairs(cells, fac)
+    return (
+        np.concatenate([facility, same_fac]),
+        np.concatenate([cell, same_cell]),
+        np.concatenate([seconds, np.zeros(same_cell.size)]),
+    )
 
 
 def _band_polygons(

@@ -1,19 +1,21 @@
 """Travel-time queries: origin-destination matrices, nearest facility, catchments.
 
-Every query runs ``scipy.sparse.csgraph.dijkstra`` on a CSR matrix of seconds.
-Points join the network through access legs (:mod:`coverage.routing.snap`); a
-point is added to the graph as a *virtual node* whose edges are its legs, so a
-search from it starts at all its entry nodes at once with their access times,
-and arrival at a point is the best of its legs. Two close points may also be
-joined by a direct leg (see :mod:`coverage.routing.snap`).
+Every query runs on the turn graph of the network (:mod:`coverage.routing.turns`),
+with the shortest-path kernels of :mod:`coverage.routing.kernels`. Points join it
+through their candidates (:mod:`coverage.routing.snap`) and portals
+(:mod:`coverage.routing.portals`): a search from a point starts at all its
+departure portals at once with their offsets, and arrival at a point is the best
+of its arrival portals; a trip from a point to a point ahead of it on the same
+edge stays on that edge. There is no crow-fly shortcut between points. A point
+is 0 s from a point at the very same coordinates (in every query).
 
-- :func:`travel_times` (many-to-many) runs on the contracted core graph
-  (:mod:`coverage.routing.core`), one Dijkstra per distinct origin (or per
-  destination on the reversed graph when there are fewer of them), with
-  ``limit=`` when a maximum is given.
-- :func:`nearest` and :func:`node_times_to_nearest` run one multi-source Dijkstra
-  (``min_only=True``) over the whole graph from all facilities at once, which
-  also tells which facility each node or point is closest to (catchments).
+- :func:`travel_times` (many-to-many) runs on the contracted core of the turn
+  graph (:mod:`coverage.routing.core`), one search per distinct origin (or per
+  destination on the reversed graph when there are fewer of them), limited to
+  ``max_minutes`` when given.
+- :func:`state_times_to_nearest` and :func:`nearest` run one multi-source search
+  over the whole turn graph from all facilities at once, which also tells which
+  facility each state or point is closest to (catchments).
 
 Directions: ``"to_facility"`` is the time from a point to the facility (the
 search runs on the reversed graph), ``"from_facility"`` the time from the
@@ -28,26 +30,30 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
-from scipy.sparse.csgraph import dijkstra
 
 from coverage.errors import QueryError
 from coverage.routing.core import CoreGraph
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.snap import (
-    AccessSettings,
-    SnappedPoints,
-    direct_pairs,
-    nearest_direct,
-    snap_points,
+from coverage.routing.kernels import (
+    CsrGraph,
+    shortest_multi_source,
+    shortest_to_targets,
 )
+from coverage.routing.portals import (
+    Portals,
+    arrival_portals,
+    best_per_point,
+    departure_portals,
+    same_edge_times,
+)
+from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 
 Direction = Literal["to_facility", "from_facility"]
 DIRECTIONS: tuple[str, ...] = ("to_facility", "from_facility")
 LIMIT_TOLERANCE_S = 1e-6
-"""Slack on time limits, for the 1e-9 s given to zero-length access legs."""
-CHUNK_BYTES = 128 * 1024 * 1024
-"""Largest Dijkstra output block held at once (rows × nodes × 8 bytes)."""
+"""Slack on time limits (rounding of sums of seconds)."""
+BLOCK_BYTES = 128 * 1024 * 1024
+"""Largest block of search results held at once (rows × targets × 8 bytes)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,27 +140,32 @@ class NearestResult:
 
 
 @dataclass(frozen=True, eq=False)
-class NodeTimes:
-    """Seconds from every network node to its nearest facility (a node catchment).
+class StateTimes:
+    """Seconds between every turn-graph state and its nearest facility (a catchment).
 
     Attributes
     ----------
     seconds
-        Per node; ``inf`` when no facility is reachable (within the limit).
+        Per state: ``to_facility``, the time from the start of the state's edge to the
+        nearest facility; ``from_facility``, the time from the nearest facility to the
+        start of the edge; ``inf`` when none is reachable (within the limit).
     facility
-        Per node: index of the nearest facility, -1 when none.
+        Per state: index of the nearest facility, -1 when none.
     direction, max_seconds, facilities
         As in :class:`NearestResult`.
+    turns
+        The turn graph the times are on.
     """
 
     seconds: np.ndarray
     facility: np.ndarray
     direction: str
     facilities: SnappedPoints
-    max_seconds: float | None = None
+    max_seconds: float | None
+    turns: Any
 
     def at_points(self, points: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
-        """Best time and facility over each point's access legs.
+        """Best time and facility of each point, over its portals and its own edges.
 
         Returns
         -------
@@ -162,14 +173,44 @@ class NodeTimes:
             ``seconds`` (NaN for points off the network, inf when unreachable or
             beyond the limit) and ``facility`` (-1 when none).
         """
-        seconds, facility = _best_over_legs(points, self.seconds, self.facility, self.max_seconds)
-        direct_s, direct_f = nearest_direct(points, self.facilities)
+        turns = self.turns
+        if self.direction == "to_facility":
+            portals = _portals(points, turns, "departure")
+            i, _, direct, _, c2 = same_edge_times(turns, points, self.facilities)
+        else:
+            portals = _portals(points, turns, "arrival")
+            _, i, direct, c2, _ = same_edge_times(turns, self.facilities, points)
+        total = portals.offset + self.seconds[portals.state]
+        label = self.facility[portals.state]
+        point = portals.point
+        if direct.size:
+            point = np.concatenate([point, i])
+            total = np.concatenate([total, direct])
+            label = np.concatenate([label, self.facilities.point[c2]])
+        same_i, same_f = _same_place_pairs(points, self.facilities)
+        if same_i.size:
+            point = np.concatenate([point, same_i])
+            total = np.concatenate([total, np.zeros(same_i.size)])
+            label = np.concatenate([label, same_f])
         if self.max_seconds is not None:
-            direct_s = np.where(direct_s > self.max_seconds + LIMIT_TOLERANCE_S, np.inf, direct_s)
-        better = direct_s < np.nan_to_num(seconds, nan=np.inf)
-        seconds[better] = direct_s[better]
-        facility[better] = direct_f[better]
+            total = np.where(total > self.max_seconds + LIMIT_TOLERANCE_S, np.inf, total)
+        seconds, row = best_per_point(points.n_points, point, total)
+        facility = np.full(points.n_points, -1, dtype=np.int64)
+        reached = np.isfinite(seconds)
+        facility[reached] = label[row[reached]]
+        seconds[points.too_far] = np.nan
+        facility[points.too_far] = -1
         return seconds, facility
+
+
+def _portals(points: SnappedPoints, turns: Any, role: str) -> Portals:
+    """A point set's portals of one role on one turn graph (cached on the points)."""
+    cache = points.__dict__.setdefault("_portals", {})
+    key = (id(turns), role)
+    if key not in cache:
+        build = departure_portals if role == "departure" else arrival_portals
+        cache[key] = (turns, build(turns, points))
+    return cache[key][1]
 
 
 def max_seconds_from_minutes(
@@ -184,7 +225,12 @@ def max_seconds_from_minutes(
     """
     if max_minutes is None:
         return None
-    if not isinstance(max_minutes, int | float) or not np.isfinite(max_minutes) or max_minutes <= 0:
+    if (
+        isinstance(max_minutes, bool)
+        or not isinstance(max_minutes, int | float)
+        or not np.isfinite(max_minutes)
+        or max_minutes <= 0
+    ):
         raise QueryError(f"{name} must be a positive number of minutes, got {max_minutes!r}")
     return float(max_minutes) * 60.0
 
@@ -228,43 +274,33 @@ def travel_times(
     limit = max_seconds_from_minutes(max_minutes)
     src = snap_points(network, origins, access=access, name="origins")
     dst = snap_points(network, destinations, access=access, name="destinations")
-    core = network.core
+    turns = network.turn_graph
+    core = turns.core
     out = np.full((src.n_points, dst.n_points), np.inf)
-    if src.n_legs and dst.n_legs:
-        o_pt, o_node, o_off = _core_portals(core, src, role="origin")
-        d_pt, d_node, d_off = _core_portals(core, dst, role="destination")
-        n_src_live = np.unique(o_pt).size
-        n_dst_live = np.unique(d_pt).size
-        if n_dst_live < n_src_live:
-            block = _many_to_many(
-                core.csr_reversed,
-                d_pt,
-                d_node,
-                d_off,
-                dst.n_points,
-                o_pt,
-                o_node,
-                o_off,
-                src.n_points,
+    if src.n_candidates and dst.n_candidates:
+        dep = _portals(src, turns, "departure")
+        arr = _portals(dst, turns, "arrival")
+        o_pt, o_node, o_off = core_portals(core, dep, role="origin")
+        d_pt, d_node, d_off = core_portals(core, arr, role="destination")
+        if np.unique(d_pt).size < np.unique(o_pt).size:
+            block = many_to_many(
+                _core_graph(core, reverse=True),
+                (d_pt, d_node, d_off, dst.n_points),
+                (o_pt, o_node, o_off, src.n_points),
                 limit,
             )
             out = block.T.copy()
         else:
-            out = _many_to_many(
-                core.csr,
-                o_pt,
-                o_node,
-                o_off,
-                src.n_points,
-                d_pt,
-                d_node,
-                d_off,
-                dst.n_points,
+            out = many_to_many(
+                _core_graph(core, reverse=False),
+                (o_pt, o_node, o_off, src.n_points),
+                (d_pt, d_node, d_off, dst.n_points),
                 limit,
             )
-        _apply_same_chain(core, src, dst, out)
-    i, j, direct = direct_pairs(src, dst)
-    np.minimum.at(out, (i, j), direct)
+        apply_same_chain(core, dep, arr, out)
+        i, j, direct, _, _ = same_edge_times(turns, src, dst)
+        np.minimum.at(out, (i, j), direct)
+    _same_place(src, dst, out)
     if limit is not None:
         out[out > limit + LIMIT_TOLERANCE_S] = np.inf
     out[src.too_far, :] = np.nan
@@ -272,15 +308,36 @@ def travel_times(
     return TravelTimeMatrix(seconds=out, origins=src, destinations=dst, max_seconds=limit)
 
 
-def node_times_to_nearest(
+def _same_place_pairs(a: SnappedPoints, b: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of points of ``a`` and ``b`` at the very same coordinates (both on the network)."""
+    empty = np.empty(0, dtype=np.int64)
+    if a.n_points == 0 or b.n_points == 0:
+        return empty, empty
+    left = pd.DataFrame({"x": a.x, "y": a.y, "i": np.arange(a.n_points)})
+    right = pd.DataFrame({"x": b.x, "y": b.y, "j": np.arange(b.n_points)})
+    pairs = left.merge(right, on=["x", "y"])
+    if pairs.empty:
+        return empty, empty
+    i, j = pairs["i"].to_numpy(dtype=np.int64), pairs["j"].to_numpy(dtype=np.int64)
+    keep = ~a.too_far[i] & ~b.too_far[j]
+    return i[keep], j[keep]
+
+
+def _same_place(src: SnappedPoints, dst: SnappedPoints, out: np.ndarray) -> None:
+    """Points at the very same coordinates are 0 s apart."""
+    i, j = _same_place_pairs(src, dst)
+    out[i, j] = 0.0
+
+
+def state_times_to_nearest(
     network: RoadNetwork,
     facilities: Any,
     *,
     direction: Direction = "to_facility",
     max_minutes: float | None = None,
     access: AccessSettings | None = None,
-) -> NodeTimes:
-    """Seconds between every node and its nearest facility, in one multi-source pass.
+) -> StateTimes:
+    """Seconds between every turn-graph state and its nearest facility, in one search.
 
     Parameters
     ----------
@@ -289,7 +346,7 @@ def node_times_to_nearest(
     facilities
         Facility points (or snapped points).
     direction
-        ``to_facility`` (from the node to the facility) or ``from_facility``.
+        ``to_facility`` (from the state to the facility) or ``from_facility``.
     max_minutes
         Search limit.
     access
@@ -297,8 +354,8 @@ def node_times_to_nearest(
 
     Returns
     -------
-    NodeTimes
-        Also the node catchments (``facility`` per node).
+    StateTimes
+        Also the catchments (``facility`` per state).
 
     Raises
     ------
@@ -308,31 +365,32 @@ def node_times_to_nearest(
     _check_direction(direction)
     limit = max_seconds_from_minutes(max_minutes)
     fac = snap_points(network, facilities, access=access, name="facilities")
-    if fac.n_legs == 0:
+    if fac.n_candidates == 0:
         raise QueryError(
             f"none of the {fac.n_points} facilities lies within "
             f"{fac.settings.max_distance_m:g} m of the road network"
         )
-    graph = network.csr_reversed if direction == "to_facility" else network.csr
-    aug, virtual = _with_virtual_sources(graph, fac.point, fac.node, fac.access_s, fac.n_points)
-    live = np.unique(fac.point)
-    dist, _, sources = dijkstra(
-        aug,
-        directed=True,
-        indices=virtual[live],
-        min_only=True,
-        return_predecessors=True,
+    turns = network.turn_graph
+    if direction == "to_facility":
+        seeds = _portals(fac, turns, "arrival")
+        graph = turns.reversed
+    else:
+        seeds = _portals(fac, turns, "departure")
+        graph = turns.graph
+    seconds, label = shortest_multi_source(
+        graph,
+        seeds.state,
+        seeds.offset,
+        seeds.point,
         limit=np.inf if limit is None else limit + LIMIT_TOLERANCE_S,
     )
-    n = network.n_nodes
-    seconds = dist[:n]
-    facility = np.where(sources[:n] >= 0, sources[:n] - n, -1)
-    return NodeTimes(
+    return StateTimes(
         seconds=seconds,
-        facility=facility.astype(np.int64),
+        facility=label.astype(np.int64),
         direction=direction,
         facilities=fac,
         max_seconds=limit,
+        turns=turns,
     )
 
 
@@ -345,7 +403,7 @@ def nearest(
     max_minutes: float | None = None,
     access: AccessSettings | None = None,
 ) -> NearestResult:
-    """Time from each origin to its nearest facility, and which one, in one pass.
+    """Time from each origin to its nearest facility, and which one, in one search.
 
     Parameters
     ----------
@@ -368,17 +426,17 @@ def nearest(
     NearestResult
     """
     pts = snap_points(network, origins, access=access, name="origins")
-    nodes = node_times_to_nearest(
+    times = state_times_to_nearest(
         network, facilities, direction=direction, max_minutes=max_minutes, access=access
     )
-    seconds, facility = nodes.at_points(pts)
+    seconds, facility = times.at_points(pts)
     return NearestResult(
         seconds=seconds,
         facility=facility,
         direction=direction,
         points=pts,
-        facilities=nodes.facilities,
-        max_seconds=nodes.max_seconds,
+        facilities=times.facilities,
+        max_seconds=times.max_seconds,
     )
 
 
@@ -389,13 +447,14 @@ def catchments(
     direction: Direction = "to_facility",
     max_minutes: float | None = None,
     access: AccessSettings | None = None,
-) -> NodeTimes:
-    """The nearest-facility partition of the network's nodes.
+) -> StateTimes:
+    """The nearest-facility partition of the turn graph's states.
 
-    Same as :func:`node_times_to_nearest`; ``result.facility[node]`` is the
-    catchment of each node (-1 outside every catchment within the limit).
+    Same as :func:`state_times_to_nearest`; ``result.facility[state]`` is the
+    catchment of each state (-1 outside every catchment within the limit); a
+    state's road edge is ``network.turn_graph.state_edge[state]``.
     """
-    return node_times_to_nearest(
+    return state_times_to_nearest(
         network, facilities, direction=direction, max_minutes=max_minutes, access=access
     )
 
@@ -403,36 +462,23 @@ def catchments(
 # --- internals ------------------------------------------------------------------------------
 
 
-def _best_over_legs(
-    points: SnappedPoints,
-    node_seconds: np.ndarray,
-    node_facility: np.ndarray,
-    limit: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    seconds = np.full(points.n_points, np.inf)
-    facility = np.full(points.n_points, -1, dtype=np.int64)
-    if points.n_legs:
-        total = points.access_s + node_seconds[points.node]
-        if limit is not None:
-            total = np.where(total > limit + LIMIT_TOLERANCE_S, np.inf, total)
-        # best leg per point: sort legs by (point, total) and take each point's first
-        order = np.lexsort((total, points.point))
-        pt_sorted = points.point[order]
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = pt_sorted[1:] != pt_sorted[:-1]
-        best = order[first]
-        seconds[points.point[best]] = total[best]
-        reached = np.isfinite(total[best])
-        facility[points.point[best][reached]] = node_facility[points.node[best][reached]]
-    seconds[points.too_far] = np.nan
-    return seconds, facility
+def _core_graph(core: CoreGraph, *, reverse: bool) -> CsrGraph:
+    cache = core.__dict__.setdefault("_kernel_graphs", {})
+    if reverse not in cache:
+        cache[reverse] = CsrGraph.from_scipy(core.csr_reversed if reverse else core.csr)
+    return cache[reverse]
 
 
-def _core_portals(
-    core: CoreGraph, snapped: SnappedPoints, *, role: str
+def core_portals(
+    core: CoreGraph, portals: Portals, *, role: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Translate access legs into (point, core node, offset seconds) portals."""
-    node, pt, acc = snapped.node, snapped.point, snapped.access_s
+    """Translate portals on turn-graph states into (point, core node, offset) portals.
+
+    A portal on a state removed by the contraction (inside a chain ``A -> ... -> B``)
+    becomes portals on the chain's ends: an origin leaves forward to ``B`` (or back to
+    ``A`` on a two-way chain), a destination is entered from ``A`` (or from ``B``).
+    """
+    node, pt, acc = portals.state, portals.point, portals.offset
     cn = core.core_node[node]
     kept = cn >= 0
     parts_pt = [pt[kept]]
@@ -465,78 +511,53 @@ def _core_portals(
     return p_all[keep], n_all[keep], o_all[keep]
 
 
-def _with_virtual_sources(
-    graph: scipy.sparse.csr_matrix,
-    point: np.ndarray,
-    node: np.ndarray,
-    offset: np.ndarray,
-    n_points: int,
-) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
-    """Append one source-only node per point, with edges to its portals.
-
-    Returns the augmented matrix and the virtual node index of every point.
-    """
-    n = graph.shape[0]
-    counts = np.bincount(point, minlength=n_points)
-    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(counts)])
-    order = np.argsort(point, kind="stable")
-    indices = np.concatenate([graph.indices, node[order].astype(graph.indices.dtype)])
-    # a zero access time would be read as "no edge": keep it strictly positive
-    data = np.concatenate([graph.data, np.maximum(offset[order], 1e-9)])
-    size = n + n_points
-    aug = scipy.sparse.csr_matrix((data, indices, indptr), shape=(size, size))
-    return aug, n + np.arange(n_points)
-
-
-def _many_to_many(
-    graph: scipy.sparse.csr_matrix,
-    s_pt: np.ndarray,
-    s_node: np.ndarray,
-    s_off: np.ndarray,
-    n_s: int,
-    t_pt: np.ndarray,
-    t_node: np.ndarray,
-    t_off: np.ndarray,
-    n_t: int,
+def many_to_many(
+    graph: CsrGraph,
+    sources: tuple[np.ndarray, np.ndarray, np.ndarray, int],
+    targets: tuple[np.ndarray, np.ndarray, np.ndarray, int],
     limit: float | None,
 ) -> np.ndarray:
-    """Best ``source offset + path + target offset`` over portals, for all point pairs."""
+    """Best ``source offset + path + target offset`` over portals, for all point pairs.
+
+    ``sources`` and ``targets`` are ``(point, node, offset, n_points)``.
+    """
+    s_pt, s_node, s_off, n_s = sources
+    t_pt, t_node, t_off, n_t = targets
     out = np.full((n_s, n_t), np.inf)
     live_s = np.unique(s_pt)
-    # sources: portals grouped by point; targets: portals grouped for a segmented minimum
+    if live_s.size == 0 or t_pt.size == 0:
+        return out
     s_order = np.argsort(s_pt, kind="stable")
     s_pt, s_node, s_off = s_pt[s_order], s_node[s_order], s_off[s_order]
     s_bounds = np.searchsorted(s_pt, np.append(live_s, n_s))
     t_order = np.argsort(t_pt, kind="stable")
     t_pt, t_node, t_off = t_pt[t_order], t_node[t_order], t_off[t_order]
     t_live, t_start = np.unique(t_pt, return_index=True)
-    n = graph.shape[0]
-    # each block adds only its own virtual sources, so every search runs on n + rows nodes
-    rows = int(min(256, max(1, CHUNK_BYTES // (8 * (n + 256)))))
+    rows = int(max(1, min(live_s.size, BLOCK_BYTES // (8 * max(t_node.size, 1)))))
+    search_limit = np.inf if limit is None else limit + LIMIT_TOLERANCE_S
     for lo in range(0, live_s.size, rows):
         chunk = live_s[lo : lo + rows]
-        legs = slice(s_bounds[lo], s_bounds[min(lo + rows, live_s.size)])
-        local = np.searchsorted(chunk, s_pt[legs])
-        aug, virtual = _with_virtual_sources(graph, local, s_node[legs], s_off[legs], chunk.size)
-        dist = dijkstra(
-            aug,
-            directed=True,
-            indices=virtual,
-            limit=np.inf if limit is None else limit + LIMIT_TOLERANCE_S,
+        first, last = s_bounds[lo], s_bounds[min(lo + rows, live_s.size)]
+        seed_ptr = s_bounds[lo : lo + chunk.size + 1] - first
+        dist = shortest_to_targets(
+            graph,
+            seed_ptr,
+            s_node[first:last],
+            s_off[first:last],
+            t_node,
+            limit=search_limit,
         )
-        at_portals = dist[:, t_node] + t_off
+        at_portals = dist + t_off
         out[np.ix_(chunk, t_live)] = np.minimum.reduceat(at_portals, t_start, axis=1)
     return out
 
 
-def _apply_same_chain(
-    core: CoreGraph, src: SnappedPoints, dst: SnappedPoints, out: np.ndarray
-) -> None:
-    """Lower ``out`` where an origin and a destination may travel along a shared chain."""
+def apply_same_chain(core: CoreGraph, dep: Portals, arr: Portals, out: np.ndarray) -> None:
+    """Lower ``out`` where an origin and a destination portal lie on one contracted chain."""
     if core.n_chains == 0:
         return
-    s_chain = core.chain[src.node]
-    d_chain = core.chain[dst.node]
+    s_chain = core.chain[dep.state]
+    d_chain = core.chain[arr.state]
     s_sel = np.flatnonzero(s_chain >= 0)
     d_sel = np.flatnonzero(d_chain >= 0)
     if s_sel.size == 0 or d_sel.size == 0:
@@ -549,8 +570,8 @@ def _apply_same_chain(
     s_leg = pairs["s"].to_numpy()
     d_leg = pairs["d"].to_numpy()
     c = pairs["chain"].to_numpy()
-    fs, fd = core.fwd_s[src.node[s_leg]], core.fwd_s[dst.node[d_leg]]
-    gs, gd = core.bwd_s[src.node[s_leg]], core.bwd_s[dst.node[d_leg]]
+    fs, fd = core.fwd_s[dep.state[s_leg]], core.fwd_s[arr.state[d_leg]]
+    gs, gd = core.bwd_s[dep.state[s_leg]], core.bwd_s[arr.state[d_leg]]
     along = np.where(fd >= fs, fd - fs, np.where(core.chain_two_way[c], gs - gd, np.inf))
-    total = src.access_s[s_leg] + along + dst.access_s[d_leg]
-    np.minimum.at(out, (src.point[s_leg], dst.point[d_leg]), total)
+    total = dep.offset[s_leg] + along + arr.offset[d_leg]
+    np.minimum.at(out, (dep.point[s_leg], arr.point[d_leg]), total)

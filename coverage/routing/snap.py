@@ -1,19 +1,31 @@
-"""Join points to the road network: nearest nodes and access legs.
+"""Join points to the road network: projection onto the nearest road edges, access legs.
 
-The network has gaps: people live off the roads it holds. Every point (a
-commune point, a population cell, a service) therefore joins the network at
-its ``k`` nearest nodes, each through an *access leg* whose time is
+A point (a population cell, a commune point, a service) joins the network where
+it *projects* onto a road: on its nearest drivable edge, and on the other edges
+within ``nearest + max(candidate_margin_m, nearest)`` of it (up to
+``max_candidates`` road stretches; :meth:`AccessSettings.candidate_radius`: a
+point on a road joins the roads of its junction, not one across a river 100 m
+away), each in the directions it is open to (both for a two-way road, one
+for a one-way). A *candidate* is one such (edge, position) pair: the point sits
+at ``fraction`` of the edge (0 at its tail, 1 at its head), so that leaving it
+along the edge takes ``(1 - fraction) × edge seconds`` and reaching it
+``fraction × edge seconds`` (one edge has one speed). The *access leg* is only
+the stretch from the point to its projection:
 
-    crow-fly distance × access detour factor / access speed
+    access seconds = distance to the projection × detour factor / access speed
 
-and a route from or to the point may use whichever of its legs is best. Two
-points less than ``max_distance_m`` apart may also be joined directly by such a
-leg (a *direct leg*), so that a point is 0 s from itself and a facility in the
-same village is not reached through the nearest junction and back. A point
-whose nearest node is farther than ``max_distance_m`` is *flagged* (``too_far``)
-and gets no legs: queries answer NaN for it, never a silent number. A point far
-outside the network's extent (``outside_margin_m`` beyond its bounding box) is an
-error, because that is almost always a coordinate-system mistake.
+so a point lying on a road has an access leg of about zero, and a route from or
+to a point uses whichever candidate is best. There is no crow-fly shortcut
+between points: two points near the same road meet along it.
+
+Points never join motorways (:data:`~coverage.routing.graph.NO_SNAP_CLASSES`),
+nor edges cut off from the rest of the turn graph (``usable`` in
+:mod:`coverage.routing.turns`). A
+point whose nearest road is farther than ``max_distance_m`` is *flagged*
+(``too_far``) and gets no candidate: queries answer NaN for it, never a silent
+number. A point far outside the network's extent (``outside_margin_m`` beyond its
+bounding box) is an error, because that is almost always a coordinate-system
+mistake.
 """
 
 from __future__ import annotations
@@ -24,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from coverage.errors import QueryError
-from coverage.routing.graph import RoadNetwork
+from coverage.routing.graph import NO_SNAP_CLASSES, ROAD_CLASSES, RoadNetwork
+
+MAX_CANDIDATES_LIMIT = 16
+"""Largest ``max_candidates`` accepted."""
+MAX_MARGIN_M = 1_000.0
+"""Largest ``candidate_margin_m`` accepted, metres."""
+SAMPLE_SPACING_M = 50.0
+"""Spacing of the points sampled along the stretches to bound each point's nearest distance."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +53,16 @@ class AccessSettings:
     Attributes
     ----------
     speed_kph
-        Speed of the access leg (the local roads the network lacks), km/h.
+        Speed of the access leg (the ground or the local roads the network lacks), km/h.
     detour_factor
-        Road distance / crow-fly distance of the access leg.
+        Path length / straight distance of the access leg (>= 1).
     max_distance_m
-        Beyond this distance to the nearest node a point is flagged, not routed.
-    k_nodes
-        Number of nearest nodes a point may join.
+        Beyond this distance to the nearest road a point is flagged, not routed.
+    max_candidates
+        Most road stretches a point may join (each in its open directions).
+    candidate_margin_m
+        Other stretches at most this much farther than the nearest (or twice as far as
+        the nearest, whichever is more) are candidates too.
     outside_margin_m
         A point farther than this outside the network's bounding box is an error.
     """
@@ -48,65 +70,176 @@ class AccessSettings:
     speed_kph: float = 30.0
     detour_factor: float = 1.3
     max_distance_m: float = 5_000.0
-    k_nodes: int = 3
+    max_candidates: int = 8
+    candidate_margin_m: float = 75.0
     outside_margin_m: float = 50_000.0
 
     def __post_init__(self) -> None:
         for name in ("speed_kph", "detour_factor", "max_distance_m", "outside_margin_m"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
                 raise QueryError(
                     f"access setting '{name}' must be a positive number, got {value!r}"
                 )
         if self.detour_factor < 1.0:
             raise QueryError(
-                f"access setting 'detour_factor' must be >= 1 (a road is never shorter than a "
+                f"access setting 'detour_factor' must be >= 1 (a path is never shorter than a "
                 f"straight line), got {self.detour_factor}"
             )
-        if not isinstance(self.k_nodes, int) or not 1 <= self.k_nodes <= 16:
+        if (
+            isinstance(self.max_candidates, bool)
+            or not isinstance(self.max_candidates, int)
+            or not 1 <= self.max_candidates <= MAX_CANDIDATES_LIMIT
+        ):
             raise QueryError(
-                f"access setting 'k_nodes' must be an integer in 1..16, got {self.k_nodes!r}"
+                f"access setting 'max_candidates' must be an integer in "
+                f"1..{MAX_CANDIDATES_LIMIT}, got {self.max_candidates!r}"
+            )
+        margin = self.candidate_margin_m
+        if (
+            isinstance(margin, bool)
+            or not isinstance(margin, int | float)
+            or not 0 <= margin <= MAX_MARGIN_M
+        ):
+            raise QueryError(
+                f"access setting 'candidate_margin_m' must be a number of metres in "
+                f"0..{MAX_MARGIN_M:g}, got {margin!r}"
             )
 
+    def candidate_radius(self, nearest_m: np.ndarray) -> np.ndarray:
+        """Distance within which stretches are candidates, for a nearest distance.
+
+        ``nearest + max(candidate_margin_m, nearest)``: a point on a road joins the roads
+        within a few metres of it (the same junction), a point far from the roads may
+        join any road up to twice as far as the nearest. The radius grows continuously
+        with the point's position, so that two points close together have nearly the
+        same candidates.
+        """
+        nearest_m = np.asarray(nearest_m, dtype=np.float64)
+        return nearest_m + np.maximum(self.candidate_margin_m, nearest_m)
+
     def seconds(self, distance_m: np.ndarray) -> np.ndarray:
-        """Access time in seconds for crow-fly distances in metres."""
+        """Access time in seconds for distances in metres."""
         return (
             np.asarray(distance_m, dtype=np.float64) * self.detour_factor / (self.speed_kph / 3.6)
         )
 
     def describe(self) -> dict[str, Any]:
         """The settings as a plain dict (for result metadata)."""
-        return asdict(self)
+        return {**asdict(self), "method": "projection on the nearest road edges"}
+
+
+@dataclass(frozen=True, eq=False)
+class SnapIndex:
+    """The road stretches points may join, with a spatial index (built once per network).
+
+    A stretch is an undirected road segment between two nodes; ``forward`` and
+    ``backward`` are its directed edges (``a -> b`` and ``b -> a``, -1 when closed).
+    ``tree`` is a shapely ``STRtree`` of the stretches; ``samples`` a KD-tree of points
+    every :data:`SAMPLE_SPACING_M` along them, which bounds a point's distance to its
+    nearest stretch from above by at most half the spacing (a fast first pass).
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    forward: np.ndarray
+    backward: np.ndarray
+    tree: Any
+    samples: Any
+
+    @property
+    def n_stretches(self) -> int:
+        """Number of stretches in the index."""
+        return int(self.a.shape[0])
+
+
+def build_snap_index(network: RoadNetwork) -> SnapIndex:
+    """Index the stretches points may join: usable turn-graph states, no motorway."""
+    import shapely
+
+    live = network.turn_graph.usable[: network.n_edges]
+    tail, head = network.edge_tail, network.indices.astype(np.int64)
+    excluded = np.array([name in NO_SNAP_CLASSES for name in ROAD_CLASSES])
+    usable = live & ~excluded[network.classes]
+    lo, hi = np.minimum(tail, head), np.maximum(tail, head)
+    key = lo * network.n_nodes + hi
+    sel = np.flatnonzero(usable)
+    uniq, inverse = np.unique(key[sel], return_inverse=True)
+    forward = np.full(uniq.size, -1, dtype=np.int64)
+    backward = np.full(uniq.size, -1, dtype=np.int64)
+    is_fwd = tail[sel] < head[sel]
+    forward[inverse[is_fwd]] = sel[is_fwd]
+    backward[inverse[~is_fwd]] = sel[~is_fwd]
+    a = (uniq // network.n_nodes).astype(np.int64)
+    b = (uniq % network.n_nodes).astype(np.int64)
+    coords = np.stack(
+        [
+            np.column_stack([network.node_x[a], network.node_y[a]]),
+            np.column_stack([network.node_x[b], network.node_y[b]]),
+        ],
+        axis=1,
+    )
+    lines = shapely.linestrings(coords)
+    from scipy.spatial import cKDTree
+
+    ax, ay = network.node_x[a], network.node_y[a]
+    dx, dy = network.node_x[b] - ax, network.node_y[b] - ay
+    pieces = np.maximum(1, np.ceil(np.hypot(dx, dy) / SAMPLE_SPACING_M)).astype(np.int64)
+    owner = np.repeat(np.arange(a.size), pieces + 1)
+    from coverage.routing.turns import ranges
+
+    step = ranges(np.zeros(a.size, dtype=np.int64), pieces + 1) / np.repeat(pieces, pieces + 1)
+    sample_xy = np.column_stack([ax[owner] + step * dx[owner], ay[owner] + step * dy[owner]])
+    return SnapIndex(
+        a=a,
+        b=b,
+        forward=forward,
+        backward=backward,
+        tree=shapely.STRtree(lines),
+        samples=cKDTree(sample_xy) if sample_xy.size else None,
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class SnappedPoints:
-    """Points joined to a network: one row per (point, entry node) leg.
+    """Points joined to a network: one row per candidate (point, directed edge, position).
 
     Attributes
     ----------
     n_points
         Number of points.
     point
-        For each leg, the index of its point (sorted ascending).
-    node
-        For each leg, the network node it joins.
+        For each candidate, the index of its point (sorted ascending).
+    edge
+        For each candidate, the directed road edge (a state of the turn graph).
+    fraction
+        For each candidate, the position of the projection along the edge, 0..1 from its tail.
     access_s
-        For each leg, the access time in seconds.
+        For each candidate, the access time in seconds.
+    proj_x, proj_y
+        For each candidate, the projection's coordinates.
     distance_m
-        For each point, the crow-fly distance to its nearest node.
+        For each point, the distance to its nearest road (inf when there is none).
     too_far
-        For each point, whether it is beyond ``max_distance_m`` (and has no leg).
+        For each point, whether it is beyond ``max_distance_m`` (and has no candidate).
     x, y
-        Coordinates of the points (for direct legs between close points).
+        Coordinates of the points.
     settings
         The access settings used.
     """
 
     n_points: int
     point: np.ndarray
-    node: np.ndarray
+    edge: np.ndarray
+    fraction: np.ndarray
     access_s: np.ndarray
+    proj_x: np.ndarray
+    proj_y: np.ndarray
     distance_m: np.ndarray
     too_far: np.ndarray
     x: np.ndarray
@@ -114,39 +247,71 @@ class SnappedPoints:
     settings: AccessSettings = field(default_factory=AccessSettings)
 
     @property
-    def n_legs(self) -> int:
-        """Number of access legs."""
+    def n_candidates(self) -> int:
+        """Number of candidates."""
         return int(self.point.shape[0])
 
-    def leg_starts(self) -> np.ndarray:
-        """Index of each point's first leg (``n_points + 1`` entries, CSR-like)."""
+    def candidate_starts(self) -> np.ndarray:
+        """Index of each point's first candidate (``n_points + 1`` entries, CSR-like)."""
         counts = np.bincount(self.point, minlength=self.n_points)
         starts = np.zeros(self.n_points + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
         return starts
 
-    def nearest_node(self) -> np.ndarray:
-        """Each point's nearest node (-1 when flagged too far)."""
-        out = np.full(self.n_points, -1, dtype=np.int64)
-        if self.n_legs:
-            starts = self.leg_starts()
-            has = starts[1:] > starts[:-1]
-            out[has] = self.node[starts[:-1][has]]
-        return out
+    def subset(self, points: np.ndarray) -> SnappedPoints:
+        """The listed points only (renumbered ``0 .. len(points)-1``, in that order)."""
+        points = np.asarray(points, dtype=np.int64)
+        starts = self.candidate_starts()
+        counts = starts[points + 1] - starts[points]
+        from coverage.routing.turns import ranges
+
+        sel = ranges(starts[points], counts)
+        return SnappedPoints(
+            n_points=int(points.size),
+            point=np.repeat(np.arange(points.size, dtype=np.int64), counts),
+            edge=self.edge[sel],
+            fraction=self.fraction[sel],
+            access_s=self.access_s[sel],
+            proj_x=self.proj_x[sel],
+            proj_y=self.proj_y[sel],
+            distance_m=self.distance_m[points],
+            too_far=self.too_far[points],
+            x=self.x[points],
+            y=self.y[points],
+            settings=self.settings,
+        )
 
     def report(self) -> dict[str, Any]:
         """Summary of the snapping (for result metadata)."""
-        finite = self.distance_m[np.isfinite(self.distance_m)]
+        finite = self.distance_m[np.isfinite(self.distance_m) & ~self.too_far]
+        per_point = np.bincount(self.point, minlength=self.n_points)[~self.too_far]
+        access = self.access_s
         return {
             "points": self.n_points,
             "too_far": int(self.too_far.sum()),
-            "distance_to_network_m": {
-                "median": float(np.median(finite)) if finite.size else None,
-                "p90": float(np.percentile(finite, 90)) if finite.size else None,
-                "max": float(finite.max()) if finite.size else None,
-            },
+            "distance_to_network_m": _stats(finite),
+            "candidates_per_point": _stats(per_point.astype(np.float64)),
+            "best_access_s": _stats(_best_per_point(self, access)),
             "access": self.settings.describe(),
         }
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"median": None, "p90": None, "max": None}
+    return {
+        "median": float(np.median(values)),
+        "p90": float(np.percentile(values, 90)),
+        "max": float(values.max()),
+    }
+
+
+def _best_per_point(snapped: SnappedPoints, values: np.ndarray) -> np.ndarray:
+    if snapped.n_candidates == 0:
+        return np.empty(0)
+    best = np.full(snapped.n_points, np.inf)
+    np.minimum.at(best, snapped.point, values)
+    return best[np.isfinite(best)]
 
 
 def as_xy(points: Any, *, name: str = "points", crs: str | None = None) -> np.ndarray:
@@ -211,7 +376,7 @@ def snap_points(
     access: AccessSettings | None = None,
     name: str = "points",
 ) -> SnappedPoints:
-    """Join points to their nearest nodes with access legs.
+    """Project points onto their nearest road edges (see the module docstring).
 
     Parameters
     ----------
@@ -221,7 +386,8 @@ def snap_points(
         Points in the network's CRS (see :func:`as_xy`), or an existing
         :class:`SnappedPoints`, returned as is.
     access
-        Access settings (defaults: 30 km/h, detour 1.3, 3 nodes, flagged beyond 5 km).
+        Access settings (defaults: 30 km/h, detour 1.3, up to 8 stretches within
+        75 m (or twice the distance) of the nearest, flagged beyond 5 km).
     name
         Argument name for error messages.
 
@@ -236,28 +402,62 @@ def snap_points(
     """
     if isinstance(points, SnappedPoints):
         return points
+    import shapely
+
     access = access or AccessSettings()
     xy = as_xy(points, name=name, crs=network.info.crs)
     n = xy.shape[0]
     if n == 0:
-        empty_i = np.empty(0, dtype=np.int64)
-        return SnappedPoints(
-            0, empty_i, empty_i, np.empty(0), np.empty(0), np.empty(0, bool), access
-        )
+        return _empty(xy, access)
     _check_extent(network, xy, access.outside_margin_m, name)
-    k = min(access.k_nodes, network.n_nodes)
-    dist, idx = network.kdtree.query(xy, k=k)
-    dist = dist.reshape(n, k)
-    idx = idx.reshape(n, k).astype(np.int64)
-    nearest = dist[:, 0]
-    too_far = nearest > access.max_distance_m
-    keep = ~too_far
-    point = np.repeat(np.arange(n, dtype=np.int64)[keep], k)
+    index = network.snap_index
+    if index.n_stretches == 0:
+        return _flag_all(xy, access)
+    # an upper bound of each point's distance to its nearest stretch (a sampled point of
+    # a stretch is never nearer than the stretch), at most half a sample spacing above it
+    slack = SAMPLE_SPACING_M / 2
+    bound, _ = index.samples.query(xy, k=1, distance_upper_bound=access.max_distance_m + slack)
+    live = np.flatnonzero(np.isfinite(bound))
+    nearest = np.full(n, np.inf)
+    if live.size == 0:
+        return _flag_all(xy, access, nearest)
+    geoms = shapely.points(xy[live])
+    pt, idx = index.tree.query(
+        geoms, predicate="dwithin", distance=access.candidate_radius(bound[live])
+    )
+    pt = live[pt]
+    dist, frac, px, py = _project(network, index, xy[pt], idx)
+    np.minimum.at(nearest, pt, dist)
+    too_far = ~(nearest <= access.max_distance_m)
+    keep = ~too_far[pt] & (dist <= access.candidate_radius(nearest[pt]) + 1e-9)
+    pt, idx, dist, frac, px, py = pt[keep], idx[keep], dist[keep], frac[keep], px[keep], py[keep]
+    if pt.size == 0:
+        return _flag_all(xy, access, nearest)
+    # the max_candidates nearest stretches of each point
+    order = np.lexsort((idx, dist, pt))
+    pt, idx, dist, frac, px, py = (arr[order] for arr in (pt, idx, dist, frac, px, py))
+    first = np.searchsorted(pt, pt)  # index of each point's first row
+    rank = np.arange(pt.size) - first
+    keep = rank < access.max_candidates
+    pt, idx, dist, frac, px, py = (arr[keep] for arr in (pt, idx, dist, frac, px, py))
+    # each stretch in the directions it is open to
+    fwd, bwd = index.forward[idx], index.backward[idx]
+    has_f, has_b = fwd >= 0, bwd >= 0
+    c_point = np.concatenate([pt[has_f], pt[has_b]])
+    c_edge = np.concatenate([fwd[has_f], bwd[has_b]])
+    c_frac = np.concatenate([frac[has_f], 1.0 - frac[has_b]])
+    c_dist = np.concatenate([dist[has_f], dist[has_b]])
+    c_px = np.concatenate([px[has_f], px[has_b]])
+    c_py = np.concatenate([py[has_f], py[has_b]])
+    order = np.lexsort((c_edge, c_point))
     return SnappedPoints(
         n_points=n,
-        point=point,
-        node=idx[keep].ravel(),
-        access_s=access.seconds(dist[keep].ravel()),
+        point=c_point[order],
+        edge=c_edge[order],
+        fraction=np.clip(c_frac[order], 0.0, 1.0),
+        access_s=access.seconds(c_dist[order]),
+        proj_x=c_px[order],
+        proj_y=c_py[order],
         distance_m=nearest,
         too_far=too_far,
         x=xy[:, 0].copy(),
@@ -266,62 +466,60 @@ def snap_points(
     )
 
 
-def direct_pairs(a: SnappedPoints, b: SnappedPoints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of points of ``a`` and ``b`` close enough for a direct leg, with its time.
-
-    Only points on the network (not flagged) are paired, within ``a``'s
-    ``max_distance_m``.
-
-    Returns
-    -------
-    tuple of arrays
-        Index in ``a``, index in ``b``, direct time in seconds.
-    """
-    from scipy.spatial import cKDTree
-
-    ia = np.flatnonzero(~a.too_far)
-    ib = np.flatnonzero(~b.too_far)
-    if ia.size == 0 or ib.size == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, np.empty(0)
-    tree_a = cKDTree(np.column_stack([a.x[ia], a.y[ia]]))
-    tree_b = cKDTree(np.column_stack([b.x[ib], b.y[ib]]))
-    pairs = tree_a.sparse_distance_matrix(tree_b, a.settings.max_distance_m, output_type="ndarray")
-    return ia[pairs["i"]], ib[pairs["j"]], a.settings.seconds(pairs["v"])
+def _project(
+    network: RoadNetwork, index: SnapIndex, xy: np.ndarray, stretch: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distance to each stretch, position along it from ``a`` (0..1), projection coordinates."""
+    ax, ay = network.node_x[index.a[stretch]], network.node_y[index.a[stretch]]
+    bx, by = network.node_x[index.b[stretch]], network.node_y[index.b[stretch]]
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = ((xy[:, 0] - ax) * dx + (xy[:, 1] - ay) * dy) / length2
+    t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+    px, py = ax + t * dx, ay + t * dy
+    return np.hypot(xy[:, 0] - px, xy[:, 1] - py), t, px, py
 
 
-def nearest_direct(
-    points: SnappedPoints, facilities: SnappedPoints
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each point, the direct-leg time to its crow-fly nearest facility (inf beyond reach).
-
-    A direct leg's time grows with distance, so the crow-fly nearest facility is
-    the best one by direct leg.
-
-    Returns
-    -------
-    tuple of arrays
-        Seconds (inf when no facility is within ``max_distance_m`` or the point is
-        flagged) and facility index (-1 when none).
-    """
-    from scipy.spatial import cKDTree
-
-    seconds = np.full(points.n_points, np.inf)
-    facility = np.full(points.n_points, -1, dtype=np.int64)
-    live_f = np.flatnonzero(~facilities.too_far)
-    live_p = np.flatnonzero(~points.too_far)
-    if live_f.size == 0 or live_p.size == 0:
-        return seconds, facility
-    tree = cKDTree(np.column_stack([facilities.x[live_f], facilities.y[live_f]]))
-    dist, idx = tree.query(
-        np.column_stack([points.x[live_p], points.y[live_p]]),
-        k=1,
-        distance_upper_bound=points.settings.max_distance_m,
+def _empty(xy: np.ndarray, access: AccessSettings) -> SnappedPoints:
+    empty_i = np.empty(0, dtype=np.int64)
+    empty_f = np.empty(0)
+    return SnappedPoints(
+        0,
+        empty_i,
+        empty_i,
+        empty_f,
+        empty_f,
+        empty_f,
+        empty_f,
+        empty_f,
+        np.empty(0, bool),
+        empty_f,
+        empty_f,
+        access,
     )
-    ok = np.isfinite(dist)
-    seconds[live_p[ok]] = points.settings.seconds(dist[ok])
-    facility[live_p[ok]] = live_f[idx[ok]]
-    return seconds, facility
+
+
+def _flag_all(
+    xy: np.ndarray, access: AccessSettings, nearest: np.ndarray | None = None
+) -> SnappedPoints:
+    n = xy.shape[0]
+    empty_i = np.empty(0, dtype=np.int64)
+    empty_f = np.empty(0)
+    return SnappedPoints(
+        n,
+        empty_i,
+        empty_i,
+        empty_f,
+        empty_f,
+        empty_f,
+        empty_f,
+        nearest if nearest is not None else np.full(n, np.inf),
+        np.ones(n, dtype=bool),
+        xy[:, 0].copy(),
+        xy[:, 1].copy(),
+        access,
+    )
 
 
 def _check_extent(network: RoadNetwork, xy: np.ndarray, margin: float, name: str) -> None:

@@ -2,12 +2,12 @@
 
 A surface is laid on a north-up grid (a rasterio ``Affine`` transform and a
 shape, 200 m cells in EPSG:2154 by default, usually the population surface's
-grid). Each cell centre joins the network through its access legs
-(:mod:`coverage.routing.snap`); its time is the best over its legs of
-``access + time from the entry node to the nearest facility``, from one
-multi-source Dijkstra over the network. The cell's nearest facility gives the
-catchments. Snapping the cells is the costly part and is done once per grid
-(:func:`snap_grid`) and reused for every set of facilities.
+grid). Each cell centre joins the network where it projects on its nearest
+roads (:mod:`coverage.routing.snap`); its time is the best over its portals of
+``offset + time from the portal's state to the nearest facility``, from one
+multi-source search over the turn graph (:mod:`coverage.routing.matrix`). The
+cell's nearest facility gives the catchments. Snapping the cells is done once
+per grid (:func:`snap_grid`) and reused for every set of facilities.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.matrix import Direction, NodeTimes, node_times_to_nearest
+from coverage.routing.matrix import Direction, StateTimes, state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 
 DEFAULT_CELL_SIZE_M = 200.0
@@ -58,20 +58,8 @@ class GridCells:
 
     @cached_property
     def tree(self) -> cKDTree:
-        """KD-tree over the cell centres (direct legs from a facility to close cells)."""
+        """KD-tree over the cell centres."""
         return cKDTree(np.column_stack([self.snapped.x, self.snapped.y]))
-
-    @cached_property
-    def legs_by_node(self) -> tuple[np.ndarray, np.ndarray]:
-        """The cells' access legs grouped by entry node: (leg order, start of each node's run).
-
-        ``order[start[v]:start[v + 1]]`` are the legs joining node ``v``.
-        """
-        legs = self.snapped
-        order = np.argsort(legs.node, kind="stable")
-        n_nodes = int(legs.node.max()) + 1 if legs.n_legs else 0
-        start = np.searchsorted(legs.node[order], np.arange(n_nodes + 1))
-        return order, start
 
     @property
     def cell_size_m(self) -> float:
@@ -107,8 +95,8 @@ class TravelTimeSurface:
         ``to_facility`` or ``from_facility``.
     max_seconds
         Search limit, or None.
-    node_times
-        The per-node result behind the surface.
+    state_times
+        The per-state result behind the surface (turn graph).
     metadata
         How the surface was made (network, access settings...).
     """
@@ -119,7 +107,7 @@ class TravelTimeSurface:
     crs: str
     direction: str
     max_seconds: float | None
-    node_times: NodeTimes
+    state_times: StateTimes
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -263,23 +251,23 @@ def travel_time_surface(
     -------
     TravelTimeSurface
     """
-    node_times = node_times_to_nearest(
+    state_times = state_times_to_nearest(
         network, facilities, direction=direction, max_minutes=max_minutes, access=access
     )
-    seconds, facility = node_times.at_points(cells.snapped)
+    seconds, facility = state_times.at_points(cells.snapped)
     return TravelTimeSurface(
         seconds=cells.to_grid(seconds),
         facility=cells.to_grid(facility.astype(np.int32), fill=-1).astype(np.int32),
         transform=cells.transform,
         crs=network.info.crs,
         direction=direction,
-        max_seconds=node_times.max_seconds,
-        node_times=node_times,
+        max_seconds=state_times.max_seconds,
+        state_times=state_times,
         metadata={
             "cell_size_m": cells.cell_size_m,
             "cells_routed": cells.n_cells,
             "cells": cells.snapped.report(),
-            "facilities": node_times.facilities.report(),
+            "facilities": state_times.facilities.report(),
             "direction": direction,
         },
     )
