@@ -14,6 +14,8 @@ Glue between :mod:`coverage.layers` (which knows territories) and
     max_edge_m = 300
     motorway_implies_oneway = false
     buffer_m = 15000              # online build only: buffer around the outline
+    network_kind = "osm"          # "osm": a full drivable network; "numbered_roads": a
+                                  # skeleton of numbered roads, local roads missing
 
 Keyword arguments given to :func:`load_territory_network` win over the layer's
 options, which win over the engine's defaults.
@@ -47,8 +49,16 @@ ROAD_OPTIONS = (
     "max_edge_m",
     "motorway_implies_oneway",
     "buffer_m",
+    "network_kind",
 )
 """Options a ``[layers.roads]`` table may set."""
+
+NETWORK_KINDS: dict[str, str] = {
+    "osm": "réseau routier carrossable complet (OpenStreetMap)",
+    "numbered_roads": "squelette des routes numérotées (autoroutes, nationales, "
+    "départementales) : les voies communales n'y sont pas",
+}
+"""What a roads layer holds, and how results and maps say it (French)."""
 
 _DEFAULTS: dict[str, Any] = {
     "profile": DEFAULT_PROFILE,
@@ -58,6 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "max_edge_m": DEFAULT_MAX_EDGE_M,
     "motorway_implies_oneway": False,
     "buffer_m": 15_000.0,
+    "network_kind": "osm",
 }
 
 
@@ -102,6 +113,11 @@ def road_layer_settings(
     settings = dict(_DEFAULTS)
     for key, value in spec.options.items():
         settings[key] = value
+    if settings["network_kind"] not in NETWORK_KINDS:
+        raise ConfigError(
+            f"{config.path}: [layers.roads] network_kind must be one of "
+            f"{', '.join(NETWORK_KINDS)}, got {settings['network_kind']!r}"
+        )
     profile = settings["profile"]
     if isinstance(profile, str) and profile.endswith(".toml") and not Path(profile).is_absolute():
         settings["profile"] = str(bundle_dir / profile)
@@ -186,7 +202,7 @@ def load_territory_network(
         max_edge_m=max_edge_m,
         buffer_m=buffer_m,
     )
-    build = {k: settings[k] for k in ROAD_OPTIONS if k != "buffer_m"}
+    build = {k: settings[k] for k in ROAD_OPTIONS if k not in ("buffer_m", "network_kind")}
     if online:
         loaded = territory if isinstance(territory, Territory) else None
         if loaded is None:
@@ -211,10 +227,13 @@ def load_territory_network(
             **build,
         )
     report = dict(net.info.report)
+    kind = "osm" if online else settings["network_kind"]
     report["territory"] = {
         "name": config.name,
         "layer": spec.provenance() if spec is not None else {},
         "online": online,
+        "network_kind": kind,
+        "network_description": NETWORK_KINDS[kind],
     }
     date = net.info.source_date
     from_header = report.get("source_date_origin") == "osm header"

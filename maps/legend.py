@@ -30,6 +30,9 @@ OSM_DATA_ATTRIBUTION = OSM_TILES_ATTRIBUTION
 
 
 def _is_osm(network: dict[str, Any]) -> bool:
+    """The network is OpenStreetMap's full drivable network (not a skeleton drawn from it)."""
+    if network.get("kind") and network.get("kind") != "osm":
+        return False
     kind = str(network.get("source_kind", "")).lower()
     source = str(network.get("source", "")).lower()
     return (
@@ -37,6 +40,18 @@ def _is_osm(network: dict[str, Any]) -> bool:
         or kind in {"osmnx", "graphml"}
         or source.endswith((".osm", ".pbf", ".osm.xml", ".graphml"))
     )
+
+
+def _network_words(network: dict[str, Any]) -> str:
+    """What the road network holds, in a few French words, for the legend."""
+    if network.get("kind") == "numbered_roads":
+        origin = _short_source(str(network.get("layer_source", ""))) or "réseau fourni"
+        return (
+            f"routes numérotées seulement ({origin}, dérivé d’OpenStreetMap), sans voies communales"
+        )
+    if _is_osm(network):
+        return "OpenStreetMap"
+    return ""
 
 
 def _short_source(text: str) -> str:
@@ -56,6 +71,10 @@ def data_attribution(summary: dict[str, Any]) -> str:
     parts: list[str] = []
     network = provenance.get("network", {})
     if _is_osm(network):
+        parts.append(OSM_DATA_ATTRIBUTION)
+    elif network.get("kind") == "numbered_roads":
+        origin = _short_source(str(network.get("layer_source", ""))) or "réseau"
+        parts.append(f"réseau : {esc(origin)}, routes numérotées dérivées d’OSM")
         parts.append(OSM_DATA_ATTRIBUTION)
     elif network.get("source"):
         parts.append(f"réseau : {esc(Path(str(network['source'])).name)}")
@@ -85,12 +104,19 @@ def provenance_note(summary: dict[str, Any]) -> str:
     access = provenance.get("access_legs", {})
     population = provenance.get("population", {})
     source = esc(Path(str(net.get("source", ""))).name) or "réseau inconnu"
-    origin = "OpenStreetMap, " if _is_osm(net) else ""
+    words = _network_words(net)
+    origin = f"{esc(words)}, " if words else ""
     date = esc(fr_date(net.get("source_date"))) or "date inconnue"
     parts = [
         f"Réseau routier : {source} ({origin}{date}), "
-        f"vitesses « {esc(net.get('speed_profile', ''))} »"
+        f"profil de vitesses « {esc(net.get('speed_profile', ''))} »"
     ]
+    model = net.get("turn_model")
+    if model:
+        parts[0] += (
+            ", temps de manœuvre aux carrefours, "
+            f"{fr_number(model.get('turn_restrictions_applied', 0))} interdictions de tourner"
+        )
     factors = []
     if net.get("calibration_factor") not in (None, 1, 1.0):
         factors.append(f"calibrage ×{fr_number(net['calibration_factor'], 2)}")

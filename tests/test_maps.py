@@ -192,6 +192,9 @@ def test_legend_attribution_and_provenance_in_french(full_map, full_page, gers_r
         "France services (92)",
         "vitesses « france »",
         "roads_gers_travelmapping.osm",
+        "routes numérotées seulement (TravelMapping HighwayData",
+        "sans voies communales",
+        "temps de manœuvre aux carrefours",
         "11/12/2025",
     ):
         assert text in legend, text
@@ -204,6 +207,7 @@ def test_legend_attribution_and_provenance_in_french(full_map, full_page, gers_r
     attribution = re.search(r"addAttribution\((.*?)\);", full_page).group(1)
     text = json.loads(attribution)
     assert "les contributeurs d’OpenStreetMap" in text
+    assert "TravelMapping HighwayData, routes numérotées dérivées d’OSM" in text
     assert "IGN, INSEE (Licence Ouverte)" in text
     assert "ANCT" in text and "GIP Gers Solidaire" in text
     assert "L.control.scale({imperial: false" in full_page

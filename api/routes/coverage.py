@@ -23,14 +23,15 @@ from api.geojson import dumps, feature_collection, records
 from api.routes.territories import GEOJSON
 from api.schemas import GEOJSON_SCHEMA, Status, error_responses
 from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
-from coverage.access import ServiceAccess, service_access, threshold_key
+from coverage.access import ServiceAccess, network_provenance, service_access, threshold_key
 
 router = APIRouter(tags=["accessibilité"])
 _ACCESS_LOCK = threading.Lock()
 METHOD = (
     "temps en voiture jusqu'au service le plus proche (sites hors du territoire compris), "
-    "pour chaque cellule peuplée de 200 m, trajets d'accès au réseau inclus ; population "
-    "légale de chaque commune répartie sur ses cellules"
+    "pour chaque cellule peuplée de 200 m, raccordée à la route la plus proche (trajet "
+    "d'accès inclus), avec les temps de manœuvre et les interdictions de tourner ; "
+    "population légale de chaque commune répartie sur ses cellules"
 )
 
 
@@ -80,6 +81,10 @@ class CoverageOut(BaseModel):
     services_in_territory: int = Field(examples=[27])
     summary: CoverageSummary
     method: str
+    network: dict[str, Any] = Field(
+        description="The road network and how times are made: source, kind (`osm` or "
+        "`numbered_roads`), speed profile, turn model."
+    )
     communes: list[CommuneCoverage]
 
 
@@ -161,6 +166,7 @@ def _payload(
             "communes_with_pop_beyond": at["communes_with_pop_beyond"],
         },
         "method": METHOD,
+        "network": network_provenance(t.resources.network),
     }
 
 

@@ -26,6 +26,7 @@ from api.geojson import feature_collection
 from api.routes.territories import GEOJSON, geojson_response_doc
 from api.schemas import IsochroneRequest, error_responses
 from api.state import TerritoryState
+from coverage.access import network_provenance
 from coverage.errors import TerritoryNotFoundError
 from coverage.routing.isochrones import isochrones as compute_isochrones
 
@@ -148,6 +149,7 @@ def _collection(
                 for i, p in enumerate(body.points)
             ],
             "access_legs": ctx.access.describe(),
+            "network": network_provenance(t.resources.network),
             "method": METHOD,
         },
     )

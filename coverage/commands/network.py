@@ -115,6 +115,7 @@ def info_command(
     show_warnings(caught)
     elapsed = time.perf_counter() - start
     summary = net.summary()
+    summary["turn_graph"] = net.turn_graph.report
     summary["load_s"] = round(elapsed, 3)
     if as_json:
         console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
@@ -170,6 +171,44 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"  Arcs parallèles fusionnés (le plus rapide gardé) : "
         f"{fmt_int(report.get('parallel_edges_merged', 0))}"
     )
+    if "ways_no_car_access" in ways or "ways_no_car_access" in report:
+        line(
+            f"  Voies interdites aux voitures écartées (access, motor_vehicle, motorcar…) : "
+            f"{fmt_int(report.get('ways_no_car_access', 0))}"
+        )
+    barriers = report.get("barriers", {})
+    if barriers:
+        kinds = ", ".join(
+            f"{name} {count}" for name, count in list(barriers.get("by_value", {}).items())[:6]
+        )
+        line(
+            f"  Barrières sur le réseau : {fmt_int(barriers.get('barrier_nodes', 0))}"
+            + (f" ({kinds})" if kinds else "")
+            + f" ; {fmt_int(barriers.get('blocking', 0))} bloquantes (route coupée, "
+            f"demi-tour possible), {fmt_int(barriers.get('with_delay', 0))} nœuds avec un "
+            f"temps d'attente (portails, péages, feux : "
+            f"{fmt_int(barriers.get('traffic_signals', 0))} feux)"
+        )
+    restrictions = report.get("turn_restrictions", {})
+    turns = summary.get("turn_graph", {})
+    if restrictions:
+        skipped = restrictions.get("skipped", {})
+        reasons = ", ".join(f"{k} {v}" for k, v in skipped.items())
+        line(
+            f"  Interdictions de tourner : {fmt_int(restrictions.get('read', 0))} lues, "
+            f"{fmt_int(restrictions.get('on_network', 0))} appliquées"
+            + (f" ; non appliquées : {reasons}" if reasons else "")
+        )
+    if turns:
+        line(
+            f"  Graphe des manœuvres : {fmt_int(turns.get('states', 0))} états (arcs orientés), "
+            f"{fmt_int(turns.get('moves', 0))} mouvements ; demi-tours permis "
+            f"{fmt_int(turns.get('u_turns_allowed', 0))} (impasses, barrières), interdits "
+            f"{fmt_int(turns.get('u_turns_forbidden', 0))} ; "
+            f"{fmt_int(turns.get('moves_removed_by_restrictions', 0))} mouvements retirés par "
+            f"les interdictions, {fmt_int(turns.get('state_copies', 0))} états dupliqués "
+            f"(interdictions par voie), {fmt_int(turns.get('states_not_usable', 0))} états isolés"
+        )
     max_edge = report.get("max_edge_m")
     split = f"{_num(max_edge, 0)} m" if max_edge else "aucun découpage"
     line(
@@ -197,6 +236,29 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"    maxspeed renseigné sur {fmt_int(maxspeed.get('ways_tagged', 0))} voies, "
         f"{fmt_int(maxspeed.get('ways_unparsed', 0))} valeurs non lues (vitesse de classe)"
     )
+    ratios = profile.get("free_flow_ratio", {})
+    if ratios:
+        line(
+            "    vitesse pratiquée / limite : "
+            + ", ".join(f"{cls} {_num(value, 2)}" for cls, value in ratios.items())
+        )
+    built = maxspeed.get("built_up", {})
+    if built and built.get("rule", {}).get("min_road_km_per_km2"):
+        rule = built["rule"]
+        line(
+            f"    en agglomération (≥ {_num(rule['min_road_km_per_km2'], 0)} km de route par "
+            f"km²) : {_num(built.get('km', 0.0), 1)} km, limités à "
+            f"{_num(rule['limit_kph'], 0)} km/h sans maxspeed "
+            f"({fmt_int(built.get('stretches_slowed', 0))} tronçons ralentis)"
+        )
+    costs = profile.get("turns", {})
+    if costs:
+        line(
+            f"    temps de manœuvre (s) : droite {_num(costs.get('right_s', 0), 1)}, gauche "
+            f"{_num(costs.get('left_s', 0), 1)}, demi-tour {_num(costs.get('u_turn_s', 0), 1)}, "
+            f"cédez-le-passage {_num(costs.get('yield_s', 0), 1)}, feux "
+            f"{_num(costs.get('traffic_signals_s', 0), 1)}"
+        )
     line(
         f"  Facteurs : détour {_num(summary['detour_factor'])} ; "
         f"calibration {_num(summary['calibration_factor'])} ; "
