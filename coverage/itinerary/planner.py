@@ -448,6 +448,30 @@ def _without_companion(
     return [int(idx[k]) for k in np.flatnonzero(~ok)]
 
 
+def _fewest_companions(
+    rows: list[int],
+    out_s: np.ndarray,
+    back_s: np.ndarray,
+    between: np.ndarray,
+    rules: Any,
+    per_day: int,
+) -> int:
+    """The chosen commune with the fewest feasible full days shared with the others."""
+    idx = np.asarray(rows)
+    m = np.zeros((idx.size + 1, idx.size + 1))
+    m[0, 1:] = out_s[idx]
+    m[1:, 0] = back_s[idx]
+    m[1:, 1:] = between[np.ix_(idx, idx)]
+    count = np.zeros(idx.size, dtype=np.int64)
+    size = min(per_day, idx.size)
+    for group in itertools.combinations(range(idx.size), size):
+        if solve_exact(group, m, rules).feasible:
+            count[list(group)] += 1
+    # ties: the one farthest from the depot
+    order = np.lexsort((-(out_s[idx] + back_s[idx]), count))
+    return int(idx[order[0]])
+
+
 def plan_itinerary(
     territory: str | Any = "gers",
     *,
@@ -560,15 +584,21 @@ def plan_itinerary(
         )
         t2 = time.perf_counter()
         lonely: list[int] = []
-        for _round in range(MAX_CHOICE_ROUNDS):
-            rows, status = max_covering(
-                demand, covers, n_stops, candidates=candidates, time_limit_s=MIP_TIME_LIMIT_S
-            )
-            alone = _without_companion(rows, out_s, back_s, between, rules, per_day)
-            if not alone:
-                break
-            lonely += alone
-            candidates[alone] = False
+        unpackable: list[int] = []
+
+        def choose() -> tuple[list[int], str]:
+            for _round in range(MAX_CHOICE_ROUNDS):
+                rows, status = max_covering(
+                    demand, covers, n_stops, candidates=candidates, time_limit_s=MIP_TIME_LIMIT_S
+                )
+                alone = _without_companion(rows, out_s, back_s, between, rules, per_day)
+                if not alone:
+                    break
+                lonely.extend(alone)
+                candidates[alone] = False
+            return rows, status
+
+        rows, status = choose()
         timings["stops"] = time.perf_counter() - t2
         unreachable = under.communes.loc[~fits & (under.communes["underserved"] > 0)]
         method.update(
@@ -578,34 +608,52 @@ def plan_itinerary(
                 "candidates": int((fits & ~hosts).sum()),
                 "excluded_out_of_day": int((~fits).sum()),
                 "excluded_without_companion": [str(communes["insee_code"].iat[j]) for j in lonely],
+                "excluded_unpackable": [],
                 "underserved_out_of_day": int(unreachable["underserved"].sum()),
             }
         )
-    choice = build_choice(
-        communes, under, rows, between, reach_minutes=settings.reach_minutes, method=method
-    )
-    say("Trajets entre le dépôt et les arrêts (durées, km, tracés)")
-    t3 = time.perf_counter()
-    xy = np.vstack([depot_xy, choice.stops[["x", "y"]].to_numpy()])
-    legs = leg_matrix(network, xy, access=ctx.access)
-    timings["legs"] = time.perf_counter() - t3
-    details = {
-        "provenance": under.provenance,
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    }
-    plan = build_plan(
-        choice.stops,
-        depot,
-        legs,
-        settings,
-        choice=choice,
-        territory=terr.name,
-        territory_label=terr.config.label,
-        naive=naive,
-        crs=terr.crs,
-        progress=say,
-        today=today,
-        details=details,
-    )
+    for attempt in range(MAX_CHOICE_ROUNDS + 1):
+        choice = build_choice(
+            communes, under, rows, between, reach_minutes=settings.reach_minutes, method=method
+        )
+        say("Trajets entre le dépôt et les arrêts (durées, km, tracés)")
+        t3 = time.perf_counter()
+        xy = np.vstack([depot_xy, choice.stops[["x", "y"]].to_numpy()])
+        legs = leg_matrix(network, xy, access=ctx.access)
+        timings["legs"] = time.perf_counter() - t3
+        details = {
+            "provenance": under.provenance,
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        }
+        kwargs: dict[str, Any] = {
+            "choice": choice,
+            "territory": terr.name,
+            "territory_label": terr.config.label,
+            "crs": terr.crs,
+            "progress": say,
+            "today": today,
+            "details": details,
+        }
+        try:
+            # the optimised plan decides the stops, even for the naive baseline (same stops)
+            plan = build_plan(choice.stops, depot, legs, settings, naive=False, **kwargs)
+            if naive:
+                plan = build_plan(choice.stops, depot, legs, settings, naive=True, **kwargs)
+            break
+        except InfeasiblePlanError:
+            # the chosen stops cannot be paired into full days: leave out the one with the
+            # fewest possible companions and choose again (only for stops the MIP chose)
+            if settings.stop_codes is not None or attempt == MAX_CHOICE_ROUNDS:
+                raise
+            weakest = _fewest_companions(rows, out_s, back_s, between, rules, per_day)
+            unpackable.append(weakest)
+            candidates[weakest] = False
+            method["excluded_unpackable"] = [str(communes["insee_code"].iat[j]) for j in unpackable]
+            say("Choix des arrêts (couverture maximale, MIP), sans un arrêt impossible à apparier")
+            rows, status = choose()
+            method["status"] = status
+            method["excluded_without_companion"] = [
+                str(communes["insee_code"].iat[j]) for j in lonely
+            ]
     plan.details["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     return plan
