@@ -3,6 +3,10 @@
 - ``coverage.routing._kernels`` (``coverage/routing/_kernels.c``) is compiled with
   the system C compiler. It is optional: when it does not compile, the install
   still succeeds and :mod:`coverage.routing.kernels` falls back on scipy.
+- ``coverage.routing._hierarchy`` (``coverage/routing/_hierarchy.c``, contraction
+  hierarchies) is optional in the same way: without it
+  :func:`coverage.routing.hierarchy.hierarchy_available` is false and callers use
+  the Dijkstra kernels.
 - The repository folder ``data/geo`` is copied to ``coverage/_data/geo`` in the
   wheel (where :func:`coverage.settings.territory_description_dirs` finds it), and
   into the sdist. Editable installs read ``data/geo`` in place.
@@ -72,7 +76,12 @@ setup(
             "coverage.routing._kernels",
             sources=["coverage/routing/_kernels.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "coverage.routing._hierarchy",
+            sources=["coverage/routing/_hierarchy.c"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "sdist": Sdist},
 )
