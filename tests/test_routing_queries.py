@@ -418,12 +418,26 @@ def with_turn_model(net: RoadNetwork, seed: int) -> RoadNetwork:
     )
 
 
+@pytest.fixture(params=["hierarchy", "core"])
+def search(request, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the contraction hierarchy, then with one search per row on the core."""
+    from coverage.routing.hierarchy import hierarchy_available
+    from coverage.routing.turns import TurnGraph
+
+    if request.param == "hierarchy":
+        assert hierarchy_available(), "the C hierarchy module must be built"
+    else:
+        monkeypatch.setattr(TurnGraph, "hierarchy", lambda self, build=None: None)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matrix_matches_networkx_on_generated_graphs(seed: int) -> None:
+def test_matrix_matches_networkx_on_generated_graphs(seed: int, search: str) -> None:
     net = with_turn_model(synthetic_network(3_000, seed=seed, oneway_fraction=0.2), seed)
     tg = net.turn_graph
     assert tg.report["restrictions_via_ways"] > 0 and tg.report["state_copies"] > 0
     assert tg.core.n_core < tg.n_states  # the contraction is exercised
+    assert (tg.hierarchy() is not None) == (search == "hierarchy")
     origins = snap_points(net, random_points(net, 40, seed))
     dests = snap_points(net, random_points(net, 35, seed + 100))
     m = travel_times(net, origins, dests)
@@ -438,7 +452,7 @@ def test_matrix_matches_networkx_on_generated_graphs(seed: int) -> None:
     np.testing.assert_allclose(m2.seconds[rows], ref2, rtol=0, atol=1e-6)
 
 
-def test_contraction_is_exact() -> None:
+def test_contraction_is_exact(search: str) -> None:
     net = with_turn_model(synthetic_network(1_500, seed=4, oneway_fraction=0.3), 4)
     pts = snap_points(net, random_points(net, 60, 5))
     m = travel_times(net, pts, pts)
@@ -460,7 +474,7 @@ def test_contraction_is_exact() -> None:
     np.testing.assert_allclose(m.seconds, expected, rtol=0, atol=1e-6)
 
 
-def test_matrix_matches_networkx_on_the_gers(gers_network: RoadNetwork) -> None:
+def test_matrix_matches_networkx_on_the_gers(gers_network: RoadNetwork, search: str) -> None:
     net = gers_network
     pts = snap_points(net, random_points(net, 60, 3))
     m = travel_times(net, pts, pts)

@@ -186,6 +186,8 @@ def _per_facility(
     live = np.unique(seeds.point)
     seed_bounds = np.searchsorted(seeds.point, np.append(live, fac.n_points))
     records: list[dict[str, Any]] = []
+    scratch = np.full(cells.n_cells, np.inf)
+    seen = np.zeros(cells.n_cells, dtype=bool)
     rows_per_call = 64
     for lo in range(0, live.size, rows_per_call):
         chunk = live[lo : lo + rows_per_call]
@@ -211,12 +213,13 @@ def _per_facility(
             cell_idx, total = cell_idx[keep], total[keep]
             if cell_idx.size == 0:
                 continue
-            order = np.lexsort((total, cell_idx))
-            cell_sorted = cell_idx[order]
-            first_row = np.ones(order.size, dtype=bool)
-            first_row[1:] = cell_sorted[1:] != cell_sorted[:-1]
-            best_cells = cell_sorted[first_row]
-            best_times = total[order][first_row]
+            # best time per cell, on scratch arrays reset after use
+            np.minimum.at(scratch, cell_idx, total)
+            seen[cell_idx] = True
+            best_cells = np.flatnonzero(seen)
+            best_times = scratch[best_cells].copy()
+            scratch[best_cells] = np.inf
+            seen[best_cells] = False
             records += _band_polygons(
                 best_times,
                 cells.rows[best_cells],

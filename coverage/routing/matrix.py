@@ -9,13 +9,17 @@ of its arrival portals; a trip from a point to a point ahead of it on the same
 edge stays on that edge. There is no crow-fly shortcut between points. A point
 is 0 s from a point at the very same coordinates (in every query).
 
-- :func:`travel_times` (many-to-many) runs on the contracted core of the turn
-  graph (:mod:`coverage.routing.core`), one search per distinct origin (or per
-  destination on the reversed graph when there are fewer of them), limited to
-  ``max_minutes`` when given.
+- :func:`travel_times` (many-to-many) uses the turn graph's contraction
+  hierarchy when there is one (:meth:`~coverage.routing.turns.TurnGraph.hierarchy`:
+  built for graphs of up to 60 000 states, cached on disk; bucket many-to-many,
+  :func:`coverage.routing.hierarchy.hierarchy_to_targets`); otherwise it runs on
+  the contracted core of the turn graph (:mod:`coverage.routing.core`), one search
+  per distinct origin (or per destination on the reversed graph when there are
+  fewer of them). Both are exact and limited to ``max_minutes`` when given.
 - :func:`state_times_to_nearest` and :func:`nearest` run one multi-source search
-  over the whole turn graph from all facilities at once, which also tells which
-  facility each state or point is closest to (catchments).
+  over the whole turn graph from all facilities at once (PHAST on the hierarchy
+  when there is one, else Dijkstra), which also tells which facility each state
+  or point is closest to (catchments).
 
 Directions: ``"to_facility"`` is the time from a point to the facility (the
 search runs on the reversed graph), ``"from_facility"`` the time from the
@@ -34,6 +38,7 @@ import pandas as pd
 from coverage.errors import QueryError
 from coverage.routing.core import CoreGraph
 from coverage.routing.graph import RoadNetwork
+from coverage.routing.hierarchy import hierarchy_multi_source, hierarchy_to_targets
 from coverage.routing.kernels import (
     CsrGraph,
     shortest_multi_source,
@@ -275,9 +280,16 @@ def travel_times(
     src = snap_points(network, origins, access=access, name="origins")
     dst = snap_points(network, destinations, access=access, name="destinations")
     turns = network.turn_graph
-    core = turns.core
     out = np.full((src.n_points, dst.n_points), np.inf)
-    if src.n_candidates and dst.n_candidates:
+    hierarchy = turns.hierarchy() if src.n_candidates and dst.n_candidates else None
+    if hierarchy is not None:
+        dep = _portals(src, turns, "departure")
+        arr = _portals(dst, turns, "arrival")
+        out = _hierarchy_table(hierarchy, dep, arr, src.n_points, dst.n_points, limit)
+        i, j, direct, _, _ = same_edge_times(turns, src, dst)
+        np.minimum.at(out, (i, j), direct)
+    elif src.n_candidates and dst.n_candidates:
+        core = turns.core
         dep = _portals(src, turns, "departure")
         arr = _portals(dst, turns, "arrival")
         o_pt, o_node, o_off = core_portals(core, dep, role="origin")
@@ -306,6 +318,36 @@ def travel_times(
     out[src.too_far, :] = np.nan
     out[:, dst.too_far] = np.nan
     return TravelTimeMatrix(seconds=out, origins=src, destinations=dst, max_seconds=limit)
+
+
+def _hierarchy_table(
+    hierarchy: Any, dep: Portals, arr: Portals, n_src: int, n_dst: int, limit: float | None
+) -> np.ndarray:
+    """Best ``departure offset + path + arrival offset`` for all point pairs, on a hierarchy."""
+    out = np.full((n_src, n_dst), np.inf)
+    s_live, s_start = np.unique(dep.point, return_index=True)
+    t_live, t_start = np.unique(arr.point, return_index=True)
+    if s_live.size == 0 or t_live.size == 0:
+        return out
+    seed_ptr = np.append(s_start, dep.point.size).astype(np.int64)
+    target_ptr = np.append(t_start, arr.point.size).astype(np.int64)
+    rows = int(max(1, min(s_live.size, BLOCK_BYTES // (8 * t_live.size))))
+    search_limit = np.inf if limit is None else limit + LIMIT_TOLERANCE_S
+    for lo in range(0, s_live.size, rows):
+        hi = min(lo + rows, s_live.size)
+        first, last = seed_ptr[lo], seed_ptr[hi]
+        block = hierarchy_to_targets(
+            hierarchy,
+            seed_ptr[lo : hi + 1] - first,
+            dep.state[first:last],
+            dep.offset[first:last],
+            target_ptr,
+            arr.state,
+            arr.offset,
+            limit=search_limit,
+        )
+        out[np.ix_(s_live[lo:hi], t_live)] = block
+    return out
 
 
 def _same_place_pairs(a: SnappedPoints, b: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
@@ -371,19 +413,22 @@ def state_times_to_nearest(
             f"{fac.settings.max_distance_m:g} m of the road network"
         )
     turns = network.turn_graph
-    if direction == "to_facility":
-        seeds = _portals(fac, turns, "arrival")
-        graph = turns.reversed
+    reverse = direction == "to_facility"
+    seeds = _portals(fac, turns, "arrival" if reverse else "departure")
+    search_limit = np.inf if limit is None else limit + LIMIT_TOLERANCE_S
+    hierarchy = turns.hierarchy()
+    if hierarchy is not None:  # PHAST: one upward search, one sweep over all states
+        seconds, label = hierarchy_multi_source(
+            hierarchy, seeds.state, seeds.offset, seeds.point, limit=search_limit, reverse=reverse
+        )
     else:
-        seeds = _portals(fac, turns, "departure")
-        graph = turns.graph
-    seconds, label = shortest_multi_source(
-        graph,
-        seeds.state,
-        seeds.offset,
-        seeds.point,
-        limit=np.inf if limit is None else limit + LIMIT_TOLERANCE_S,
-    )
+        seconds, label = shortest_multi_source(
+            turns.reversed if reverse else turns.graph,
+            seeds.state,
+            seeds.offset,
+            seeds.point,
+            limit=search_limit,
+        )
     return StateTimes(
         seconds=seconds,
         facility=label.astype(np.int64),

@@ -128,10 +128,9 @@ def best_per_point(
     row = np.full(n_points, -1, dtype=np.int64)
     if point.size == 0:
         return best, row
-    order = np.lexsort((seconds, point))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = point[order][1:] != point[order][:-1]
-    chosen = order[first]
-    best[point[chosen]] = seconds[chosen]
-    row[point[chosen]] = chosen
+    np.minimum.at(best, point, seconds)
+    # the first row holding each point's minimum (fancy assignment keeps the last write:
+    # write in reverse order)
+    hits = np.flatnonzero((seconds == best[point]) & np.isfinite(seconds))[::-1]
+    row[point[hits]] = hits
     return best, row

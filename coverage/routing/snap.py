@@ -416,7 +416,9 @@ def snap_points(
     # an upper bound of each point's distance to its nearest stretch (a sampled point of
     # a stretch is never nearer than the stretch), at most half a sample spacing above it
     slack = SAMPLE_SPACING_M / 2
-    bound, _ = index.samples.query(xy, k=1, distance_upper_bound=access.max_distance_m + slack)
+    bound, _ = index.samples.query(
+        xy, k=1, distance_upper_bound=access.max_distance_m + slack, workers=-1
+    )
     live = np.flatnonzero(np.isfinite(bound))
     nearest = np.full(n, np.inf)
     if live.size == 0:
@@ -433,13 +435,22 @@ def snap_points(
     pt, idx, dist, frac, px, py = pt[keep], idx[keep], dist[keep], frac[keep], px[keep], py[keep]
     if pt.size == 0:
         return _flag_all(xy, access, nearest)
-    # the max_candidates nearest stretches of each point
-    order = np.lexsort((idx, dist, pt))
-    pt, idx, dist, frac, px, py = (arr[order] for arr in (pt, idx, dist, frac, px, py))
-    first = np.searchsorted(pt, pt)  # index of each point's first row
-    rank = np.arange(pt.size) - first
-    keep = rank < access.max_candidates
-    pt, idx, dist, frac, px, py = (arr[keep] for arr in (pt, idx, dist, frac, px, py))
+    # the max_candidates nearest stretches of each point (the query lists pairs by point;
+    # only points with more stretches than that need sorting)
+    if pt.size > 1 and np.any(np.diff(pt) < 0):
+        order = np.argsort(pt, kind="stable")
+        pt, idx, dist, frac, px, py = (arr[order] for arr in (pt, idx, dist, frac, px, py))
+    counts = np.bincount(pt, minlength=n)
+    crowded = counts > access.max_candidates
+    if crowded.any():
+        rows = np.flatnonzero(crowded[pt])
+        sub = rows[np.lexsort((idx[rows], dist[rows], pt[rows]))]
+        first = np.searchsorted(pt[sub], pt[sub])
+        rank = np.arange(sub.size) - first
+        drop = sub[rank >= access.max_candidates]
+        keep = np.ones(pt.size, dtype=bool)
+        keep[drop] = False
+        pt, idx, dist, frac, px, py = (arr[keep] for arr in (pt, idx, dist, frac, px, py))
     # each stretch in the directions it is open to
     fwd, bwd = index.forward[idx], index.backward[idx]
     has_f, has_b = fwd >= 0, bwd >= 0
@@ -449,7 +460,7 @@ def snap_points(
     c_dist = np.concatenate([dist[has_f], dist[has_b]])
     c_px = np.concatenate([px[has_f], px[has_b]])
     c_py = np.concatenate([py[has_f], py[has_b]])
-    order = np.lexsort((c_edge, c_point))
+    order = np.argsort(c_point, kind="stable")
     return SnappedPoints(
         n_points=n,
         point=c_point[order],

@@ -50,7 +50,14 @@ from coverage.routing.graph import MIN_EDGE_SECONDS, ROAD_CLASS_RANK, RoadNetwor
 
 if TYPE_CHECKING:
     from coverage.routing.core import CoreGraph
+    from coverage.routing.hierarchy import Hierarchy
     from coverage.routing.kernels import CsrGraph
+
+HIERARCHY_MAX_STATES = 60_000
+"""Largest turn graph whose contraction hierarchy is built on demand (about 10 s on 2 cores
+at this size, then cached on disk); a larger one uses a hierarchy only when one is cached."""
+HIERARCHY_FORMAT = 1
+"""Bumped when the hierarchy or its cache file changes (old files are then ignored)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +133,60 @@ class TurnGraph:
         return contract_graph(self.indptr, self.indices, self.weights)
 
     @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the moves (structure and weights): names the cached hierarchy."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for arr in (self.indptr, self.indices, self.weights):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        return digest.hexdigest()
+
+    def hierarchy(self, *, build: bool | None = None) -> Hierarchy | None:
+        """The contraction hierarchy of the moves, from memory, the disk cache or built.
+
+        A hierarchy answers many-to-many tables exactly and much faster than one search
+        per row (:mod:`coverage.routing.hierarchy`). It is built when the C module is
+        there and the graph has at most :data:`HIERARCHY_MAX_STATES` states (or when
+        ``build`` is true), and written to ``cache_root()/hierarchies`` under the graph's
+        :attr:`fingerprint`, so that later runs only read it.
+
+        Returns
+        -------
+        Hierarchy or None
+            None when no hierarchy is available (no C module, or too large and not cached).
+        """
+        cache = self.__dict__.setdefault("_hierarchy", {})
+        if "value" in cache:
+            return cache["value"]
+        from coverage.routing.hierarchy import (
+            Hierarchy,
+            build_hierarchy,
+            hierarchy_available,
+        )
+
+        if not hierarchy_available():
+            return None
+        path = _hierarchy_cache_file(self.fingerprint)
+        found = None
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    found = Hierarchy.from_arrays({k: data[k] for k in data.files})
+            except Exception:  # a damaged or older file: build again
+                found = None
+        if found is None:
+            if build is None:
+                build = self.n_states <= HIERARCHY_MAX_STATES
+            if not build:
+                return None
+            found = build_hierarchy(self.graph)
+            if path is not None:
+                _write_hierarchy(path, found)
+        cache["value"] = found
+        return found
+
+    @cached_property
     def edge_states(self) -> tuple[np.ndarray, np.ndarray]:
         """States of every edge, the edge's own first: ``states[ptr[e]:ptr[e + 1]]``."""
         order = np.argsort(self.state_edge, kind="stable")
@@ -144,6 +205,36 @@ class TurnGraph:
             zip(tail.tolist(), self.indices.tolist(), self.weights.tolist(), strict=True)
         )
         return graph
+
+
+def _hierarchy_cache_file(fingerprint: str) -> Any:
+    from coverage.settings import cache_root
+
+    try:
+        folder = cache_root() / "hierarchies"
+    except Exception:
+        return None
+    return folder / f"ch{HIERARCHY_FORMAT}-{fingerprint[:24]}.npz"
+
+
+def _write_hierarchy(path: Any, hierarchy: Any) -> None:
+    import os
+    import warnings
+
+    from coverage._cache import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = atomic_path(path)
+        try:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **hierarchy.arrays())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        warnings.warn(f"cannot write the hierarchy cache {path} ({exc})", stacklevel=3)
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
