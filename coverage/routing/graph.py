@@ -259,16 +259,22 @@ class RoadNetwork:
     @cached_property
     def turn_graph(self) -> TurnGraph:
         """The turn-expanded graph every query runs on (computed once)."""
+        from coverage._memory import release_freed_memory
         from coverage.routing.turns import build_turn_graph
 
-        return build_turn_graph(self)
+        graph = build_turn_graph(self)
+        release_freed_memory()
+        return graph
 
     @cached_property
     def snap_index(self) -> SnapIndex:
         """The road stretches points may join, spatially indexed (computed once)."""
+        from coverage._memory import release_freed_memory
         from coverage.routing.snap import build_snap_index
 
-        return build_snap_index(self)
+        index = build_snap_index(self)
+        release_freed_memory()
+        return index
 
     def edge_index(self, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
         """Index of edge ``tail -> head`` for each pair (-1 where there is no such edge)."""

@@ -11,7 +11,7 @@ is 0 s from a point at the very same coordinates (in every query).
 
 - :func:`travel_times` (many-to-many) uses the turn graph's contraction
   hierarchy when there is one (:meth:`~coverage.routing.turns.TurnGraph.hierarchy`:
-  built for graphs of up to 60 000 states, cached on disk; bucket many-to-many,
+  built for graphs of up to 300 000 states, cached on disk; bucket many-to-many,
   :func:`coverage.routing.hierarchy.hierarchy_to_targets`); otherwise it runs on
   the contracted core of the turn graph (:mod:`coverage.routing.core`), one search
   per distinct origin (or per destination on the reversed graph when there are

@@ -31,6 +31,7 @@ mistake.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,9 @@ MAX_CANDIDATES_LIMIT = 16
 MAX_MARGIN_M = 1_000.0
 """Largest ``candidate_margin_m`` accepted, metres."""
 SAMPLE_SPACING_M = 50.0
-"""Spacing of the points sampled along the stretches to bound each point's nearest distance."""
+"""Spacing of the points sampled along the stretches to list them in the grid cells."""
+GRID_CELL_M = 250.0
+"""Side of the cells of the stretch index, metres."""
 
 
 @dataclass(frozen=True)
@@ -136,31 +139,132 @@ class AccessSettings:
 
 @dataclass(frozen=True, eq=False)
 class SnapIndex:
-    """The road stretches points may join, with a spatial index (built once per network).
+    """The road stretches points may join, with a grid index (built once per network).
 
     A stretch is an undirected road segment between two nodes; ``forward`` and
     ``backward`` are its directed edges (``a -> b`` and ``b -> a``, -1 when closed).
-    ``tree`` is a shapely ``STRtree`` of the stretches; ``samples`` a KD-tree of points
-    every :data:`SAMPLE_SPACING_M` along them, which bounds a point's distance to its
-    nearest stretch from above by at most half the spacing (a fast first pass).
+    The index is a grid of :data:`GRID_CELL_M` cells: each stretch is listed in the
+    cells holding one of its points sampled every :data:`SAMPLE_SPACING_M`
+    (``cell_key`` sorted, ``cell_ptr``/``cell_stretch`` CSR), and ``occupied`` is a
+    KD-tree of the occupied cells' centres, for points far from every road. It holds
+    a few bytes per stretch (no geometry objects), so that a national network fits.
     """
 
     a: np.ndarray
     b: np.ndarray
     forward: np.ndarray
     backward: np.ndarray
-    tree: Any
-    samples: Any
+    x0: float
+    y0: float
+    n_cols: int
+    n_rows: int
+    cell_key: np.ndarray
+    cell_ptr: np.ndarray
+    cell_stretch: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
 
     @property
     def n_stretches(self) -> int:
         """Number of stretches in the index."""
         return int(self.a.shape[0])
 
+    def cells_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Column and row of the cell holding each point (may lie outside the grid)."""
+        col = np.floor((xy[:, 0] - self.x0) / GRID_CELL_M).astype(np.int64)
+        row = np.floor((xy[:, 1] - self.y0) / GRID_CELL_M).astype(np.int64)
+        return col, row
+
+    def _stretches_in(self, point: np.ndarray, col: np.ndarray, row: np.ndarray) -> tuple:
+        """(point, stretch) for the stretches listed in the given cells (outside: none)."""
+        inside = (col >= 0) & (col < self.n_cols) & (row >= 0) & (row < self.n_rows)
+        point, key = point[inside], row[inside] * self.n_cols + col[inside]
+        pos = np.minimum(np.searchsorted(self.cell_key, key), self.cell_key.size - 1)
+        hit = self.cell_key[pos] == key
+        point, pos = point[hit], pos[hit]
+        counts = self.cell_ptr[pos + 1] - self.cell_ptr[pos]
+        from coverage.routing.turns import ranges
+
+        stretch = self.cell_stretch[ranges(self.cell_ptr[pos], counts)]
+        return np.repeat(point, counts), stretch.astype(np.int64)
+
+    def block_pairs(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(point, stretch) pairs of the stretches listed in each point's 3 x 3 block of cells.
+
+        The block holds every stretch within ``GRID_CELL_M - SAMPLE_SPACING_M / 2`` of the
+        point (a stretch that close has a sample that close, in a cell of the block).
+        A stretch listed in several cells of the block comes several times.
+        """
+        if self.cell_key.size == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        col, row = self.cells_of(xy)
+        dc, dr = np.meshgrid(np.arange(-1, 2), np.arange(-1, 2))
+        point = np.repeat(np.arange(xy.shape[0], dtype=np.int64), 9)
+        c = (col[:, None] + dc.ravel()[None, :]).ravel()
+        r = (row[:, None] + dr.ravel()[None, :]).ravel()
+        return self._stretches_in(point, c, r)
+
+    @cached_property
+    def tree(self) -> Any:
+        """A shapely ``STRtree`` of the stretches, built on first use (points far from roads)."""
+        import shapely
+
+        return shapely.STRtree(shapely.linestrings(self.coords))
+
+    @cached_property
+    def samples(self) -> Any:
+        """A KD-tree of points every :data:`SAMPLE_SPACING_M` along the stretches (first use).
+
+        The nearest sample bounds a point's distance to its nearest stretch from above,
+        by at most half the spacing.
+        """
+        from scipy.spatial import cKDTree
+
+        from coverage.routing.turns import ranges
+
+        start, end = self.coords[:, 0], self.coords[:, 1]
+        delta = end - start
+        pieces = np.maximum(1, np.ceil(np.hypot(*delta.T) / SAMPLE_SPACING_M)).astype(np.int64)
+        owner = np.repeat(np.arange(self.n_stretches), pieces + 1)
+        step = ranges(np.zeros(pieces.size, dtype=np.int64), pieces + 1) / np.repeat(
+            pieces, pieces + 1
+        )
+        return cKDTree(start[owner] + step[:, None] * delta[owner])
+
+    def nearest_bound(self, xy: np.ndarray, max_m: float) -> np.ndarray:
+        """An upper bound of each point's distance to its nearest stretch (inf beyond ``max_m``)."""
+        slack = SAMPLE_SPACING_M / 2
+        bound, _ = self.samples.query(xy, k=1, distance_upper_bound=max_m + slack, workers=-1)
+        return bound
+
+    @property
+    def coords(self) -> np.ndarray:
+        """``(n_stretches, 2, 2)`` end coordinates of the stretches."""
+        return np.stack(
+            [
+                np.column_stack([self.node_x[self.a], self.node_y[self.a]]),
+                np.column_stack([self.node_x[self.b], self.node_y[self.b]]),
+            ],
+            axis=1,
+        )
+
+    def within(
+        self, xy: np.ndarray, points: np.ndarray, radius: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(point, stretch) pairs of the stretches within ``radius`` of each listed point."""
+        import shapely
+
+        if points.size == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        pt, idx = self.tree.query(shapely.points(xy[points]), predicate="dwithin", distance=radius)
+        return points[pt], idx.astype(np.int64)
+
 
 def build_snap_index(network: RoadNetwork) -> SnapIndex:
     """Index the stretches points may join: usable turn-graph states, no motorway."""
-    import shapely
+    from coverage.routing.turns import ranges
 
     live = network.turn_graph.usable[: network.n_edges]
     tail, head = network.edge_tail, network.indices.astype(np.int64)
@@ -175,33 +279,47 @@ def build_snap_index(network: RoadNetwork) -> SnapIndex:
     is_fwd = tail[sel] < head[sel]
     forward[inverse[is_fwd]] = sel[is_fwd]
     backward[inverse[~is_fwd]] = sel[~is_fwd]
-    a = (uniq // network.n_nodes).astype(np.int64)
-    b = (uniq % network.n_nodes).astype(np.int64)
-    coords = np.stack(
-        [
-            np.column_stack([network.node_x[a], network.node_y[a]]),
-            np.column_stack([network.node_x[b], network.node_y[b]]),
-        ],
-        axis=1,
-    )
-    lines = shapely.linestrings(coords)
-    from scipy.spatial import cKDTree
-
-    ax, ay = network.node_x[a], network.node_y[a]
-    dx, dy = network.node_x[b] - ax, network.node_y[b] - ay
-    pieces = np.maximum(1, np.ceil(np.hypot(dx, dy) / SAMPLE_SPACING_M)).astype(np.int64)
-    owner = np.repeat(np.arange(a.size), pieces + 1)
-    from coverage.routing.turns import ranges
-
-    step = ranges(np.zeros(a.size, dtype=np.int64), pieces + 1) / np.repeat(pieces, pieces + 1)
-    sample_xy = np.column_stack([ax[owner] + step * dx[owner], ay[owner] + step * dy[owner]])
+    index_dtype = np.int32 if network.n_edges < np.iinfo(np.int32).max else np.int64
+    a = (uniq // network.n_nodes).astype(index_dtype)
+    b = (uniq % network.n_nodes).astype(index_dtype)
+    del uniq, inverse, key, lo, hi, sel
+    x0 = float(network.node_x.min()) - GRID_CELL_M
+    y0 = float(network.node_y.min()) - GRID_CELL_M
+    n_cols = int((network.node_x.max() - x0) // GRID_CELL_M) + 2
+    n_rows = int((network.node_y.max() - y0) // GRID_CELL_M) + 2
+    # (cell, stretch) pairs from points sampled along the stretches, a block at a time
+    chunks = []
+    block = 200_000
+    for lo_s in range(0, a.size, block):
+        s_idx = np.arange(lo_s, min(lo_s + block, a.size))
+        ax, ay = network.node_x[a[s_idx]], network.node_y[a[s_idx]]
+        dx, dy = network.node_x[b[s_idx]] - ax, network.node_y[b[s_idx]] - ay
+        pieces = np.maximum(1, np.ceil(np.hypot(dx, dy) / SAMPLE_SPACING_M)).astype(np.int64)
+        owner = np.repeat(np.arange(s_idx.size), pieces + 1)
+        step = ranges(np.zeros(s_idx.size, dtype=np.int64), pieces + 1)
+        step = step / np.repeat(pieces, pieces + 1)
+        col = np.floor((ax[owner] + step * dx[owner] - x0) / GRID_CELL_M).astype(np.int64)
+        row = np.floor((ay[owner] + step * dy[owner] - y0) / GRID_CELL_M).astype(np.int64)
+        chunks.append(np.unique((row * n_cols + col) * max(a.size, 1) + owner + lo_s))
+    pairs = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+    del chunks
+    cell = pairs // max(a.size, 1)
+    cell_key, cell_start = np.unique(cell, return_index=True)
+    cell_ptr = np.append(cell_start, cell.size).astype(np.int64)
     return SnapIndex(
         a=a,
         b=b,
         forward=forward,
         backward=backward,
-        tree=shapely.STRtree(lines),
-        samples=cKDTree(sample_xy) if sample_xy.size else None,
+        x0=x0,
+        y0=y0,
+        n_cols=n_cols,
+        n_rows=n_rows,
+        cell_key=cell_key.astype(np.int64),
+        cell_ptr=cell_ptr,
+        cell_stretch=(pairs % max(a.size, 1)).astype(np.int32),
+        node_x=network.node_x,
+        node_y=network.node_y,
     )
 
 
@@ -402,8 +520,6 @@ def snap_points(
     """
     if isinstance(points, SnappedPoints):
         return points
-    import shapely
-
     access = access or AccessSettings()
     xy = as_xy(points, name=name, crs=network.info.crs)
     n = xy.shape[0]
@@ -413,22 +529,31 @@ def snap_points(
     index = network.snap_index
     if index.n_stretches == 0:
         return _flag_all(xy, access)
-    # an upper bound of each point's distance to its nearest stretch (a sampled point of
-    # a stretch is never nearer than the stretch), at most half a sample spacing above it
-    slack = SAMPLE_SPACING_M / 2
-    bound, _ = index.samples.query(
-        xy, k=1, distance_upper_bound=access.max_distance_m + slack, workers=-1
-    )
-    live = np.flatnonzero(np.isfinite(bound))
-    nearest = np.full(n, np.inf)
-    if live.size == 0:
-        return _flag_all(xy, access, nearest)
-    geoms = shapely.points(xy[live])
-    pt, idx = index.tree.query(
-        geoms, predicate="dwithin", distance=access.candidate_radius(bound[live])
-    )
-    pt = live[pt]
+    # first pass: the 3 x 3 block of grid cells around each point lists every stretch
+    # within (cell - half a sample spacing) of it: there the nearest is found exactly
+    near_block = GRID_CELL_M - SAMPLE_SPACING_M / 2
+    pt, idx = index.block_pairs(xy)
+    dist = _project(network, index, xy[pt], idx)[0]
+    first = np.full(n, np.inf)
+    np.minimum.at(first, pt, dist)
+    done = (first <= near_block) & (access.candidate_radius(first) <= near_block)
+    keep = done[pt] & (dist <= access.candidate_radius(first[pt]) + 1e-9)
+    pt, idx = pt[keep], idx[keep]
+    pair = np.unique(pt * index.n_stretches + idx)  # a stretch in several cells, once
+    pt, idx = pair // index.n_stretches, pair % index.n_stretches
+    # second pass, for the others (far from the roads): every stretch within the radius
+    # an upper bound of the nearest distance gives (the first pass's minimum, or the
+    # nearest point sampled along the stretches)
+    rest = np.flatnonzero(~done)
+    if rest.size:
+        bound = np.minimum(first[rest], index.nearest_bound(xy[rest], access.max_distance_m))
+        live = np.isfinite(bound)
+        rest, bound = rest[live], bound[live]
+        pt2, idx2 = index.within(xy, rest, access.candidate_radius(bound))
+        pt = np.concatenate([pt, pt2])
+        idx = np.concatenate([idx, idx2])
     dist, frac, px, py = _project(network, index, xy[pt], idx)
+    nearest = np.full(n, np.inf)
     np.minimum.at(nearest, pt, dist)
     too_far = ~(nearest <= access.max_distance_m)
     keep = ~too_far[pt] & (dist <= access.candidate_radius(nearest[pt]) + 1e-9)

@@ -53,9 +53,10 @@ if TYPE_CHECKING:
     from coverage.routing.hierarchy import Hierarchy
     from coverage.routing.kernels import CsrGraph
 
-HIERARCHY_MAX_STATES = 60_000
-"""Largest turn graph whose contraction hierarchy is built on demand (about 10 s on 2 cores
-at this size, then cached on disk); a larger one uses a hierarchy only when one is cached."""
+HIERARCHY_MAX_STATES = 300_000
+"""Largest turn graph whose contraction hierarchy is built on demand, once, then cached on
+disk (on 2 cores: about 1-2 s for the Gers' 10 000 states, 10 s for 50 000, a minute for
+250 000); a larger one uses a hierarchy only when one is cached."""
 HIERARCHY_FORMAT = 1
 """Bumped when the hierarchy or its cache file changes (old files are then ignored)."""
 
@@ -114,10 +115,15 @@ class TurnGraph:
 
     @cached_property
     def reversed(self) -> CsrGraph:
-        """The moves reversed (searches toward a set of states)."""
+        """The moves reversed (searches toward a set of states), built without copies to spare."""
         from coverage.routing.kernels import CsrGraph
 
-        return CsrGraph.from_scipy(self.csr.transpose().tocsr())
+        n = self.n_states
+        order = np.argsort(self.indices, kind="stable")
+        tail = np.repeat(np.arange(n, dtype=self.indices.dtype), np.diff(self.indptr))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.indices, minlength=n), out=indptr[1:])
+        return CsrGraph(indptr, tail[order], self.weights[order])
 
     @cached_property
     def csr(self) -> scipy.sparse.csr_matrix:
