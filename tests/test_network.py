@@ -442,6 +442,15 @@ def test_territory_network_reads_the_roads_layer(shared_data: Path) -> None:
     assert net.info.crs == "EPSG:2154"
     assert net.info.source_date == "2025-12-11"  # the layer's date (the XML has none)
     assert net.info.report["territory"]["name"] == "gers"
+    # the bundle's roads are the numbered-road skeleton, and the provenance says so
+    assert net.info.report["territory"]["network_kind"] == "numbered_roads"
+    from coverage.access import network_provenance
+
+    provenance = network_provenance(net)
+    assert (
+        provenance["kind"] == "numbered_roads" and "voies communales" in provenance["description"]
+    )
+    assert provenance["speed_profile"] == "france"
     plain = load_territory_network("gers", data_dir=shared_data / "gers", detour_factor=1.0)
     assert plain.info.detour_factor == 1.0
     assert np.allclose(net.seconds, plain.seconds * 1.3)
@@ -794,6 +803,12 @@ def test_unknown_roads_option(shared_data: Path, tmp_path: Path) -> None:
         toml.replace("detour_factor = 1.3", "detour_factor = 1.3\ndetour = 2"), encoding="utf-8"
     )
     with pytest.raises(ConfigError, match=r"unknown option.*detour"):
+        load_territory_network("gers", data_dir=bundle)
+    (bundle / "territory.toml").write_text(
+        toml.replace('network_kind = "numbered_roads"', 'network_kind = "chemins"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"network_kind must be one of osm, numbered_roads"):
         load_territory_network("gers", data_dir=bundle)
     (bundle / "roads_gers_travelmapping.osm").unlink()
     (bundle / "territory.toml").write_text(toml, encoding="utf-8")
