@@ -75,11 +75,13 @@ setup(
         Extension(
             "coverage.routing._kernels",
             sources=["coverage/routing/_kernels.c"],
+            depends=["coverage/routing/_buffers.h"],
             optional=True,
         ),
         Extension(
             "coverage.routing._hierarchy",
             sources=["coverage/routing/_hierarchy.c"],
+            depends=["coverage/routing/_buffers.h"],
             optional=True,
         ),
     ],

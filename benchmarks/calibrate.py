@@ -36,9 +36,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import peers  # noqa: E402
-from realism import EXTRACTS, MIN_PAIR_S, sample_homes  # noqa: E402
+from realism import EXTRACTS, MIN_PAIR_S, main_class, sample_homes  # noqa: E402
 
-from coverage.routing.graph import ROAD_CLASSES  # noqa: E402
 from coverage.routing.matrix import travel_times  # noqa: E402
 from coverage.routing.network import load_network  # noqa: E402
 from coverage.routing.paths import routes  # noqa: E402
@@ -85,13 +84,7 @@ def evaluate(profile: str, name: str, pbf: Path, data: tuple, sample: int) -> di
         route = found[index[int(i)]][int(j)]
         if route is None:
             continue
-        share = np.bincount(
-            net.classes[route.edges],
-            weights=net.seconds[route.edges],
-            minlength=len(ROAD_CLASSES),
-        )
-        cls = ROAD_CLASSES[int(np.argmax(share))]
-        by_class.setdefault(cls, []).append(float(ours[i, j] / osrm[i, j]))
+        by_class.setdefault(main_class(net, route), []).append(float(ours[i, j] / osrm[i, j]))
     return {
         "extract": name,
         "pairs": int(ok.sum()),

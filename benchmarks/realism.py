@@ -219,6 +219,14 @@ def node_graph_paths(
     return node_paths, edge_paths
 
 
+def main_class(net: RoadNetwork, route: Any) -> str:
+    """The road class carrying most of a route's time."""
+    share = np.bincount(
+        net.classes[route.edges], weights=net.seconds[route.edges], minlength=len(ROAD_CLASSES)
+    )
+    return ROAD_CLASSES[int(np.argmax(share))]
+
+
 def route_nodes(net: RoadNetwork, edges: np.ndarray) -> np.ndarray:
     return np.concatenate([[net.edge_tail[edges[0]]], net.indices[edges]]).astype(np.int64)
 
@@ -289,14 +297,7 @@ def one_extract(name: str, args: argparse.Namespace, binaries: Any) -> dict[str,
             route = found[index[int(i)]][int(j)]
             if route is None:
                 continue
-            share = np.bincount(
-                net.classes[route.edges],
-                weights=net.seconds[route.edges],
-                minlength=len(ROAD_CLASSES),
-            )
-            by_class.setdefault(ROAD_CLASSES[int(np.argmax(share))], []).append(
-                float(ours[i, j] / o_dur[i, j])
-            )
+            by_class.setdefault(main_class(net, route), []).append(float(ours[i, j] / o_dur[i, j]))
             node_paths.append(route_nodes(net, route.edges))
             edge_paths.append(route.edges)
         out["by_class"] = {

@@ -423,6 +423,17 @@ def _fits_alone(out_s: float, back_s: float, rules: Any, per_day: int) -> bool:
     return schedule_order(tuple(range(per_day)), m, rules).feasible
 
 
+def _day_matrix(
+    idx: np.ndarray, out_s: np.ndarray, back_s: np.ndarray, between: np.ndarray
+) -> np.ndarray:
+    """Durations between the depot (row and column 0) and the communes ``idx``."""
+    m = np.zeros((idx.size + 1, idx.size + 1))
+    m[0, 1:] = out_s[idx]
+    m[1:, 0] = back_s[idx]
+    m[1:, 1:] = between[np.ix_(idx, idx)]
+    return m
+
+
 def _without_companion(
     rows: list[int],
     out_s: np.ndarray,
@@ -435,10 +446,7 @@ def _without_companion(
     if per_day == 1 or per_day > 3 or len(rows) < per_day:
         return []
     idx = np.asarray(rows)
-    m = np.zeros((idx.size + 1, idx.size + 1))
-    m[0, 1:] = out_s[idx]
-    m[1:, 0] = back_s[idx]
-    m[1:, 1:] = between[np.ix_(idx, idx)]
+    m = _day_matrix(idx, out_s, back_s, between)
     ok = np.zeros(idx.size, dtype=bool)
     for group in itertools.combinations(range(idx.size), per_day):
         if ok[list(group)].all():
@@ -458,10 +466,7 @@ def _fewest_companions(
 ) -> int:
     """The chosen commune with the fewest feasible full days shared with the others."""
     idx = np.asarray(rows)
-    m = np.zeros((idx.size + 1, idx.size + 1))
-    m[0, 1:] = out_s[idx]
-    m[1:, 0] = back_s[idx]
-    m[1:, 1:] = between[np.ix_(idx, idx)]
+    m = _day_matrix(idx, out_s, back_s, between)
     count = np.zeros(idx.size, dtype=np.int64)
     size = min(per_day, idx.size)
     for group in itertools.combinations(range(idx.size), size):

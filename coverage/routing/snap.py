@@ -524,7 +524,7 @@ def snap_points(
     xy = as_xy(points, name=name, crs=network.info.crs)
     n = xy.shape[0]
     if n == 0:
-        return _empty(xy, access)
+        return _flag_all(xy, access)
     _check_extent(network, xy, access.outside_margin_m, name)
     index = network.snap_index
     if index.n_stretches == 0:
@@ -617,28 +617,10 @@ def _project(
     return np.hypot(xy[:, 0] - px, xy[:, 1] - py), t, px, py
 
 
-def _empty(xy: np.ndarray, access: AccessSettings) -> SnappedPoints:
-    empty_i = np.empty(0, dtype=np.int64)
-    empty_f = np.empty(0)
-    return SnappedPoints(
-        0,
-        empty_i,
-        empty_i,
-        empty_f,
-        empty_f,
-        empty_f,
-        empty_f,
-        empty_f,
-        np.empty(0, bool),
-        empty_f,
-        empty_f,
-        access,
-    )
-
-
 def _flag_all(
     xy: np.ndarray, access: AccessSettings, nearest: np.ndarray | None = None
 ) -> SnappedPoints:
+    """Every point flagged off the network, no candidate (also: no point at all)."""
     n = xy.shape[0]
     empty_i = np.empty(0, dtype=np.int64)
     empty_f = np.empty(0)
