@@ -234,7 +234,21 @@ def test_coverage_map_in_chromium(browser, api_server, artefacts: Path) -> None:
         assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()
         assert page.locator(".coverage-title").is_visible()
         # a click on a commune opens its French popup
-        page.locator("path.leaflet-interactive").nth(200).click(force=True)
+        # click the centre of a commune shape that nothing covers (the title
+        # box or a control may lie over some shapes)
+        click_point = page.evaluate(
+            """() => {
+                for (const path of document.querySelectorAll("path.leaflet-interactive")) {
+                    const box = path.getBoundingClientRect();
+                    if (box.width < 8 || box.height < 8) continue;
+                    const x = box.left + box.width / 2, y = box.top + box.height / 2;
+                    if (document.elementFromPoint(x, y) === path) return [x, y];
+                }
+                return null;
+            }"""
+        )
+        assert click_point is not None, "aucune commune cliquable sur la carte"
+        page.mouse.click(*click_point)
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for(timeout=5_000)
         assert "Habitants" in popup.inner_text() and "Temps moyen" in popup.inner_text()
