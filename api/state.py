@@ -1,6 +1,6 @@
 """What the server loads once at start-up: per territory, the run resources and response caches.
 
-:class:`TerritoryState` holds a territory's :class:`coverage.run.RunResources`
+:class:`TerritoryState` holds a territory's :class:`coverage.jobs.resources.TerritoryResources`
 (communes, road network, population surface, catalogue, snapped cells), its
 default scenario and its caches; :class:`AppState` holds every territory, the
 run store and the worker. Requests only read them.
@@ -13,7 +13,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import pyproj
@@ -23,22 +22,13 @@ from api.cache import ResponseCache
 from api.settings import ApiSettings
 from coverage.access import DEFAULT_THRESHOLDS_MINUTES, ServiceAccess
 from coverage.errors import ConfigError, TerritoryNotFoundError
+from coverage.jobs.resources import TerritoryResources
+from coverage.jobs.scenarios import find_default_scenario
 from coverage.results import ResultFolder
-from coverage.run import RunResources
 from coverage.scenario import Scenario, load_scenario
 
 ACCESS_CACHE_ENTRIES = 16
 """Access results (per kinds, statuses, threshold) kept per territory (a few MB each)."""
-
-
-def _default_scenario_path(territory: str) -> Path | None:
-    from coverage.settings import territory_description_dirs
-
-    for folder in territory_description_dirs():
-        candidate = folder / territory / "scenarios" / "actuel.toml"
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 @dataclass(eq=False)
@@ -62,7 +52,7 @@ class TerritoryState:
     """
 
     name: str
-    resources: RunResources
+    resources: TerritoryResources
     default_scenario: Scenario | None
     default_body: dict[str, Any] | None
     to_territory_crs: pyproj.Transformer
@@ -78,7 +68,7 @@ class TerritoryState:
         coverage.errors.CoverageError
             Missing bundle, bad data, unknown territory.
         """
-        path = _default_scenario_path(name)
+        path = find_default_scenario(name)
         scenario: Scenario | None = None
         body: dict[str, Any] | None = None
         if path is not None:
@@ -95,7 +85,7 @@ class TerritoryState:
             thresholds_minutes=DEFAULT_THRESHOLDS_MINUTES,
             analyses=(),
         )
-        resources = RunResources.load(base, data_dir=settings.data_dir)
+        resources = TerritoryResources.for_scenario(base, data_dir=settings.data_dir)
         transformer = pyproj.Transformer.from_crs(
             "EPSG:4326", resources.territory.crs, always_xy=True
         )

@@ -1,7 +1,7 @@
 """Background execution of scenario runs: one worker thread, runs one at a time, in order.
 
 A posted run is stored ``queued`` (:mod:`api.store`) and its id put on the
-queue; the worker marks it ``running``, calls :func:`coverage.run.run_scenario`
+queue; the worker marks it ``running``, calls :func:`coverage.jobs.run.run_scenario`
 with the territory's preloaded resources into a server-named folder
 (``<results>/run-<id>``), then marks it ``done`` or ``failed`` with the reason.
 On start-up, runs left ``running`` by a crash are marked ``failed``
@@ -22,7 +22,7 @@ from typing import Any
 from api.geojson import dumps
 from api.store import RunRecord, RunStore, result_dir_name
 from coverage.errors import CoverageError
-from coverage.run import run_scenario
+from coverage.jobs.run import run_scenario
 from coverage.scenario import Scenario, scenario_from_dict
 
 log = logging.getLogger("api.worker")

@@ -69,7 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coverage-itinerary-bench-") as tmp:
         # empty cache: the first plan rebuilds the network, population surface...
         os.environ["COVERAGE_CACHE_DIR"] = str(Path(tmp) / "cache")
-        from coverage.itinerary import ItineraryResources, ItinerarySettings, plan_itinerary
+        from coverage.itinerary import ItinerarySettings
+        from coverage.jobs.itinerary import plan_itinerary
+        from coverage.jobs.resources import TerritoryResources
 
         settings = ItinerarySettings(year=args.year)
         t0 = time.perf_counter()
@@ -77,7 +79,7 @@ def main() -> None:
         cold_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        resources = ItineraryResources.load("gers", data_dir=args.data)
+        resources = TerritoryResources.load("gers", data_dir=args.data)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         optimised = plan_itinerary("gers", settings=settings, resources=resources)

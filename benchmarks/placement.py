@@ -45,16 +45,16 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="coverage-place-bench-")
     os.environ.setdefault("COVERAGE_CACHE_DIR", str(Path(tmp.name) / "cache"))
 
-    from coverage.commands.run import default_scenario_path
+    from coverage.jobs.place import place
+    from coverage.jobs.resources import TerritoryResources
+    from coverage.jobs.scenarios import default_scenario_path
     from coverage.placement import solve
     from coverage.placement.instance import build_instance
-    from coverage.placement.study import place
-    from coverage.run import RunResources
     from coverage.scenario import load_scenario
 
     t0 = time.perf_counter()
     spec = load_scenario(default_scenario_path("gers"))
-    res = RunResources.load(spec, data_dir=args.data)
+    res = TerritoryResources.for_scenario(spec, data_dir=args.data)
     load_s = time.perf_counter() - t0
     ctx = res.context
 

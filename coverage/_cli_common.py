@@ -70,7 +70,11 @@ class StepProgress:
         self._status.__enter__()
         return self
 
-    def __call__(self, label: str) -> None:
+    def __call__(self, label: str, /, *, done: int | None = None, total: int | None = None) -> None:
+        if label == self._label and done is not None:
+            count = f"{fmt_int(done)} / {fmt_int(total)}" if total else fmt_int(done)
+            self._status.update(f"{label}… {count}")
+            return
         self._finish()
         self._label, self._start = label, time.perf_counter()
         self._status.update(f"{label}…")

@@ -4,7 +4,7 @@ A scenario is a TOML file (format in ``docs/scenario-format.md``; the Gers
 default is ``data/geo/gers/scenarios/actuel.toml``). :func:`load_scenario`
 reads and checks it into a :class:`Scenario`; :func:`select_services` applies
 its additions and removals to a territory's catalogue. Running it is
-:mod:`coverage.run`'s job.
+:mod:`coverage.jobs.run`'s job.
 
 Every mistake names the file and the key: unknown keys, unknown kinds,
 service ids or communes, thresholds outside (0, 600] minutes, an analysis

@@ -189,7 +189,7 @@ def make_tiny(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def gers_network(gers):
     """The Gers numbered-road network as the territory describes it (detour factor 1.3)."""
-    from coverage.territory_network import load_territory_network
+    from coverage.jobs.network import load_territory_network
 
     return load_territory_network(gers)
 
@@ -204,8 +204,8 @@ def gers_result(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     A :class:`coverage.results.ResultFolder` (with ``map.html`` written by the
     result writers); tests read it and must not modify its files or frames.
     """
+    from coverage.jobs.run import run_scenario
     from coverage.results import ResultFolder
-    from coverage.run import run_scenario
     from coverage.scenario import load_scenario
 
     out = tmp_path_factory.mktemp("gers_result") / "actuel"

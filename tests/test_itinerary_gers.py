@@ -12,14 +12,10 @@ import pandas as pd
 import pytest
 
 from coverage.cli import main
-from coverage.itinerary import (
-    ItineraryPlan,
-    ItineraryResources,
-    ItinerarySettings,
-    leg_matrix,
-    plan_itinerary,
-)
+from coverage.itinerary import ItineraryPlan, ItinerarySettings, leg_matrix
 from coverage.itinerary.legs import check_consistency
+from coverage.jobs.itinerary import plan_itinerary
+from coverage.jobs.resources import TerritoryResources
 from tests.test_itinerary_plan import assert_plan_rules, parse_ics_strictly
 
 SETTINGS = ItinerarySettings(year=2027)
@@ -30,7 +26,7 @@ AUCH_LONLAT = (0.5857, 43.6465)
 def resources(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse one
         mp.setenv("COVERAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-        return ItineraryResources.load("gers", data_dir=shared_data / "gers")
+        return TerritoryResources.load("gers", data_dir=shared_data / "gers")
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from coverage.cli import main
 from coverage.errors import ConfigError, DataError, NetworkError, OfflineError
+from coverage.jobs.network import load_territory_network
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.network import (
     choose_crs,
@@ -31,7 +32,6 @@ from coverage.routing.network import (
     oneway_direction,
 )
 from coverage.routing.speeds import load_speed_profile
-from coverage.territory_network import load_territory_network
 
 MPH = 1.609344
 R = 6_371_009.0

@@ -21,7 +21,7 @@ FIXED = {"32213": "Lombez", "32242": "Masseube", "32208": "Lectoure"}
 @pytest.fixture(scope="module")
 def gers_placement(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     """The Gers case through the Python API, with the map run (the scenario written, run)."""
-    from coverage.placement.study import place
+    from coverage.jobs.place import place
 
     out = tmp_path_factory.mktemp("placement") / "tiers-lieux"
     with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse one
@@ -144,8 +144,8 @@ def test_gers_result_folder_files(gers_placement) -> None:
 
 def test_gers_chefs_lieux_cannot_hold_sixteen_one_per_zone(shared_data: Path) -> None:
     """Chefs-lieux only: 15 distinct chefs-lieux + Lombez, but Val de Save takes one site."""
+    from coverage.jobs.place import place
     from coverage.placement.models import PlacementError
-    from coverage.placement.study import place
 
     with pytest.raises(PlacementError, match="p = 16 is too large"):
         place("gers", sites=16, candidates="chefs-lieux", data_dir=shared_data)
@@ -172,3 +172,31 @@ def test_cli_place_writes_the_folder(shared_data: Path, tmp_path: Path) -> None:
     assert "Nouvellement à portée" in text
     assert (out / "scenario.toml").is_file() and not (out / "run").exists()
     assert main(["place", "--data", str(shared_data), "-o", str(tmp_path / "x")]) == 1
+
+
+def test_place_and_run_give_the_same_canton_figures(gers_placement) -> None:
+    """``coverage place`` writes, per canton, exactly what ``coverage run`` of its scenario writes.
+
+    One aggregation (coverage.access): a canton's mean time is weighted by the
+    inhabitants who reach a site, its shares by all inhabitants.
+    """
+    study = gers_placement
+    analysis = study.evaluation.analysis
+    placed = pd.read_csv(study.output_dir / "cantons.csv", dtype={"canton_code": str})
+    run = pd.read_csv(
+        study.run_dir / "tables" / f"cantons_{analysis}.csv", dtype={"canton_code": str}
+    )
+    assert list(placed["canton_code"]) == list(run["canton_code"])
+    assert len(placed) == 18  # 17 cantons + Auch's own line (pseudo-canton 3299)
+    np.testing.assert_array_equal(placed["population"], run["population"])
+    np.testing.assert_array_equal(placed["minutes_mean_after"], run["minutes_mean"])
+    np.testing.assert_array_equal(placed["pop_unreachable_after"], run["pop_unreachable"])
+    for minutes in (15, 20, 30):
+        np.testing.assert_array_equal(
+            placed[f"pop_within_{minutes}_after"], run[f"pop_within_{minutes}"]
+        )
+    # the territory mean of placement.json is the run's own
+    report = json.loads((study.output_dir / "placement.json").read_text(encoding="utf-8"))
+    run_summary = json.loads((study.run_dir / "summary.json").read_text(encoding="utf-8"))
+    mean_run = run_summary["analyses"][analysis]["minutes_mean"]
+    assert report["coverage"]["minutes_mean_after"] == pytest.approx(mean_run, abs=0.005)

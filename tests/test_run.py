@@ -14,8 +14,8 @@ import pytest
 import rasterio
 
 from coverage.cli import main
-from coverage.compare import compare_results
-from coverage.run import ResultExistsError, run_scenario
+from coverage.jobs.compare import compare_results
+from coverage.jobs.run import ResultExistsError, run_scenario
 from coverage.scenario import load_scenario
 from tests.conftest import REPO
 

@@ -211,7 +211,7 @@ async def compare(
 ) -> Response:
     """Inhabitants gaining or losing access from run A (``run_id``) to run B (``other_id``),
     per analysis and threshold (``totals``) and per commune (``changes``)."""
-    from coverage.compare import compare_results
+    from coverage.jobs.compare import compare_results
 
     state = core(request)
     a = get_run(state, run_id, field="run_id")

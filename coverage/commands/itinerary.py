@@ -194,11 +194,12 @@ def itinerary(
     summary.json et la carte map.html.
     """
     from coverage.errors import QueryError
-    from coverage.itinerary import ItinerarySettings, plan_itinerary, read_closures
+    from coverage.itinerary import ItinerarySettings, read_closures
     from coverage.itinerary.calendar import parse_date, parse_weekdays
     from coverage.itinerary.plan import PlanExistsError
     from coverage.itinerary.settings import parse_clock
     from coverage.itinerary.stops import read_stop_codes
+    from coverage.jobs.itinerary import plan_itinerary
 
     started = time.perf_counter()
     if stops is not None and communes is not None:

@@ -101,7 +101,7 @@ def info_command(
                 **chosen,
             )
         else:
-            from coverage.territory_network import load_territory_network
+            from coverage.jobs.network import load_territory_network
 
             if file_format is not None:
                 raise ConfigError("--format ne s'utilise qu'avec --file")

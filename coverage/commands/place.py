@@ -116,8 +116,8 @@ def place(
 ) -> None:
     """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
     from coverage.commands.run import ensure_bundle
-    from coverage.placement.study import base_scenario_path
-    from coverage.placement.study import place as run_place
+    from coverage.jobs.place import place as run_place
+    from coverage.jobs.scenarios import base_scenario_path
     from coverage.scenario import load_scenario
 
     start = time.perf_counter()

@@ -18,41 +18,6 @@ from coverage._cli_common import (
     fmt_share,
 )
 
-DEFAULT_TERRITORY = "gers"
-DEFAULT_SCENARIO_FILE = "scenarios/actuel.toml"
-
-
-def default_scenario_path(territory: str) -> Path:
-    """The default scenario of a territory (``data/geo/<t>/scenarios/actuel.toml``).
-
-    Raises
-    ------
-    coverage.errors.TerritoryNotFoundError
-        If the territory has no default scenario.
-    """
-    from coverage.errors import TerritoryNotFoundError
-    from coverage.layers.config import known_territories
-    from coverage.settings import territory_description_dirs
-
-    for folder in territory_description_dirs():
-        candidate = folder / territory / DEFAULT_SCENARIO_FILE
-        if candidate.is_file():
-            return candidate
-    raise TerritoryNotFoundError(
-        f"no default scenario for '{territory}' (known territories: "
-        f"{', '.join(known_territories()) or 'none'}); give a scenario file"
-    )
-
-
-def resolve_scenario(argument: str | None) -> Path:
-    """A scenario file path, or a territory name standing for its default scenario."""
-    if argument is None:
-        return default_scenario_path(DEFAULT_TERRITORY)
-    path = Path(argument)
-    if path.suffix.lower() == ".toml" or path.exists():
-        return path
-    return default_scenario_path(argument)
-
 
 def ensure_bundle(territory: str, data: Path | None) -> None:
     """Fetch the territory's bundle first when none is found (online), saying so.
@@ -118,7 +83,8 @@ def run(
     """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
     from dataclasses import replace
 
-    from coverage.run import run_scenario
+    from coverage.jobs.run import run_scenario
+    from coverage.jobs.scenarios import resolve_scenario
     from coverage.scenario import load_scenario
 
     start = time.perf_counter()
@@ -230,7 +196,7 @@ def compare(
     """Compare deux résultats : habitants qui gagnent ou perdent l'accès, par commune et seuil."""
     from rich.table import Table
 
-    from coverage.compare import compare_results
+    from coverage.jobs.compare import compare_results
 
     comparison = compare_results(result_a, result_b)
     table = Table(title=f"{comparison.a} → {comparison.b}", title_justify="left")

@@ -1,11 +1,10 @@
 """Itinerant public service planning: which communes to serve, on which days, in which order.
 
-Public API::
+Public API (the job that loads a territory and computes its travel times is
+:func:`coverage.jobs.itinerary.plan_itinerary`)::
 
-    plan_itinerary(territory="gers", *, settings=None, data_dir=None, resources=None,
-                   naive=False, progress=None) -> ItineraryPlan
     ItinerarySettings(n_stops=26, days=103, year=2027, depot="32013", ...)
-    ItineraryResources.load(territory, data_dir=None)        # load once, plan many times
+    plan_from_matrices(communes=..., under=..., between=..., out_s=..., back_s=..., ...)
     build_plan(stops, depot, legs, settings, ...) -> ItineraryPlan   # given stops and matrix
     ItineraryPlan: .calendar() .days() .spacing() .tour_table() .summary() .violations()
                    .to_ics() .stops_frame() .routes_frame() .tours_frame() .write(folder)
@@ -19,7 +18,7 @@ Modules: :mod:`~coverage.itinerary.stops` (choice of stops),
 (duration matrix, km, route lines), :mod:`~coverage.itinerary.plan` (the plan
 and its files), :mod:`~coverage.itinerary.ics` (iCalendar),
 :mod:`~coverage.itinerary.checks` (verification), :mod:`~coverage.itinerary.planner`
-(the whole job). Method: docs/itinerary.md.
+(stops and plan from the matrices). Method: docs/itinerary.md.
 """
 
 from __future__ import annotations
@@ -33,12 +32,7 @@ from coverage.itinerary.calendar import (
 )
 from coverage.itinerary.legs import LegMatrix, leg_matrix
 from coverage.itinerary.plan import ItineraryPlan, PlanExistsError
-from coverage.itinerary.planner import (
-    ItineraryResources,
-    build_plan,
-    plan_itinerary,
-    resolve_depot,
-)
+from coverage.itinerary.planner import build_plan, plan_from_matrices
 from coverage.itinerary.settings import DayRules, InfeasiblePlanError, ItinerarySettings
 from coverage.itinerary.tours import DayTour, schedule_order, solve_day
 
@@ -47,7 +41,6 @@ __all__ = [
     "DayTour",
     "InfeasiblePlanError",
     "ItineraryPlan",
-    "ItineraryResources",
     "ItinerarySettings",
     "LegMatrix",
     "PlanExistsError",
@@ -55,9 +48,8 @@ __all__ = [
     "easter_sunday",
     "french_public_holidays",
     "leg_matrix",
-    "plan_itinerary",
+    "plan_from_matrices",
     "read_closures",
-    "resolve_depot",
     "schedule_order",
     "service_days",
     "solve_day",

@@ -1,8 +1,9 @@
-"""Building a plan: resources, depot, stops, calendar, day groups, dates, tours, checks.
+"""Building a plan from travel times: stops, calendar, day groups, dates, tours, checks.
 
-:func:`plan_itinerary` is the whole job for a territory (what ``coverage
-itinerary`` runs); :func:`build_plan` is its core once the stops and the leg
-matrix are known (usable with any matrix, e.g. in tests). Every plan returned
+:func:`plan_from_matrices` chooses the stops and builds the plan from the
+travel-time matrices (the job, :func:`coverage.jobs.itinerary.plan_itinerary`,
+loads the territory and computes them); :func:`build_plan` is its core once the
+stops and the leg matrix are known (usable with any matrix, e.g. in tests). Every plan returned
 has passed :func:`coverage.itinerary.checks.check_plan`; settings no plan can
 meet raise :class:`~coverage.itinerary.settings.InfeasiblePlanError` with a
 message saying which rule and which stop.
@@ -13,11 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +23,7 @@ import pandas as pd
 
 from coverage.errors import QueryError
 from coverage.itinerary.calendar import holidays_between, service_days, working_days
-from coverage.itinerary.legs import LegMatrix, leg_matrix
+from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.plan import ItineraryPlan
 from coverage.itinerary.schedule import assign_dates, group_days, naive_schedule
 from coverage.itinerary.settings import InfeasiblePlanError, ItinerarySettings
@@ -35,89 +33,15 @@ from coverage.itinerary.stops import (
     build_choice,
     max_covering,
     rows_of_codes,
-    underserved_population,
 )
 from coverage.itinerary.tours import DayTour, schedule_order, solve_day, solve_exact
 from coverage.itinerary.visits import allocate_visits, tightest_window, visit_bounds
+from coverage.progress import Progress, silent
 
-Progress = Callable[[str], None]
 MIP_TIME_LIMIT_S = 20.0
 SEARCH_TIME_LIMIT_S = 20.0
 MAX_CHOICE_ROUNDS = 10
 """Rounds of the choice of stops that drop stops without a feasible companion."""
-
-
-def _quiet(_message: str) -> None:
-    return None
-
-
-@dataclass(eq=False)
-class ItineraryResources:
-    """What a territory's plans share: territory, network, population, catalogue, access context.
-
-    Load once with :meth:`load` and pass to several :func:`plan_itinerary` calls.
-    """
-
-    territory: Any
-    network: Any
-    surface: Any
-    catalogue: Any
-    context: Any
-
-    @classmethod
-    def load(
-        cls,
-        territory: str | Any = "gers",
-        *,
-        data_dir: str | Path | None = None,
-        progress: Progress | None = None,
-    ) -> ItineraryResources:
-        """Load a territory's layers, road network, population surface and service catalogue."""
-        from coverage.access import AccessContext
-        from coverage.layers import load_territory
-        from coverage.layers.population import population_surface
-        from coverage.layers.services import load_catalogue
-        from coverage.territory_network import load_territory_network
-
-        say = progress or _quiet
-        if isinstance(territory, str):
-            say("Chargement du territoire")
-            territory = load_territory(territory, data_dir=data_dir)
-        say("Réseau routier")
-        network = load_territory_network(territory)
-        say("Surface de population")
-        surface = population_surface(territory)
-        say("Catalogue des services")
-        catalogue = load_catalogue(territory)
-        say("Raccordement des cellules au réseau")
-        context = AccessContext.build(territory, network, surface)
-        return cls(territory, network, surface, catalogue, context)
-
-
-def resolve_depot(territory: Any, depot: str | tuple[float, float], name: str | None) -> dict:
-    """The depot's code, name and coordinates (territory CRS) from an INSEE code or lon/lat.
-
-    Raises
-    ------
-    QueryError
-        An unknown INSEE code.
-    """
-    communes = territory.communes
-    if isinstance(depot, str):
-        row = rows_of_codes(communes, [depot], what="depot")[0]
-        return {
-            "code": str(communes["insee_code"].iat[row]),
-            "name": name or str(communes["name"].iat[row]),
-            "x": float(communes["point_x"].iat[row]),
-            "y": float(communes["point_y"].iat[row]),
-        }
-    from pyproj import Transformer
-
-    lon, lat = float(depot[0]), float(depot[1])
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise QueryError(f"depot: ({lon}, {lat}) is not a longitude, latitude pair")
-    x, y = Transformer.from_crs("EPSG:4326", territory.crs, always_xy=True).transform(lon, lat)
-    return {"code": "", "name": name or "Dépôt", "x": float(x), "y": float(y)}
 
 
 def _stop_label(stops: pd.DataFrame, s: int) -> str:
@@ -179,7 +103,7 @@ def build_plan(
         A stop out of reach within a day, more visits than permanences,
         spacing rules no plan can meet, a packing or a calendar that fails.
     """
-    say = progress or _quiet
+    say = progress or silent
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rules = settings.day_rules()
@@ -413,7 +337,7 @@ def _visits(
     return allocate_visits(weights, total, lower=lower, upper=upper, tie_break=tie)
 
 
-def _fits_alone(out_s: float, back_s: float, rules: Any, per_day: int) -> bool:
+def fits_alone(out_s: float, back_s: float, rules: Any, per_day: int) -> bool:
     """Whether ``per_day`` permanences at one place fit in a day (necessary for any group)."""
     if not (np.isfinite(out_s) and np.isfinite(back_s)):
         return False
@@ -434,7 +358,7 @@ def _day_matrix(
     return m
 
 
-def _without_companion(
+def without_companion(
     rows: list[int],
     out_s: np.ndarray,
     back_s: np.ndarray,
@@ -456,7 +380,7 @@ def _without_companion(
     return [int(idx[k]) for k in np.flatnonzero(~ok)]
 
 
-def _fewest_companions(
+def fewest_companions(
     rows: list[int],
     out_s: np.ndarray,
     back_s: np.ndarray,
@@ -477,29 +401,50 @@ def _fewest_companions(
     return int(idx[order[0]])
 
 
-def plan_itinerary(
-    territory: str | Any = "gers",
+def plan_from_matrices(
     *,
-    settings: ItinerarySettings | None = None,
-    data_dir: str | Path | None = None,
-    resources: ItineraryResources | None = None,
+    communes: pd.DataFrame,
+    under: Any,
+    between: np.ndarray,
+    out_s: np.ndarray,
+    back_s: np.ndarray,
+    depot: dict,
+    legs_for: Callable[[np.ndarray], LegMatrix],
+    settings: ItinerarySettings,
+    territory_name: str,
+    territory_label: str,
+    crs: Any,
+    provenance: dict[str, Any],
+    timings: dict[str, float],
     naive: bool = False,
     progress: Progress | None = None,
     today: date | None = None,
 ) -> ItineraryPlan:
-    """Plan the itinerant service of a territory: stops, calendar, daily tours.
+    """Choose the stops and build the plan from travel-time matrices (no routing here).
 
     Parameters
     ----------
-    territory
-        Territory name (``gers``) or a loaded :class:`coverage.layers.Territory`.
+    communes
+        The territory's communes (``insee_code``, ``name``...).
+    under
+        The underserved population per commune
+        (:func:`coverage.itinerary.stops.underserved_population`).
+    between
+        Seconds between commune points (communes × communes, NaN diagonal for
+        points off the network).
+    out_s, back_s
+        Seconds from the depot to each commune point and back.
+    depot
+        The depot (:func:`coverage.jobs.itinerary.resolve_depot`).
+    legs_for
+        Leg matrix (durations, km, route lines) between points ``(n, 2)`` of the
+        territory CRS, the depot first.
     settings
-        The settings (defaults: 26 stops, 103 days next year, see
-        :class:`~coverage.itinerary.settings.ItinerarySettings`).
-    data_dir
-        Data bundle directory (``--data``).
-    resources
-        Already loaded resources (reused, e.g. for a plan and its baseline).
+        The plan's settings.
+    territory_name, territory_label, crs
+        Written with the plan.
+    provenance, timings
+        Provenance of the access figures and seconds spent so far (completed here).
     naive
         Build the benchmark's baseline (see :func:`build_plan`).
     progress
@@ -507,49 +452,14 @@ def plan_itinerary(
     today
         Reference date for the default year.
 
-    Returns
-    -------
-    ItineraryPlan
-
     Raises
     ------
     InfeasiblePlanError
-        Settings no plan can meet (see :func:`build_plan`).
-    coverage.errors.QueryError
-        Unknown INSEE codes, kinds absent from the catalogue, bad settings.
+        Settings no plan can meet.
     """
-    from coverage.routing.matrix import travel_times
-
-    settings = settings or ItinerarySettings()
-    say = progress or _quiet
-    t0 = time.perf_counter()
-    if resources is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            resources = ItineraryResources.load(territory, data_dir=data_dir, progress=say)
-    terr, network, ctx = resources.territory, resources.network, resources.context
-    timings = {"load": time.perf_counter() - t0}
-    depot = resolve_depot(terr, settings.depot, settings.depot_name)
-    communes = terr.communes
+    say = progress or silent
     rules = settings.day_rules()
-
-    say("Accès aux services fixes (population mal desservie)")
-    t1 = time.perf_counter()
-    under = underserved_population(
-        ctx,
-        resources.catalogue,
-        kinds=settings.kinds,
-        threshold_minutes=settings.underserved_minutes,
-    )
-    say("Temps de trajet entre communes")
-    pts = ctx.commune_points
-    between = travel_times(network, pts, pts).seconds
-    np.fill_diagonal(between, np.where(pts.too_far, np.nan, 0.0))
     depot_xy = np.array([[depot["x"], depot["y"]]])
-    out_s = travel_times(network, depot_xy, pts, access=ctx.access).seconds[0]
-    back_s = travel_times(network, pts, depot_xy, access=ctx.access).seconds[:, 0]
-    timings["access"] = time.perf_counter() - t1
-
     n_communes = len(communes)
     reach_s = settings.reach_minutes * 60.0
     method: dict[str, Any] = {
@@ -576,7 +486,7 @@ def plan_itinerary(
                 )
         per_day = settings.permanences_per_day
         fits = np.array(
-            [_fits_alone(out_s[j], back_s[j], rules, per_day) for j in range(n_communes)]
+            [fits_alone(out_s[j], back_s[j], rules, per_day) for j in range(n_communes)]
         )
         hosts = under.communes["hosts_service"].to_numpy()
         candidates = fits & ~hosts
@@ -596,7 +506,7 @@ def plan_itinerary(
                 rows, status = max_covering(
                     demand, covers, n_stops, candidates=candidates, time_limit_s=MIP_TIME_LIMIT_S
                 )
-                alone = _without_companion(rows, out_s, back_s, between, rules, per_day)
+                alone = without_companion(rows, out_s, back_s, between, rules, per_day)
                 if not alone:
                     break
                 lonely.extend(alone)
@@ -612,7 +522,7 @@ def plan_itinerary(
                 "status": status,
                 "candidates": int((fits & ~hosts).sum()),
                 "excluded_out_of_day": int((~fits).sum()),
-                "excluded_without_companion": [str(communes["insee_code"].iat[j]) for j in lonely],
+                "excludedwithout_companion": [str(communes["insee_code"].iat[j]) for j in lonely],
                 "excluded_unpackable": [],
                 "underserved_out_of_day": int(unreachable["underserved"].sum()),
             }
@@ -624,17 +534,17 @@ def plan_itinerary(
         say("Trajets entre le dépôt et les arrêts (durées, km, tracés)")
         t3 = time.perf_counter()
         xy = np.vstack([depot_xy, choice.stops[["x", "y"]].to_numpy()])
-        legs = leg_matrix(network, xy, access=ctx.access)
+        legs = legs_for(xy)
         timings["legs"] = time.perf_counter() - t3
         details = {
-            "provenance": under.provenance,
+            "provenance": provenance,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
         }
         kwargs: dict[str, Any] = {
             "choice": choice,
-            "territory": terr.name,
-            "territory_label": terr.config.label,
-            "crs": terr.crs,
+            "territory": territory_name,
+            "territory_label": territory_label,
+            "crs": crs,
             "progress": say,
             "today": today,
             "details": details,
@@ -650,15 +560,14 @@ def plan_itinerary(
             # fewest possible companions and choose again (only for stops the MIP chose)
             if settings.stop_codes is not None or attempt == MAX_CHOICE_ROUNDS:
                 raise
-            weakest = _fewest_companions(rows, out_s, back_s, between, rules, per_day)
+            weakest = fewest_companions(rows, out_s, back_s, between, rules, per_day)
             unpackable.append(weakest)
             candidates[weakest] = False
             method["excluded_unpackable"] = [str(communes["insee_code"].iat[j]) for j in unpackable]
             say("Choix des arrêts (couverture maximale, MIP), sans un arrêt impossible à apparier")
             rows, status = choose()
             method["status"] = status
-            method["excluded_without_companion"] = [
+            method["excludedwithout_companion"] = [
                 str(communes["insee_code"].iat[j]) for j in lonely
             ]
-    plan.details["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     return plan

@@ -11,7 +11,7 @@
 - :mod:`coverage.placement.report` — coverage before and after per commune,
   canton and zone, and the result folder (sites, tables, a scenario file for
   ``coverage run``, its map);
-- :mod:`coverage.placement.study` — all of it in one call (:func:`place`), as
+- :mod:`coverage.jobs.place` — all of it in one call (:func:`place`), as
   ``coverage place`` runs it.
 
 Method and choices: ``docs/placement.md``.
@@ -32,12 +32,12 @@ from coverage.placement.models import (
 )
 
 if TYPE_CHECKING:
-    from coverage.placement.study import PlacementStudy
+    from coverage.jobs.place import PlacementStudy
 
 
 def place(territory: str = "gers", **options: Any) -> PlacementStudy:
-    """Run a placement study (loaded lazily): see :func:`coverage.placement.study.place`."""
-    from coverage.placement.study import place as _place
+    """Run a placement study (loaded lazily): see :func:`coverage.jobs.place.place`."""
+    from coverage.jobs.place import place as _place
 
     return _place(territory, **options)
 

@@ -1,14 +1,25 @@
 """A placement study in one call: load, build the problem, solve, evaluate, write the folder.
 
 :func:`place` is what ``coverage place`` runs. It loads the territory the way
-``coverage run`` does (:class:`coverage.run.RunResources`, from the base
+``coverage run`` does (:class:`coverage.jobs.resources.TerritoryResources`, from the base
 scenario: the territory's default scenario unless another is given), so that
 the placement's travel times start from the same commune points with the same
 access legs as the run's; keeps open the sites the base scenario counts for
 the kind; solves the model (HiGHS, and the greedy heuristic as the baseline);
 turns the new sites into a scenario; measures coverage before and after as a
-run of that scenario does (:mod:`coverage.placement.report`); and, when asked,
-writes the result folder and runs the scenario for its map.
+run of that scenario does (:mod:`coverage.jobs.placement_scenario`); and, when
+asked, writes the result folder and runs the scenario for its map::
+
+    <output>/
+      placement.json     settings, solver report (MIP and greedy), figures, files
+      sites.gpkg         layers sites (chosen sites) and communes (before/after)
+      sites.csv          chosen sites with lon/lat (WGS84)
+      sites.geojson      chosen sites (EPSG:4326)
+      communes.csv       coverage before/after per commune
+      cantons.csv        coverage before/after per canton
+      zones.csv          zones, their bounds and sites
+      scenario.toml      the base scenario with the new sites (``coverage run`` takes it)
+      run/               that scenario run (map.html...), unless the map is skipped
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ from __future__ import annotations
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +39,18 @@ import numpy as np
 from coverage import __version__
 from coverage._outdir import replace_dir, staging_dir
 from coverage.access import threshold_key
+from coverage.jobs.placement_scenario import (
+    PlacementEvaluation,
+    added_services,
+    evaluate,
+    placement_scenario,
+    prepare_base,
+    scenario_selection,
+    scenario_toml,
+)
+from coverage.jobs.resources import TerritoryResources
+from coverage.jobs.run import ResultExistsError, run_scenario
+from coverage.jobs.scenarios import base_scenario_path
 from coverage.jsonio import write_json
 from coverage.placement.instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
 from coverage.placement.models import (
@@ -38,25 +61,16 @@ from coverage.placement.models import (
     PlacementResult,
     solve,
 )
-from coverage.placement.report import (
-    REPORT_FILE,
-    RUN_DIR,
-    SCENARIO_FILE,
-    PlacementEvaluation,
-    added_services,
-    evaluate,
-    placement_scenario,
-    prepare_base,
-    scenario_selection,
-    scenario_toml,
-    sites_frame,
-    to_wgs84_table,
-    zones_frame,
-)
+from coverage.placement.report import sites_frame, to_wgs84_table, zones_frame
+from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
 
-Progress = Callable[[str], None]
 ZONE_RULE_CHOICES: tuple[str, ...] = ("none", "at_most_one", "exactly_one", "at_least_one")
+
+
+SCENARIO_FILE = "scenario.toml"
+REPORT_FILE = "placement.json"
+RUN_DIR = "run"
 
 
 @dataclass(eq=False)
@@ -101,15 +115,6 @@ class PlacementStudy:
     def figures(self) -> dict[str, Any]:
         """The headline figures (coverage before/after within ``T``, model objective)."""
         return self.summary["coverage"]
-
-
-def base_scenario_path(territory: str, scenario: str | Path | None) -> Path:
-    """The base scenario file: the one given, or the territory's default scenario."""
-    if scenario is not None:
-        return Path(scenario)
-    from coverage.commands.run import default_scenario_path
-
-    return default_scenario_path(territory)
 
 
 def place(
@@ -190,7 +195,7 @@ def place(
     write_map
         Run the new scenario into ``<output_dir>/run`` (``map.html``).
     resources
-        Already loaded :class:`coverage.run.RunResources` (reused when they match).
+        Already loaded :class:`coverage.jobs.resources.TerritoryResources` (reused when they match).
     progress
         Called with a French label at the start of every step.
 
@@ -202,12 +207,11 @@ def place(
     ------
     PlacementError
         Bad or infeasible settings, naming the parameter.
-    coverage.run.ResultExistsError
+    coverage.jobs.run.ResultExistsError
         If ``output_dir`` exists and ``overwrite`` is false.
     """
-    from coverage.run import ResultExistsError, RunResources, run_scenario
 
-    say = progress or (lambda _message: None)
+    say = progress or silent
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _check_options(model, sites, new_sites, threshold_minutes, zone_rule)
@@ -222,7 +226,7 @@ def place(
         territory = base_spec.territory
     raw = tomllib.loads(base_path.read_text(encoding="utf-8"))
     if resources is None or not resources.matches(base_spec):
-        resources = RunResources.load(base_spec, data_dir=data_dir, progress=say)
+        resources = TerritoryResources.for_scenario(base_spec, data_dir=data_dir, progress=say)
     catalogue, loaded, ctx = resources.catalogue, resources.territory, resources.context
     if kind not in catalogue.kinds:
         raise PlacementError(
@@ -547,4 +551,4 @@ def _round_timings(timings: dict[str, float], started: float) -> dict[str, float
     return out
 
 
-__all__ = ["PlacementStudy", "base_scenario_path", "model_figures", "place"]
+__all__ = ["PlacementStudy", "model_figures", "place"]

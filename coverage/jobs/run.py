@@ -1,7 +1,8 @@
 """Run a scenario and write its result directory (GeoPackage, summary.json, CSV, GeoTIFF, map).
 
-:func:`run_scenario` loads what the scenario needs (:class:`RunResources`,
-reusable across runs: the API keeps one per territory), measures access for
+:func:`run_scenario` loads what the scenario needs
+(:class:`~coverage.jobs.resources.TerritoryResources`, reusable across runs:
+the API keeps one per territory), measures access for
 every analysis (:mod:`coverage.access`), the optional 2SFCA health
 accessibility (:mod:`coverage.fca`), and writes::
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -50,16 +51,15 @@ from coverage.fca import (
     linear_decay,
     step_decay,
 )
+from coverage.jobs.resources import TerritoryResources
 from coverage.jsonio import write_json
-from coverage.layers.population import PopulationSurface, population_surface
-from coverage.layers.services import ServiceCatalogue, load_catalogue
-from coverage.layers.territory import Territory, load_territory
-from coverage.routing.graph import RoadNetwork
+from coverage.layers.services import ServiceCatalogue
+from coverage.layers.territory import Territory
+from coverage.progress import Progress, silent
 from coverage.routing.isochrones import isochrones
 from coverage.routing.matrix import travel_times
 from coverage.scenario import Scenario, select_services
 
-Progress = Callable[[str], None]
 RESULT_WRITERS_GROUP = "coverage.result_writers"
 SUMMARY_FILE = "summary.json"
 GPKG_FILE = "results.gpkg"
@@ -67,76 +67,6 @@ GPKG_FILE = "results.gpkg"
 
 class ResultExistsError(CoverageError, FileExistsError):
     """The result directory exists and ``overwrite`` was not asked for."""
-
-
-@dataclass(eq=False)
-class RunResources:
-    """What a run needs, loaded once: territory, network, population, catalogue, snapping.
-
-    Attributes
-    ----------
-    territory, network, surface, catalogue, context
-        The loaded pieces.
-    timings
-        Seconds spent loading each piece.
-    """
-
-    territory: Territory
-    network: RoadNetwork
-    surface: PopulationSurface
-    catalogue: ServiceCatalogue
-    context: AccessContext
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def load(
-        cls,
-        scenario: Scenario,
-        *,
-        data_dir: str | Path | None = None,
-        progress: Progress | None = None,
-    ) -> RunResources:
-        """Load the scenario's territory, network, population surface and catalogue."""
-        from coverage.territory_network import load_territory_network
-
-        say = progress or (lambda _message: None)
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        say("Chargement du territoire")
-        territory = load_territory(scenario.territory, data_dir=data_dir)
-        timings["territory_s"] = time.perf_counter() - start
-        say("Réseau routier")
-        t0 = time.perf_counter()
-        network = load_territory_network(territory, **_network_options(scenario))
-        timings["network_s"] = time.perf_counter() - t0
-        say("Surface de population")
-        t0 = time.perf_counter()
-        surface = population_surface(territory, cell_size_m=scenario.cell_size_m)
-        timings["population_s"] = time.perf_counter() - t0
-        say("Catalogue des services")
-        t0 = time.perf_counter()
-        catalogue = load_catalogue(territory, extra=scenario.extra_files)
-        timings["catalogue_s"] = time.perf_counter() - t0
-        say("Raccordement des cellules et des communes au réseau")
-        t0 = time.perf_counter()
-        context = AccessContext.build(territory, network, surface, access=scenario.access)
-        timings["snapping_s"] = time.perf_counter() - t0
-        return cls(territory, network, surface, catalogue, context, timings)
-
-    def matches(self, scenario: Scenario) -> bool:
-        """Whether these resources can serve ``scenario`` (same territory and settings)."""
-        ctx = self.context
-        return (
-            self.territory.name == scenario.territory
-            and ctx.access == scenario.access
-            and (scenario.cell_size_m is None or scenario.cell_size_m == self.surface.cell_size_m)
-            and not scenario.network
-            and not scenario.extra_files
-        )
-
-
-def _network_options(scenario: Scenario) -> dict[str, Any]:
-    return {key: value for key, value in scenario.network.items()}
 
 
 @dataclass(eq=False)
@@ -164,7 +94,7 @@ def run_scenario(
     output_dir: str | Path,
     overwrite: bool = False,
     data_dir: str | Path | None = None,
-    resources: RunResources | None = None,
+    resources: TerritoryResources | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run a scenario and write its result directory (see the module docstring).
@@ -200,10 +130,10 @@ def run_scenario(
         raise ResultExistsError(
             f"the result directory {output_dir} exists; choose another one or pass --overwrite"
         )
-    say = progress or (lambda _message: None)
+    say = progress or silent
     started = time.perf_counter()
     if resources is None or not resources.matches(scenario):
-        resources = RunResources.load(scenario, data_dir=data_dir, progress=say)
+        resources = TerritoryResources.for_scenario(scenario, data_dir=data_dir, progress=say)
     territory, catalogue, ctx = resources.territory, resources.catalogue, resources.context
     selections, scenario_services = select_services(
         scenario, catalogue.frame, territory, known_kinds=catalogue.kinds
@@ -261,7 +191,7 @@ def _decay(spec: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _health_accessibility(
-    scenario: Scenario, services: gpd.GeoDataFrame, resources: RunResources
+    scenario: Scenario, services: gpd.GeoDataFrame, resources: TerritoryResources
 ) -> dict[str, Any]:
     assert scenario.health is not None
     spec = scenario.health
@@ -314,7 +244,7 @@ def _health_accessibility(
 def _write_outputs(
     folder: Path,
     scenario: Scenario,
-    resources: RunResources,
+    resources: TerritoryResources,
     analyses: dict[str, ServiceAccess],
     services: gpd.GeoDataFrame,
     health: dict[str, Any] | None,
@@ -549,7 +479,7 @@ def _catchments(result: ServiceAccess, ctx: AccessContext) -> gpd.GeoDataFrame:
 
 def _summary(
     scenario: Scenario,
-    resources: RunResources,
+    resources: TerritoryResources,
     analyses: dict[str, ServiceAccess],
     health: dict[str, Any] | None,
     files: dict[str, str],

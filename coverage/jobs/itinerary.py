@@ -1,0 +1,144 @@
+"""The ``coverage itinerary`` job: load a territory, compute its travel times, plan the service.
+
+:func:`plan_itinerary` loads the territory's resources
+(:class:`~coverage.jobs.resources.TerritoryResources`), finds the population
+beyond the fixed services, computes the travel times between communes and
+from and to the depot, and hands them to the decision package
+(:func:`coverage.itinerary.planner.plan_from_matrices`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from pyproj import Transformer
+
+from coverage.errors import QueryError
+from coverage.itinerary.legs import leg_matrix
+from coverage.itinerary.plan import ItineraryPlan
+from coverage.itinerary.planner import plan_from_matrices
+from coverage.itinerary.settings import ItinerarySettings
+from coverage.itinerary.stops import rows_of_codes, underserved_population
+from coverage.jobs.resources import TerritoryResources
+from coverage.layers.territory import Territory
+from coverage.progress import Progress, silent
+from coverage.routing.matrix import travel_times
+
+
+def resolve_depot(territory: Territory, depot: str | tuple[float, float], name: str | None) -> dict:
+    """The depot's code, name and coordinates (territory CRS) from an INSEE code or lon/lat.
+
+    Raises
+    ------
+    QueryError
+        An unknown INSEE code, or a pair that is not a longitude and a latitude.
+    """
+    communes = territory.communes
+    if isinstance(depot, str):
+        row = rows_of_codes(communes, [depot], what="depot")[0]
+        return {
+            "code": str(communes["insee_code"].iat[row]),
+            "name": name or str(communes["name"].iat[row]),
+            "x": float(communes["point_x"].iat[row]),
+            "y": float(communes["point_y"].iat[row]),
+        }
+    lon, lat = float(depot[0]), float(depot[1])
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise QueryError(f"depot: ({lon}, {lat}) is not a longitude, latitude pair")
+    x, y = Transformer.from_crs("EPSG:4326", territory.crs, always_xy=True).transform(lon, lat)
+    return {"code": "", "name": name or "Dépôt", "x": float(x), "y": float(y)}
+
+
+def plan_itinerary(
+    territory: str | Territory = "gers",
+    *,
+    settings: ItinerarySettings | None = None,
+    data_dir: str | Path | None = None,
+    resources: TerritoryResources | None = None,
+    naive: bool = False,
+    progress: Progress | None = None,
+    today: date | None = None,
+) -> ItineraryPlan:
+    """Plan the itinerant service of a territory: stops, calendar, daily tours.
+
+    Parameters
+    ----------
+    territory
+        Territory name (``gers``) or a loaded :class:`coverage.layers.Territory`.
+    settings
+        The settings (defaults: 26 stops, 103 days next year, see
+        :class:`~coverage.itinerary.settings.ItinerarySettings`).
+    data_dir
+        Data bundle directory (``--data``).
+    resources
+        Already loaded resources (reused, e.g. for a plan and its baseline).
+    naive
+        Build the benchmark's baseline (see :func:`coverage.itinerary.planner.build_plan`).
+    progress
+        Called with a French label at the start of every step.
+    today
+        Reference date for the default year.
+
+    Returns
+    -------
+    ItineraryPlan
+
+    Raises
+    ------
+    coverage.itinerary.settings.InfeasiblePlanError
+        Settings no plan can meet.
+    coverage.errors.QueryError
+        Unknown INSEE codes, kinds absent from the catalogue, bad settings.
+    """
+    settings = settings or ItinerarySettings()
+    say = progress or silent
+    t0 = time.perf_counter()
+    if resources is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resources = TerritoryResources.load(territory, data_dir=data_dir, progress=say)
+    terr, network, ctx = resources.territory, resources.network, resources.context
+    timings = {"load": time.perf_counter() - t0}
+    depot = resolve_depot(terr, settings.depot, settings.depot_name)
+
+    say("Accès aux services fixes (population mal desservie)")
+    t1 = time.perf_counter()
+    under = underserved_population(
+        ctx,
+        resources.catalogue,
+        kinds=settings.kinds,
+        threshold_minutes=settings.underserved_minutes,
+    )
+    say("Temps de trajet entre communes")
+    pts = ctx.commune_points
+    between = travel_times(network, pts, pts).seconds
+    np.fill_diagonal(between, np.where(pts.too_far, np.nan, 0.0))
+    depot_xy = np.array([[depot["x"], depot["y"]]])
+    out_s = travel_times(network, depot_xy, pts, access=ctx.access).seconds[0]
+    back_s = travel_times(network, pts, depot_xy, access=ctx.access).seconds[:, 0]
+    timings["access"] = time.perf_counter() - t1
+
+    plan = plan_from_matrices(
+        communes=terr.communes,
+        under=under,
+        between=between,
+        out_s=out_s,
+        back_s=back_s,
+        depot=depot,
+        legs_for=lambda xy: leg_matrix(network, xy, access=ctx.access),
+        settings=settings,
+        territory_name=terr.name,
+        territory_label=terr.config.label,
+        crs=terr.crs,
+        provenance=under.provenance,
+        timings=timings,
+        naive=naive,
+        progress=say,
+        today=today,
+    )
+    plan.details["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
+    return plan

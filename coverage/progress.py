@@ -1,0 +1,23 @@
+"""The one progress callback type of the engine's long steps.
+
+A job calls ``progress(step)`` at the start of every step with a French label
+(``"Réseau routier"``), and ``progress(step, done=n, total=N)`` while it counts
+items (rows geocoded, services imported). The CLI shows it as a progress bar,
+the API ignores it; :func:`silent` is the default.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    """Called with a French step label, and optionally how many items are done."""
+
+    def __call__(self, step: str, /, *, done: int | None = None, total: int | None = None) -> None:
+        """Report the current step (and ``done`` of ``total`` items when counting)."""
+
+
+def silent(step: str, /, *, done: int | None = None, total: int | None = None) -> None:
+    """A progress callback that shows nothing."""
+    return None
