@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from coverage.errors import CoverageError, QueryError, TerritoryNotFoundError
+from coverage.errors import CoverageError, OutputExistsError, QueryError, TerritoryNotFoundError
 
 
 class ApiError(CoverageError):
@@ -74,6 +74,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (PointOutsideError, 400, "outside_territory"),
     (RunNotReadyError, 409, "not_ready"),
+    (OutputExistsError, 409, "exists"),
     (QueueFullError, 429, "queue_full"),
     (AuthenticationError, 401, "unauthorized"),
     (WritesDisabledError, 403, "writes_disabled"),

@@ -12,6 +12,19 @@ import shutil
 import time
 from pathlib import Path
 
+from coverage.errors import OutputExistsError
+
+
+def refuse_existing(target: str | Path, *, overwrite: bool) -> None:
+    """Raise :class:`~coverage.errors.OutputExistsError` if ``target`` exists, unless ``overwrite``.
+
+    The one check (and message) of every command that writes a folder.
+    """
+    if Path(target).exists() and not overwrite:
+        raise OutputExistsError(
+            f"le dossier {target} existe déjà ; choisissez-en un autre ou ajoutez --overwrite"
+        )
+
 
 def staging_dir(target: Path) -> Path:
     """Create and return a hidden staging folder beside ``target`` (same file system)."""

@@ -67,3 +67,8 @@ class NetworkError(CoverageError, ValueError):
 
 class QueryError(CoverageError, ValueError):
     """Invalid arguments to a routing or analysis query (negative limit, NaN coordinates...)."""
+
+
+class OutputExistsError(CoverageError, FileExistsError):
+    """An output folder (run result, placement study, itinerary plan) exists and overwriting
+    was not asked for."""

@@ -1,7 +1,16 @@
-"""Read a result directory of ``coverage run``: its summary, layers and tables.
+"""The result directory of ``coverage run``: its format (file names) and its reader.
 
-Maps and the API read results through :class:`ResultFolder` and compute
-nothing themselves. Layers are read once and kept.
+This module owns the format: :mod:`coverage.jobs.run` writes with these names,
+:mod:`coverage.jobs.compare`, the maps and the API read through
+:class:`ResultFolder` (or :func:`read_summary`) and compute nothing themselves.
+Layers are read once and kept::
+
+    <result>/
+      summary.json                 SUMMARY_FILE
+      results.gpkg                 GPKG_FILE (layers LAYERS)
+      tables/<kind>_<analysis>.csv TABLES_DIR, kinds TABLE_KINDS (table_stem)
+      minutes_<analysis>.tif       minutes_file
+      map.html                     MAP_FILE (written by the maps package)
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ from coverage.errors import DataError
 
 SUMMARY_FILE = "summary.json"
 GPKG_FILE = "results.gpkg"
+TABLES_DIR = "tables"
+MAP_FILE = "map.html"
+TABLE_KINDS: tuple[str, ...] = ("communes", "cantons", "epci", "underserved")
+"""Tables written per analysis in ``tables/`` (``communes_health`` for the 2SFCA)."""
 LAYERS: tuple[str, ...] = (
     "communes",
     "cantons",
@@ -30,6 +43,35 @@ LAYERS: tuple[str, ...] = (
 )
 """Layers a full run writes in ``results.gpkg`` (``cells``, ``isochrones`` and
 ``catchments`` only when the scenario's ``[outputs]`` keep them)."""
+
+
+def table_stem(kind: str, analysis: str) -> str:
+    """File stem of an analysis table in ``tables/``: ``communes_france_services``."""
+    return f"{kind}_{analysis}"
+
+
+def minutes_file(analysis: str) -> str:
+    """File name of an analysis' travel-time surface (GeoTIFF, minutes)."""
+    return f"minutes_{analysis}.tif"
+
+
+def read_summary(folder: str | Path) -> dict[str, Any]:
+    """Read a result directory's ``summary.json``.
+
+    Raises
+    ------
+    DataError
+        If the folder is not a result directory or the summary is not JSON.
+    """
+    path = Path(folder) / SUMMARY_FILE
+    if not path.is_file():
+        raise DataError(
+            "not a result directory of 'coverage run' (no summary.json)", path=Path(folder)
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"summary.json is not valid JSON ({exc})", path=path) from None
 
 
 class ResultFolder:
@@ -58,10 +100,7 @@ class ResultFolder:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
-        try:
-            return json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"summary.json is not valid JSON ({exc})", path=self.path) from None
+        return read_summary(self.path)
 
     @property
     def analyses(self) -> list[str]:
@@ -103,7 +142,7 @@ class ResultFolder:
         DataError
             If the table does not exist.
         """
-        path = self.path / "tables" / f"{name}.csv"
+        path = self.path / TABLES_DIR / f"{name}.csv"
         if not path.is_file():
             raise DataError(f"no table '{name}' in this result", path=path)
         return pd.read_csv(

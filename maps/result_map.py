@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-MAP_FILE = "map.html"
+from coverage.results import MAP_FILE
 
 
 def write_result_map(folder: Path, summary: dict[str, Any]) -> list[Path]:

@@ -193,10 +193,10 @@ def itinerary(
     routes.geojson (une tournée par jour), tours.geojson, stops.geojson,
     summary.json et la carte map.html.
     """
+    from coverage._outdir import refuse_existing
     from coverage.errors import QueryError
     from coverage.itinerary import ItinerarySettings, read_closures
     from coverage.itinerary.calendar import parse_date, parse_weekdays
-    from coverage.itinerary.plan import PlanExistsError
     from coverage.itinerary.settings import parse_clock
     from coverage.itinerary.stops import read_stop_codes
     from coverage.jobs.itinerary import plan_itinerary
@@ -238,10 +238,7 @@ def itinerary(
     )
     period = settings.period()
     out = output or Path("results") / f"itineraire-{territory}-{period[0].year}"
-    if out.exists() and not overwrite:
-        raise PlanExistsError(
-            f"the output directory {out} exists; choose another one or pass --overwrite"
-        )
+    refuse_existing(out, overwrite=overwrite)
     console.print(
         f"[bold]Service public itinérant[/bold] — {territory}, du {period[0]:%d/%m/%Y} au "
         f"{period[1]:%d/%m/%Y}{' (plan naïf de référence)' if naive else ''}",

@@ -35,8 +35,8 @@ import pandas as pd
 import shapely
 
 from coverage import __version__
-from coverage._outdir import replace_dir, staging_dir
-from coverage.errors import CoverageError
+from coverage._outdir import refuse_existing, replace_dir, staging_dir
+from coverage.errors import OutputExistsError
 from coverage.itinerary.calendar import WEEKDAY_NAMES_FR, french_date
 from coverage.itinerary.ics import Event, calendar_text
 from coverage.itinerary.legs import LegMatrix
@@ -51,8 +51,8 @@ SUMMARY_FILE = "summary.json"
 WEB_CRS = "EPSG:4326"
 
 
-class PlanExistsError(CoverageError, FileExistsError):
-    """The output directory exists and overwriting was not asked for."""
+PlanExistsError = OutputExistsError
+"""Former name of :class:`coverage.errors.OutputExistsError` (kept for one release)."""
 
 
 def clock(seconds: float | None) -> str:
@@ -425,14 +425,11 @@ class ItineraryPlan:
 
         Raises
         ------
-        PlanExistsError
+        coverage.errors.OutputExistsError
             If the folder exists and ``overwrite`` is false.
         """
         folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise PlanExistsError(
-                f"the output directory {folder} exists; choose another one or pass --overwrite"
-            )
+        refuse_existing(folder, overwrite=overwrite)
         say = progress or (lambda _m: None)
         tmp = staging_dir(folder)
         files: dict[str, Path] = {}

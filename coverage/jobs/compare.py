@@ -18,8 +18,7 @@ import pandas as pd
 
 from coverage.access import threshold_key
 from coverage.errors import DataError
-
-SUMMARY_FILE = "summary.json"
+from coverage.results import TABLES_DIR, read_summary, table_stem
 
 
 @dataclass(eq=False)
@@ -65,25 +64,6 @@ class Comparison:
             json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
         return paths
-
-
-def read_summary(folder: str | Path) -> dict[str, Any]:
-    """Read a result directory's ``summary.json``.
-
-    Raises
-    ------
-    DataError
-        If the folder is not a result directory.
-    """
-    path = Path(folder) / SUMMARY_FILE
-    if not path.is_file():
-        raise DataError(
-            "not a result directory of 'coverage run' (no summary.json)", path=Path(folder)
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"summary.json is not valid JSON ({exc})", path=path) from None
 
 
 def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
@@ -159,7 +139,7 @@ def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
 
 
 def _communes(folder: str | Path, name: str) -> pd.DataFrame:
-    path = Path(folder) / "tables" / f"communes_{name}.csv"
+    path = Path(folder) / TABLES_DIR / f"{table_stem('communes', name)}.csv"
     if not path.is_file():
         raise DataError(f"missing table of analysis '{name}'", path=path)
     return pd.read_csv(path, dtype={"insee_code": str, "canton_code": str, "epci_siren": str})

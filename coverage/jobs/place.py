@@ -37,7 +37,7 @@ import geopandas as gpd
 import numpy as np
 
 from coverage import __version__
-from coverage._outdir import replace_dir, staging_dir
+from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
 from coverage.jobs.placement_scenario import (
     PlacementEvaluation,
@@ -49,7 +49,7 @@ from coverage.jobs.placement_scenario import (
     scenario_toml,
 )
 from coverage.jobs.resources import TerritoryResources
-from coverage.jobs.run import ResultExistsError, run_scenario
+from coverage.jobs.run import run_scenario
 from coverage.jobs.scenarios import base_scenario_path
 from coverage.jsonio import write_json
 from coverage.placement.instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
@@ -207,7 +207,7 @@ def place(
     ------
     PlacementError
         Bad or infeasible settings, naming the parameter.
-    coverage.jobs.run.ResultExistsError
+    coverage.errors.OutputExistsError
         If ``output_dir`` exists and ``overwrite`` is false.
     """
 
@@ -215,10 +215,8 @@ def place(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _check_options(model, sites, new_sites, threshold_minutes, zone_rule)
-    if output_dir is not None and Path(output_dir).exists() and not overwrite:
-        raise ResultExistsError(
-            f"the result directory {output_dir} exists; choose another one or pass --overwrite"
-        )
+    if output_dir is not None:
+        refuse_existing(output_dir, overwrite=overwrite)
 
     base_path = base_scenario_path(territory, scenario)
     base_spec = load_scenario(base_path)

@@ -40,10 +40,10 @@ import rasterio.features
 import shapely
 
 from coverage import __version__
-from coverage._outdir import replace_dir, staging_dir
+from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
-from coverage.errors import CoverageError, DataError
+from coverage.errors import DataError, OutputExistsError
 from coverage.fca import (
     APL_UNDERSUPPLIED,
     drees_apl_decay,
@@ -56,17 +56,16 @@ from coverage.jsonio import write_json
 from coverage.layers.services import ServiceCatalogue
 from coverage.layers.territory import Territory
 from coverage.progress import Progress, silent
+from coverage.results import GPKG_FILE, SUMMARY_FILE, TABLES_DIR, minutes_file, table_stem
 from coverage.routing.isochrones import isochrones
 from coverage.routing.matrix import travel_times
 from coverage.scenario import Scenario, select_services
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
-SUMMARY_FILE = "summary.json"
-GPKG_FILE = "results.gpkg"
 
 
-class ResultExistsError(CoverageError, FileExistsError):
-    """The result directory exists and ``overwrite`` was not asked for."""
+ResultExistsError = OutputExistsError
+"""Former name of :class:`coverage.errors.OutputExistsError` (kept for one release)."""
 
 
 @dataclass(eq=False)
@@ -120,16 +119,13 @@ def run_scenario(
 
     Raises
     ------
-    ResultExistsError
+    coverage.errors.OutputExistsError
         If ``output_dir`` exists and ``overwrite`` is false.
     coverage.errors.ConfigError
         Scenario mistakes found against the catalogue (unknown kinds, ids...).
     """
     output_dir = Path(output_dir)
-    if output_dir.exists() and not overwrite:
-        raise ResultExistsError(
-            f"the result directory {output_dir} exists; choose another one or pass --overwrite"
-        )
+    refuse_existing(output_dir, overwrite=overwrite)
     say = progress or silent
     started = time.perf_counter()
     if resources is None or not resources.matches(scenario):
@@ -254,7 +250,7 @@ def _write_outputs(
     ctx = resources.context
     crs = territory.crs
     gpkg = folder / GPKG_FILE
-    tables = folder / "tables"
+    tables = folder / TABLES_DIR
     tables.mkdir()
     files: dict[str, str] = {"geopackage": GPKG_FILE}
     say("Écriture des résultats")
@@ -273,12 +269,13 @@ def _write_outputs(
         indicators = result.communes.drop(columns=[c for c in base_cols if c != "insee_code"])
         indicators = indicators.set_index("insee_code").add_prefix(f"{name}__")
         communes = communes.join(indicators, on="insee_code")
-        result.communes.to_csv(tables / f"communes_{name}.csv", index=False, encoding="utf-8")
-        result.table("canton").to_csv(tables / f"cantons_{name}.csv", index=False, encoding="utf-8")
-        result.table("epci").to_csv(tables / f"epci_{name}.csv", index=False, encoding="utf-8")
-        result.underserved().to_csv(
-            tables / f"underserved_{name}.csv", index=False, encoding="utf-8"
-        )
+        for kind, table in (
+            ("communes", result.communes),
+            ("cantons", result.table("canton")),
+            ("epci", result.table("epci")),
+            ("underserved", result.underserved()),
+        ):
+            table.to_csv(tables / f"{table_stem(kind, name)}.csv", index=False, encoding="utf-8")
     if health is not None:
         communes["health__accessibility"] = np.round(health["commune_value"], 4)
         communes["health__undersupplied"] = (
@@ -286,9 +283,9 @@ def _write_outputs(
         )
         communes[
             ["insee_code", "name", "population", "health__accessibility", "health__undersupplied"]
-        ].to_csv(tables / "communes_health.csv", index=False, encoding="utf-8")
+        ].to_csv(tables / f"{table_stem('communes', 'health')}.csv", index=False, encoding="utf-8")
     _write_layer(communes, gpkg, "communes")
-    files["tables"] = "tables/"
+    files["tables"] = f"{TABLES_DIR}/"
 
     for level, frame, key in (
         ("canton", territory.cantons, "canton_code"),
@@ -305,7 +302,7 @@ def _write_outputs(
 
     surface = resources.surface
     for name, result in analyses.items():
-        path = folder / f"minutes_{name}.tif"
+        path = folder / minutes_file(name)
         _write_minutes_tif(result, path)
         files[f"minutes_{name}"] = path.name
 
