@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,12 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Print recorded warnings on stderr, one line each."""
     for w in caught:
         err_console.print(f"[yellow]Avertissement :[/yellow] {w.message}", highlight=False)
+
+
+def print_warnings(messages: list[str]) -> None:
+    """Print warning texts (returned by a job) on stderr, one line each."""
+    for message in messages:
+        err_console.print(f"[yellow]Avertissement :[/yellow] {message}", highlight=False)
 
 
 def fmt_num(value: float, digits: int = 1) -> str:
@@ -91,3 +97,37 @@ class StepProgress:
         if exc[0] is None:
             self._finish()
         self._status.__exit__(*exc)
+
+
+class CountProgress:
+    """A progress bar on stderr for steps that count items (``progress(step, done=, total=)``).
+
+    Implements :class:`coverage.progress.Progress`; a step called without counts
+    only changes the bar's label.
+    """
+
+    def __init__(self, *, disable: bool = False) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=disable,
+            transient=True,
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> CountProgress:
+        self._bar.__enter__()
+        self._task = self._bar.add_task("Préparation…", total=None)
+        return self
+
+    def __call__(self, step: str, /, *, done: int | None = None, total: int | None = None) -> None:
+        self._bar.update(self._task, description=step, completed=done or 0, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)

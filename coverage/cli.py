@@ -8,11 +8,8 @@ with exit code 1; an unexpected error prints one line too, with exit code 2
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
-import warnings
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +21,6 @@ from coverage._cli_common import (
     console,
     err_console,
     fmt_int,
-    show_warnings,
 )
 from coverage.errors import CoverageError
 
@@ -38,54 +34,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@app.command()
-def info(
-    territory: TerritoryArgument = "gers",
-    data: DataOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
-) -> None:
-    """Résumé du territoire : communes, population, cantons, EPCI, couches présentes."""
-    from coverage.layers import load_territory
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_territory(territory, data_dir=data)
-    show_warnings(caught)
-    summary = loaded.summary()
-    if as_json:
-        console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
-        return
-    console.print(
-        f"[bold]{summary['label']}[/bold] ({summary['territory']}), "
-        f"département {summary['departement']}",
-        highlight=False,
-    )
-    console.print(f"  {summary['communes']} communes", highlight=False)
-    console.print(
-        f"  {fmt_int(summary['population'])} habitants (population municipale)",
-        highlight=False,
-    )
-    split = "; ".join(
-        f"{s['label']}, {fmt_int(s['population'])} hab." for s in summary["split_cantons"]
-    )
-    console.print(
-        f"  {summary['cantons']} cantons" + (f" ({split})" if split else ""), highlight=False
-    )
-    console.print(f"  {summary['epci']} EPCI", highlight=False)
-    console.print(
-        f"Données : {summary['data_dir']} (choisi par {summary['data_dir_origin']})",
-        highlight=False,
-    )
-    console.print(f"Description : {summary['description']}", highlight=False)
-    console.print("Couches :", highlight=False)
-    for key, layer in summary["layers"].items():
-        state = "présente" if layer["present"] else "[red]absente[/red]"
-        date = f", données {layer['date']}" if layer["date"] else ""
-        console.print(f"  {key:<16} {state}  {layer['file']}{date}", highlight=False)
-    for repair in summary["repairs"]:
-        console.print(f"  réparé : {repair}", highlight=False)
 
 
 @app.command()
@@ -142,42 +90,6 @@ def fetch(
     console.print(f"Sommes de contrôle et sources : {report.fetch_json}", highlight=False)
 
 
-@app.command()
-def population(
-    territory: TerritoryArgument = "gers",
-    data: DataOption = None,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Écrire la surface en GeoTIFF.")
-    ] = None,
-    cell_size: Annotated[
-        float | None, typer.Option("--cell-size", help="Taille des cellules en mètres.")
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ne pas utiliser le cache.")] = False,
-) -> None:
-    """Construit la surface de population (habitants par cellule de 200 m) et la met en cache."""
-    from coverage.layers import load_territory
-    from coverage.layers.population import population_surface
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_territory(territory, data_dir=data)
-        with console.status("Surface de population…"):
-            surface = population_surface(loaded, cell_size_m=cell_size, use_cache=not no_cache)
-    show_warnings(caught)
-    rows, cols = surface.shape
-    console.print(
-        f"{rows} × {cols} cellules de {surface.cell_size_m:g} m, "
-        f"{int((surface.values > 0).sum())} peuplées, total {fmt_int(surface.total)} habitants",
-        highlight=False,
-    )
-    console.print(f"Méthode : {surface.method}", highlight=False)
-    if surface.cache_file:
-        console.print(f"Cache : {surface.cache_file}", highlight=False)
-    if output is not None:
-        surface.to_geotiff(output)
-        console.print(f"Écrit : {output}", highlight=False)
-
-
 def _version_callback(value: bool) -> None:
     if value:
         console.print(f"coverage {__version__}")
@@ -195,7 +107,10 @@ def _root(
 
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "coverage.commands.info",
+    "coverage.commands.population",
     "coverage.commands.run",
+    "coverage.commands.compare",
     "coverage.commands.geocode",
     "coverage.commands.services",
     "coverage.commands.network",

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
-from coverage._cli_common import DataOption, console, err_console, fmt_int, show_warnings
+from coverage._cli_common import (
+    CountProgress,
+    DataOption,
+    console,
+    err_console,
+    fmt_int,
+    print_warnings,
+)
 
 BackendOption = Annotated[
     list[str] | None,
@@ -90,56 +96,49 @@ def geocode(
     Chaque ligne revient, dans l'ordre, avec sa position, sa précision (numéro, voie,
     lieu-dit, commune) et son statut (trouvé, repli, rejeté, avec la raison).
     """
-    from coverage.geocode.batch import detect_columns, geocode_frame, read_table, write_table
-    from coverage.geocode.chain import make_geocoder
-    from coverage.geocode.coords import CoordinateValidator
-    from coverage.layers import load_territory
+    from coverage.jobs.geocode import geocode_addresses
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_territory(territory, data_dir=data)
-    show_warnings(caught)
-    frame, info = read_table(input_file, encoding=encoding, separator=separator)
-    columns = detect_columns(
-        list(frame.columns),
-        id=id_column,
-        address=address,
-        housenumber=housenumber,
-        street=street,
-        postcode=postcode,
-        city=city,
-        insee_code=insee,
-        lon=lon,
-        lat=lat,
-    )
+    given = {
+        "id": id_column,
+        "address": address,
+        "housenumber": housenumber,
+        "street": street,
+        "postcode": postcode,
+        "city": city,
+        "insee_code": insee,
+        "lon": lon,
+        "lat": lat,
+    }
+    with CountProgress(disable=no_progress) as bar:
+        report = geocode_addresses(
+            input_file,
+            territory=territory,
+            data_dir=data,
+            output=output,
+            backends=backend,
+            columns={key: value for key, value in given.items() if value},
+            encoding=encoding,
+            separator=separator,
+            max_distance_km=max_distance_km,
+            ban_options={
+                "base_url": ban_url,
+                "rate_limit_per_s": rate_limit,
+                "use_cache": not no_cache,
+            },
+            progress=bar,
+        )
+    print_warnings(report.warnings)
+    info, result = report.table, report.result
     console.print(
         f"Lecture : {input_file} ({fmt_int(info.rows)} lignes, encodage {info.encoding}, "
         f"séparateur {info.separator!r})",
         highlight=False,
     )
     console.print(
-        "Colonnes : " + ", ".join(f"{k}={v}" for k, v in columns.used().items()), highlight=False
+        "Colonnes : " + ", ".join(f"{k}={v}" for k, v in report.columns.used().items()),
+        highlight=False,
     )
-    chain = make_geocoder(
-        loaded,
-        backend,
-        ban_options={
-            "base_url": ban_url,
-            "rate_limit_per_s": rate_limit,
-            "use_cache": not no_cache,
-        },
-    )
-    validator = CoordinateValidator.from_territory(loaded, max_distance_m=max_distance_km * 1000)
-    result = run_with_progress(
-        lambda progress: geocode_frame(
-            frame, chain, columns=columns, validator=validator, progress=progress
-        ),
-        total=len(frame),
-        label=f"Géocodage ({' → '.join(chain.names)})",
-        disable=no_progress,
-    )
-    target = output or input_file.with_name(f"{input_file.stem}.geocode.csv")
-    write_table(result.frame, target, separator=info.separator)
+    console.print(f"Géocodeurs : {' → '.join(report.backends)}", highlight=False)
     for line in result.summary_lines():
         console.print(line, highlight=False)
     rejected = result.frame[result.frame["status"] == "rejected"]
@@ -147,7 +146,7 @@ def geocode(
         console.print(f"  ligne {position + 2} : {reason}", highlight=False)
     if len(rejected) > 10:
         console.print(f"  … et {len(rejected) - 10} autres lignes rejetées", highlight=False)
-    console.print(f"Écrit : {target}", highlight=False)
+    console.print(f"Écrit : {report.output}", highlight=False)
 
 
 def run_with_progress(
