@@ -8,18 +8,16 @@
 - :mod:`coverage.placement.instance` — a territory's problem: demand (communes or
   population cells), candidates (communes, chefs-lieux, a file), existing
   services kept open, zones (cantons);
-- :mod:`coverage.placement.report` — coverage before and after per commune,
-  canton and zone, and the result folder (sites, tables, a scenario file for
-  ``coverage run``, its map);
-- :mod:`coverage.jobs.place` — all of it in one call (:func:`place`), as
-  ``coverage place`` runs it.
+- :mod:`coverage.placement.report` — the chosen sites and zones as tables.
+
+The job that loads a territory, computes the matrix, solves, measures before
+and after and writes the folder is :func:`coverage.jobs.place.place` (what
+``coverage place`` runs).
 
 Method and choices: ``docs/placement.md``.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from coverage.placement.models import (
     PlacementError,
@@ -31,22 +29,10 @@ from coverage.placement.models import (
     solve_pmedian,
 )
 
-if TYPE_CHECKING:
-    from coverage.jobs.place import PlacementStudy
-
-
-def place(territory: str = "gers", **options: Any) -> PlacementStudy:
-    """Run a placement study (loaded lazily): see :func:`coverage.jobs.place.place`."""
-    from coverage.jobs.place import place as _place
-
-    return _place(territory, **options)
-
-
 __all__ = [
     "PlacementError",
     "PlacementProblem",
     "PlacementResult",
-    "place",
     "solve",
     "solve_lscp",
     "solve_mclp",
