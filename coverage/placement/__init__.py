@@ -1,8 +1,9 @@
 """Where to open sites: maximal coverage, p-median and set covering on our travel times.
 
-- :mod:`coverage.placement.models` — the pure models on a demand × candidate
-  matrix (:class:`PlacementProblem`, :func:`solve_mclp`, :func:`solve_pmedian`,
-  :func:`solve_lscp`, :class:`PlacementResult`); exact MIP in
+- :mod:`coverage.placement.problem` — a problem on a demand × candidate matrix
+  (:class:`PlacementProblem`), its checks and its result (:class:`PlacementResult`);
+- :mod:`coverage.placement.solving` — the models solved (:func:`solve_mclp`,
+  :func:`solve_pmedian`, :func:`solve_lscp`): exact MIP in
   :mod:`~coverage.placement.mip` (HiGHS), heuristics in
   :mod:`~coverage.placement.greedy`;
 - :mod:`coverage.placement.instance` — a territory's problem: demand (communes or
@@ -21,15 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from coverage.placement.models import (
-    PlacementError,
-    PlacementProblem,
-    PlacementResult,
-    solve,
-    solve_lscp,
-    solve_mclp,
-    solve_pmedian,
-)
+from coverage.placement.problem import PlacementError, PlacementProblem, PlacementResult
+from coverage.placement.solving import solve, solve_lscp, solve_mclp, solve_pmedian
 
 if TYPE_CHECKING:
     from coverage.placement.study import PlacementStudy

@@ -1,7 +1,7 @@
 """Exact MIP formulations of the placement models, built as sparse matrices and solved by HiGHS.
 
 The formulations are written out in the docstrings of
-:func:`coverage.placement.models.solve_mclp`, ``solve_pmedian`` and
+:func:`coverage.placement.solving.solve_mclp`, ``solve_pmedian`` and
 ``solve_lscp``. This module reduces the data exactly (:func:`reduce_cover`),
 builds each model as one sparse constraint matrix, passes it to HiGHS through
 ``highspy`` in a single call, starts HiGHS from the greedy solution, and reads
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from coverage.placement.models import PlacementError, PlacementProblem
+from coverage.placement.problem import PlacementError, PlacementProblem
 
 _PMEDIAN_SCALE_S = 60.0
 """p-median costs go to HiGHS in minutes (smaller coefficients), results come back in seconds."""
@@ -143,7 +143,7 @@ class MipOutcome:
         Model size, HiGHS status, nodes, times.
     shares
         For capacitated models: per demand point (site, seconds, covered share) and
-        the objective, as :func:`coverage.placement.models._finish` expects.
+        the objective, as :func:`coverage.placement.solving._finish` expects.
     """
 
     chosen: np.ndarray | None
@@ -365,7 +365,7 @@ def solve_mclp_mip(
     mip_gap: float,
     closed: np.ndarray | None = None,
 ) -> MipOutcome:
-    """Solve the MCLP (formulation in :func:`coverage.placement.models.solve_mclp`).
+    """Solve the MCLP (formulation in :func:`coverage.placement.solving.solve_mclp`).
 
     ``closed`` candidates (dominated ones) are held at 0.
     """
@@ -478,7 +478,7 @@ def solve_pmedian_mip(
     mip_gap: float,
     max_pairs: int,
 ) -> MipOutcome:
-    """Solve the p-median (formulation in :func:`coverage.placement.models.solve_pmedian`)."""
+    """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`)."""
     n_cand = problem.n_candidates
     cost = problem.cost_s
     w = problem.weights
@@ -585,7 +585,7 @@ def solve_lscp_mip(
     time_limit_s: float,
     mip_gap: float,
 ) -> MipOutcome:
-    """Solve the LSCP (formulation in :func:`coverage.placement.models.solve_lscp`)."""
+    """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`)."""
     n_cand = problem.n_candidates
     groups, sites = np.nonzero(reduced.cover)
     n_groups = reduced.weights.shape[0]

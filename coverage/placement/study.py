@@ -30,13 +30,12 @@ from coverage._outdir import replace_dir, staging_dir
 from coverage.access import threshold_key
 from coverage.jsonio import write_json
 from coverage.placement.instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
-from coverage.placement.models import (
+from coverage.placement.problem import (
     COVER_TOLERANCE_S,
     DEFAULT_TIME_LIMIT_S,
     MODELS,
     PlacementError,
     PlacementResult,
-    solve,
 )
 from coverage.placement.report import (
     REPORT_FILE,
@@ -53,6 +52,7 @@ from coverage.placement.report import (
     to_wgs84_table,
     zones_frame,
 )
+from coverage.placement.solving import solve
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
 
 Progress = Callable[[str], None]
