@@ -3,20 +3,20 @@
 The formulations are written out in the docstrings of
 :func:`coverage.placement.solving.solve_mclp`, ``solve_pmedian`` and
 ``solve_lscp``. This module reduces the data exactly (:func:`reduce_cover`),
-builds each model as one sparse constraint matrix, passes it to HiGHS through
-``highspy`` in a single call, starts HiGHS from the greedy solution, and reads
-back the open sites, the proven bound and the gap.
+builds each model as one sparse constraint matrix, passes it to HiGHS in a single
+call (:func:`coverage._highs.solve_mip`), starts HiGHS from the greedy solution, and
+reads back the open sites, the proven bound and the gap.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from coverage._highs import SolverUnavailableError, solve_mip
 from coverage.placement.problem import PlacementError, PlacementProblem
 
 _PMEDIAN_SCALE_S = 60.0
@@ -134,7 +134,8 @@ class MipOutcome:
     chosen
         Open candidates, or None when HiGHS produced no solution.
     status
-        ``optimal`` or ``time_limit``.
+        ``optimal`` (proven within ``mip_gap``), ``time_limit`` or ``feasible`` (a
+        solution HiGHS did not prove optimal within ``mip_gap``).
     bound
         Proven bound on the full objective (the reductions' constant included).
     reason
@@ -278,74 +279,50 @@ def _run(
     time_limit_s: float,
     mip_gap: float,
 ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
-    """Solve with HiGHS: (status, column values or None, dual bound, details)."""
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - highspy is a declared dependency
-        return "no_solver", None, None, {"reason": "highspy absent (pip install highspy)"}
+    """Solve with HiGHS (:func:`coverage._highs.solve_mip`): (status, values, bound, details).
+
+    The status is ``optimal`` (proven within ``mip_gap``), ``time_limit`` (HiGHS ran
+    out of time), ``feasible`` (a solution, not proven optimal), ``infeasible``,
+    ``no_solution`` or ``no_solver``; values and bound are None without a solution.
+    """
     matrix = model.matrix()
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_ = model.n_cols
-    lp.num_row_ = model.n_rows
-    lp.col_cost_ = np.concatenate(model.cost)
-    lp.col_lower_ = np.concatenate(model.lower)
-    lp.col_upper_ = np.where(
-        np.isfinite(np.concatenate(model.upper)), np.concatenate(model.upper), inf
-    )
-    if model.n_rows:
-        row_lo = np.concatenate(model.row_lower)
-        row_hi = np.concatenate(model.row_upper)
-        lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
-        lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data
-    lp.a_matrix_.num_col_ = model.n_cols
-    lp.a_matrix_.num_row_ = model.n_rows
-    integer = np.concatenate(model.integer)
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-        for flag in integer
-    ]
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.setOptionValue("random_seed", 0)
-    h.passModel(lp)
-    if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = list(start)
-        solution.value_valid = True
-        h.setSolution(solution)
-    t0 = time.perf_counter()
-    h.run()
-    elapsed = time.perf_counter() - t0
-    status = h.getModelStatus()
-    info = h.getInfo()
+    size = {"columns": model.n_cols, "rows": model.n_rows, "nonzeros": int(matrix.nnz)}
+    try:
+        result = solve_mip(
+            np.concatenate(model.cost),
+            matrix,
+            np.concatenate(model.row_lower) if model.n_rows else np.zeros(0),
+            np.concatenate(model.row_upper) if model.n_rows else np.zeros(0),
+            np.concatenate(model.lower),
+            np.concatenate(model.upper),
+            integer=np.concatenate(model.integer),
+            maximise=maximize,
+            start=start,
+            time_limit_s=time_limit_s,
+            mip_gap=mip_gap,
+        )
+    except SolverUnavailableError as exc:  # pragma: no cover - highspy is a declared dependency
+        return "no_solver", None, None, {"reason": str(exc)}
+    run = result.details()
     details = {
-        "highs_status": h.modelStatusToString(status),
-        "highs_time_s": round(elapsed, 3),
-        "columns": model.n_cols,
-        "rows": model.n_rows,
-        "nonzeros": int(matrix.nnz),
-        "nodes": int(info.mip_node_count),
-        "highs_version": f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
-        f"{highspy.HIGHS_VERSION_PATCH}",
+        "highs_status": run["highs_status"],
+        "highs_time_s": run["highs_time_s"],
+        **size,
+        "nodes": run["nodes"],
+        "highs_version": run["highs_version"],
     }
-    if status == highspy.HighsModelStatus.kInfeasible:
+    if result.infeasible:
         return "infeasible", None, None, details
-    has_solution = int(info.primal_solution_status) == int(highspy.kSolutionStatusFeasible)
-    if not has_solution:
-        details["reason"] = f"aucune solution de HiGHS ({details['highs_status']})"
+    if result.solution is None:
+        details["reason"] = f"aucune solution de HiGHS ({result.status})"
         return "no_solution", None, None, details
-    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    bound = float(info.mip_dual_bound)
-    label = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
-    return label, values, (bound if np.isfinite(bound) else None), details
+    if result.proven_optimal:
+        label = "optimal"
+    elif result.time_limit_reached:
+        label = "time_limit"
+    else:
+        label = "feasible"
+    return label, result.solution, result.dual_bound, details
 
 
 def _no_solution(state: str, details: dict[str, Any]) -> MipOutcome:

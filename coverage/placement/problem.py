@@ -409,7 +409,8 @@ class PlacementResult:
         reason when the greedy result stands in for the MIP (``greedy (repli : ...)``).
     status
         ``optimal`` (proven, within ``mip_gap``), ``time_limit`` (best found when the
-        time ran out, see ``gap``) or ``heuristic`` (greedy, nothing proven).
+        time ran out, see ``gap``), ``feasible`` (HiGHS stopped with a solution it did
+        not prove within ``mip_gap``) or ``heuristic`` (greedy, nothing proven).
     chosen
         Indices of the open candidates (fixed included), ascending.
     candidate_ids
