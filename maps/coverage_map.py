@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+import maps._data as _data
 from coverage.results import ResultFolder
-from maps import _data
 from maps.assets import AssetConfig, apply_assets, attach
 from maps.layers import (
     AnalysisView,

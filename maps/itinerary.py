@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 
-from maps import _data
+import maps._data as _data
 from maps.assets import OSM_TILES_ATTRIBUTION, AssetConfig
 from maps.coverage_map import finish_map, new_map
 from maps.errors import MapError

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+import maps._data as _data
 from coverage.results import ResultFolder
-from maps import _data
 from maps._data import threshold_key
 from maps.assets import AssetConfig
 from maps.coverage_map import (

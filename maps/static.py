@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+import maps._data as _data
 from coverage.results import ResultFolder
-from maps import _data
 from maps.errors import MapError
 from maps.legend import data_attribution
 from maps.portrait import epci_row

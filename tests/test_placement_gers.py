@@ -145,7 +145,7 @@ def test_gers_result_folder_files(gers_placement) -> None:
 def test_gers_chefs_lieux_cannot_hold_sixteen_one_per_zone(shared_data: Path) -> None:
     """Chefs-lieux only: 15 distinct chefs-lieux + Lombez, but Val de Save takes one site."""
     from coverage.jobs.place import place
-    from coverage.placement.models import PlacementError
+    from coverage.placement.problem import PlacementError
 
     with pytest.raises(PlacementError, match="p = 16 is too large"):
         place("gers", sites=16, candidates="chefs-lieux", data_dir=shared_data)

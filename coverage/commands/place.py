@@ -27,6 +27,7 @@ MODEL_LABELS = {
 STATUS_LABELS = {
     "optimal": "optimum prouvé",
     "time_limit": "limite de temps atteinte",
+    "feasible": "solution non prouvée optimale",
     "heuristic": "heuristique (non prouvé)",
 }
 

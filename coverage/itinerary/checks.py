@@ -10,16 +10,38 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
 
 from coverage.itinerary.calendar import holidays_between
 from coverage.itinerary.tours import DayTour, round_up
 
 if TYPE_CHECKING:
-    from coverage.itinerary.plan import ItineraryPlan
-    from coverage.itinerary.settings import DayRules
+    import pandas as pd
+
+    from coverage.itinerary.legs import LegMatrix
+    from coverage.itinerary.settings import DayRules, ItinerarySettings
 
 TOLERANCE_S = 1e-6
+
+
+class PlanData(Protocol):
+    """What :func:`check_plan` reads of a plan.
+
+    An :class:`~coverage.itinerary.plan.ItineraryPlan` has all of it; this module
+    does not import the plan, whose :meth:`~coverage.itinerary.plan.ItineraryPlan.violations`
+    calls :func:`check_plan`. Visit dates are derived here from ``dates``, ``day_tour``
+    and ``tours``, independently of the plan's own methods.
+    """
+
+    settings: ItinerarySettings
+    period: tuple[date, date]
+    dates: list[date]
+    day_tour: list[int]
+    tours: list[DayTour]
+    stops: pd.DataFrame
+    legs: LegMatrix
+    rules: DayRules
 
 
 def check_tour(tour: DayTour, seconds: object, rules: DayRules) -> list[str]:
@@ -83,7 +105,7 @@ def check_tour(tour: DayTour, seconds: object, rules: DayRules) -> list[str]:
     return out
 
 
-def check_plan(plan: ItineraryPlan) -> list[str]:
+def check_plan(plan: PlanData) -> list[str]:
     """Every broken rule of a plan (see the module docstring)."""
     s = plan.settings
     out: list[str] = []
@@ -109,7 +131,10 @@ def check_plan(plan: ItineraryPlan) -> list[str]:
     for k, tour in enumerate(plan.tours):
         for problem in check_tour(tour, plan.legs.seconds, plan.rules):
             out.append(f"tour {k + 1}: {problem}")
-    visits = plan.visit_days()
+    visits: list[list[date]] = [[] for _ in range(len(plan.stops))]
+    for d, k in zip(plan.dates, plan.day_tour, strict=True):
+        for stop in plan.tours[k].stops:
+            visits[stop].append(d)
     wanted = plan.stops["visits"].to_numpy() if "visits" in plan.stops else None
     for stop, days in enumerate(visits):
         name = f"{plan.stops['name'].iat[stop]} ({plan.stops['insee_code'].iat[stop]})"

@@ -38,6 +38,7 @@ from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.errors import OutputExistsError
 from coverage.itinerary.calendar import WEEKDAY_NAMES_FR, french_date
+from coverage.itinerary.checks import check_plan
 from coverage.itinerary.ics import Event, calendar_text
 from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.schedule import spacing_stats
@@ -254,8 +255,6 @@ class ItineraryPlan:
 
     def violations(self) -> list[str]:
         """Every broken rule of the plan (empty when it keeps them all)."""
-        from coverage.itinerary.checks import check_plan
-
         return check_plan(self)
 
     def summary(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from datetime import date
 import numpy as np
 import scipy.sparse
 
-from coverage.itinerary._mip import solve_mip
+from coverage._highs import solve_mip
 from coverage.itinerary.settings import InfeasiblePlanError
 
 GROUP_PENALTY_S = 3600.0
@@ -225,7 +225,7 @@ def group_days(
         np.concatenate([ub, np.ones(n_g)]),
         integer=np.ones(2 * n_g, dtype=bool),
         time_limit_s=time_limit_s,
-        gap=1e-4,
+        mip_gap=1e-4,
     )
     if not result.has_solution:
         raise InfeasiblePlanError(
@@ -234,7 +234,7 @@ def group_days(
             "allow more driving, shorter permanences, or choose closer stops "
             f"(solver: {result.status})"
         )
-    x = np.rint(result.values[:n_g]).astype(np.int64)
+    x = np.rint(result.solution[:n_g]).astype(np.int64)
     used = np.flatnonzero(x > 0)
     return DayGroups(
         groups=[groups[k] for k in used],
@@ -575,10 +575,11 @@ def repair_dates(
         np.ones(n_g * n),
         integer=np.ones(n_g * n, dtype=bool),
         time_limit_s=time_limit_s,
+        mip_gap=1e-6,
     )
     if not result.has_solution:
         return None
-    z = result.values.reshape(n_g, n) > 0.5
+    z = result.solution.reshape(n_g, n) > 0.5
     return [int(np.flatnonzero(z[:, i])[0]) for i in range(n)]
 
 

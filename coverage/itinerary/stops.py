@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
+from coverage._highs import solve_mip
 from coverage.errors import DataError, QueryError
-from coverage.itinerary._mip import solve_mip
 from coverage.itinerary.settings import InfeasiblePlanError
 
 EPSILON_POPULATION = 1e-3
@@ -206,10 +206,11 @@ def max_covering(
         integer=np.concatenate([np.ones(n_c, dtype=bool), np.zeros(n_d, dtype=bool)]),
         maximise=True,
         time_limit_s=time_limit_s,
+        mip_gap=1e-6,
     )
     if not result.has_solution:
         raise InfeasiblePlanError(f"the choice of stops failed (solver: {result.status})")
-    chosen = cand[np.flatnonzero(result.values[:n_c] > 0.5)]
+    chosen = cand[np.flatnonzero(result.solution[:n_c] > 0.5)]
     return sorted(int(c) for c in chosen), result.status
 
 

@@ -53,15 +53,15 @@ from coverage.jobs.run import run_scenario
 from coverage.jobs.scenarios import base_scenario_path
 from coverage.jsonio import write_json
 from coverage.placement.instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
-from coverage.placement.models import (
+from coverage.placement.problem import (
     COVER_TOLERANCE_S,
     DEFAULT_TIME_LIMIT_S,
     MODELS,
     PlacementError,
     PlacementResult,
-    solve,
 )
 from coverage.placement.report import sites_frame, to_wgs84_table, zones_frame
+from coverage.placement.solving import solve
 from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
 

@@ -31,7 +31,7 @@ import pandas as pd
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import ConfigError
 from coverage.placement.instance import PlacementInstance
-from coverage.placement.models import PlacementError, PlacementResult
+from coverage.placement.problem import PlacementError, PlacementResult
 from coverage.scenario import Scenario, select_services
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -1,8 +1,9 @@
 """Where to open sites: maximal coverage, p-median and set covering on our travel times.
 
-- :mod:`coverage.placement.models` — the pure models on a demand × candidate
-  matrix (:class:`PlacementProblem`, :func:`solve_mclp`, :func:`solve_pmedian`,
-  :func:`solve_lscp`, :class:`PlacementResult`); exact MIP in
+- :mod:`coverage.placement.problem` — a problem on a demand × candidate matrix
+  (:class:`PlacementProblem`), its checks and its result (:class:`PlacementResult`);
+- :mod:`coverage.placement.solving` — the models solved (:func:`solve_mclp`,
+  :func:`solve_pmedian`, :func:`solve_lscp`): exact MIP in
   :mod:`~coverage.placement.mip` (HiGHS), heuristics in
   :mod:`~coverage.placement.greedy`;
 - :mod:`coverage.placement.instance` — a territory's problem: demand (communes or
@@ -19,15 +20,8 @@ Method and choices: ``docs/placement.md``.
 
 from __future__ import annotations
 
-from coverage.placement.models import (
-    PlacementError,
-    PlacementProblem,
-    PlacementResult,
-    solve,
-    solve_lscp,
-    solve_mclp,
-    solve_pmedian,
-)
+from coverage.placement.problem import PlacementError, PlacementProblem, PlacementResult
+from coverage.placement.solving import solve, solve_lscp, solve_mclp, solve_pmedian
 
 __all__ = [
     "PlacementError",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from coverage.placement.mip import ReducedCover
-from coverage.placement.models import PlacementError, PlacementProblem
+from coverage.placement.problem import PlacementError, PlacementProblem
 
 _EPS = 1e-9
 _MAX_PASSES = 100

@@ -1,7 +1,7 @@
 """A territory's placement problem: demand, candidate sites, existing sites kept open, zones.
 
 :func:`build_instance` turns a loaded territory, its road network and its
-service catalogue into a :class:`~coverage.placement.models.PlacementProblem`
+service catalogue into a :class:`~coverage.placement.problem.PlacementProblem`
 (a demand × candidate matrix of car travel times from
 :func:`coverage.routing.matrix.travel_times`) and keeps the tables that give
 the numbers their meaning (which demand point, which commune, which zone).
@@ -39,7 +39,7 @@ import shapely
 from coverage.errors import DataError
 from coverage.layers.population import PopulationSurface, population_surface
 from coverage.layers.territory import Territory
-from coverage.placement.models import PlacementError, PlacementProblem
+from coverage.placement.problem import PlacementError, PlacementProblem
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import travel_times
 from coverage.routing.snap import AccessSettings, SnappedPoints
@@ -572,7 +572,7 @@ def build_instance(
     zones
         ``cantons``, ``none``, a CSV path, or a mapping INSEE code -> zone.
     zone_rule, zone_bounds
-        Zone constraints (see :class:`~coverage.placement.models.PlacementProblem`).
+        Zone constraints (see :class:`~coverage.placement.problem.PlacementProblem`).
     sites_per_canton
         With ``zones="cantons"``: a zone merging ``k`` cantons (Auch-1, Auch-2,
         Auch-3 and the pseudo-canton of Auch) may hold up to ``k`` sites, one per

@@ -1,23 +1,23 @@
 """Exact MIP formulations of the placement models, built as sparse matrices and solved by HiGHS.
 
 The formulations are written out in the docstrings of
-:func:`coverage.placement.models.solve_mclp`, ``solve_pmedian`` and
+:func:`coverage.placement.solving.solve_mclp`, ``solve_pmedian`` and
 ``solve_lscp``. This module reduces the data exactly (:func:`reduce_cover`),
-builds each model as one sparse constraint matrix, passes it to HiGHS through
-``highspy`` in a single call, starts HiGHS from the greedy solution, and reads
-back the open sites, the proven bound and the gap.
+builds each model as one sparse constraint matrix, passes it to HiGHS in a single
+call (:func:`coverage._highs.solve_mip`), starts HiGHS from the greedy solution, and
+reads back the open sites, the proven bound and the gap.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from coverage.placement.models import PlacementError, PlacementProblem
+from coverage._highs import SolverUnavailableError, solve_mip
+from coverage.placement.problem import PlacementError, PlacementProblem
 
 _PMEDIAN_SCALE_S = 60.0
 """p-median costs go to HiGHS in minutes (smaller coefficients), results come back in seconds."""
@@ -134,7 +134,8 @@ class MipOutcome:
     chosen
         Open candidates, or None when HiGHS produced no solution.
     status
-        ``optimal`` or ``time_limit``.
+        ``optimal`` (proven within ``mip_gap``), ``time_limit`` or ``feasible`` (a
+        solution HiGHS did not prove optimal within ``mip_gap``).
     bound
         Proven bound on the full objective (the reductions' constant included).
     reason
@@ -143,7 +144,7 @@ class MipOutcome:
         Model size, HiGHS status, nodes, times.
     shares
         For capacitated models: per demand point (site, seconds, covered share) and
-        the objective, as :func:`coverage.placement.models._finish` expects.
+        the objective, as :func:`coverage.placement.solving._finish` expects.
     """
 
     chosen: np.ndarray | None
@@ -278,74 +279,50 @@ def _run(
     time_limit_s: float,
     mip_gap: float,
 ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
-    """Solve with HiGHS: (status, column values or None, dual bound, details)."""
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - highspy is a declared dependency
-        return "no_solver", None, None, {"reason": "highspy absent (pip install highspy)"}
+    """Solve with HiGHS (:func:`coverage._highs.solve_mip`): (status, values, bound, details).
+
+    The status is ``optimal`` (proven within ``mip_gap``), ``time_limit`` (HiGHS ran
+    out of time), ``feasible`` (a solution, not proven optimal), ``infeasible``,
+    ``no_solution`` or ``no_solver``; values and bound are None without a solution.
+    """
     matrix = model.matrix()
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_ = model.n_cols
-    lp.num_row_ = model.n_rows
-    lp.col_cost_ = np.concatenate(model.cost)
-    lp.col_lower_ = np.concatenate(model.lower)
-    lp.col_upper_ = np.where(
-        np.isfinite(np.concatenate(model.upper)), np.concatenate(model.upper), inf
-    )
-    if model.n_rows:
-        row_lo = np.concatenate(model.row_lower)
-        row_hi = np.concatenate(model.row_upper)
-        lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
-        lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-    lp.a_matrix_.value_ = matrix.data
-    lp.a_matrix_.num_col_ = model.n_cols
-    lp.a_matrix_.num_row_ = model.n_rows
-    integer = np.concatenate(model.integer)
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-        for flag in integer
-    ]
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.setOptionValue("random_seed", 0)
-    h.passModel(lp)
-    if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = list(start)
-        solution.value_valid = True
-        h.setSolution(solution)
-    t0 = time.perf_counter()
-    h.run()
-    elapsed = time.perf_counter() - t0
-    status = h.getModelStatus()
-    info = h.getInfo()
+    size = {"columns": model.n_cols, "rows": model.n_rows, "nonzeros": int(matrix.nnz)}
+    try:
+        result = solve_mip(
+            np.concatenate(model.cost),
+            matrix,
+            np.concatenate(model.row_lower) if model.n_rows else np.zeros(0),
+            np.concatenate(model.row_upper) if model.n_rows else np.zeros(0),
+            np.concatenate(model.lower),
+            np.concatenate(model.upper),
+            integer=np.concatenate(model.integer),
+            maximise=maximize,
+            start=start,
+            time_limit_s=time_limit_s,
+            mip_gap=mip_gap,
+        )
+    except SolverUnavailableError as exc:  # pragma: no cover - highspy is a declared dependency
+        return "no_solver", None, None, {"reason": str(exc)}
+    run = result.details()
     details = {
-        "highs_status": h.modelStatusToString(status),
-        "highs_time_s": round(elapsed, 3),
-        "columns": model.n_cols,
-        "rows": model.n_rows,
-        "nonzeros": int(matrix.nnz),
-        "nodes": int(info.mip_node_count),
-        "highs_version": f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
-        f"{highspy.HIGHS_VERSION_PATCH}",
+        "highs_status": run["highs_status"],
+        "highs_time_s": run["highs_time_s"],
+        **size,
+        "nodes": run["nodes"],
+        "highs_version": run["highs_version"],
     }
-    if status == highspy.HighsModelStatus.kInfeasible:
+    if result.infeasible:
         return "infeasible", None, None, details
-    has_solution = int(info.primal_solution_status) == int(highspy.kSolutionStatusFeasible)
-    if not has_solution:
-        details["reason"] = f"aucune solution de HiGHS ({details['highs_status']})"
+    if result.solution is None:
+        details["reason"] = f"aucune solution de HiGHS ({result.status})"
         return "no_solution", None, None, details
-    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    bound = float(info.mip_dual_bound)
-    label = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
-    return label, values, (bound if np.isfinite(bound) else None), details
+    if result.proven_optimal:
+        label = "optimal"
+    elif result.time_limit_reached:
+        label = "time_limit"
+    else:
+        label = "feasible"
+    return label, result.solution, result.dual_bound, details
 
 
 def _no_solution(state: str, details: dict[str, Any]) -> MipOutcome:
@@ -365,7 +342,7 @@ def solve_mclp_mip(
     mip_gap: float,
     closed: np.ndarray | None = None,
 ) -> MipOutcome:
-    """Solve the MCLP (formulation in :func:`coverage.placement.models.solve_mclp`).
+    """Solve the MCLP (formulation in :func:`coverage.placement.solving.solve_mclp`).
 
     ``closed`` candidates (dominated ones) are held at 0.
     """
@@ -478,7 +455,7 @@ def solve_pmedian_mip(
     mip_gap: float,
     max_pairs: int,
 ) -> MipOutcome:
-    """Solve the p-median (formulation in :func:`coverage.placement.models.solve_pmedian`)."""
+    """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`)."""
     n_cand = problem.n_candidates
     cost = problem.cost_s
     w = problem.weights
@@ -585,7 +562,7 @@ def solve_lscp_mip(
     time_limit_s: float,
     mip_gap: float,
 ) -> MipOutcome:
-    """Solve the LSCP (formulation in :func:`coverage.placement.models.solve_lscp`)."""
+    """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`)."""
     n_cand = problem.n_candidates
     groups, sites = np.nonzero(reduced.cover)
     n_groups = reduced.weights.shape[0]

@@ -1,6 +1,6 @@
 """The chosen sites and zones of a placement as tables (territory CRS and WGS84).
 
-Pure presentation of a :class:`~coverage.placement.models.PlacementResult` on
+Pure presentation of a :class:`~coverage.placement.problem.PlacementResult` on
 its :class:`~coverage.placement.instance.PlacementInstance`: no routing, no
 scenario (those are the job's, :mod:`coverage.jobs.place`).
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.placement.instance import PlacementInstance
-from coverage.placement.models import PlacementResult
+from coverage.placement.problem import PlacementResult
 
 # --- chosen sites -------------------------------------------------------------------------
 

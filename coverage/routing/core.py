@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import dijkstra
 
-from coverage.routing.graph import MIN_EDGE_SECONDS, RoadNetwork
+from coverage.routing.roads import MIN_EDGE_SECONDS, RoadArrays
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +93,7 @@ class CoreGraph:
         return self.csr.transpose().tocsr()
 
 
-def contract_network(network: RoadNetwork) -> CoreGraph:
+def contract_network(network: RoadArrays) -> CoreGraph:
     """Contract the chains of degree-2 nodes of a network's node graph (free turns).
 
     Parameters

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
-from coverage.routing.graph import MIN_EDGE_SECONDS, ROAD_CLASS_RANK, RoadNetwork
+from coverage.routing.roads import MIN_EDGE_SECONDS, ROAD_CLASS_RANK, RoadArrays
 
 if TYPE_CHECKING:
     from coverage.routing.core import CoreGraph
@@ -253,7 +253,7 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
-def build_turn_graph(network: RoadNetwork) -> TurnGraph:
+def build_turn_graph(network: RoadArrays) -> TurnGraph:
     """Build the turn-expanded graph of a network (see the module docstring).
 
     Parameters

@@ -1,0 +1,587 @@
+"""Solving a placement problem: MCLP, p-median and LSCP, exactly (HiGHS) or greedily.
+
+Each ``solve_*`` function checks the settings against the
+:class:`~coverage.placement.problem.PlacementProblem`, reduces the model exactly,
+solves it as a mixed-integer programme with HiGHS (:mod:`coverage.placement.mip`)
+or with a greedy heuristic (:mod:`coverage.placement.greedy`; its solution is also
+the MIP's start and its fallback), then evaluates the chosen sites on the full
+problem and returns a :class:`~coverage.placement.problem.PlacementResult` with
+the same report either way: chosen sites, objective, bound, gap, status, time,
+and the site and time of every demand point. :func:`solve` picks the model by name.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from coverage.placement.greedy import greedy_lscp, greedy_mclp, greedy_pmedian
+from coverage.placement.mip import (
+    dominated_candidates,
+    reduce_cover,
+    solve_lscp_mip,
+    solve_mclp_mip,
+    solve_pmedian_mip,
+)
+from coverage.placement.problem import (
+    COVER_TOLERANCE_S,
+    DEFAULT_TIME_LIMIT_S,
+    MISSING_PAIR_S,
+    MODELS,
+    SOLVERS,
+    PlacementError,
+    PlacementProblem,
+    PlacementResult,
+    Solver,
+    threshold_seconds,
+)
+
+# --- the three models ---------------------------------------------------------------------
+
+
+def solve_mclp(
+    problem: PlacementProblem,
+    p: int,
+    threshold_minutes: float,
+    *,
+    solver: Solver = "highs",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_gap: float = 0.0,
+    interchange: bool = True,
+) -> PlacementResult:
+    """Maximal covering location: open ``p`` sites to cover the most weight within ``T``.
+
+    Formulation (Church & ReVelle 1974), with ``a_ij = 1`` when demand ``i`` is
+    within ``T`` of candidate ``j``, binary ``x_j`` (site open) and ``y_i`` in
+    [0, 1] (demand covered)::
+
+        maximise    sum_i w_i y_i
+        subject to  y_i <= sum_j a_ij x_j          for every demand i
+                    sum_j x_j = p
+                    x_j = 1                        for every fixed site j
+                    lo_z <= sum_{j in z} x_j <= hi_z   for every zone z
+
+    With capacities, ``y_i = sum_j u_ij`` with ``0 <= u_ij <= x_j`` for ``a_ij = 1``
+    and ``sum_i w_i u_ij <= cap_j x_j`` (a demand may be split between sites).
+
+    Exact reductions before solving: demand already covered by a fixed site
+    (uncapacitated), demand no candidate covers and zero-weight demand leave the
+    model (their contribution is a constant); demand points with the same set of
+    covering candidates are merged (their weights added).
+
+    Parameters
+    ----------
+    problem
+        The data.
+    p
+        Number of open sites, fixed ones included.
+    threshold_minutes
+        Coverage threshold ``T``.
+    solver
+        ``highs`` (exact MIP, the greedy solution as a start) or ``greedy``.
+    time_limit_s
+        HiGHS time limit; at the limit the best solution found is returned with its
+        gap (status ``time_limit``).
+    mip_gap
+        Relative gap at which HiGHS stops (0: prove optimality).
+    interchange
+        Improve the greedy solution by swapping sites until no swap helps.
+
+    Returns
+    -------
+    PlacementResult
+        ``objective`` is the covered weight (the fixed sites' coverage included).
+
+    Raises
+    ------
+    PlacementError
+        Infeasible settings (see :meth:`PlacementProblem.check_sites`).
+    """
+    started = time.perf_counter()
+    _check_solver(solver, time_limit_s, mip_gap)
+    threshold_s = threshold_seconds(threshold_minutes)
+    problem.check_sites(p)
+    cover = problem.coverage(threshold_minutes)
+    reduced = reduce_cover(problem, cover, drop_fixed=not problem.capacitated)
+    params: dict[str, Any] = {
+        "p": int(p),
+        "threshold_minutes": float(threshold_minutes),
+        "zone_rule": problem.zone_rule if problem.zones is not None else None,
+        "zones": len(problem.zone_names),
+        "demand_points": problem.n_demand,
+        "candidates": problem.n_candidates,
+        "model_rows": int(reduced.weights.shape[0]),
+    }
+    start = closed = None
+    if not problem.capacitated:
+        closed = dominated_candidates(problem, reduced, p)
+        params["dominated_candidates"] = int(closed.sum())
+        start = greedy_mclp(problem, reduced, p, interchange=interchange, closed=closed)
+        params["greedy_objective"] = _covered_weight(problem, cover, start)
+    if solver == "greedy":
+        if problem.capacitated:
+            raise PlacementError(
+                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
+            )
+        assert start is not None
+        return _finish(
+            problem,
+            "mclp",
+            "greedy",
+            "heuristic",
+            start,
+            None,
+            started,
+            params,
+            cover=cover,
+            threshold_s=threshold_s,
+        )
+    outcome = solve_mclp_mip(
+        problem,
+        reduced,
+        p,
+        start=start,
+        closed=closed,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+    )
+    if outcome.chosen is None:
+        return _fallback(problem, "mclp", outcome, start, started, params, cover, threshold_s)
+    params["highs"] = outcome.details
+    return _finish(
+        problem,
+        "mclp",
+        "highs",
+        outcome.status,
+        outcome.chosen,
+        outcome.bound,
+        started,
+        params,
+        cover=cover,
+        threshold_s=threshold_s,
+        shares=outcome.shares,
+    )
+
+
+def solve_pmedian(
+    problem: PlacementProblem,
+    p: int,
+    *,
+    solver: Solver = "highs",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_gap: float = 0.0,
+    interchange: bool = True,
+    max_pairs: int = 4_000_000,
+) -> PlacementResult:
+    """p-median: open ``p`` sites to minimise the weighted travel time to the nearest one.
+
+    Formulation (ReVelle & Swain 1970), with ``d_ij`` the time from ``i`` to ``j``,
+    binary ``x_j`` and assignment ``z_ij`` in [0, 1] for the reachable pairs::
+
+        minimise    sum_ij w_i d_ij z_ij
+        subject to  sum_j z_ij = 1                 for every servable demand i
+                    z_ij <= x_j                    for every pair
+                    sum_j x_j = p ;  x_j = 1 for fixed sites ;  zone bounds
+                    [sum_i w_i z_ij <= cap_j x_j   with capacities]
+
+    Without capacities, pairs farther than the demand's nearest fixed site are
+    left out (a demand never goes past an open fixed site): an exact reduction.
+    Demand that reaches no candidate is left out and listed in ``unserved``.
+
+    Parameters
+    ----------
+    problem, p, solver, time_limit_s, mip_gap, interchange
+        As in :func:`solve_mclp`.
+    max_pairs
+        Largest number of assignment pairs accepted for the MIP.
+
+    Returns
+    -------
+    PlacementResult
+        ``objective`` is the sum of weight × seconds (divide by the served weight
+        for the weighted mean time).
+
+    Raises
+    ------
+    PlacementError
+        Infeasible settings, capacities too small, or too many pairs for the MIP.
+    """
+    started = time.perf_counter()
+    _check_solver(solver, time_limit_s, mip_gap)
+    problem.check_sites(p)
+    params: dict[str, Any] = {
+        "p": int(p),
+        "served_weight": float(problem.weights[np.isfinite(problem.cost_s).any(axis=1)].sum()),
+        "zone_rule": problem.zone_rule if problem.zones is not None else None,
+        "zones": len(problem.zone_names),
+        "demand_points": problem.n_demand,
+        "candidates": problem.n_candidates,
+    }
+    start = None
+    if not problem.capacitated:
+        start = greedy_pmedian(problem, p, interchange=interchange)
+        params["greedy_objective"] = _median_cost(problem, start)
+    if solver == "greedy":
+        if problem.capacitated:
+            raise PlacementError(
+                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
+            )
+        assert start is not None
+        return _finish(problem, "pmedian", "greedy", "heuristic", start, None, started, params)
+    outcome = solve_pmedian_mip(
+        problem, p, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap, max_pairs=max_pairs
+    )
+    if outcome.chosen is None:
+        return _fallback(problem, "pmedian", outcome, start, started, params, None, None)
+    params["highs"] = outcome.details
+    return _finish(
+        problem,
+        "pmedian",
+        "highs",
+        outcome.status,
+        outcome.chosen,
+        outcome.bound,
+        started,
+        params,
+        shares=outcome.shares,
+    )
+
+
+def solve_lscp(
+    problem: PlacementProblem,
+    threshold_minutes: float,
+    *,
+    solver: Solver = "highs",
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_gap: float = 0.0,
+    require_all: bool = False,
+) -> PlacementResult:
+    """Location set covering: the fewest sites so that everyone is within ``T``.
+
+    Formulation (Toregas et al. 1971), with ``a_ij`` as in :func:`solve_mclp`::
+
+        minimise    sum_j x_j
+        subject to  sum_j a_ij x_j >= 1            for every coverable demand i (w_i > 0)
+                    x_j = 1 for fixed sites ;  zone bounds
+                    [sum_j u_ij = 1, u_ij <= x_j, sum_i w_i u_ij <= cap_j x_j  with capacities]
+
+    Demand that no candidate reaches within ``T`` cannot be covered by any choice:
+    it is left out of the model and listed in ``unserved`` (the result says who,
+    rather than failing). Zero-weight demand needs no coverage.
+
+    Parameters
+    ----------
+    problem, threshold_minutes, solver, time_limit_s, mip_gap
+        As in :func:`solve_mclp`.
+    require_all
+        Fail instead of reporting when some demand (with a weight) cannot be
+        covered by any candidate within the threshold.
+
+    Returns
+    -------
+    PlacementResult
+        ``objective`` is the number of open sites, fixed ones included.
+
+    Raises
+    ------
+    PlacementError
+        Zone bounds or capacities that make covering impossible; uncoverable
+        demand with ``require_all``.
+    """
+    started = time.perf_counter()
+    _check_solver(solver, time_limit_s, mip_gap)
+    threshold_s = threshold_seconds(threshold_minutes)
+    problem.check_sites(None)
+    cover = problem.coverage(threshold_minutes)
+    if require_all:
+        lost = np.flatnonzero(~cover.any(axis=1) & (problem.weights > 0))
+        if lost.size:
+            names = ", ".join(problem.demand_ids[lost][:5]) + ("..." if lost.size > 5 else "")
+            raise PlacementError(
+                f"threshold_minutes = {threshold_minutes:g}: {lost.size} demand point(s) "
+                f"({names}) have no candidate within the threshold, so no choice covers "
+                "everyone; raise the threshold, add candidates or leave require_all off to "
+                "get them reported"
+            )
+    reduced = reduce_cover(problem, cover, drop_fixed=not problem.capacitated)
+    params: dict[str, Any] = {
+        "threshold_minutes": float(threshold_minutes),
+        "zone_rule": problem.zone_rule if problem.zones is not None else None,
+        "zones": len(problem.zone_names),
+        "demand_points": problem.n_demand,
+        "candidates": problem.n_candidates,
+        "model_rows": int(reduced.weights.shape[0]),
+    }
+    start = None
+    if not problem.capacitated:
+        try:
+            start = greedy_lscp(problem, reduced)
+        except PlacementError:
+            if solver == "greedy":
+                raise
+        else:
+            params["greedy_objective"] = float(len(start))
+    if solver == "greedy":
+        if problem.capacitated:
+            raise PlacementError(
+                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
+            )
+        assert start is not None
+        return _finish(
+            problem,
+            "lscp",
+            "greedy",
+            "heuristic",
+            start,
+            None,
+            started,
+            params,
+            cover=cover,
+            threshold_s=threshold_s,
+        )
+    outcome = solve_lscp_mip(
+        problem, reduced, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap
+    )
+    if outcome.chosen is None:
+        return _fallback(problem, "lscp", outcome, start, started, params, cover, threshold_s)
+    params["highs"] = outcome.details
+    return _finish(
+        problem,
+        "lscp",
+        "highs",
+        outcome.status,
+        outcome.chosen,
+        outcome.bound,
+        started,
+        params,
+        cover=cover,
+        threshold_s=threshold_s,
+        shares=outcome.shares,
+    )
+
+
+def solve(
+    problem: PlacementProblem,
+    model: str,
+    *,
+    p: int | None = None,
+    threshold_minutes: float | None = None,
+    **options: Any,
+) -> PlacementResult:
+    """Solve one of the three models by name (``mclp``, ``pmedian``, ``lscp``).
+
+    Raises
+    ------
+    PlacementError
+        Unknown model, or a parameter the model needs is missing.
+    """
+    if model == "mclp":
+        if p is None or threshold_minutes is None:
+            raise PlacementError("the MCLP needs p and threshold_minutes")
+        return solve_mclp(problem, p, threshold_minutes, **options)
+    if model == "pmedian":
+        if p is None:
+            raise PlacementError("the p-median needs p")
+        return solve_pmedian(problem, p, **options)
+    if model == "lscp":
+        if threshold_minutes is None:
+            raise PlacementError("the LSCP needs threshold_minutes")
+        options.pop("interchange", None)
+        return solve_lscp(problem, threshold_minutes, **options)
+    raise PlacementError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+
+
+# --- shared helpers -----------------------------------------------------------------------------
+
+
+def _check_solver(solver: str, time_limit_s: float, mip_gap: float) -> None:
+    if solver not in SOLVERS:
+        raise PlacementError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    if not isinstance(time_limit_s, int | float) or not time_limit_s > 0:
+        raise PlacementError(f"time_limit_s must be a positive number, got {time_limit_s!r}")
+    if not isinstance(mip_gap, int | float) or not 0 <= mip_gap < 1:
+        raise PlacementError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+
+
+def _covered_weight(problem: PlacementProblem, cover: np.ndarray, chosen: np.ndarray) -> float:
+    covered = cover[:, chosen].any(axis=1)
+    return float(problem.weights[covered].sum())
+
+
+def _median_cost(problem: PlacementProblem, chosen: np.ndarray) -> float:
+    best = problem.cost_s[:, chosen].min(axis=1)
+    served = np.isfinite(problem.cost_s).any(axis=1)
+    return float((problem.weights[served] * best[served]).sum())
+
+
+def _tie_break(
+    problem: PlacementProblem, cover: np.ndarray, chosen: np.ndarray, *, max_passes: int = 50
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Among equally good covers, prefer the sites nearest to the people they serve.
+
+    Covering models have many optimal answers (a hamlet next to a town covers
+    the same communes as the town). Each open, non-fixed site is swapped for
+    the candidate of its own zone (zone counts and every constraint unchanged)
+    that keeps the covered weight at least as large and lowers the
+    population-weighted travel time to the nearest open site the most; passes
+    repeat until no swap helps. The covering objective never gets worse, so an
+    optimum stays an optimum.
+
+    Returns
+    -------
+    tuple
+        The new sites (sorted indices) and a report (swaps, weighted mean
+        minutes before and after).
+    """
+    weights = problem.weights
+    total = float(weights.sum()) or 1.0
+    zone_of, _, _ = problem.zone_table()
+    fixed = set(int(j) for j in problem.fixed)
+    served = np.isfinite(problem.cost_s).any(axis=1)
+    cost = np.where(np.isfinite(problem.cost_s), problem.cost_s, MISSING_PAIR_S)[served]
+    w_served = weights[served]
+    open_sites = [int(j) for j in chosen]
+
+    def time_sum(sites: list[int]) -> float:
+        return float(w_served @ cost[:, sites].min(axis=1))
+
+    before = after = time_sum(open_sites) if open_sites else 0.0
+    swaps = 0
+    for _ in range(max_passes):
+        improved = False
+        for position, j in enumerate(open_sites):
+            if j in fixed:
+                continue
+            others = open_sites[:position] + open_sites[position + 1 :]
+            options = np.flatnonzero(zone_of == zone_of[j])
+            options = options[~np.isin(options, open_sites)]
+            if options.size == 0:
+                continue
+            covered_others = (
+                cover[:, others].any(axis=1) if others else np.zeros(len(weights), bool)
+            )
+            need = float(weights @ (covered_others | cover[:, j]))
+            gains = weights @ (covered_others[:, None] | cover[:, options])
+            keeps = gains >= need - 1e-9 * total
+            if not keeps.any():
+                continue
+            options = options[keeps]
+            nearest_others = (
+                cost[:, others].min(axis=1) if others else np.full(cost.shape[0], np.inf)
+            )
+            sums = w_served @ np.minimum(nearest_others[:, None], cost[:, options])
+            best = int(np.argmin(sums))
+            if sums[best] < after - 1e-9 * max(after, 1.0):
+                open_sites[position] = int(options[best])
+                after = float(sums[best])
+                swaps += 1
+                improved = True
+        if not improved:
+            break
+    denominator = float(w_served.sum()) or 1.0
+    report = {
+        "rule": "same zone, same or larger coverage, least weighted travel time",
+        "swaps": swaps,
+        "mean_minutes_before": round(before / denominator / 60.0, 3),
+        "mean_minutes_after": round(after / denominator / 60.0, 3),
+    }
+    return np.array(sorted(open_sites), dtype=np.int64), report
+
+
+def _fallback(
+    problem: PlacementProblem,
+    model: str,
+    outcome: Any,
+    start: np.ndarray | None,
+    started: float,
+    params: dict[str, Any],
+    cover: np.ndarray | None,
+    threshold_s: float | None,
+) -> PlacementResult:
+    """The MIP gave no solution (time limit before any, solver missing): use the greedy one."""
+    if start is None:
+        raise PlacementError(
+            f"HiGHS found no solution ({outcome.reason}) and there is no greedy solution to "
+            "fall back on (capacities, or zone bounds the greedy heuristic cannot meet); raise "
+            "the time limit"
+        )
+    params["highs"] = outcome.details
+    return _finish(
+        problem,
+        model,
+        f"greedy (repli : {outcome.reason})",
+        "heuristic",
+        start,
+        None,
+        started,
+        params,
+        cover=cover,
+        threshold_s=threshold_s,
+    )
+
+
+def _finish(
+    problem: PlacementProblem,
+    model: str,
+    method: str,
+    status: str,
+    chosen: np.ndarray,
+    bound: float | None,
+    started: float,
+    params: dict[str, Any],
+    *,
+    cover: np.ndarray | None = None,
+    threshold_s: float | None = None,
+    shares: Any = None,
+) -> PlacementResult:
+    """Evaluate a chosen set on the full problem and build the result."""
+    chosen = np.array(sorted(set(int(j) for j in chosen)), dtype=np.int64)
+    if model in ("mclp", "lscp") and shares is None and cover is not None:
+        chosen, params["tie_break"] = _tie_break(problem, cover, chosen)
+    cost = problem.cost_s[:, chosen]
+    w = problem.weights
+    if shares is not None:
+        # capacitated: the MIP's split of each demand point between sites
+        assignment, assignment_s, share_covered = shares
+    else:
+        local = np.argmin(cost, axis=1)
+        assignment_s = cost[np.arange(problem.n_demand), local]
+        assignment = np.where(np.isfinite(assignment_s), chosen[local], -1)
+        share_covered = None
+        if threshold_s is not None:
+            share_covered = (assignment_s <= threshold_s + COVER_TOLERANCE_S).astype(float)
+    if model == "mclp":
+        assert share_covered is not None
+        objective = float((w * share_covered).sum())
+        unserved = np.flatnonzero(~(cover.any(axis=1)))  # type: ignore[union-attr]
+    elif model == "lscp":
+        objective = float(len(chosen))
+        unserved = np.flatnonzero(~(cover.any(axis=1)) & (w > 0))  # type: ignore[union-attr]
+    else:
+        served = np.isfinite(problem.cost_s).any(axis=1)
+        unserved = np.flatnonzero(~served)
+        objective = float((w[served] * assignment_s[served]).sum())
+    gap = None
+    if bound is not None and np.isfinite(bound):
+        gap = abs(bound - objective) / max(abs(objective), 1.0)
+        if gap < 1e-9:
+            gap = 0.0
+    return PlacementResult(
+        model=model,
+        method=method,
+        status=status,
+        chosen=chosen,
+        candidate_ids=[str(c) for c in problem.candidate_ids[chosen]],
+        fixed=problem.fixed.copy(),
+        objective=objective,
+        bound=None if bound is None else float(bound),
+        gap=gap,
+        solve_time_s=time.perf_counter() - started,
+        assignment=np.asarray(assignment, dtype=np.int64),
+        assignment_s=np.asarray(assignment_s, dtype=np.float64),
+        covered=None if share_covered is None else np.asarray(share_covered, dtype=np.float64),
+        unserved=unserved.astype(np.int64),
+        parameters=params,
+    )
