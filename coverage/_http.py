@@ -18,14 +18,10 @@ Every download goes through :class:`Downloader`:
   the source; other HTTP errors (404...) raise :class:`~coverage.errors.DataError`;
 - ``progress=True`` shows a rich progress bar per download on stderr.
 
-Environment variables (read by :meth:`Downloader.from_env`):
-
-``COVERAGE_HTTP_TIMEOUT_S``
-    Connect/read timeout in seconds (default 60).
-``COVERAGE_HTTP_RETRIES``
-    Extra attempts after a failed one (default 3).
-``COVERAGE_HTTP_BACKOFF_S``
-    First pause between attempts, doubled at each retry (default 1).
+:meth:`Downloader.from_env` takes its timeout, retries and backoff from
+:mod:`coverage.settings` (``COVERAGE_HTTP_TIMEOUT_S``, default 60 s;
+``COVERAGE_HTTP_RETRIES``, default 3; ``COVERAGE_HTTP_BACKOFF_S``, default 1 s,
+doubled at each retry).
 """
 
 from __future__ import annotations
@@ -47,11 +43,7 @@ import httpx
 from coverage import __version__
 from coverage._cache import atomic_path, file_sha256
 from coverage.errors import ConfigError, DataError, OfflineError
-from coverage.settings import cache_root
-
-TIMEOUT_ENV = "COVERAGE_HTTP_TIMEOUT_S"
-RETRIES_ENV = "COVERAGE_HTTP_RETRIES"
-BACKOFF_ENV = "COVERAGE_HTTP_BACKOFF_S"
+from coverage.settings import cache_root, http_backoff_s, http_retries, http_timeout_s
 
 USER_AGENT = f"coverage-territoires/{__version__}"
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -181,13 +173,13 @@ class Downloader:
         Raises
         ------
         ConfigError
-            If a variable is not a number.
+            If a variable is not a valid number (the message names it).
         """
         return cls(
             cache_dir=cache_dir,
-            timeout_s=_env_number(TIMEOUT_ENV, 60.0),
-            retries=int(_env_number(RETRIES_ENV, 3)),
-            backoff_s=_env_number(BACKOFF_ENV, 1.0),
+            timeout_s=http_timeout_s(),
+            retries=http_retries(),
+            backoff_s=http_backoff_s(),
             progress=progress,
         )
 
@@ -471,16 +463,6 @@ def _content_range_start(response: httpx.Response) -> int:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text and text[0] else type(exc).__name__
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"${name} must be a number, got {raw!r}") from None
 
 
 @contextmanager

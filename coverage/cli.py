@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +26,7 @@ from coverage._cli_common import (
     show_warnings,
 )
 from coverage.errors import CoverageError
+from coverage.settings import DEBUG_ENV, debug
 
 app = typer.Typer(
     name="coverage",
@@ -232,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.ClickException):
             exc.show()
             return exc.exit_code
-        if os.environ.get("COVERAGE_DEBUG"):
+        if debug():
             raise
         err_console.print(
             f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {exc} "
-            "(COVERAGE_DEBUG=1 pour le détail)",
+            f"({DEBUG_ENV}=1 pour le détail)",
             highlight=False,
             soft_wrap=True,
         )

@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage import __version__
+from coverage import __version__, settings
 from coverage._cache import atomic_path, file_sha256
 from coverage._http import Download, Downloader
 from coverage.errors import ConfigError, CoverageError, DataError, OfflineError
@@ -89,15 +89,6 @@ from coverage.layers.config import (
     load_territory_config,
 )
 from coverage.settings import cache_root, territory_description_dirs
-
-GEO_API_URL_ENV = "COVERAGE_GEO_API_URL"
-COG_URL_ENV = "COVERAGE_COG_URL"
-COG_YEAR_ENV = "COVERAGE_COG_YEAR"
-DATAGOUV_API_URL_ENV = "COVERAGE_DATAGOUV_API_URL"
-FRANCE_SERVICES_DATASET_ENV = "COVERAGE_FRANCE_SERVICES_DATASET"
-BAN_URL_ENV = "COVERAGE_BAN_URL"
-OVERPASS_URL_ENV = "COVERAGE_OVERPASS_URL"
-OVERPASS_RATE_LIMIT_ENV = "COVERAGE_OVERPASS_RATE_LIMIT"
 
 WORKING_CRS = "EPSG:2154"
 COG_FOLDERS: dict[str, str] = {
@@ -173,61 +164,47 @@ class FetchSources:
         Overpass API used by osmnx, and whether osmnx checks its rate limit.
     """
 
-    geo_api_url: str = "https://geo.api.gouv.fr"
-    cog_url: str = "https://www.insee.fr/fr/statistiques/fichier/8740222"
-    cog_year: str = "2026"
-    datagouv_api_url: str = "https://www.data.gouv.fr/api/1"
-    france_services_dataset: str = "liste-des-structures-france-services"
-    ban_url: str = "https://adresse.data.gouv.fr/data/ban/adresses/latest/csv"
-    overpass_url: str = "https://overpass-api.de/api"
+    geo_api_url: str = settings.DEFAULT_GEO_API_URL
+    cog_url: str = COG_FOLDERS[settings.DEFAULT_COG_YEAR]
+    cog_year: str = settings.DEFAULT_COG_YEAR
+    datagouv_api_url: str = settings.DEFAULT_DATAGOUV_API_URL
+    france_services_dataset: str = settings.DEFAULT_FRANCE_SERVICES_DATASET
+    ban_url: str = settings.DEFAULT_BAN_DOWNLOAD_URL
+    overpass_url: str = settings.DEFAULT_OVERPASS_URL
     overpass_rate_limit: bool = True
 
     @classmethod
     def from_env(cls) -> FetchSources:
-        """Read the ``COVERAGE_*`` variables; unset ones keep the official addresses.
+        """Read the ``COVERAGE_*`` variables through :mod:`coverage.settings`.
+
+        Unset variables keep the official addresses.
 
         Raises
         ------
         ConfigError
-            If ``COVERAGE_OVERPASS_RATE_LIMIT`` is not a yes/no value,
-            ``COVERAGE_COG_YEAR`` is not a year, or is a vintage whose INSEE folder
-            is not known while ``COVERAGE_COG_URL`` is unset.
+            If a variable's value cannot be used (not an http(s) address, not a
+            yes/no value, not a year), or ``COVERAGE_COG_YEAR`` is a vintage whose
+            INSEE folder is not known while ``COVERAGE_COG_URL`` is unset.
         """
-        base = cls()
-
-        def env(name: str, default: str) -> str:
-            return (os.environ.get(name) or default).strip().rstrip("/")
-
-        raw_limit = os.environ.get(OVERPASS_RATE_LIMIT_ENV, "").strip().lower()
-        if raw_limit in ("", "1", "true", "yes", "oui", "on"):
-            rate_limit = True
-        elif raw_limit in ("0", "false", "no", "non", "off"):
-            rate_limit = False
-        else:
-            raise ConfigError(f"${OVERPASS_RATE_LIMIT_ENV} must be 1 or 0, got {raw_limit!r}")
-        year = env(COG_YEAR_ENV, base.cog_year)
-        if not re.fullmatch(r"\d{4}", year):
-            raise ConfigError(f"${COG_YEAR_ENV} must be a year such as 2026, got {year!r}")
-        cog_url = env(COG_URL_ENV, "")
-        if not cog_url:
+        year = settings.cog_year()
+        cog_url = settings.cog_url()
+        if cog_url is None:
             if year not in COG_FOLDERS:
                 raise ConfigError(
-                    f"no known INSEE folder for the COG {year} (known: "
-                    f"{', '.join(sorted(COG_FOLDERS))}); set ${COG_URL_ENV} to the folder "
-                    f"holding v_commune_{year}.csv and v_canton_{year}.csv"
+                    f"dossier de l'INSEE inconnu pour le COG {year} (connus : "
+                    f"{', '.join(sorted(COG_FOLDERS))}) ; donnez dans ${settings.COG_URL_ENV} "
+                    f"le dossier qui contient v_commune_{year}.csv et v_canton_{year}.csv"
                 )
             cog_url = COG_FOLDERS[year]
         return cls(
-            geo_api_url=env(GEO_API_URL_ENV, base.geo_api_url),
+            geo_api_url=settings.geo_api_url(),
             cog_url=cog_url,
             cog_year=year,
-            datagouv_api_url=env(DATAGOUV_API_URL_ENV, base.datagouv_api_url),
-            france_services_dataset=env(
-                FRANCE_SERVICES_DATASET_ENV, base.france_services_dataset
-            ).strip("/"),
-            ban_url=env(BAN_URL_ENV, base.ban_url),
-            overpass_url=env(OVERPASS_URL_ENV, base.overpass_url),
-            overpass_rate_limit=rate_limit,
+            datagouv_api_url=settings.datagouv_api_url(),
+            france_services_dataset=settings.france_services_dataset(),
+            ban_url=settings.ban_download_url(),
+            overpass_url=settings.overpass_url(),
+            overpass_rate_limit=settings.overpass_rate_limit(),
         )
 
     def record(self) -> dict[str, Any]:
