@@ -81,13 +81,14 @@ import shapely
 from coverage import __version__, settings
 from coverage._cache import atomic_path, file_sha256
 from coverage._http import Download, Downloader
-from coverage.errors import ConfigError, CoverageError, DataError, OfflineError
+from coverage.errors import ConfigError, CoverageError, DataError, NetworkError
 from coverage.layers.config import (
     DESCRIPTION_FILE,
     TerritoryConfig,
     known_territories,
     load_territory_config,
 )
+from coverage.routing.osm_download import download_drive_graph
 from coverage.settings import cache_root, territory_description_dirs
 
 WORKING_CRS = "EPSG:2154"
@@ -1600,26 +1601,11 @@ def _fetch_roads(
     )
 
 
-@contextmanager
-def _osmnx_settings(**values: Any) -> Iterator[Any]:
-    """Set ``osmnx.settings`` values for the duration of a block, then restore them."""
-    import osmnx
-
-    old = {key: getattr(osmnx.settings, key) for key in values}
-    for key, value in values.items():
-        setattr(osmnx.settings, key, value)
-    try:
-        yield osmnx
-    finally:
-        for key, value in old.items():
-            setattr(osmnx.settings, key, value)
-
-
 def fetch_osm_graphml(
     polygon_wgs84: shapely.Geometry,
     path: str | Path,
     *,
-    overpass_url: str = FetchSources.overpass_url,
+    overpass_url: str = settings.DEFAULT_OVERPASS_URL,
     rate_limit: bool = True,
     timeout_s: float = 180.0,
     use_cache: bool = True,
@@ -1627,12 +1613,12 @@ def fetch_osm_graphml(
 ) -> dict[str, Any]:
     """Download the OSM drive network inside a polygon with osmnx and save it as GraphML.
 
-    Calls ``osmnx.graph_from_polygon(polygon, network_type="drive",
-    simplify=True, retain_all=True, truncate_by_edge=True)`` with
-    ``osmnx.settings.overpass_url = overpass_url`` and
-    ``overpass_rate_limit = rate_limit``; osmnx's answer cache goes to
-    ``cache_root()/osmnx`` (never the bundle or the working directory). The
-    settings are restored afterwards.
+    Goes through :func:`coverage.routing.osm_download.download_drive_graph`
+    (``osmnx.graph_from_polygon(polygon, network_type="drive", simplify=True,
+    retain_all=True, truncate_by_edge=True)``): osmnx's settings point at
+    ``overpass_url`` and at its answer cache ``cache_root()/osmnx`` (never the
+    bundle or the working directory) during the download, and are restored
+    afterwards.
 
     Parameters
     ----------
@@ -1663,58 +1649,27 @@ def fetch_osm_graphml(
     DataError
         The answer holds no drivable road.
     """
-    import requests
-
-    if not isinstance(polygon_wgs84, shapely.Polygon | shapely.MultiPolygon):
-        raise ConfigError("the OSM download area must be a Polygon or MultiPolygon (lon/lat)")
-    host = urlsplit(overpass_url).netloc or overpass_url
-    cache_folder = cache_root() / "osmnx"
-    before = set(cache_folder.glob("*.json")) if cache_folder.is_dir() else set()
-    with (
-        _osmnx_settings(
-            overpass_url=overpass_url,
-            overpass_rate_limit=rate_limit,
-            cache_folder=str(cache_folder),
-            use_cache=use_cache,
-            requests_timeout=timeout_s,
-            doh_url_template=None,
-            log_console=False,
-        ) as osmnx,
-        _spinner(progress, "Réseau routier OpenStreetMap (Overpass, osmnx)…"),
-    ):
-        from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
-
+    with _spinner(progress, "Réseau routier OpenStreetMap (Overpass, osmnx)…"):
         try:
-            graph = osmnx.graph_from_polygon(
+            download = download_drive_graph(
                 polygon_wgs84,
-                network_type="drive",
-                simplify=True,
-                retain_all=True,
-                truncate_by_edge=True,
+                overpass_url=overpass_url,
+                rate_limit=rate_limit,
+                timeout_s=timeout_s,
+                use_cache=use_cache,
+                graphml_path=path,
+                hint=(
+                    "vérifiez la connexion, utilisez --no-osm, ou donnez avec --data DIR un "
+                    "lot existant"
+                ),
             )
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OfflineError(
-                f"cannot reach the OpenStreetMap Overpass server at {host} ({reason[:200]}); "
-                "check the network connection, use --no-osm, or point --data DIR at an "
-                "existing bundle"
-            ) from None
-        except ResponseStatusCodeError as exc:
-            raise OfflineError(
-                f"the OpenStreetMap Overpass server at {host} keeps failing "
-                f"({str(exc).splitlines()[0][:200]}); try again later or use --no-osm"
-            ) from None
-        except (InsufficientResponseError, ValueError) as exc:
-            raise DataError(
-                f"the Overpass server at {host} returned no drivable road in the area "
-                f"({str(exc).splitlines()[0][:200]})"
-            ) from None
-        osmnx.save_graphml(graph, path)
-    after = set(cache_folder.glob("*.json")) if cache_folder.is_dir() else set()
+        except NetworkError as exc:
+            raise DataError(str(exc)) from None
+    graph = download.graph
     return {
         "nodes": graph.number_of_nodes(),
         "edges": graph.number_of_edges(),
-        "from_cache": use_cache and not (after - before),
+        "from_cache": download.from_cache,
     }
 
 

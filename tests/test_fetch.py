@@ -673,7 +673,9 @@ def test_unreachable_overpass_leaves_the_bundle_untouched(
 ) -> None:
     monkeypatch.setenv("COVERAGE_OVERPASS_URL", closed_port_url() + "/api")
     dest = tmp_path / "bundle"
-    with pytest.raises(OfflineError, match="OpenStreetMap Overpass server") as caught:
+    with pytest.raises(
+        OfflineError, match="serveur Overpass d'OpenStreetMap injoignable"
+    ) as caught:
         fetch_territory("gers", dest, include_addresses=False)
     assert "--no-osm" in str(caught.value) and "\n" not in str(caught.value)
     assert not dest.exists()  # nothing is written before every download succeeded
