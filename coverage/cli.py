@@ -111,7 +111,7 @@ def fetch(
 
     geo.api.gouv.fr, COG de l'INSEE, data.gouv.fr, BAN, OpenStreetMap (docs/fetch.md).
     """
-    from coverage.fetch import fetch_territory
+    from coverage.jobs.fetch import fetch_territory
     from coverage.settings import resolve_data_dir
 
     dest, origin = resolve_data_dir(territory, data)

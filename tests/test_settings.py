@@ -11,8 +11,8 @@ import pytest
 from coverage import settings
 from coverage._http import Downloader
 from coverage.errors import ConfigError
-from coverage.fetch import FetchSources
 from coverage.geocode.ban import BanGeocoder, ban_base_url
+from coverage.jobs.fetch import FetchSources
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE = REPO / "coverage"

@@ -81,7 +81,7 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
         f"sources officielles (coverage fetch {territory}) vers {bundle}…",
         highlight=False,
     )
-    from coverage.fetch import fetch_territory
+    from coverage.jobs.fetch import fetch_territory
 
     try:
         fetch_territory(territory, bundle, progress=True)
