@@ -1,5 +1,8 @@
 """Settings of the HTTP API, read from ``COVERAGE_API_*`` environment variables.
 
+The engine's own variables (``COVERAGE_DATA_DIR``, ``COVERAGE_CACHE_DIR``...) are
+read by :mod:`coverage.settings`, never here; docs/settings.md lists them all.
+
 Every setting has a default that works on one machine (SQLite database and
 result folders under the user data directory). Environment variables, all
 prefixed ``COVERAGE_API_``:
@@ -40,8 +43,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from coverage.settings import DATA_DIR_ENV, default_data_root
 
 ENV_PREFIX = "COVERAGE_API_"
 _LIST_FIELDS = ("territories", "cors_origins")
@@ -57,7 +61,11 @@ class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path | None = Field(
-        default=None, description="Data bundles (a bundle, or a folder holding <territory>/)."
+        default=None,
+        description=(
+            f"Data bundles (a bundle, or a folder holding <territory>/); None: ${DATA_DIR_ENV}, "
+            "then the user data directory, as for the CLI."
+        ),
     )
     territories: tuple[str, ...] = Field(default=("gers",), min_length=1)
     state_dir: Path | None = None
@@ -126,7 +134,7 @@ class ApiSettings(BaseModel):
         """Folder of the database and results."""
         if self.state_dir is not None:
             return self.state_dir.expanduser()
-        return Path(user_data_dir("coverage-territoires", appauthor=False)) / "api"
+        return default_data_root() / "api"
 
     @property
     def results_path(self) -> Path:

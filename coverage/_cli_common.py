@@ -131,3 +131,29 @@ class CountProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._bar.__exit__(*exc)
+
+
+class DownloadProgress(CountProgress):
+    """:class:`CountProgress` showing bytes (downloads) instead of item counts."""
+
+    def __init__(self, *, disable: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=disable,
+            transient=True,
+        )
+        self._task = None

@@ -16,16 +16,12 @@ Every download goes through :class:`Downloader`:
   (HTTP 429 and 5xx) are retried a few times with exponential backoff, then
   raise :class:`~coverage.errors.OfflineError` with a one-line message naming
   the source; other HTTP errors (404...) raise :class:`~coverage.errors.DataError`;
-- ``progress=True`` shows a rich progress bar per download on stderr.
+- ``progress`` (a :class:`coverage.progress.Progress`) is told the bytes of each download.
 
-Environment variables (read by :meth:`Downloader.from_env`):
-
-``COVERAGE_HTTP_TIMEOUT_S``
-    Connect/read timeout in seconds (default 60).
-``COVERAGE_HTTP_RETRIES``
-    Extra attempts after a failed one (default 3).
-``COVERAGE_HTTP_BACKOFF_S``
-    First pause between attempts, doubled at each retry (default 1).
+:meth:`Downloader.from_env` takes its timeout, retries and backoff from
+:mod:`coverage.settings` (``COVERAGE_HTTP_TIMEOUT_S``, default 60 s;
+``COVERAGE_HTTP_RETRIES``, default 3; ``COVERAGE_HTTP_BACKOFF_S``, default 1 s,
+doubled at each retry).
 """
 
 from __future__ import annotations
@@ -47,11 +43,8 @@ import httpx
 from coverage import __version__
 from coverage._cache import atomic_path, file_sha256
 from coverage.errors import ConfigError, DataError, OfflineError
-from coverage.settings import cache_root
-
-TIMEOUT_ENV = "COVERAGE_HTTP_TIMEOUT_S"
-RETRIES_ENV = "COVERAGE_HTTP_RETRIES"
-BACKOFF_ENV = "COVERAGE_HTTP_BACKOFF_S"
+from coverage.progress import Progress
+from coverage.settings import cache_root, http_backoff_s, http_retries, http_timeout_s
 
 USER_AGENT = f"coverage-territoires/{__version__}"
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -144,7 +137,7 @@ class Downloader:
     backoff_s
         Pause before the first retry, doubled at each further retry (seconds).
     progress
-        Show a progress bar per download on stderr.
+        Told ``(label, done=bytes, total=bytes)`` during each download.
     client
         An httpx client to use (its lifetime stays the caller's).
     """
@@ -156,7 +149,7 @@ class Downloader:
         timeout_s: float = 60.0,
         retries: int = 3,
         backoff_s: float = 1.0,
-        progress: bool = False,
+        progress: Progress | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         if timeout_s <= 0:
@@ -175,19 +168,21 @@ class Downloader:
         self.requests_made = 0
 
     @classmethod
-    def from_env(cls, *, progress: bool = False, cache_dir: str | Path | None = None) -> Downloader:
+    def from_env(
+        cls, *, progress: Progress | None = None, cache_dir: str | Path | None = None
+    ) -> Downloader:
         """Build a downloader from ``COVERAGE_HTTP_TIMEOUT_S``, ``_RETRIES`` and ``_BACKOFF_S``.
 
         Raises
         ------
         ConfigError
-            If a variable is not a number.
+            If a variable is not a valid number (the message names it).
         """
         return cls(
             cache_dir=cache_dir,
-            timeout_s=_env_number(TIMEOUT_ENV, 60.0),
-            retries=int(_env_number(RETRIES_ENV, 3)),
-            backoff_s=_env_number(BACKOFF_ENV, 1.0),
+            timeout_s=http_timeout_s(),
+            retries=http_retries(),
+            backoff_s=http_backoff_s(),
             progress=progress,
         )
 
@@ -473,39 +468,20 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text and text[0] else type(exc).__name__
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"${name} must be a number, got {raw!r}") from None
-
-
 @contextmanager
-def _progress_bar(enabled: bool, label: str, total: int | None, done: int) -> Iterator[Any]:
-    """A rich progress bar on stderr (or nothing), yielding an ``advance(n_bytes)`` callable."""
-    if not enabled:
+def _progress_bar(
+    progress: Progress | None, label: str, total: int | None, done: int
+) -> Iterator[Any]:
+    """Yield an ``advance(n_bytes)`` callable that tells ``progress`` the bytes done."""
+    if progress is None:
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    count = done
+    progress(label, done=count, total=total)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as progress:
-        task = progress.add_task(label, total=total, completed=done)
-        yield lambda n: progress.advance(task, n)
+    def advance(n: int) -> None:
+        nonlocal count
+        count += n
+        progress(label, done=count, total=total)
+
+    yield advance

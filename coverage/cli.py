@@ -8,7 +8,6 @@ with exit code 1; an unexpected error prints one line too, with exit code 2
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Annotated
 
@@ -16,13 +15,11 @@ import typer
 
 from coverage import __version__
 from coverage._cli_common import (
-    DataOption,
-    TerritoryArgument,
     console,
     err_console,
-    fmt_int,
 )
 from coverage.errors import CoverageError
+from coverage.settings import DEBUG_ENV, debug
 
 app = typer.Typer(
     name="coverage",
@@ -34,60 +31,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@app.command()
-def fetch(
-    territory: TerritoryArgument = "gers",
-    data: DataOption = None,
-    departement: Annotated[
-        str | None, typer.Option(help="Code du département, si le nom n'est pas connu.")
-    ] = None,
-    no_osm: Annotated[
-        bool, typer.Option("--no-osm", help="Ne pas télécharger le réseau OSM.")
-    ] = False,
-    no_addresses: Annotated[
-        bool, typer.Option("--no-addresses", help="Ne pas télécharger les adresses BAN.")
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Retélécharger même si en cache.")] = False,
-    buffer_km: Annotated[
-        float,
-        typer.Option("--buffer-km", help="Marge autour du département pour le réseau OSM (km)."),
-    ] = 15.0,
-) -> None:
-    """Construit le lot de données d'un territoire depuis les sources officielles (en ligne).
-
-    geo.api.gouv.fr, COG de l'INSEE, data.gouv.fr, BAN, OpenStreetMap (docs/fetch.md).
-    """
-    from coverage.fetch import fetch_territory
-    from coverage.settings import resolve_data_dir
-
-    dest, origin = resolve_data_dir(territory, data)
-    console.print(f"Téléchargement du lot '{territory}' vers {dest} ({origin})", highlight=False)
-    report = fetch_territory(
-        territory,
-        dest,
-        departement=departement,
-        include_osm=not no_osm,
-        include_addresses=not no_addresses,
-        force=force,
-        progress=sys.stderr.isatty(),
-        buffer_m=buffer_km * 1000.0,
-    )
-    cached = sum(1 for d in report.downloads if d.get("from_cache"))
-    console.print(
-        f"Lot prêt : {report.dest} (département {report.departement}, "
-        f"{len(report.downloads)} téléchargements dont {cached} depuis le cache)",
-        highlight=False,
-    )
-    for name, entry in report.files.items():
-        console.print(
-            f"  {name:<34} {fmt_int(entry['size']):>12} octets  sha256 {entry['sha256'][:16]}…",
-            highlight=False,
-        )
-    for note in report.notes:
-        console.print(f"  note : {note}", highlight=False)
-    console.print(f"Sommes de contrôle et sources : {report.fetch_json}", highlight=False)
 
 
 def _version_callback(value: bool) -> None:
@@ -108,6 +51,7 @@ def _root(
 
 COMMAND_MODULES: tuple[str, ...] = (
     "coverage.commands.info",
+    "coverage.commands.fetch",
     "coverage.commands.population",
     "coverage.commands.run",
     "coverage.commands.compare",
@@ -147,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.ClickException):
             exc.show()
             return exc.exit_code
-        if os.environ.get("COVERAGE_DEBUG"):
+        if debug():
             raise
         err_console.print(
             f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {exc} "
-            "(COVERAGE_DEBUG=1 pour le détail)",
+            f"({DEBUG_ENV}=1 pour le détail)",
             highlight=False,
             soft_wrap=True,
         )

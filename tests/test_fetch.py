@@ -47,13 +47,10 @@ from http_server import LocalHTTPServer, closed_port_url, http_server  # noqa: F
 from coverage._cache import file_sha256
 from coverage._http import Downloader
 from coverage.errors import ConfigError, DataError, OfflineError
-from coverage.fetch import (
-    FetchSources,
-    build_admin_layers,
-    fetch_osm_graphml,
-    fetch_territory,
-    select_france_services,
-)
+from coverage.jobs.fetch import FetchSources, fetch_territory
+from coverage.sources.admin import build_admin_layers
+from coverage.sources.france_services import select_france_services
+from coverage.sources.osm import fetch_osm_graphml
 
 pytestmark = pytest.mark.network
 
@@ -673,7 +670,9 @@ def test_unreachable_overpass_leaves_the_bundle_untouched(
 ) -> None:
     monkeypatch.setenv("COVERAGE_OVERPASS_URL", closed_port_url() + "/api")
     dest = tmp_path / "bundle"
-    with pytest.raises(OfflineError, match="OpenStreetMap Overpass server") as caught:
+    with pytest.raises(
+        OfflineError, match="serveur Overpass d'OpenStreetMap injoignable"
+    ) as caught:
         fetch_territory("gers", dest, include_addresses=False)
     assert "--no-osm" in str(caught.value) and "\n" not in str(caught.value)
     assert not dest.exists()  # nothing is written before every download succeeded
@@ -838,3 +837,58 @@ def test_sources_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("COVERAGE_OVERPASS_RATE_LIMIT", "maybe")
     with pytest.raises(ConfigError, match="COVERAGE_OVERPASS_RATE_LIMIT"):
         FetchSources.from_env()
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+SOURCES = Path(__file__).resolve().parents[1] / "coverage" / "sources"
+_LOWER = ("coverage._http", "coverage._cache", "coverage.errors", "coverage.settings")
+_LOWER += ("coverage.jsonio", "coverage.tomlio", "coverage.layers", "coverage.sources")
+_LOWER += ("coverage.routing.osm_download", "coverage.progress")
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Every module a file imports (``from coverage import x`` counts as ``coverage.x``)."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "coverage":
+            names += [f"coverage.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
+
+
+def test_source_modules_import_only_lower_layers() -> None:
+    modules = sorted(SOURCES.glob("*.py"))
+    assert {p.stem for p in modules} >= {"geo_api", "cog", "france_services", "osm", "bundle"}
+    for path in modules:
+        for name in imported_modules(path):
+            assert name.split(".")[0] not in ("api", "maps"), f"{path.name} imports {name}"
+            if name.startswith("coverage"):
+                assert name == "coverage.__version__" or name.startswith(_LOWER), (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_former_module_re_exports_the_moved_names() -> None:
+    import coverage.fetch as former
+    from coverage import settings
+    from coverage.jobs import fetch as job
+    from coverage.sources import addresses, admin, cog, osm
+
+    assert former.fetch_territory is job.fetch_territory
+    assert former.FetchSources is FetchSources is job.FetchSources
+    assert former.build_admin_layers is build_admin_layers is admin.build_admin_layers
+    assert former.fetch_osm_graphml is fetch_osm_graphml is osm.fetch_osm_graphml
+    assert former.check_ban_file is addresses.check_ban_file
+    assert former.COG_FOLDERS is cog.COG_FOLDERS
+    assert former.BAN_URL_ENV == settings.BAN_DOWNLOAD_URL_ENV == "COVERAGE_BAN_URL"
+    assert all(hasattr(former, name) for name in former.__all__)
+    init = Path(job.__file__).with_name("__init__.py").read_text("utf-8")
+    assert (
+        init == '"""Jobs: one module per command, the orchestration the CLI and the API share."""\n'
+    )

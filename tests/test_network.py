@@ -581,16 +581,13 @@ def test_network_from_graph_projected(tmp_path: Path) -> None:
 
 @pytest.fixture
 def overpass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    import osmnx
     from overpass_server import OverpassTestServer
 
     monkeypatch.setattr(socket, "getaddrinfo", socket.getaddrinfo)  # osmnx patches it
     with OverpassTestServer(NODES, WAYS) as server:
-        monkeypatch.setattr(osmnx.settings, "overpass_url", server.url)
-        monkeypatch.setattr(osmnx.settings, "overpass_rate_limit", False)
-        monkeypatch.setattr(osmnx.settings, "use_cache", False)
-        monkeypatch.setattr(osmnx.settings, "cache_folder", str(tmp_path / "osmnx"))
-        monkeypatch.setattr(osmnx.settings, "requests_timeout", 10)
+        monkeypatch.setenv("COVERAGE_OVERPASS_URL", server.url)
+        monkeypatch.setenv("COVERAGE_OVERPASS_RATE_LIMIT", "0")
+        monkeypatch.setenv("COVERAGE_CACHE_DIR", str(tmp_path / "cache"))  # osmnx's answers
         yield server
 
 
@@ -637,13 +634,12 @@ def test_territory_network_online(overpass, make_tiny, small_osm: Path) -> None:
 def test_network_from_polygon_empty_answer(overpass) -> None:
     import shapely
 
-    with pytest.raises(NetworkError, match="no drivable way"):
+    with pytest.raises(NetworkError, match="aucune route carrossable"):
         network_from_polygon(shapely.box(5.0, 45.0, 5.01, 45.01), buffer_m=100)
 
 
 @pytest.mark.network
-def test_network_from_polygon_offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    import osmnx
+def test_network_from_polygon_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import shapely
 
     sock = socket.socket()
@@ -651,10 +647,9 @@ def test_network_from_polygon_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there any more
     monkeypatch.setattr(socket, "getaddrinfo", socket.getaddrinfo)
-    monkeypatch.setattr(osmnx.settings, "overpass_url", f"http://127.0.0.1:{port}/api")
-    monkeypatch.setattr(osmnx.settings, "overpass_rate_limit", False)
-    monkeypatch.setattr(osmnx.settings, "use_cache", False)
-    monkeypatch.setattr(osmnx.settings, "requests_timeout", 5)
+    monkeypatch.setenv("COVERAGE_OVERPASS_URL", f"http://127.0.0.1:{port}/api")
+    monkeypatch.setenv("COVERAGE_OVERPASS_RATE_LIMIT", "0")
+    monkeypatch.setenv("COVERAGE_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(OfflineError, match="Overpass"):
         network_from_polygon(shapely.box(0.50, 43.60, 0.51, 43.61), buffer_m=100)
 

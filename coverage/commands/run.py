@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 
 from coverage._cli_common import (
     DataOption,
+    DownloadProgress,
     StepProgress,
     console,
     fmt_int,
@@ -46,10 +48,11 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
         f"sources officielles (coverage fetch {territory}) vers {bundle}…",
         highlight=False,
     )
-    from coverage.fetch import fetch_territory
+    from coverage.jobs.fetch import fetch_territory
 
     try:
-        fetch_territory(territory, bundle, progress=True)
+        with DownloadProgress(disable=not sys.stderr.isatty()) as bar:
+            fetch_territory(territory, bundle, progress=bar)
     except OfflineError as exc:
         raise OfflineError(
             f"no data bundle for '{territory}' and the official sources cannot be reached "

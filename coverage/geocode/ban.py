@@ -28,7 +28,6 @@ import csv
 import io
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -42,10 +41,8 @@ from coverage._cache import atomic_path, cache_key
 from coverage.errors import OfflineError
 from coverage.geocode.base import AddressQuery, GeocodeResult, ProgressCallback, rejected
 from coverage.geocode.communes import clean_insee_code
-from coverage.settings import cache_root
+from coverage.settings import BAN_SEARCH_URL_ENV, ban_search_url, cache_root
 
-BAN_URL_ENV = "COVERAGE_BAN_API_URL"
-DEFAULT_BAN_URL = "https://api-adresse.data.gouv.fr"
 DEFAULT_RATE_PER_S = 10.0
 """Polite default: a fifth of the 50 requests per second the API allows per address."""
 
@@ -54,9 +51,14 @@ _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
 def ban_base_url(base_url: str | None = None) -> str:
-    """The API's base URL: the argument, else ``$COVERAGE_BAN_API_URL``, else the official one."""
-    url = base_url or os.environ.get(BAN_URL_ENV) or DEFAULT_BAN_URL
-    return url.rstrip("/")
+    """The API's base URL: the argument, else ``$COVERAGE_BAN_API_URL``, else the official one.
+
+    Raises
+    ------
+    ConfigError
+        If ``COVERAGE_BAN_API_URL`` is not an http(s) address.
+    """
+    return base_url.rstrip("/") if base_url else ban_search_url()
 
 
 class RateLimiter:
@@ -196,7 +198,7 @@ class BanGeocoder:
                 time.sleep(0.25 * 2**attempt)
         raise OfflineError(
             f"API Adresse injoignable ({self.base_url}{path}) : {last}; "
-            f"réessayez plus tard ou choisissez un autre serveur avec ${BAN_URL_ENV}"
+            f"réessayez plus tard ou choisissez un autre serveur avec ${BAN_SEARCH_URL_ENV}"
         )
 
     # --- cache ------------------------------------------------------------------------------

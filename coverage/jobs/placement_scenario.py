@@ -28,14 +28,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from coverage import tomlio
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import ConfigError
 from coverage.placement.instance import PlacementInstance
-from coverage.placement.problem import PlacementError, PlacementResult
+from coverage.placement.problem import PlacementResult
 from coverage.scenario import Scenario, select_services
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_TOP_ORDER = (
+SCENARIO_TOP_ORDER = (
     "scenario",
     "thresholds",
     "analyses",
@@ -168,60 +168,10 @@ def scenario_toml(raw: Mapping[str, Any], *, header: str = "") -> str:
 
     Raises
     ------
-    PlacementError
-        For a value TOML cannot hold (NaN, infinity, None).
+    coverage.errors.DataError
+        For a value TOML cannot hold (NaN, infinity, None), naming its key.
     """
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    if lines:
-        lines.append("")
-    keys = [k for k in _TOP_ORDER if k in raw] + [k for k in raw if k not in _TOP_ORDER]
-    for key in keys:
-        value = raw[key]
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for item in value:
-                _table(lines, f"[[{_key(key)}]]", [key], item)
-        elif isinstance(value, dict):
-            _table(lines, f"[{_key(key)}]", [key], value)
-        else:
-            lines.insert(0, f"{_key(key)} = {_value(value)}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _table(lines: list[str], head: str, path: list[str], table: Mapping[str, Any]) -> None:
-    lines.append(head)
-    nested = []
-    for key, value in table.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            nested.append((key, value))
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    lines.append("")
-    for key, items in nested:
-        dotted = ".".join(_key(k) for k in [*path, key])
-        for item in items:
-            _table(lines, f"[[{dotted}]]", [*path, key], item)
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.match(str(key)) else json.dumps(str(key), ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(float(value)):
-            raise PlacementError(f"cannot write {value!r} in a scenario file")
-        return repr(float(value))
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise PlacementError(f"cannot write {value!r} in a scenario file")
+    return tomlio.dumps(raw, header=header, order=SCENARIO_TOP_ORDER, max_table_depth=1)
 
 
 def _number(value: float) -> int | float:

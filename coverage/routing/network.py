@@ -93,7 +93,7 @@ from scipy.sparse.csgraph import connected_components
 
 from coverage import __version__
 from coverage._cache import atomic_path, cache_key, file_sha256
-from coverage.errors import ConfigError, NetworkError, OfflineError
+from coverage.errors import ConfigError, NetworkError
 from coverage.routing.graph import (
     NetworkInfo,
     RoadNetwork,
@@ -500,6 +500,7 @@ def network_from_polygon(
     max_edge_m: float | None = DEFAULT_MAX_EDGE_M,
     crs: str | None = None,
     progress: bool = False,
+    overpass_url: str | None = None,
 ) -> RoadNetwork:
     """Download the drivable OSM network of a polygon plus a buffer (osmnx, online).
 
@@ -507,8 +508,11 @@ def network_from_polygon(
     retain_all=True, truncate_by_edge=True)`` on the polygon buffered by
     ``buffer_m`` metres (so that routes leaving and re-entering the territory,
     and services just across its border, are kept), then converts the graph
-    as :func:`network_from_graph` does. osmnx's own settings apply
-    (``osmnx.settings.overpass_url``, its HTTP cache).
+    as :func:`network_from_graph` does. The download goes through
+    :func:`coverage.routing.osm_download.download_drive_graph`: osmnx's answer
+    cache is ``cache_root()/osmnx`` (nothing is written in the working
+    directory), the server and its rate-limit check come from
+    ``COVERAGE_OVERPASS_URL`` and ``COVERAGE_OVERPASS_RATE_LIMIT``.
 
     Parameters
     ----------
@@ -522,6 +526,9 @@ def network_from_polygon(
         :func:`network_from_graphml`.
     profile, detour_factor, calibration_factor, peak_factor, max_edge_m, crs, progress
         As for :func:`load_network`.
+    overpass_url
+        Overpass API base URL (without ``/interpreter``); default
+        ``COVERAGE_OVERPASS_URL``, else ``https://overpass-api.de/api``.
 
     Returns
     -------
@@ -530,7 +537,7 @@ def network_from_polygon(
     Raises
     ------
     OfflineError
-        If the Overpass server cannot be reached.
+        If the Overpass server cannot be reached (one line).
     NetworkError
         If the server answers with no drivable way.
     ConfigError
@@ -564,45 +571,29 @@ def network_from_polygon(
     local_crs = opts.crs or choose_crs(np.array([centre.x]), np.array([centre.y]))
     area = _buffer_wgs84(polygon_wgs84, buffer, local_crs)
 
-    import osmnx
-    import requests
-    from osmnx._errors import InsufficientResponseError, ResponseStatusCodeError
+    from coverage.routing.osm_download import download_drive_graph
 
     with _Stages(progress) as stages:
         stages("Téléchargement du réseau OSM (Overpass, osmnx)")
+        tmp = atomic_path(Path(graphml_path)) if graphml_path is not None else None
         try:
-            graph = osmnx.graph_from_polygon(
+            download = download_drive_graph(
                 area,
-                network_type="drive",
-                simplify=True,
-                retain_all=True,
-                truncate_by_edge=True,
+                overpass_url=overpass_url,
+                graphml_path=tmp,
+                hint="utilisez un fichier OSM local ou un GraphML déjà téléchargé (load_network)",
             )
-        except requests.exceptions.RequestException as exc:
-            raise OfflineError(
-                f"cannot reach the Overpass server {osmnx.settings.overpass_url} ({exc}); "
-                "use a local OSM file instead (load_network)"
-            ) from None
-        except InsufficientResponseError as exc:
-            raise NetworkError(
-                f"Overpass ({osmnx.settings.overpass_url}) returned no drivable way in the "
-                f"polygon buffered by {buffer:g} m ({exc})"
-            ) from None
-        except ResponseStatusCodeError as exc:
-            raise OfflineError(f"Overpass server error: {exc}") from None
-        except ValueError as exc:  # e.g. osmnx: "Found no graph nodes within the polygon"
-            raise NetworkError(f"osmnx could not build a graph from the answer ({exc})") from None
-        checksum = ""
-        source = f"osmnx:graph_from_polygon ({osmnx.settings.overpass_url})"
-        if graphml_path is not None:
-            stages("Écriture du GraphML")
-            graphml_path = Path(graphml_path)
-            tmp = atomic_path(graphml_path)
-            try:
-                osmnx.save_graphml(graph, tmp)
+            if tmp is not None:
                 os.replace(tmp, graphml_path)
-            finally:
+        except NetworkError as exc:
+            raise NetworkError(f"{exc}, le polygone élargi de {buffer:g} m") from None
+        finally:
+            if tmp is not None:
                 tmp.unlink(missing_ok=True)
+        graph = download.graph
+        checksum = ""
+        source = f"osmnx:graph_from_polygon ({download.overpass_url})"
+        if graphml_path is not None:
             checksum = file_sha256(graphml_path)
             source = str(graphml_path)
         info = _info(
@@ -611,7 +602,7 @@ def network_from_polygon(
         net = _network_from_nx(graph, opts, info=info, stages=stages, source=source)
     report = dict(net.info.report)
     report["download"] = {
-        "overpass_url": str(osmnx.settings.overpass_url),
+        "overpass_url": download.overpass_url,
         "buffer_m": buffer,
         "polygon_bounds": [round(v, 6) for v in polygon_wgs84.bounds],
     }
