@@ -90,7 +90,8 @@ def geocode(
     Chaque ligne revient, dans l'ordre, avec sa position, sa précision (numéro, voie,
     lieu-dit, commune) et son statut (trouvé, repli, rejeté, avec la raison).
     """
-    from coverage.geocode.batch import detect_columns, geocode_frame, read_table, write_table
+    from coverage.csvio import read_table
+    from coverage.geocode.batch import detect_columns, geocode_frame, write_table
     from coverage.geocode.chain import make_geocoder
     from coverage.geocode.coords import CoordinateValidator
     from coverage.layers import load_territory
