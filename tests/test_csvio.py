@@ -195,3 +195,40 @@ def test_a_bad_number_names_the_field_and_the_line(tmp_path: Path) -> None:
         number_column(frame["lon"], field="lon", info=info)
     assert (caught.value.field, caught.value.row, caught.value.path) == ("lon", 4, path)
     assert np.isnan(number_column(["", " "], field="lon")).all()
+
+
+# --- the readers that use it ------------------------------------------------------------------
+
+
+def test_latin1_semicolon_candidates_file_on_the_gers(tmp_path: Path, gers) -> None:
+    """What ``coverage place --candidates`` reads: a spreadsheet's Latin-1 ``;`` export."""
+    from coverage.placement.instance import read_candidate_file
+
+    path = tmp_path / "candidats.csv"
+    text = (
+        "candidate_id;name;insee_code;lon;lat;capacity\r\n"
+        "c1;Hôtel-Dieu de Lectoure;32208;;;1 500,5\r\n"
+        "c2;Cœur de Gascogne, Éauze;;0,1007;43,8612;\r\n"
+        "\r\n"
+        "c3;Bastide de Fleurance;32132;;;800\r\n"
+    )
+    path.write_bytes(text.encode("cp1252"))  # œ exists in cp1252, not in ISO 8859-1
+    sites = read_candidate_file(path, gers)
+    assert list(sites["candidate_id"]) == ["c1", "c2", "c3"]
+    assert list(sites["name"]) == [
+        "Hôtel-Dieu de Lectoure",
+        "Cœur de Gascogne, Éauze",
+        "Bastide de Fleurance",
+    ]
+    assert list(sites["commune_name"]) == ["Lectoure", "", "Fleurance"]
+    assert sites["capacity"].iloc[0] == pytest.approx(1500.5)
+    assert sites["capacity"].iloc[1] == np.inf and sites["capacity"].iloc[2] == 800.0
+    # lon/lat written with decimal commas, now a Lambert-93 point inside Eauze (32119)
+    eauze = gers.communes.set_index("insee_code").geometry["32119"]
+    assert sites.crs == "EPSG:2154" and eauze.contains(sites.geometry.iloc[1])
+
+    # a bad value names its line (blank line 4 counted) and its field
+    path.write_bytes(text.replace("800", "huit cents").encode("cp1252"))
+    with pytest.raises(DataError, match="« huit cents » n'est pas un nombre") as caught:
+        read_candidate_file(path, gers)
+    assert (caught.value.row, caught.value.field) == (5, "capacity")
