@@ -232,3 +232,26 @@ def test_latin1_semicolon_candidates_file_on_the_gers(tmp_path: Path, gers) -> N
     with pytest.raises(DataError, match="« huit cents » n'est pas un nombre") as caught:
         read_candidate_file(path, gers)
     assert (caught.value.row, caught.value.field) == (5, "capacity")
+
+
+def test_address_file_through_the_reader(tmp_path: Path) -> None:
+    from coverage.layers.addresses import read_address_table
+    from coverage.layers.config import LayerSpec
+
+    columns = {"housenumber": "numero", "street": "nom_voie", "commune_name": "nom_commune"}
+    spec = LayerSpec(name="addresses", file="adresses-32.csv.gz", columns=columns, format="ban")
+    text = (
+        "id;numero;nom_voie;postcode;nom_commune;lon;lat\n"
+        "32013_0420_00003;3;Rue de l'Église;32000;Auch;0,5857;43,6465\n"
+        "\n"
+        "32013_0420_00005;5;Rue de l'Église;32000;Auch;;\n"
+    )
+    (tmp_path / spec.file).write_bytes(gzip.compress(text.encode("cp1252")))
+    table = read_address_table(spec, tmp_path)
+    assert list(table["street"]) == ["Rue de l'Église", "Rue de l'Église"]  # blank line skipped
+    assert table["lon"].iloc[0] == pytest.approx(0.5857) and math.isnan(table["lat"].iloc[1])
+    bad = text.replace("43,6465", "43°38'")
+    (tmp_path / spec.file).write_bytes(gzip.compress(bad.encode("cp1252")))
+    with pytest.raises(DataError, match="n'est pas un nombre") as caught:
+        read_address_table(spec, tmp_path)
+    assert (caught.value.row, caught.value.field) == (2, "lat")
