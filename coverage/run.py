@@ -50,9 +50,10 @@ from coverage.fca import (
     linear_decay,
     step_decay,
 )
+from coverage.geocode.catalogue import load_catalogue
 from coverage.jsonio import write_json
 from coverage.layers.population import PopulationSurface, population_surface
-from coverage.layers.services import ServiceCatalogue, load_catalogue
+from coverage.layers.services import ServiceCatalogue
 from coverage.layers.territory import Territory, load_territory
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.isochrones import isochrones

@@ -74,9 +74,9 @@ class ItineraryResources:
     ) -> ItineraryResources:
         """Load a territory's layers, road network, population surface and service catalogue."""
         from coverage.access import AccessContext
+        from coverage.geocode.catalogue import load_catalogue
         from coverage.layers import load_territory
         from coverage.layers.population import population_surface
-        from coverage.layers.services import load_catalogue
         from coverage.territory_network import load_territory_network
 
         say = progress or _quiet

@@ -650,7 +650,7 @@ def build_instance(
         if catalogue is None:
             say("Catalogue des services")
             t0 = time.perf_counter()
-            from coverage.layers.services import load_catalogue
+            from coverage.geocode.catalogue import load_catalogue
 
             catalogue = load_catalogue(territory)
             timings["catalogue_s"] = time.perf_counter() - t0

@@ -1,0 +1,1 @@
+"""Jobs: one module per command, the orchestration the CLI and the API share."""
