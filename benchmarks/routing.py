@@ -232,10 +232,10 @@ def spread_nodes(net: RoadNetwork, count: int, seed: int) -> np.ndarray:
 
 
 def gers_cases(data: Path, repeat: int) -> None:
+    from coverage.geocode.catalogue import load_catalogue
     from coverage.jobs.network import load_territory_network
     from coverage.layers import load_territory
     from coverage.layers.population import population_surface
-    from coverage.layers.services import load_catalogue
 
     gers = load_territory("gers", data_dir=data)
     net = load_territory_network(gers)

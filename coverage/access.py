@@ -28,7 +28,7 @@ minutes beyond the threshold), which weighs both how many and how far.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,6 @@ DEFAULT_THRESHOLDS_MINUTES: tuple[float, ...] = (15.0, 20.0, 30.0)
 MAX_THRESHOLD_MINUTES = 600.0
 """Largest threshold accepted (10 hours): beyond it a threshold is surely a typing error."""
 
-Progress = Callable[[str], None]
 
 
 def check_thresholds(

@@ -8,6 +8,7 @@ the API ignores it; :func:`silent` is the default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -21,3 +22,21 @@ class Progress(Protocol):
 def silent(step: str, /, *, done: int | None = None, total: int | None = None) -> None:
     """A progress callback that shows nothing."""
     return None
+
+
+def counter(
+    progress: Progress | None, step: str, total: int | None = None
+) -> Callable[[int], None]:
+    """An ``advance(n)`` callable (what the geocoders call per batch of rows) feeding ``progress``.
+
+    Each call adds ``n`` items done and reports ``progress(step, done=, total=)``.
+    """
+    say = progress or silent
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += int(n)
+        say(step, done=done, total=total)
+
+    return advance

@@ -129,10 +129,10 @@ def test_encodings_and_separators(tmp_path: Path, encoding: str, sep: str) -> No
 
 
 def test_read_table_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="introuvable"):
         read_table(tmp_path / "missing.csv")
     (tmp_path / "empty.csv").write_text("", "utf-8")
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(DataError, match="vide"):
         read_table(tmp_path / "empty.csv")
     (tmp_path / "bad.csv").write_bytes("a;b\n\xe9;1\n".encode("latin-1"))
     with pytest.raises(DataError, match="utf-8"):

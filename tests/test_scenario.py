@@ -93,7 +93,7 @@ def test_not_valid_toml(tmp_path: Path) -> None:
 
 
 def test_catalogue_mistakes(gers, tmp_path: Path) -> None:
-    from coverage.layers.services import load_catalogue
+    from coverage.geocode.catalogue import load_catalogue
 
     catalogue = load_catalogue(gers)
 

@@ -13,15 +13,12 @@ import pytest
 
 from coverage.cli import main
 from coverage.errors import ConfigError, DataError
+from coverage.geocode.catalogue import load_catalogue
+from coverage.jobs.services import import_services, import_services_file
 from coverage.layers import load_territory
 from coverage.layers.config import load_territory_config
 from coverage.layers.readers import DataWarning
-from coverage.layers.services import (
-    CATALOGUE_COLUMNS,
-    ServiceCatalogue,
-    import_services,
-    load_catalogue,
-)
+from coverage.layers.services import CATALOGUE_COLUMNS, ServiceCatalogue
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,6 +215,26 @@ def test_import_csv_with_declared_crs(territory, tmp_path: Path) -> None:
                               columns={"name": "nom", "lon": "x", "lat": "y"})
     assert guessed.frame.iloc[0]["lon"] == pytest.approx(0.592823, abs=1e-6)
     assert "Lambert-93" in guessed.frame.iloc[0]["note"]
+
+
+def test_import_job_writes_the_catalogue(territory, tmp_path: Path) -> None:
+    # a spreadsheet's "Unicode text" export: UTF-16 with BOM, tab-separated
+    path = tmp_path / "centres.txt"
+    path.write_text("nom\tcommune\tcapacite\nCentre de santé\tMirande\t2,5\n", "utf-16")
+    with pytest.raises(DataError, match=r"unknown catalogue format '\.xlsx'"):
+        import_services_file(path, tmp_path / "cat.xlsx", territory, kind="health_centre")
+    out = tmp_path / "cat.gpkg"
+    cat = import_services_file(path, out, territory, kind="health_centre", backends="commune")
+    row = cat.frame.iloc[0]
+    assert (row["name"], row["insee_code"], row["capacity"]) == ("Centre de santé", "32256", 2.5)
+    assert row["geocode_backend"] == "commune"
+    written = gpd.read_file(out)
+    assert list(written["service_id"]) == ["health_centre:ligne2"]
+    # a row with more values than the header is refused, naming its line
+    path.write_text("nom;commune\nCentre;Mirande\nCentre; Auch;Gers\n", "utf-8")
+    with pytest.raises(DataError, match="3 valeurs pour 2 colonnes") as caught:
+        import_services(path, territory, kind="health_centre")
+    assert caught.value.row == 3
 
 
 # --- territory.toml [services] ---------------------------------------------------------------

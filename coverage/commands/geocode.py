@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -12,7 +11,6 @@ from coverage._cli_common import (
     CountProgress,
     DataOption,
     console,
-    err_console,
     fmt_int,
     print_warnings,
 )
@@ -147,22 +145,3 @@ def geocode(
     if len(rejected) > 10:
         console.print(f"  … et {len(rejected) - 10} autres lignes rejetées", highlight=False)
     console.print(f"Écrit : {report.output}", highlight=False)
-
-
-def run_with_progress(
-    task: Callable[[Callable[[int], None]], T], *, total: int | None, label: str, disable: bool
-) -> T:
-    """Run ``task(progress_callback)`` under a rich progress bar on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=disable,
-        transient=True,
-    ) as bar:
-        task_id = bar.add_task(label, total=total)
-        return task(lambda n: bar.advance(task_id, n))

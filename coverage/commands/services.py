@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from coverage._cli_common import (
+    CountProgress,
     DataOption,
     TerritoryArgument,
     console,
     fmt_int,
     show_warnings,
 )
-from coverage.commands.geocode import BackendOption, TerritoryOption, run_with_progress
+from coverage.commands.geocode import BackendOption, TerritoryOption
 from coverage.errors import QueryError
 
 if TYPE_CHECKING:
@@ -100,36 +101,30 @@ def import_services_command(
     Les coordonnées fournies sont vérifiées, les adresses géocodées ; chaque ligne
     rejetée est signalée avec sa raison.
     """
-    from coverage.geocode.chain import make_geocoder
+    from coverage.jobs.services import import_services_file
     from coverage.layers import load_territory
-    from coverage.layers.services import import_services
 
     mapping = _parse_map(column_map)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_territory(territory, data_dir=data)
-        geocoder = make_geocoder(loaded, backend or loaded.config.services.geocoders)
-        catalogue = run_with_progress(
-            lambda progress: import_services(
+        with CountProgress(disable=no_progress) as bar:
+            catalogue = import_services_file(
                 input_file,
+                output,
                 loaded,
                 kind=kind,
+                backends=backend,
                 columns=mapping or None,
                 status=status,
                 capacity=capacity,
                 capacity_unit=capacity_unit,
                 source=source,
                 crs=crs,
-                geocoder=geocoder,
                 max_distance_km=max_distance_km,
-                progress=progress,
-            ),
-            total=None,
-            label="Import et géocodage",
-            disable=no_progress,
-        )
+                progress=bar,
+            )
     show_warnings([w for w in caught if "could not be placed" not in str(w.message)])
-    catalogue.to_file(output)
     frame = catalogue.frame
     console.print(
         f"{fmt_int(len(frame))} sites placés ({kind}), "
@@ -168,8 +163,9 @@ def list_services(
 ) -> None:
     """Inventaire du catalogue des services : sites par type, statut, dans ou hors du territoire."""
     from coverage.geocode.base import QUALITY_LABELS
+    from coverage.geocode.catalogue import load_catalogue
     from coverage.layers import load_territory
-    from coverage.layers.services import STATUS_LABELS, load_catalogue
+    from coverage.layers.services import STATUS_LABELS
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

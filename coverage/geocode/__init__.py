@@ -14,6 +14,7 @@ Backends share the :class:`~coverage.geocode.base.Geocoder` interface:
 a whole CSV table, row by row, nothing dropped.
 """
 
+from coverage.csvio import read_table
 from coverage.geocode.ban import BanGeocoder
 from coverage.geocode.base import (
     QUALITY_LABELS,
@@ -29,7 +30,6 @@ from coverage.geocode.batch import (
     detect_columns,
     geocode_file,
     geocode_frame,
-    read_table,
 )
 from coverage.geocode.chain import DEFAULT_BACKENDS, GeocoderChain, make_geocoder
 from coverage.geocode.communes import CommuneGeocoder, CommuneIndex

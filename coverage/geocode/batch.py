@@ -1,7 +1,7 @@
 """Batch geocoding of a table: every row back, in order, with its position, quality and status.
 
-:func:`read_table` reads the CSV files planners export (UTF-8, UTF-8 with BOM,
-Latin-1/cp1252; ``,`` ``;`` or tab separators), keeping blank lines as rows.
+:func:`~coverage.csvio.read_table` reads the CSV files planners export (any
+usual encoding and separator, :mod:`coverage.csvio`), keeping blank lines as rows.
 :func:`detect_columns` finds the address columns by their usual French and
 English names. :func:`geocode_frame` then, row by row:
 
@@ -23,8 +23,6 @@ input column with one of these names is kept as ``<name>_input``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,12 +32,10 @@ from typing import Any
 
 import pandas as pd
 
+from coverage.csvio import FIRST_LINE, TableInfo, read_table
 from coverage.errors import DataError
 from coverage.geocode.base import QUALITY_LABELS, STATUS_LABELS, AddressQuery, Geocoder
 from coverage.geocode.coords import CoordinateValidator
-
-FIRST_LINE = 2
-"""Line of a CSV file that holds its first row (the header is line 1), as a spreadsheet shows it."""
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "lon",
@@ -120,16 +116,6 @@ class ColumnMap:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
 
-@dataclass(frozen=True)
-class TableInfo:
-    """How a table file was read."""
-
-    path: Path
-    encoding: str
-    separator: str
-    rows: int
-
-
 @dataclass
 class BatchResult:
     """A geocoded table and its summary.
@@ -161,87 +147,6 @@ class BatchResult:
             if count or quality in ("housenumber", "municipality", ""):
                 lines.append(f"  {QUALITY_LABELS[quality]:<22} {count:>7}")
         return lines
-
-
-def read_table(
-    path: str | Path, *, encoding: str | None = None, separator: str | None = None
-) -> tuple[pd.DataFrame, TableInfo]:
-    """Read a CSV table whatever its encoding and separator, every cell as text.
-
-    Parameters
-    ----------
-    path
-        CSV file.
-    encoding
-        Forced encoding; otherwise UTF-8 (with or without BOM), then cp1252,
-        then Latin-1 are tried.
-    separator
-        Forced separator; otherwise sniffed among ``;`` ``,`` tab ``|``.
-
-    Returns
-    -------
-    tuple of (pandas.DataFrame, TableInfo)
-        All cells as ``str`` (``""`` when empty); blank lines are kept as rows.
-
-    Raises
-    ------
-    DataError
-        If the file is missing, empty or not a table.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read the table: {exc.strerror or exc}", path=path) from None
-    text, used = _decode(raw, encoding, path)
-    if not text.strip():
-        raise DataError("the table is empty", path=path)
-    sep = separator or _sniff_separator(text)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            engine="python",
-        )
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise DataError(f"not a readable CSV table (separator {sep!r}): {exc}", path=path) from None
-    frame = frame.fillna("")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.reset_index(drop=True), TableInfo(path, used, sep, len(frame))
-
-
-def _decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
-    if encoding:
-        try:
-            return raw.decode(encoding), encoding
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise DataError(f"cannot decode the table as {encoding}: {exc}", path=path) from None
-    for candidate in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = raw.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-        name = (
-            "utf-8-sig"
-            if candidate == "utf-8-sig" and raw.startswith(b"\xef\xbb\xbf")
-            else ("utf-8" if candidate == "utf-8-sig" else candidate)
-        )
-        return text, name
-    raise DataError("cannot decode the table", path=path)  # pragma: no cover - latin-1 never fails
-
-
-def _sniff_separator(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
-    except csv.Error:
-        header = text.splitlines()[0] if text.splitlines() else ""
-        counts = {sep: header.count(sep) for sep in (";", ",", "\t", "|")}
-        best = max(counts, key=counts.__getitem__)
-        return best if counts[best] else ","
 
 
 def _blank(row: pd.Series) -> bool:

@@ -11,7 +11,7 @@ reason says why the earlier ones failed; a query no backend can place is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coverage.errors import CoverageError, QueryError
 from coverage.geocode.base import (
@@ -21,6 +21,9 @@ from coverage.geocode.base import (
     ProgressCallback,
     rejected,
 )
+
+if TYPE_CHECKING:
+    from coverage.layers.territory import Territory
 
 BACKENDS: tuple[str, ...] = ("local", "ban", "commune")
 """Backend names, for ``--backend``."""
@@ -153,7 +156,7 @@ def parse_backends(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def make_geocoder(
-    territory: Any,
+    territory: Territory,
     backends: str | Sequence[str] | None = None,
     *,
     ban_options: dict[str, Any] | None = None,

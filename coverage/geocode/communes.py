@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +33,9 @@ from coverage.geocode.normalize import (
     normalise_text,
     parse_address,
 )
+
+if TYPE_CHECKING:
+    from coverage.layers.territory import Territory
 
 NAME_CUTOFF = 90.0
 """Least rapidfuzz ratio (0-100) for a misspelt commune name to be accepted."""
@@ -137,11 +141,11 @@ class CommuneIndex:
     # --- construction helpers -----------------------------------------------------------
 
     @classmethod
-    def from_territory(cls, territory: object) -> CommuneIndex:
+    def from_territory(cls, territory: Territory) -> CommuneIndex:
         """Build the index of a :class:`coverage.layers.Territory`."""
         return cls(
-            territory.communes,  # type: ignore[attr-defined]
-            departement=territory.config.departement,  # type: ignore[attr-defined]
+            territory.communes,
+            departement=territory.config.departement,
         )
 
     def _add_name(self, name: str, code: str) -> None:

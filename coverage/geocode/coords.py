@@ -17,10 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from pyproj import Transformer
+
+if TYPE_CHECKING:
+    from coverage.layers.territory import Territory
 
 LAMBERT93_X = (-400_000.0, 1_600_000.0)
 LAMBERT93_Y = (5_900_000.0, 7_300_000.0)
@@ -113,12 +117,12 @@ class CoordinateValidator:
 
     @classmethod
     def from_territory(
-        cls, territory: object, *, max_distance_m: float = DEFAULT_MAX_DISTANCE_M
+        cls, territory: Territory, *, max_distance_m: float = DEFAULT_MAX_DISTANCE_M
     ) -> CoordinateValidator:
         """A validator on a :class:`coverage.layers.Territory` outline."""
         return cls(
-            territory.outline,  # type: ignore[attr-defined]
-            crs=territory.crs,  # type: ignore[attr-defined]
+            territory.outline,
+            crs=territory.crs,
             max_distance_m=max_distance_m,
         )
 

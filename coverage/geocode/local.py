@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from coverage.geocode.normalize import (
     parse_housenumber,
     split_street,
 )
+
+if TYPE_CHECKING:
+    from coverage.layers.territory import Territory
 
 MIN_STREET_SCORE = 80.0
 """Least street similarity (0-100) for a street to be accepted."""
@@ -237,7 +241,7 @@ class AddressIndex:
         )
 
     @classmethod
-    def from_territory(cls, territory: object, communes: CommuneIndex) -> AddressIndex:
+    def from_territory(cls, territory: Territory, communes: CommuneIndex) -> AddressIndex:
         """Build the index from the territory's ``[layers.addresses]`` file.
 
         Raises
@@ -250,8 +254,8 @@ class AddressIndex:
         from coverage.layers.addresses import read_address_table
 
         start = time.perf_counter()
-        spec = territory.config.layer("addresses")  # type: ignore[attr-defined]
-        bundle = Path(territory.data_dir)  # type: ignore[attr-defined]
+        spec = territory.config.layer("addresses")
+        bundle = Path(territory.data_dir)
         table = read_address_table(spec, bundle)
         index = cls.from_table(table, communes, source=f"{spec.source} ({spec.date})".strip())
         index.build_s = time.perf_counter() - start
@@ -335,7 +339,7 @@ class LocalGeocoder:
 
     @classmethod
     def from_territory(
-        cls, territory: object, *, communes: CommuneIndex | None = None, **options: float
+        cls, territory: Territory, *, communes: CommuneIndex | None = None, **options: float
     ) -> LocalGeocoder:
         """A local geocoder on the territory's address file (built lazily)."""
         communes = communes or CommuneIndex.from_territory(territory)

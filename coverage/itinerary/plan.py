@@ -46,6 +46,7 @@ from coverage.itinerary.settings import DayRules, ItinerarySettings
 from coverage.itinerary.stops import StopChoice
 from coverage.itinerary.tours import DayTour
 from coverage.jsonio import write_json
+from coverage.progress import Progress, silent
 
 WRITERS_GROUP = "coverage.itinerary_writers"
 SUMMARY_FILE = "summary.json"
@@ -411,7 +412,7 @@ class ItineraryPlan:
         *,
         overwrite: bool = False,
         writers: bool = True,
-        progress: Callable[[str], None] | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Path]:
         """Write the plan's files into ``folder`` (created; replaced only with ``overwrite``).
 
@@ -429,7 +430,7 @@ class ItineraryPlan:
         """
         folder = Path(folder)
         refuse_existing(folder, overwrite=overwrite)
-        say = progress or (lambda _m: None)
+        say = progress or silent
         tmp = staging_dir(folder)
         files: dict[str, Path] = {}
         try:

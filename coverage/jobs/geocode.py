@@ -14,19 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coverage.csvio import TableInfo, read_table
 from coverage.geocode.batch import (
     BatchResult,
     ColumnMap,
-    TableInfo,
     detect_columns,
     geocode_frame,
-    read_table,
     write_table,
 )
 from coverage.geocode.chain import make_geocoder
 from coverage.geocode.coords import CoordinateValidator
 from coverage.layers.territory import Territory, load_territory
-from coverage.progress import Progress, silent
+from coverage.progress import Progress, counter, silent
 
 GEOCODE_STEP = "Géocodage"
 """The progress step label while rows are geocoded (counted with ``done``/``total``)."""
@@ -122,15 +121,8 @@ def geocode_addresses(
     mapping = detect_columns(list(frame.columns), **dict(columns or {}))
     chain = make_geocoder(territory, backends, ban_options=dict(ban_options or {}))
     validator = CoordinateValidator.from_territory(territory, max_distance_m=max_distance_km * 1000)
-    total = len(frame)
-    done = 0
-    say(GEOCODE_STEP, done=0, total=total)
-
-    def advance(rows: int) -> None:
-        nonlocal done
-        done += rows
-        say(GEOCODE_STEP, done=done, total=total)
-
+    say(GEOCODE_STEP, done=0, total=len(frame))
+    advance = counter(say, GEOCODE_STEP, len(frame))
     result = geocode_frame(frame, chain, columns=mapping, validator=validator, progress=advance)
     target: Path | None = None
     if write:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from coverage.access import AccessContext, AccessSettings
+from coverage.geocode.catalogue import load_catalogue
 from coverage.jobs.network import load_territory_network
 from coverage.layers.population import PopulationSurface, population_surface
-from coverage.layers.services import ServiceCatalogue, load_catalogue
+from coverage.layers.services import ServiceCatalogue
 from coverage.layers.territory import Territory, load_territory
 from coverage.progress import Progress, silent
 from coverage.routing.graph import RoadNetwork

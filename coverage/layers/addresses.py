@@ -7,6 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from coverage.csvio import number_column, read_table
 from coverage.errors import DataError
 from coverage.layers.config import LayerSpec
 from coverage.layers.readers import layer_path
@@ -17,8 +18,9 @@ ADDRESS_FIELDS = ("id", "housenumber", "street", "postcode", "commune_name", "la
 def read_address_table(spec: LayerSpec, bundle_dir: Path) -> pd.DataFrame:
     """Read an address CSV (``.csv`` or ``.csv.gz``) and rename columns to the engine's fields.
 
-    The separator is detected (BAN files use ``;``, BANO ``,``). Every column is
-    read as text except ``lat``/``lon``.
+    Read by :func:`coverage.csvio.read_table` (encoding and separator detected:
+    BAN files use ``;``, BANO ``,``; blank lines skipped). Every column is read as
+    text except ``lat``/``lon`` (decimal comma accepted, empty = NaN).
 
     Parameters
     ----------
@@ -35,13 +37,11 @@ def read_address_table(spec: LayerSpec, bundle_dir: Path) -> pd.DataFrame:
     Raises
     ------
     DataError
-        Missing file or a mapped column absent from the file.
+        Missing or unreadable file, a mapped column absent from the file, a
+        coordinate that is not a number (naming its line).
     """
     path = layer_path(spec, bundle_dir)
-    try:
-        frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise DataError(f"cannot read address file: {exc}", path=path) from None
+    frame, info = read_table(path, skip_blank_lines=True)
     rename = {}
     for field in ADDRESS_FIELDS:
         column = spec.columns.get(field, field)
@@ -56,7 +56,7 @@ def read_address_table(spec: LayerSpec, bundle_dir: Path) -> pd.DataFrame:
             )
     frame = frame[list(rename)].rename(columns=rename)
     for field in ("lat", "lon"):
-        frame[field] = pd.to_numeric(frame[field].str.replace(",", "."), errors="coerce")
+        frame[field] = number_column(frame[field], field=spec.columns.get(field, field), info=info)
     return frame
 
 

@@ -26,7 +26,7 @@ the numbers their meaning (which demand point, which commune, which zone).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage.csvio import parse_number, read_table
 from coverage.errors import DataError
 from coverage.layers.population import PopulationSurface, population_surface
 from coverage.layers.territory import Territory
 from coverage.placement.problem import PlacementError, PlacementProblem
+from coverage.progress import Progress, silent
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import travel_times
 from coverage.routing.snap import AccessSettings, SnappedPoints
@@ -53,7 +55,6 @@ DEFAULT_CELL_SIZE_M = 1000.0
 SAME_POINT_M = 1.0
 """A fixed service this close to a candidate point is that candidate."""
 
-Progress = Callable[[str], None]
 
 
 @dataclass(eq=False)
@@ -205,7 +206,7 @@ def read_zone_file(path: str | Path, territory: Territory) -> pd.DataFrame:
         Missing columns, unknown or repeated INSEE codes, empty zones (naming the row).
     """
     path = Path(path)
-    table = _read_csv(path)
+    table, info = read_table(path, skip_blank_lines=True)
     for column in ("insee_code", "zone"):
         if column not in table.columns:
             raise DataError(
@@ -217,7 +218,7 @@ def read_zone_file(path: str | Path, territory: Territory) -> pd.DataFrame:
     known = set(territory.communes["insee_code"])
     seen: set[str] = set()
     for index, row in table.iterrows():
-        line = int(index) + 2
+        line = info.line(int(index))
         code = str(row["insee_code"]).strip()
         if code not in known:
             raise DataError(
@@ -243,19 +244,6 @@ def read_zone_file(path: str | Path, territory: Territory) -> pd.DataFrame:
     out["zone_label"] = labels.where(labels != "", out["zone"])
     out["cantons"] = ""
     return out
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError("file not found", path=path)
-    try:
-        table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python"
-        )
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"not a readable CSV file ({exc})", path=path) from None
-    table.columns = [str(c).strip() for c in table.columns]
-    return table
 
 
 # --- candidates ---------------------------------------------------------------------------------
@@ -289,7 +277,7 @@ def read_chefs_lieux(territory: Territory) -> pd.DataFrame:
         Missing file or columns, or a commune that is not in the territory.
     """
     path = chefs_lieux_path(territory)
-    table = _read_csv(path)
+    table, info = read_table(path, skip_blank_lines=True)
     if "insee_code" not in table.columns:
         raise DataError(
             "the chefs-lieux list needs an insee_code column", path=path, field="insee_code"
@@ -300,7 +288,7 @@ def read_chefs_lieux(territory: Territory) -> pd.DataFrame:
             raise DataError(
                 f"'{code}' is not a commune of {territory.config.label}",
                 path=path,
-                row=int(index) + 2,
+                row=info.line(int(index)),
                 field="insee_code",
             )
     table["insee_code"] = table["insee_code"].str.strip()
@@ -341,7 +329,7 @@ def read_candidate_file(path: str | Path, territory: Territory) -> gpd.GeoDataFr
         Naming the row and field of any unusable value.
     """
     path = Path(path)
-    table = _read_csv(path)
+    table, info = read_table(path, skip_blank_lines=True)
     columns = set(table.columns)
     has_xy = {"x", "y"} <= columns
     has_lonlat = {"lon", "lat"} <= columns
@@ -353,22 +341,19 @@ def read_candidate_file(path: str | Path, territory: Territory) -> gpd.GeoDataFr
     communes = territory.communes.set_index("insee_code")
     rows = []
     for index, row in table.iterrows():
-        line = int(index) + 2
+        line = info.line(int(index))
         code = str(row.get("insee_code", "")).strip()
         point = None
         for fx, fy, crs in (("x", "y", territory.crs), ("lon", "lat", "EPSG:4326")):
             if str(row.get(fx, "")).strip() or str(row.get(fy, "")).strip():
-                xy = []
-                for f in (fx, fy):
-                    try:
-                        xy.append(float(str(row.get(f, "")).replace(",", ".")))
-                    except ValueError:
-                        raise DataError(
-                            f"not a number: {row.get(f)!r}", path=path, row=line, field=f
-                        ) from None
-                if not np.isfinite(xy).all():
+                xy = [parse_number(row.get(f, ""), field=f, line=line, path=path) for f in (fx, fy)]
+                empty = [f for f, v in zip((fx, fy), xy, strict=True) if v is None]
+                if empty:
                     raise DataError(
-                        "coordinates must be finite numbers", path=path, row=line, field=fx
+                        f"{fx} et {fy} vont ensemble : {empty[0]} est vide",
+                        path=path,
+                        row=line,
+                        field=empty[0],
                     )
                 pt = gpd.GeoSeries([shapely.Point(*xy)], crs=crs).to_crs(territory.crs).iloc[0]
                 point = (pt.x, pt.y)
@@ -389,17 +374,11 @@ def read_candidate_file(path: str | Path, territory: Territory) -> gpd.GeoDataFr
                     field="insee_code",
                 )
             point = (communes.at[code, "point_x"], communes.at[code, "point_y"])
-        capacity = np.inf
-        text = str(row.get("capacity", "")).strip()
-        if text:
-            try:
-                capacity = float(text.replace(",", "."))
-            except ValueError:
-                raise DataError(
-                    f"not a number: {text!r}", path=path, row=line, field="capacity"
-                ) from None
-            if not capacity >= 0:
-                raise DataError("capacity must be >= 0", path=path, row=line, field="capacity")
+        capacity = parse_number(row.get("capacity", ""), field="capacity", line=line, path=path)
+        if capacity is None:
+            capacity = np.inf
+        elif not capacity >= 0:
+            raise DataError("capacity must be >= 0", path=path, row=line, field="capacity")
         cid = str(row.get("candidate_id", "")).strip() or code or f"site-{line}"
         commune_name = str(communes.at[code, "name"]) if code in communes.index else ""
         rows.append(
@@ -422,7 +401,7 @@ def read_candidate_file(path: str | Path, territory: Territory) -> gpd.GeoDataFr
         raise DataError(
             f"candidate_id '{dupes.iloc[0]}' is given twice",
             path=path,
-            row=int(dupes.index[0]) + 2,
+            row=info.line(int(dupes.index[0])),
             field="candidate_id",
         )
     return frame
@@ -599,7 +578,7 @@ def build_instance(
     PlacementError, DataError
         Unknown kind or scheme, unreadable files, fixed ids that match nothing.
     """
-    say = progress or (lambda _message: None)
+    say = progress or silent
     timings: dict[str, float] = {}
     access = access or AccessSettings()
 
@@ -671,7 +650,7 @@ def build_instance(
         if catalogue is None:
             say("Catalogue des services")
             t0 = time.perf_counter()
-            from coverage.layers.services import load_catalogue
+            from coverage.geocode.catalogue import load_catalogue
 
             catalogue = load_catalogue(territory)
             timings["catalogue_s"] = time.perf_counter() - t0
