@@ -39,8 +39,12 @@ MAX_EXAMPLES = int(os.environ.get("API_SCHEMA_EXAMPLES", "12"))
 # the operations, from the schema of an app that is built but not started (cheap, no data)
 _PATHS = create_app(ApiSettings(token=TOKEN)).openapi()["paths"]
 OPERATIONS = [(method.upper(), path) for path, ops in _PATHS.items() for method in ops]
+# invalid requests are the slow half (about 25 s): they run in the slow suite, while
+# test_api.py checks every endpoint's refusals one by one and valid requests run here
 CASES = [
-    (method, path, mode)
+    pytest.param(
+        method, path, mode, marks=[pytest.mark.slow] if mode is GenerationMode.NEGATIVE else []
+    )
     for method, path in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     # an operation without parameters has no invalid request to generate

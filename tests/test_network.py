@@ -471,7 +471,16 @@ EXTRACTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "drivable", "dangling", "lcc_km", "date", "utm"), EXTRACTS)
+# two extracts by default: Yuba (ways left with fewer than two nodes are dropped) and
+# Rutland (a clean one, the fastest); the four others, Malta the longest, in the slow suite
+# (Imperial's network is still read by test_imperial_dangling_ways_are_split)
+DEFAULT_EXTRACTS = {"yuba-county-ca-2024-06-05.osm.pbf", "rutland-2018-02-27.osm.pbf"}
+
+
+@pytest.mark.parametrize(
+    ("name", "drivable", "dangling", "lcc_km", "date", "utm"),
+    [e if e[0] in DEFAULT_EXTRACTS else pytest.param(*e, marks=pytest.mark.slow) for e in EXTRACTS],
+)
 def test_pbf_extracts_load(
     shared_data: Path,
     name: str,

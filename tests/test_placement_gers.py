@@ -151,6 +151,8 @@ def test_gers_chefs_lieux_cannot_hold_sixteen_one_per_zone(shared_data: Path) ->
         place("gers", sites=16, candidates="chefs-lieux", data_dir=shared_data)
 
 
+# two more MIP solves of the case gers_placement solves (about 9 s): the slow suite
+@pytest.mark.slow
 def test_cli_place_writes_the_folder(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "placement"
     buffer = io.StringIO()

@@ -431,7 +431,10 @@ def search(request, monkeypatch: pytest.MonkeyPatch) -> str:
     return request.param
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+# one generated graph per search by default, the two other seeds in the slow suite
+@pytest.mark.parametrize(
+    "seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_matrix_matches_networkx_on_generated_graphs(seed: int, search: str) -> None:
     net = with_turn_model(synthetic_network(3_000, seed=seed, oneway_fraction=0.2), seed)
     tg = net.turn_graph

@@ -132,6 +132,8 @@ def test_existing_result_is_refused_then_overwritten(gers_run, shared_data: Path
     assert main(["run", "--data", str(shared_data), "-o", str(out)]) == 1
 
 
+# a second whole run of the Gers (about 6 s); test_api.py compares two real runs by default
+@pytest.mark.slow
 def test_compare_adding_a_tiers_lieu(gers_run, shared_data: Path, tmp_path: Path) -> None:
     out_a, _ = gers_run
     text = DEFAULT.read_text("utf-8").replace('name = "gers_actuel"', 'name = "eauze"')
