@@ -46,10 +46,10 @@ def main() -> None:
     os.environ.setdefault("COVERAGE_CACHE_DIR", str(Path(tmp.name) / "cache"))
 
     from coverage.jobs.place import place
+    from coverage.jobs.placement_instance import build_instance
     from coverage.jobs.resources import TerritoryResources
     from coverage.jobs.scenarios import default_scenario_path
     from coverage.placement import solve
-    from coverage.placement.instance import build_instance
     from coverage.scenario import load_scenario
 
     t0 = time.perf_counter()

@@ -202,7 +202,7 @@ def test_a_bad_number_names_the_field_and_the_line(tmp_path: Path) -> None:
 
 def test_latin1_semicolon_candidates_file_on_the_gers(tmp_path: Path, gers) -> None:
     """What ``coverage place --candidates`` reads: a spreadsheet's Latin-1 ``;`` export."""
-    from coverage.placement.instance import read_candidate_file
+    from coverage.jobs.placement_instance import read_candidate_file
 
     path = tmp_path / "candidats.csv"
     text = (

@@ -1,4 +1,4 @@
-"""Commands write only into their output and the cache: not the working directory, not the bundle."""
+"""Commands write only into their output and the cache: not the working directory or bundle."""
 
 from __future__ import annotations
 

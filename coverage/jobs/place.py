@@ -39,6 +39,7 @@ import numpy as np
 from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
+from coverage.jobs.placement_instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
 from coverage.jobs.placement_scenario import (
     PlacementEvaluation,
     added_services,
@@ -48,11 +49,11 @@ from coverage.jobs.placement_scenario import (
     scenario_selection,
     scenario_toml,
 )
+from coverage.jobs.placement_sites import sites_frame, to_wgs84_table, zones_frame
 from coverage.jobs.resources import TerritoryResources
 from coverage.jobs.run import run_scenario
 from coverage.jobs.scenarios import base_scenario_path
 from coverage.jsonio import write_json
-from coverage.placement.instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
 from coverage.placement.problem import (
     COVER_TOLERANCE_S,
     DEFAULT_TIME_LIMIT_S,
@@ -60,7 +61,6 @@ from coverage.placement.problem import (
     PlacementError,
     PlacementResult,
 )
-from coverage.placement.report import sites_frame, to_wgs84_table, zones_frame
 from coverage.placement.solving import solve
 from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
@@ -89,7 +89,7 @@ class PlacementStudy:
     evaluation
         Coverage before and after, as ``coverage run`` measures it.
     sites
-        The chosen sites (:func:`coverage.placement.report.sites_frame`).
+        The chosen sites (:func:`coverage.jobs.placement_sites.sites_frame`).
     scenario
         The new scenario (base + new sites), as plain data and parsed.
     summary

@@ -31,7 +31,7 @@ import pandas as pd
 from coverage import tomlio
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import ConfigError
-from coverage.placement.instance import PlacementInstance
+from coverage.jobs.placement_instance import PlacementInstance
 from coverage.placement.problem import PlacementResult
 from coverage.scenario import Scenario, select_services
 

@@ -6,14 +6,11 @@
   :func:`solve_pmedian`, :func:`solve_lscp`): exact MIP in
   :mod:`~coverage.placement.mip` (HiGHS), heuristics in
   :mod:`~coverage.placement.greedy`;
-- :mod:`coverage.placement.instance` — a territory's problem: demand (communes or
-  population cells), candidates (communes, chefs-lieux, a file), existing
-  services kept open, zones (cantons);
-- :mod:`coverage.placement.report` — the chosen sites and zones as tables.
-
-The job that loads a territory, computes the matrix, solves, measures before
-and after and writes the folder is :func:`coverage.jobs.place.place` (what
-``coverage place`` runs).
+A decision package: a cost matrix and weights in, a plan out. A territory's
+problem (demand, candidates, existing sites, zones, the travel-time matrix) is
+built by the job layer (:mod:`coverage.jobs.placement_instance`), which also
+turns plans into tables (:mod:`coverage.jobs.placement_sites`) and runs the
+whole study (:func:`coverage.jobs.place.place`, what ``coverage place`` runs).
 
 Method and choices: ``docs/placement.md``.
 """

@@ -1,7 +1,7 @@
 """The chosen sites and zones of a placement as tables (territory CRS and WGS84).
 
 Pure presentation of a :class:`~coverage.placement.problem.PlacementResult` on
-its :class:`~coverage.placement.instance.PlacementInstance`: no routing, no
+its :class:`~coverage.jobs.placement_instance.PlacementInstance`: no routing, no
 scenario (those are the job's, :mod:`coverage.jobs.place`).
 """
 
@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from coverage.placement.instance import PlacementInstance
+from coverage.jobs.placement_instance import PlacementInstance
 from coverage.placement.problem import PlacementResult
 
 # --- chosen sites -------------------------------------------------------------------------
