@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from coverage.cli import main
-from coverage.itinerary import ItineraryPlan, ItinerarySettings, leg_matrix
+from coverage.itinerary import ItineraryPlan, ItinerarySettings
 from coverage.itinerary.legs import check_consistency
-from coverage.jobs.itinerary import plan_itinerary
+from coverage.jobs.itinerary import leg_matrix, plan_itinerary
 from coverage.jobs.resources import TerritoryResources
 from tests.test_itinerary_plan import assert_plan_rules, parse_ics_strictly
 

@@ -30,7 +30,7 @@ from coverage.itinerary.calendar import (
     service_days,
     working_days,
 )
-from coverage.itinerary.legs import LegMatrix, leg_matrix
+from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.plan import ItineraryPlan, PlanExistsError
 from coverage.itinerary.planner import build_plan, plan_from_matrices
 from coverage.itinerary.settings import DayRules, InfeasiblePlanError, ItinerarySettings
@@ -47,7 +47,6 @@ __all__ = [
     "build_plan",
     "easter_sunday",
     "french_public_holidays",
-    "leg_matrix",
     "plan_from_matrices",
     "read_closures",
     "schedule_order",

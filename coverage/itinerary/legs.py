@@ -1,12 +1,14 @@
 """Legs between the depot and the stops: the duration matrix, road distances and route lines.
 
-Durations come from :func:`coverage.routing.matrix.travel_times` (access legs
-included): that is the matrix every tour is solved and checked on. Distances
-and route geometries come from :func:`coverage.routing.paths.routes`, the same
-routes made explicit on the turn graph: a leg's distance is the length of the
-road driven (detour factor included) plus its two access legs; its line runs
-from the point to its projection on the road, through the nodes of the path,
-to the other point (EPSG:2154).
+:class:`LegMatrix` holds what the job computes on the road network
+(:func:`coverage.jobs.itinerary.leg_matrix`): durations from
+:func:`coverage.routing.matrix.travel_times` (access legs included), the matrix
+every tour is solved and checked on; distances and route geometries from
+:func:`coverage.routing.paths.routes`, the same routes made explicit on the
+turn graph: a leg's distance is the length of the road driven (detour factor
+included) plus its two access legs; its line runs from the point to its
+projection on the road, through the nodes of the path, to the other point
+(EPSG:2154).
 """
 
 from __future__ import annotations
@@ -18,10 +20,6 @@ from typing import Any
 import numpy as np
 
 from coverage.errors import QueryError
-from coverage.routing.graph import RoadNetwork
-from coverage.routing.matrix import travel_times
-from coverage.routing.paths import routes
-from coverage.routing.snap import AccessSettings, snap_points
 
 
 @dataclass(eq=False)
@@ -106,57 +104,6 @@ class LegMatrix:
         out = [parts[0]]
         out.extend(p[1:] for p in parts[1:])
         return np.concatenate(out)
-
-
-def leg_matrix(
-    network: RoadNetwork, xy: np.ndarray, *, access: AccessSettings | None = None
-) -> LegMatrix:
-    """Durations, distances and route lines between every pair of points.
-
-    Parameters
-    ----------
-    network
-        The road network.
-    xy
-        ``(n, 2)`` coordinates in the network's CRS (depot first, by convention).
-    access
-        Access-leg settings (default :class:`~coverage.routing.snap.AccessSettings`).
-
-    Returns
-    -------
-    LegMatrix
-
-    Raises
-    ------
-    QueryError
-        Invalid coordinates (see :func:`~coverage.routing.snap.snap_points`).
-    """
-    access = access or AccessSettings()
-    xy = np.asarray(xy, dtype=np.float64)
-    snapped = snap_points(network, xy, access=access, name="itinerary points")
-    n = snapped.n_points
-    seconds = travel_times(network, snapped, snapped).seconds.copy()
-    np.fill_diagonal(seconds, np.where(snapped.too_far, np.nan, 0.0))
-    metres = np.full((n, n), np.inf)
-    path_seconds = np.full((n, n), np.inf)
-    np.fill_diagonal(metres, 0.0)
-    np.fill_diagonal(path_seconds, 0.0)
-    paths: dict[tuple[int, int], np.ndarray] = {}
-    found = routes(network, snapped, snapped)
-    for i in range(n):
-        for j in range(n):
-            route = found[i][j]
-            if i == j or route is None:
-                continue
-            if np.all(xy[i] == xy[j]):  # the same place: 0 s, as in the matrix
-                path_seconds[i, j] = 0.0
-                metres[i, j] = 0.0
-                paths[(i, j)] = np.array([xy[i], xy[j]])
-                continue
-            path_seconds[i, j] = route.seconds
-            metres[i, j] = route.metres
-            paths[(i, j)] = route.line
-    return LegMatrix(seconds=seconds, metres=metres, path_seconds=path_seconds, xy=xy, _paths=paths)
 
 
 def check_consistency(legs: LegMatrix, *, tolerance_s: float = 1.0) -> dict[str, Any]:

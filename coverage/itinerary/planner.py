@@ -428,7 +428,7 @@ def plan_from_matrices(
         The territory's communes (``insee_code``, ``name``...).
     under
         The underserved population per commune
-        (:func:`coverage.itinerary.stops.underserved_population`).
+        (:func:`coverage.jobs.itinerary.underserved_population`).
     between
         Seconds between commune points (communes × communes, NaN diagonal for
         points off the network).

@@ -11,22 +11,29 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from pyproj import Transformer
 
+from coverage.access import AccessContext, service_access, threshold_key
 from coverage.errors import QueryError
-from coverage.itinerary.legs import leg_matrix
+from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.plan import ItineraryPlan
 from coverage.itinerary.planner import plan_from_matrices
 from coverage.itinerary.settings import ItinerarySettings
-from coverage.itinerary.stops import rows_of_codes, underserved_population
+from coverage.itinerary.stops import Underserved, rows_of_codes
 from coverage.jobs.resources import TerritoryResources
+from coverage.layers.services import ServiceCatalogue
 from coverage.layers.territory import Territory
 from coverage.progress import Progress, silent
+from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import travel_times
+from coverage.routing.paths import routes
+from coverage.routing.snap import AccessSettings, snap_points
 
 
 def resolve_depot(territory: Territory, depot: str | tuple[float, float], name: str | None) -> dict:
@@ -51,6 +58,125 @@ def resolve_depot(territory: Territory, depot: str | tuple[float, float], name: 
         raise QueryError(f"depot: ({lon}, {lat}) is not a longitude, latitude pair")
     x, y = Transformer.from_crs("EPSG:4326", territory.crs, always_xy=True).transform(lon, lat)
     return {"code": "", "name": name or "Dépôt", "x": float(x), "y": float(y)}
+
+
+def underserved_population(
+    context: AccessContext,
+    catalogue: ServiceCatalogue,
+    *,
+    kinds: Sequence[str],
+    threshold_minutes: float,
+) -> Underserved:
+    """Run the access analysis for the fixed services of ``kinds`` and keep what stops need.
+
+    Parameters
+    ----------
+    context
+        A :class:`coverage.access.AccessContext`.
+    catalogue
+        The :class:`coverage.layers.services.ServiceCatalogue`.
+    kinds
+        Service kinds (those absent from the catalogue are skipped).
+    threshold_minutes
+        The underserved threshold.
+
+    Raises
+    ------
+    QueryError
+        When none of the kinds has an open service in the catalogue.
+    """
+    present = set(catalogue.frame["kind"]) if len(catalogue.frame) else set()
+    used = [k for k in kinds if k in present]
+    missing = [k for k in kinds if k not in present]
+    if not used:
+        raise QueryError(
+            f"kinds: none of {', '.join(kinds)} has a service in the catalogue "
+            f"(present: {', '.join(sorted(present)) or 'none'})"
+        )
+    services = catalogue.of_kind(*used)
+    if len(services) == 0:
+        raise QueryError(f"kinds: no open service of {', '.join(used)} in the catalogue")
+    result = service_access(
+        context,
+        services,
+        name="itinerary_fixed",
+        label=", ".join(catalogue.kinds.get(k, k) for k in used),
+        thresholds_minutes=(float(threshold_minutes),),
+    )
+    key = threshold_key(float(threshold_minutes))
+    table = result.communes
+    hosts = set(services["insee_code"].astype(str)) if "insee_code" in services else set()
+    communes = pd.DataFrame(
+        {
+            "insee_code": table["insee_code"].astype(str).to_numpy(),
+            "name": table["name"].to_numpy(),
+            "population": table["population"].astype(np.int64).to_numpy(),
+            "underserved": table[f"pop_beyond_{key}"].astype(np.int64).to_numpy(),
+            "minutes_mean": table["minutes_mean"].to_numpy(),
+            "nearest_service_name": table["nearest_service_name"].to_numpy(),
+        }
+    )
+    communes["hosts_service"] = communes["insee_code"].isin(hosts)
+    return Underserved(
+        communes=communes,
+        kinds=used,
+        kind_labels=[catalogue.kinds.get(k, k) for k in used],
+        kinds_missing=missing,
+        services=len(services),
+        threshold_minutes=float(threshold_minutes),
+        provenance=context.provenance(),
+    )
+
+
+def leg_matrix(
+    network: RoadNetwork, xy: np.ndarray, *, access: AccessSettings | None = None
+) -> LegMatrix:
+    """Durations, distances and route lines between every pair of points.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    xy
+        ``(n, 2)`` coordinates in the network's CRS (depot first, by convention).
+    access
+        Access-leg settings (default :class:`~coverage.routing.snap.AccessSettings`).
+
+    Returns
+    -------
+    LegMatrix
+
+    Raises
+    ------
+    QueryError
+        Invalid coordinates (see :func:`~coverage.routing.snap.snap_points`).
+    """
+    access = access or AccessSettings()
+    xy = np.asarray(xy, dtype=np.float64)
+    snapped = snap_points(network, xy, access=access, name="itinerary points")
+    n = snapped.n_points
+    seconds = travel_times(network, snapped, snapped).seconds.copy()
+    np.fill_diagonal(seconds, np.where(snapped.too_far, np.nan, 0.0))
+    metres = np.full((n, n), np.inf)
+    path_seconds = np.full((n, n), np.inf)
+    np.fill_diagonal(metres, 0.0)
+    np.fill_diagonal(path_seconds, 0.0)
+    paths: dict[tuple[int, int], np.ndarray] = {}
+    found = routes(network, snapped, snapped)
+    for i in range(n):
+        for j in range(n):
+            route = found[i][j]
+            if i == j or route is None:
+                continue
+            if np.all(xy[i] == xy[j]):  # the same place: 0 s, as in the matrix
+                path_seconds[i, j] = 0.0
+                metres[i, j] = 0.0
+                paths[(i, j)] = np.array([xy[i], xy[j]])
+                continue
+            path_seconds[i, j] = route.seconds
+            metres[i, j] = route.metres
+            paths[(i, j)] = route.line
+    return LegMatrix(seconds=seconds, metres=metres, path_seconds=path_seconds, xy=xy, _paths=paths)
 
 
 def plan_itinerary(
