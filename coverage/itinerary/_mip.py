@@ -70,7 +70,13 @@ def solve_mip(
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
     h.passModel(lp)
-    h.run()
+    if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == (
+        highspy.HighsModelStatus.kNotset
+    ):
+        # HiGHS' thread pool is process-wide: once another solve (a placement in the same
+        # server) has started it with more threads, asking for one is refused; use the pool
+        h.setOptionValue("threads", 0)
+        h.run()
     status = h.getModelStatus()
     text = h.modelStatusToString(status)
     info = h.getInfo()
