@@ -257,14 +257,29 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 
 def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
-    """Write this server's upload limits into the descriptions of the upload endpoints."""
-    from fastapi.routing import APIRoute
+    """Write this server's upload limits into the OpenAPI descriptions of the upload endpoints.
 
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.description:
-            route.description = route.description.replace(
-                "<MAX_UPLOAD>", upload_limit_text(settings)
-            ).replace("<MAX_ROWS>", str(settings.max_geocode_rows))
+    The routers are shared by every app built in a process, so the document is
+    edited, not the routes.
+    """
+    generate = app.openapi
+    limits = {
+        "<MAX_UPLOAD>": upload_limit_text(settings),
+        "<MAX_ROWS>": str(settings.max_geocode_rows),
+    }
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                text = operation.get("description")
+                if isinstance(text, str) and "<MAX_" in text:
+                    for placeholder, value in limits.items():
+                        text = text.replace(placeholder, value)
+                    operation["description"] = text
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class SecurityHeaders:
