@@ -336,7 +336,7 @@ def serve(
     Raises
     ------
     ConfigError
-        If ``token_env`` names a variable that is not set.
+        If ``token_env`` names a variable that is not set, or a ``services`` file is missing.
     """
     import uvicorn
 
@@ -351,6 +351,9 @@ def serve(
     if territories:
         overrides["territories"] = tuple(territories)
     if services:
+        missing = [str(path) for path in services if not Path(path).expanduser().is_file()]
+        if missing:
+            raise ConfigError(f"--services {missing[0]}: fichier introuvable")
         overrides["services_files"] = tuple(Path(path) for path in services)
     try:
         settings = ApiSettings.from_env(**overrides)

@@ -193,6 +193,9 @@ def test_openapi_documents_the_job_endpoints(client: TestClient, settings: ApiSe
         assert "example" in paths[path]["post"]["responses"][code]["content"]["application/json"]
     ics = paths["/itineraries/{itinerary_id}/calendar.ics"]["get"]["responses"]["200"]
     assert ics["content"]["text/calendar"]["example"].startswith("BEGIN:VCALENDAR")
+    for path in ("/geocode", "/services/{territory}/lists/{name}"):
+        form = paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        assert "file" in form["example"], path
     answers = paths["/geocode"]["post"]["responses"]["200"]["content"]
     assert {"text/csv", "application/json"} <= set(answers)
     # the limits of the code are the limits of the schema
@@ -378,10 +381,21 @@ def test_writes_disabled_without_a_token(settings: ApiSettings) -> None:
     assert bare.post("/geocode", files=files, headers=AUTH).status_code == 403
 
 
-def test_the_queue_limit_is_shared(settings: ApiSettings, tmp_path: Path) -> None:
-    """Studies wait in the run queue under its limit: a full queue refuses them (429)."""
-    app = create_app(settings.model_copy(update={"state_dir": tmp_path, "max_queued_runs": 1}))
+def test_a_restarted_server_keeps_its_lists_and_shares_its_queue(
+    settings: ApiSettings, mds_list: dict[str, Any], tmp_path: Path
+) -> None:
+    """Imported lists are served again after a restart; studies wait in the run queue under
+    its limit (a full queue refuses them with 429)."""
+    again = settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'runs.sqlite'}", "max_queued_runs": 1}
+    )
+    app = create_app(again)  # same state folder (lists), its own database
     with TestClient(app) as c:
+        listed = {e["name"]: e for e in c.get("/services/gers/lists").json()["lists"]}
+        assert listed["mds_gers"]["origin"] == "import"
+        assert listed["mds_gers"]["kinds"] == mds_list["kinds"]
+        coverage = c.get("/territories/gers/coverage", params={"kind": "mds"}).json()
+        assert coverage["services"] == mds_list["services"]
         app.state.core.worker.stop()  # nothing runs: posted jobs stay queued
         waiting = c.post("/scenarios", json=fast_scenario("en_attente"), headers=AUTH)
         assert waiting.status_code == 202
@@ -652,3 +666,9 @@ def test_coverage_serve_loads_service_lists(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_coverage_serve_refuses_a_missing_list(tmp_path: Path) -> None:
+    from coverage.cli import main
+
+    assert main(["serve", "--services", str(tmp_path / "absente.gpkg")]) == 1

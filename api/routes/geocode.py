@@ -57,6 +57,11 @@ JSON_EXAMPLE: dict[str, Any] = {
     "backends": ["local", "commune"],
     "table": {"encoding": "utf-8", "separator": ";", "rows": 2},
 }
+REQUEST_EXAMPLE: dict[str, Any] = {
+    "file": "id;adresse;commune\n1;1 rue Gambetta;Auch\n2;;\n",
+    "backends": ["local", "commune"],
+    "city": "commune",
+}
 ColumnForm = Annotated[
     str | None, Form(min_length=1, max_length=100, description="Colonne à utiliser.")
 ]
@@ -78,6 +83,9 @@ ColumnForm = Annotated[
         **error_responses(401, 403, 413, 422),
     },
     dependencies=[Depends(require_token)],
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"example": REQUEST_EXAMPLE}}}
+    },
 )
 def geocode(
     request: Request,

@@ -31,6 +31,11 @@ from coverage.geocode.chain import make_geocoder
 from coverage.layers.services import import_services
 
 router = APIRouter(tags=["territoires"])
+REQUEST_EXAMPLE: dict[str, Any] = {
+    "file": "nom;adresse;code_postal;commune\nMDS d'Auch;17 rue d'Étigny;32000;Auch\n",
+    "kind": "mds",
+    "status": "open",
+}
 ListNamePath = Annotated[
     str,
     PathParam(
@@ -51,6 +56,9 @@ ListNamePath = Annotated[
         **error_responses(401, 403, 404, 409, 413, 422),
     },
     dependencies=[Depends(require_token)],
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"example": REQUEST_EXAMPLE}}}
+    },
 )
 def import_list(
     request: Request,
@@ -148,7 +156,21 @@ def import_list(
     "/services/{territory}/lists",
     response_model=ServiceLists,
     summary="Listes de services servies en plus du catalogue",
-    responses=error_responses(404, 422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "territory": "gers",
+                        "lists": [
+                            {k: v for k, v in LIST_OUT_EXAMPLE.items() if k != "rejected_rows"}
+                        ],
+                    }
+                }
+            }
+        },
+        **error_responses(404, 422),
+    },
 )
 def lists(request: Request, territory: TerritoryPath) -> ServiceLists:
     """Les listes importées (`POST /services/{territory}/lists/{name}`) et celles données au
