@@ -2,8 +2,9 @@
 
 Importing this module does nothing heavy. At start-up the lifespan loads
 every configured territory (communes, road network, population surface,
-service catalogue, snapped cells: :class:`api.state.TerritoryState`), opens
-the run store, starts the worker (marking runs interrupted by a crash as
+service catalogue, snapped cells: :class:`api.state.TerritoryState`) with its
+service lists (imported ones and ``--services`` files, :mod:`api.lists`), opens
+the job store, starts the worker (marking jobs interrupted by a crash as
 failed) and queues each territory's default scenario when no finished run of
 it exists. Requests then only read that state.
 
@@ -27,10 +28,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.cache import ResponseCache
 from api.errors import install_error_handlers
+from api.lists import ListStore, ServiceList, startup_lists
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
 from api.state import AppState, TerritoryState
 from api.store import RunRecord, RunStore
+from api.uploads import upload_limit_text
 from api.worker import RunWorker
 from coverage import __version__
 from coverage.errors import ConfigError
@@ -43,11 +46,17 @@ Accessibilité des services sociaux d'un département, en JSON et GeoJSON (EPSG:
 
 - **Lecture** (ouverte) : territoires, communes, services, temps d'accès par commune,
   isochrones, scénarios lancés et leurs résultats, cartes HTML.
-- **Écriture** (jeton `Authorization: Bearer …`) : lancer un scénario (`POST /scenarios`).
-  Sans jeton configuré sur le serveur (`COVERAGE_API_TOKEN`), l'écriture est désactivée.
+- **Écriture** (jeton `Authorization: Bearer …`) : lancer un scénario (`POST /scenarios`),
+  une étude d'implantation (`POST /placements`), un plan de service itinérant
+  (`POST /itineraries`) — tous dans la même file, avec la même limite —, géocoder un
+  fichier d'adresses (`POST /geocode`), importer une liste de services
+  (`POST /services/{territory}/lists/{name}`). Sans jeton configuré sur le serveur
+  (`COVERAGE_API_TOKEN`), l'écriture est désactivée.
 
 Temps en minutes, distances en mètres, codes INSEE en texte. Erreurs :
-`{"error": …, "message": …}`, le message nomme le champ en cause.
+`{"error": …, "message": …}`, le message nomme le champ en cause (422) ; 409 pour un
+résultat pas encore prêt ou déjà existant, 413 pour un fichier trop volumineux, 401/403
+pour le jeton.
 """
 
 TAGS = [
@@ -55,16 +64,44 @@ TAGS = [
     {"name": "territoires", "description": "Territoires, communes et points de service."},
     {"name": "accessibilité", "description": "Temps d'accès par commune, isochrones."},
     {"name": "scénarios", "description": "Scénarios lancés en arrière-plan et leurs résultats."},
+    {
+        "name": "études",
+        "description": "Études d'implantation et plans d'itinérance, dans la file des scénarios.",
+    },
+    {"name": "géocodage", "description": "Fichiers d'adresses géocodés ligne à ligne."},
     {"name": "cartes", "description": "Cartes HTML (folium), pages intégrables des portraits."},
 ]
 
 
+def load_lists(
+    territories: dict[str, TerritoryState], settings: ApiSettings, store: ListStore
+) -> None:
+    """Serve each territory's lists: the ``--services`` files, then the imported ones."""
+    for t in territories.values():
+        lists: dict[str, ServiceList] = startup_lists(
+            t.resources.territory, settings.services_files
+        )
+        for name, entry in store.imported(t.name).items():
+            if name in lists:
+                log.warning("liste importée %s masquée par le fichier --services du même nom", name)
+                continue
+            lists[name] = entry
+        if lists:
+            log.info("listes de services de %s : %s", t.name, ", ".join(sorted(lists)))
+            t.serve_lists(lists)
+
+
 def build_state(settings: ApiSettings) -> AppState:
-    """Load the territories, open the store, start the worker, queue the default runs."""
+    """Load the territories and their lists, open the store, start the worker, queue the
+    default runs."""
+    from api.jobs import itinerary_executor, placement_executor, scenario_with_lists
+
     territories: dict[str, TerritoryState] = {}
     for name in settings.territories:
         log.info("chargement du territoire %s", name)
         territories[name] = TerritoryState.load(name, settings)
+    list_store = ListStore(settings.lists_path)
+    load_lists(territories, settings, list_store)
     store = RunStore(settings.database)
 
     def scenario_for(record: RunRecord) -> Scenario:
@@ -76,31 +113,33 @@ def build_state(settings: ApiSettings) -> AppState:
             and t.default_scenario.name == record.scenario_name
         ):
             return t.default_scenario
-        return scenario_from_dict(record.body)
+        return scenario_from_dict(scenario_with_lists(record.body, t))
 
-    def resources_for(territory: str) -> Any:
-        t = territories.get(territory)
-        return t.resources if t is not None else None
+    def resources_for(scenario: Scenario) -> Any:
+        t = territories.get(scenario.territory)
+        return t.resources_for_files(scenario.extra_files) if t is not None else None
 
-    worker = RunWorker(
-        store,
-        settings.results_path,
-        scenario_for=scenario_for,
-        resources_for=resources_for,
-        data_dir=settings.data_dir,
-    )
-    interrupted = worker.start()
-    for run_id in interrupted:
-        log.warning("run %s interrompu par un redémarrage : marqué échoué", run_id)
     cache_bytes = settings.cache_mb * 1024 * 1024
     state = AppState(
         settings=settings,
         territories=territories,
         store=store,
-        worker=worker,
+        worker=None,
         maps_cache=ResponseCache(max(8, settings.cache_entries // 4), cache_bytes),
         results_cache=ResponseCache(settings.cache_entries, cache_bytes),
+        list_store=list_store,
     )
+    state.worker = RunWorker(
+        store,
+        settings.results_path,
+        scenario_for=scenario_for,
+        resources_for=resources_for,
+        data_dir=settings.data_dir,
+        jobs={"placement": placement_executor(state), "itinerary": itinerary_executor(state)},
+    )
+    interrupted = state.worker.start()
+    for run_id in interrupted:
+        log.warning("tâche %s interrompue par un redémarrage : marquée échouée", run_id)
     if settings.default_run:
         queue_default_runs(state)
     return state
@@ -165,10 +204,33 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    from api.routes import coverage, health, isochrones, maps, scenarios, territories
+    from api.routes import (
+        coverage,
+        geocode,
+        health,
+        isochrones,
+        itineraries,
+        maps,
+        placements,
+        scenarios,
+        service_lists,
+        territories,
+    )
 
-    for module in (health, territories, coverage, isochrones, scenarios, maps):
+    for module in (
+        health,
+        territories,
+        service_lists,
+        coverage,
+        isochrones,
+        scenarios,
+        placements,
+        itineraries,
+        geocode,
+        maps,
+    ):
         app.include_router(module.router)
+    _document_limits(app, settings)
 
     if settings.assets_dir is not None:
         folder = Path(settings.assets_dir).expanduser()
@@ -179,7 +241,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             )
         app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
+    )
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
@@ -190,6 +254,32 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             max_age=600,
         )
     return app
+
+
+def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
+    """Write this server's upload limits into the OpenAPI descriptions of the upload endpoints.
+
+    The routers are shared by every app built in a process, so the document is
+    edited, not the routes.
+    """
+    generate = app.openapi
+    limits = {
+        "<MAX_UPLOAD>": upload_limit_text(settings),
+        "<MAX_ROWS>": str(settings.max_geocode_rows),
+    }
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                text = operation.get("description")
+                if isinstance(text, str) and "<MAX_" in text:
+                    for placeholder, value in limits.items():
+                        text = text.replace(placeholder, value)
+                    operation["description"] = text
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class SecurityHeaders:
@@ -221,6 +311,7 @@ def serve(
     data_dir: str | Path | None = None,
     token_env: str | None = None,
     territories: list[str] | None = None,
+    services: list[str | Path] | None = None,
     log_level: str = "info",
 ) -> None:
     """Start the API with uvicorn (``coverage serve``).
@@ -236,13 +327,16 @@ def serve(
         ``COVERAGE_API_TOKEN``); the token itself never goes on the command line.
     territories
         Territories to load (default ``COVERAGE_API_TERRITORIES`` or ``gers``).
+    services
+        Service list files loaded at start-up into every territory's catalogue
+        (``--services``; default ``COVERAGE_API_SERVICES_FILES``), each named by its stem.
     log_level
         uvicorn's log level.
 
     Raises
     ------
     ConfigError
-        If ``token_env`` names a variable that is not set.
+        If ``token_env`` names a variable that is not set, or a ``services`` file is missing.
     """
     import uvicorn
 
@@ -256,6 +350,11 @@ def serve(
     overrides: dict[str, Any] = {"data_dir": data_dir, "token": token}
     if territories:
         overrides["territories"] = tuple(territories)
+    if services:
+        missing = [str(path) for path in services if not Path(path).expanduser().is_file()]
+        if missing:
+            raise ConfigError(f"--services {missing[0]}: fichier introuvable")
+        overrides["services_files"] = tuple(Path(path) for path in services)
     try:
         settings = ApiSettings.from_env(**overrides)
     except ValueError as exc:  # pydantic.ValidationError

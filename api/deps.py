@@ -8,6 +8,7 @@ from the database (a server-generated name).
 from __future__ import annotations
 
 import re
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import geopandas as gpd
@@ -93,18 +94,47 @@ def strip_paths_in_text(text: str | None) -> str | None:
     return _PATH_IN_TEXT.sub(r"\1", text) if text else text
 
 
-def get_run(state: AppState, run_id: str, *, field: str = "id") -> RunRecord:
-    """A stored run.
+_NO_SUCH_JOB = {
+    "placement": "aucune étude d'implantation",
+    "itinerary": "aucun plan d'itinérance",
+}
+
+
+def get_run(state: AppState, run_id: str, *, field: str = "id", kind: str = "run") -> RunRecord:
+    """A stored job of a kind (default: a scenario run).
 
     Raises
     ------
     NotFoundError
-        For an unknown id.
+        For an unknown id, or the id of another kind of job.
     """
     record = state.store.get(run_id)
-    if record is None:
-        raise NotFoundError(f"no run with id '{run_id}'", field=field)
+    if record is None or record.kind != kind:
+        message = (
+            f"{_NO_SUCH_JOB[kind]} d'identifiant '{run_id}'"
+            if kind in _NO_SUCH_JOB
+            else f"no run with id '{run_id}'"
+        )
+        raise NotFoundError(message, field=field)
     return record
+
+
+def done_path(state: AppState, record: RunRecord, *, field: str = "id") -> FilePath:
+    """The result folder of a finished job (server-named, under the results directory).
+
+    Raises
+    ------
+    RunNotReadyError
+        If the job is queued, running or failed.
+    """
+    if record.status != "done" or not record.result_dir:
+        why = f" ({strip_paths_in_text(record.reason)})" if record.reason else ""
+        raise RunNotReadyError(
+            f"la tâche '{record.id}' est {record.status}{why} ; ses résultats existent une "
+            "fois terminée",
+            field=field,
+        )
+    return state.settings.results_path / record.result_dir
 
 
 def done_folder(state: AppState, record: RunRecord, *, field: str = "id") -> ResultFolder:

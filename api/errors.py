@@ -13,6 +13,8 @@ DataError, QueryError (bad parameter values)
 :class:`PointOutsideError` (coordinates outside)   400
 TerritoryNotFoundError, :class:`NotFoundError`     404
 :class:`RunNotReadyError`                          409
+OutputExistsError, :class:`AlreadyExistsError`     409
+:class:`UploadTooLargeError` (file, rows)          413
 :class:`QueueFullError`                            429
 :class:`AuthenticationError` (missing/bad token)   401
 :class:`WritesDisabledError` (no token set)        403
@@ -57,6 +59,14 @@ class RunNotReadyError(ApiError):
     """Results asked of a run that is not ``done``."""
 
 
+class AlreadyExistsError(ApiError, OutputExistsError):
+    """Something the request would create exists already (a service list of that name)."""
+
+
+class UploadTooLargeError(ApiError):
+    """An uploaded file larger than the server accepts (bytes or rows)."""
+
+
 class QueueFullError(ApiError):
     """Too many runs are waiting."""
 
@@ -75,6 +85,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (PointOutsideError, 400, "outside_territory"),
     (RunNotReadyError, 409, "not_ready"),
     (OutputExistsError, 409, "exists"),
+    (UploadTooLargeError, 413, "body_too_large"),
     (QueueFullError, 429, "queue_full"),
     (AuthenticationError, 401, "unauthorized"),
     (WritesDisabledError, 403, "writes_disabled"),

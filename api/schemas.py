@@ -20,6 +20,10 @@ RunStatus = Literal["queued", "running", "done", "failed"]
 Minutes = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 KindName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["france_services"])]
 RUN_ID_PATTERN = r"^[0-9a-f]{16}$"
+LIST_NAME_PATTERN = r"^[a-z0-9_-]{1,40}$"
+MAX_LISTS = 20
+"""Most service lists one job names."""
+ListName = Annotated[str, Field(pattern=LIST_NAME_PATTERN, examples=["mds_gers"])]
 MAX_POINTS_HARD = 1000
 """Hard upper bound of points in the schema; the configured limit (20) is checked too."""
 
@@ -73,12 +77,20 @@ class AddedServiceBody(_Strict):
 
 
 class ServicesBody(_Strict):
-    """``[services]``: sites removed (by ``service_id``) and added. No files over HTTP."""
+    """``[services]``: sites removed (by ``service_id``) and added; no files over HTTP, but
+    the service lists imported on the server (``lists``) by name."""
 
     remove: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=1000
     )
     add: list[AddedServiceBody] = Field(default_factory=list, max_length=500)
+    lists: list[ListName] = Field(
+        default_factory=list,
+        max_length=MAX_LISTS,
+        description="Listes de services importées sur le serveur (`POST /services/{territory}/"
+        "lists/{name}`, `GET /services/{territory}/lists`) ajoutées au catalogue du scénario, "
+        "comme les fichiers `[services] files` d'un fichier de scénario.",
+    )
 
 
 class NetworkBody(_Strict):
@@ -272,7 +284,10 @@ class Health(BaseModel):
     status: Literal["ok"]
     version: str
     territories: list[str]
-    runs: dict[str, int]
+    runs: dict[str, int] = Field(description="Scenario runs by status.")
+    jobs: dict[str, dict[str, int]] = Field(
+        description="Jobs by kind (run, placement, itinerary) and status."
+    )
     running: str | None
     writes_enabled: bool
     started_at: datetime
@@ -323,14 +338,14 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Coordinates outside the territory.",
-    401: "Missing or wrong bearer token.",
-    403: "Writes disabled: no token configured on the server.",
-    404: "Unknown territory, run or EPCI.",
-    409: "The run is not finished (or failed).",
-    413: "Request body too large.",
-    422: "Invalid parameter or body; the message names the field.",
-    429: "Too many runs waiting.",
+    400: "Coordonnées hors du territoire.",
+    401: "Jeton d'écriture absent ou faux.",
+    403: "Écriture désactivée : aucun jeton configuré sur le serveur.",
+    404: "Territoire, tâche, liste ou EPCI inconnu.",
+    409: "La tâche n'est pas terminée (ou a échoué), ou le résultat existe déjà.",
+    413: "Corps de requête ou fichier trop volumineux (octets ou lignes).",
+    422: "Paramètre ou corps invalide ; le message nomme le champ.",
+    429: "Trop de tâches en attente.",
 }
 
 

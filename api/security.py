@@ -7,7 +7,9 @@ wrong token gets ``401`` with ``WWW-Authenticate: Bearer``. Tokens are
 compared in constant time.
 
 :class:`BodySizeLimit` refuses request bodies larger than the limit with
-``413``, from ``Content-Length`` when given and while reading otherwise.
+``413``, from ``Content-Length`` when given and while reading otherwise; file
+uploads (``POST /geocode``, ``POST /services/...``) have their own, larger
+limit (the file's, plus room for the form around it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from api.errors import AuthenticationError, WritesDisabledError, error_body
 from api.geojson import dumps
 
 TOKEN_ENV = "COVERAGE_API_TOKEN"
+UPLOAD_PREFIXES: tuple[str, ...] = ("/geocode", "/services/")
+"""Paths whose POST bodies are file uploads (``max_upload_bytes``)."""
+MULTIPART_MARGIN = 64 * 1024
+"""Bytes allowed around an uploaded file (form fields, part headers)."""
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -72,24 +78,39 @@ class BodySizeLimit:
         The wrapped ASGI application.
     max_bytes
         Largest accepted body.
+    upload_bytes
+        Largest uploaded file on the upload paths (:data:`UPLOAD_PREFIXES`; None:
+        ``max_bytes`` there too).
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+
+    def _limit(self, scope: dict[str, Any]) -> tuple[int, str]:
+        path = str(scope.get("path", ""))
+        if (
+            self.upload_bytes is not None
+            and scope.get("method") == "POST"
+            and path.startswith(UPLOAD_PREFIXES)
+        ):
+            return self.upload_bytes + MULTIPART_MARGIN, "COVERAGE_API_MAX_UPLOAD_BYTES"
+        return self.max_bytes, "COVERAGE_API_MAX_BODY_BYTES"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self._limit(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_bytes:
-                    await self._refuse(send)
+                if declared > limit:
+                    await self._refuse(send, limit, setting)
                     return
         received = 0
 
@@ -98,9 +119,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # an HTTPException goes through FastAPI's body reading untouched
-                    raise HTTPException(status_code=413, detail=self._message())
+                    raise HTTPException(status_code=413, detail=self._message(limit, setting))
             return message
 
         started = False
@@ -116,16 +137,14 @@ class BodySizeLimit:
         except HTTPException as exc:
             if exc.status_code != 413 or started:
                 raise
-            await self._refuse(send)
+            await self._refuse(send, limit, setting)
 
-    def _message(self) -> str:
-        return (
-            f"the request body is larger than {self.max_bytes} bytes "
-            "(limit set by COVERAGE_API_MAX_BODY_BYTES)"
-        )
+    @staticmethod
+    def _message(limit: int, setting: str) -> str:
+        return f"the request body is larger than {limit} bytes (limit set by {setting})"
 
-    async def _refuse(self, send: Any) -> None:
-        body = dumps(error_body("body_too_large", self._message()))
+    async def _refuse(self, send: Any, limit: int, setting: str) -> None:
+        body = dumps(error_body("body_too_large", self._message(limit, setting)))
         await send(
             {
                 "type": "http.response.start",

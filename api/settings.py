@@ -29,7 +29,15 @@ prefixed ``COVERAGE_API_``:
 ``MAX_BANDS``         most bands of one isochrone request (``6``)
 ``MAX_BAND_MINUTES``  largest isochrone band (``120``)
 ``POINT_MARGIN_M``    how far outside the territory a point may lie (``5000``)
-``MAX_QUEUED_RUNS``   runs waiting at most (``20``)
+``MAX_QUEUED_RUNS``   jobs waiting at most (``20``): scenario runs, placement
+                      studies and itinerary plans share the queue
+``MAX_UPLOAD_BYTES``  largest uploaded file (``2097152``: 2 MiB), addresses to
+                      geocode or a service list
+``MAX_GEOCODE_ROWS``  most rows of one geocoding request (``5000``)
+``GEOCODE_BAN``       allow the online ``ban`` geocoder (``false``: only ``local``
+                      and ``commune``, which need no network)
+``SERVICES_FILES``    service lists loaded at start-up into every territory's
+                      catalogue, comma-separated (``coverage serve --services``)
 ``CACHE_ENTRIES``     responses kept in memory per cache (``256``)
 ``CACHE_MB``          and at most this many MiB per cache (``128``; one cache per
                       territory, one for run results, one for maps)
@@ -48,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from coverage.settings import DATA_DIR_ENV, default_data_root
 
 ENV_PREFIX = "COVERAGE_API_"
-_LIST_FIELDS = ("territories", "cors_origins")
+_LIST_FIELDS = ("territories", "cors_origins", "services_files")
 
 
 class ApiSettings(BaseModel):
@@ -84,6 +92,10 @@ class ApiSettings(BaseModel):
     max_band_minutes: float = Field(default=120.0, gt=0, le=600)
     point_margin_m: float = Field(default=5000.0, ge=0)
     max_queued_runs: int = Field(default=20, ge=1)
+    max_upload_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=1024**3)
+    max_geocode_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    geocode_ban: bool = False
+    services_files: tuple[Path, ...] = ()
     cache_entries: int = Field(default=256, ge=1)
     cache_mb: int = Field(default=128, ge=1)
 
@@ -149,6 +161,11 @@ class ApiSettings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_path / 'runs.sqlite'}"
+
+    @property
+    def lists_path(self) -> Path:
+        """Folder of the imported service lists (``<state>/services/<territory>/<name>.gpkg``)."""
+        return self.state_path / "services"
 
     @property
     def writes_enabled(self) -> bool:

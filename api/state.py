@@ -2,23 +2,35 @@
 
 :class:`TerritoryState` holds a territory's :class:`coverage.jobs.resources.TerritoryResources`
 (communes, road network, population surface, catalogue, snapped cells), its
-default scenario and its caches; :class:`AppState` holds every territory, the
-run store and the worker. Requests only read them.
+default scenario, the service lists it serves (:mod:`api.lists`) and its caches;
+:class:`AppState` holds every territory, the job store and the worker. Requests
+only read them, except a list import, which swaps the served catalogue.
+
+Two sets of resources per territory share everything but the catalogue:
+``base_resources`` (the territory's own catalogue, what its default scenario
+runs on) and ``resources`` (that catalogue plus every served list, what
+``/territories/{t}/services`` and ``/coverage`` read). A job naming lists gets
+:meth:`TerritoryState.resources_for_files`.
 """
 
 from __future__ import annotations
 
+import threading
 import tomllib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pyproj
 import shapely
 
 from api.cache import ResponseCache
+from api.errors import InvalidParameterError
+from api.lists import ListStore, ServiceList
 from api.settings import ApiSettings
 from coverage.access import DEFAULT_THRESHOLDS_MINUTES, ServiceAccess
 from coverage.errors import ConfigError, TerritoryNotFoundError
@@ -29,6 +41,8 @@ from coverage.scenario import Scenario, load_scenario
 
 ACCESS_CACHE_ENTRIES = 16
 """Access results (per kinds, statuses, threshold) kept per territory (a few MB each)."""
+DERIVED_RESOURCES = 4
+"""Catalogues of other combinations of lists kept per territory (jobs naming some lists)."""
 
 
 @dataclass(eq=False)
@@ -40,7 +54,8 @@ class TerritoryState:
     name
         Territory name (``gers``).
     resources
-        Territory, network, population surface, catalogue and access context.
+        Territory, network, population surface, catalogue and access context; the
+        catalogue holds the served lists.
     default_scenario
         The territory's default scenario (``scenarios/actuel.toml``), if any.
     default_body
@@ -49,6 +64,10 @@ class TerritoryState:
         Transformer from WGS84 lon/lat to the territory's CRS.
     cache
         Serialised responses (coverage layers, communes, services, isochrones).
+    lists
+        The service lists served, by name.
+    base
+        The resources with the territory's own catalogue (None: ``resources``).
     """
 
     name: str
@@ -58,6 +77,10 @@ class TerritoryState:
     to_territory_crs: pyproj.Transformer
     cache: ResponseCache
     access_results: OrderedDict[Any, ServiceAccess] = field(default_factory=OrderedDict)
+    lists: dict[str, ServiceList] = field(default_factory=dict)
+    base: TerritoryResources | None = None
+    _derived: OrderedDict[tuple[Any, ...], TerritoryResources] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def load(cls, name: str, settings: ApiSettings) -> TerritoryState:
@@ -99,6 +122,60 @@ class TerritoryState:
         )
 
     @property
+    def base_resources(self) -> TerritoryResources:
+        """The resources with the territory's own catalogue (no served list)."""
+        return self.base if self.base is not None else self.resources
+
+    def serve_lists(self, lists: dict[str, ServiceList]) -> None:
+        """Serve these lists: rebuild the served catalogue, forget the cached answers."""
+        base = self.base_resources
+        chosen = dict(sorted(lists.items()))
+        served = base.with_extra_files([entry.path for entry in chosen.values()])
+        with self._lock:
+            self.base = base
+            self.lists = chosen
+            self.resources = served
+            self._derived.clear()
+            self.access_results.clear()
+        self.cache.clear()
+
+    def list_files(self, names: Sequence[str], *, field: str = "lists") -> tuple[Path, ...]:
+        """The catalogue files of lists named by a request.
+
+        Raises
+        ------
+        InvalidParameterError
+            For a list this territory does not serve (naming ``field[i]``).
+        """
+        for i, name in enumerate(names):
+            if name not in self.lists:
+                known = ", ".join(self.lists) or "aucune : voir POST /services/{territory}/lists"
+                raise InvalidParameterError(
+                    f"liste de services inconnue '{name}' pour {self.label} (servies : {known})",
+                    field=f"{field}[{i}]",
+                )
+        return tuple(self.lists[name].path for name in dict.fromkeys(names))
+
+    def resources_for_files(self, files: Sequence[str | Path]) -> TerritoryResources:
+        """Resources whose catalogue is the territory's own plus these list files."""
+        extras = tuple(str(path) for path in files)
+        if not extras:
+            return self.base_resources
+        if extras == self.resources.extra_files:
+            return self.resources
+        key = tuple((f, Path(f).stat().st_mtime_ns if Path(f).exists() else 0) for f in extras)
+        with self._lock:
+            found = self._derived.get(key)
+        if found is not None:
+            return found
+        derived = self.base_resources.with_extra_files(extras)
+        with self._lock:
+            self._derived[key] = derived
+            while len(self._derived) > DERIVED_RESOURCES:
+                self._derived.popitem(last=False)
+        return derived
+
+    @property
     def label(self) -> str:
         """French label (``Gers``)."""
         return self.resources.territory.config.label
@@ -128,6 +205,8 @@ class AppState:
     maps_cache: ResponseCache
     results_cache: ResponseCache
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    list_store: ListStore | None = None
+    lists_lock: threading.Lock = field(default_factory=threading.Lock)
     _folders: OrderedDict[str, ResultFolder] = field(default_factory=OrderedDict)
 
     def territory(self, name: str) -> TerritoryState:

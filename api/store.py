@@ -1,9 +1,12 @@
-"""Storage of scenario runs (SQLAlchemy 2): their request, status, reason and result folder.
+"""Storage of the queued jobs (SQLAlchemy 2): their request, status, reason and result folder.
 
-One table, ``runs``. SQLite by default (a real database file that survives a
-restart); any SQLAlchemy URL works (``postgresql+psycopg://user@host/db``).
-Result folders are named by the server (``run-<id>``), never from user input;
-the table keeps that relative name only.
+One table, ``runs``, for every kind of job (column ``kind``: ``run`` for a
+scenario run, ``placement``, ``itinerary``), so that one queue serves them all.
+SQLite by default (a real database file that survives a restart); any
+SQLAlchemy URL works (``postgresql+psycopg://user@host/db``). A database made
+before the ``kind`` column existed gets it on opening (its rows are runs).
+Result folders are named by the server (``run-<id>``, ``placement-<id>``...),
+never from user input; the table keeps that relative name only.
 
 Statuses: ``queued`` → ``running`` → ``done`` or ``failed`` (with the reason).
 """
@@ -20,6 +23,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Index,
     MetaData,
     String,
     Table,
@@ -27,12 +31,16 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
+KINDS: tuple[str, ...] = ("run", "placement", "itinerary")
+"""Kinds of job: a scenario run, a placement study, an itinerary plan."""
 INTERRUPTED_REASON = "interrompu par un redémarrage du serveur"
 RUN_ID_HEX = 16
 """Run ids are 16 lowercase hexadecimal characters (64 random bits)."""
@@ -54,6 +62,8 @@ runs_table = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("result_dir", String(64), nullable=True),
     Column("headline", JSON, nullable=True),
+    Column("kind", String(16), nullable=False, default="run", server_default="run"),
+    Index("ix_runs_kind", "kind"),
 )
 
 
@@ -79,6 +89,8 @@ class RunRecord:
         Name of the result folder under the server's results directory.
     headline
         The headline figures of a finished run.
+    kind
+        ``run`` (a scenario run), ``placement`` or ``itinerary``.
     """
 
     id: str
@@ -94,6 +106,7 @@ class RunRecord:
     finished_at: datetime | None
     result_dir: str | None
     headline: Any
+    kind: str = "run"
 
     def result_path(self, results_dir: Path) -> Path | None:
         """The result folder (server-named) under ``results_dir``, when the run is done."""
@@ -117,11 +130,13 @@ def new_run_id() -> str:
     return secrets.token_hex(RUN_ID_HEX // 2)
 
 
-def result_dir_name(run_id: str) -> str:
-    """The result folder name of a run (built from the server-generated id only)."""
+def result_dir_name(run_id: str, kind: str = "run") -> str:
+    """The result folder name of a job (built from the server-generated id and kind only)."""
     if len(run_id) != RUN_ID_HEX or any(c not in "0123456789abcdef" for c in run_id):
         raise ValueError(f"not a server-generated run id: {run_id!r}")
-    return f"run-{run_id}"
+    if kind not in KINDS:
+        raise ValueError(f"not a kind of job: {kind!r}")
+    return f"{kind}-{run_id}"
 
 
 class RunStore:
@@ -144,6 +159,7 @@ class RunStore:
         self.engine: Engine = create_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        _add_kind_column(self.engine)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -164,11 +180,14 @@ class RunStore:
         territory: str | None = None,
         status: str | None = None,
         scenario_name: str | None = None,
+        kind: str | None = "run",
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Jobs of a kind (default: scenario runs; None: every kind), newest first."""
         query = select(runs_table)
+        if kind is not None:
+            query = query.where(runs_table.c.kind == kind)
         if territory is not None:
             query = query.where(runs_table.c.territory == territory)
         if status is not None:
@@ -180,11 +199,13 @@ class RunStore:
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
-    def count(self, *, status: str | None = None) -> int:
-        """Number of runs (with a status)."""
+    def count(self, *, status: str | None = None, kind: str | None = None) -> int:
+        """Number of jobs (with a status, of a kind; every kind by default)."""
         query = select(func.count()).select_from(runs_table)
         if status is not None:
             query = query.where(runs_table.c.status == status)
+        if kind is not None:
+            query = query.where(runs_table.c.kind == kind)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -197,6 +218,7 @@ class RunStore:
             .where(runs_table.c.territory == territory)
             .where(runs_table.c.scenario_name == scenario_name)
             .where(runs_table.c.status == "done")
+            .where(runs_table.c.kind == "run")
         )
         if origin is not None:
             query = query.where(runs_table.c.origin == origin)
@@ -215,10 +237,14 @@ class RunStore:
         scenario_label: str,
         body: dict[str, Any],
         origin: str = "api",
+        kind: str = "run",
     ) -> RunRecord:
-        """Add a ``queued`` run with a fresh id."""
+        """Add a ``queued`` job (a scenario run unless ``kind`` says otherwise) with a fresh id."""
+        if kind not in KINDS:
+            raise ValueError(f"not a kind of job: {kind!r}")
         run_id = new_run_id()
         values = {
+            "kind": kind,
             "id": run_id,
             "territory": territory,
             "scenario_name": scenario_name,
@@ -289,6 +315,18 @@ class RunStore:
             conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(**values))
 
 
+def _add_kind_column(engine: Engine) -> None:
+    """Give a ``runs`` table made before job kinds its ``kind`` column (existing rows: runs)."""
+    inspector = inspect(engine)
+    if not inspector.has_table("runs"):
+        return
+    if "kind" in {c["name"] for c in inspector.get_columns("runs")}:
+        return
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'run'"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_runs_kind ON runs (kind)"))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -312,4 +350,5 @@ def _record(row: Any) -> RunRecord:
         finished_at=_utc(m["finished_at"]),
         result_dir=m["result_dir"],
         headline=m["headline"],
+        kind=m["kind"] or "run",
     )

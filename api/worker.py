@@ -1,10 +1,13 @@
-"""Background execution of scenario runs: one worker thread, runs one at a time, in order.
+"""Background execution of the queued jobs: one worker thread, one job at a time, in order.
 
-A posted run is stored ``queued`` (:mod:`api.store`) and its id put on the
-queue; the worker marks it ``running``, calls :func:`coverage.jobs.run.run_scenario`
-with the territory's preloaded resources into a server-named folder
-(``<results>/run-<id>``), then marks it ``done`` or ``failed`` with the reason.
-On start-up, runs left ``running`` by a crash are marked ``failed``
+A posted job is stored ``queued`` (:mod:`api.store`) and its id put on the
+queue; the worker marks it ``running``, executes it into a server-named folder
+(``<results>/<kind>-<id>``), then marks it ``done`` (with its headline figures)
+or ``failed`` with the reason. A scenario run (kind ``run``) calls
+:func:`coverage.jobs.run.run_scenario` with the territory's preloaded resources;
+other kinds (``placement``, ``itinerary``) are executed by the functions given
+in ``jobs`` (:mod:`api.jobs`). Runs and studies share the queue, and so its limit.
+On start-up, jobs left ``running`` by a crash are marked ``failed``
 (``interrompu par un redémarrage du serveur``) and ``queued`` ones are queued
 again. One thread is enough: a run of the Gers takes seconds and the
 computation holds the interpreter; requests keep being served meanwhile.
@@ -16,16 +19,21 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from api.geojson import dumps
 from api.store import RunRecord, RunStore, result_dir_name
 from coverage.errors import CoverageError
 from coverage.jobs.run import run_scenario
+from coverage.progress import Progress
 from coverage.scenario import Scenario, scenario_from_dict
 
 log = logging.getLogger("api.worker")
+
+JobFunction = Callable[[RunRecord, Path, Progress], Any]
+"""Executes a stored job into its (server-named) folder; returns its headline figures."""
 
 
 def headline_of(summary: dict[str, Any]) -> dict[str, Any]:
@@ -48,22 +56,24 @@ def headline_of(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunWorker:
-    """The thread that executes queued runs.
+    """The thread that executes queued jobs.
 
     Parameters
     ----------
     store
-        The run store.
+        The job store.
     results_dir
         Folder of the result directories (created if missing).
     scenario_for
         Turns a stored run into the :class:`~coverage.scenario.Scenario` to run.
     resources_for
-        The preloaded resources of a territory (or None to let the run load them).
+        The preloaded resources serving a scenario (or None to let the run load them).
     data_dir
         Data bundle directory (used when the resources do not match the scenario).
     on_done
-        Called with the run id after each finished or failed run (cache invalidation).
+        Called with the job id after each finished or failed job (cache invalidation).
+    jobs
+        Executors of the other kinds of job, by kind (``placement``, ``itinerary``).
     """
 
     def __init__(
@@ -72,16 +82,18 @@ class RunWorker:
         results_dir: Any,
         *,
         scenario_for: Callable[[RunRecord], Scenario] | None = None,
-        resources_for: Callable[[str], Any] | None = None,
+        resources_for: Callable[[Scenario], Any] | None = None,
         data_dir: Any = None,
         on_done: Callable[[str], None] | None = None,
+        jobs: Mapping[str, JobFunction] | None = None,
     ) -> None:
         self.store = store
         self.results_dir = results_dir
         self.scenario_for = scenario_for or (lambda record: scenario_from_dict(record.body))
-        self.resources_for = resources_for or (lambda _territory: None)
+        self.resources_for = resources_for or (lambda _scenario: None)
         self.data_dir = data_dir
         self.on_done = on_done
+        self.jobs: dict[str, JobFunction] = {"run": self._run_scenario, **dict(jobs or {})}
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.current: str | None = None
@@ -133,34 +145,41 @@ class RunWorker:
                 self._queue.task_done()
 
     def execute(self, run_id: str) -> None:
-        """Run one stored run now (in the calling thread)."""
+        """Execute one stored job now (in the calling thread)."""
         record = self.store.get(run_id)
         if record is None or record.status != "queued":
             return
         self.current, self.step = run_id, "démarrage"
         self.store.mark_running(run_id)
-        name = result_dir_name(record.id)
+        name = result_dir_name(record.id, record.kind)
         try:
-            scenario = self.scenario_for(record)
-            result = run_scenario(
-                scenario,
-                output_dir=self.results_dir / name,
-                overwrite=True,
-                data_dir=self.data_dir,
-                resources=self.resources_for(record.territory),
-                progress=self._progress,
-            )
+            job = self.jobs.get(record.kind)
+            if job is None:
+                raise CoverageError(f"ce serveur n'exécute pas les tâches de type {record.kind!r}")
+            headline = job(record, self.results_dir / name, self._progress)
         except CoverageError as exc:
             self.store.mark_failed(run_id, str(exc))
         except Exception as exc:  # a bug must not kill the worker: the run says what happened
             log.exception("run %s failed", run_id)
             self.store.mark_failed(run_id, f"erreur inattendue : {type(exc).__name__}: {exc}")
         else:
-            self.store.mark_done(run_id, result_dir=name, headline=headline_of(result.summary))
+            self.store.mark_done(run_id, result_dir=name, headline=headline)
         finally:
             self.current, self.step = None, None
             if self.on_done is not None:
                 self.on_done(run_id)
 
-    def _progress(self, label: str) -> None:
-        self.step = label
+    def _run_scenario(self, record: RunRecord, folder: Path, progress: Progress) -> Any:
+        scenario = self.scenario_for(record)
+        result = run_scenario(
+            scenario,
+            output_dir=folder,
+            overwrite=True,
+            data_dir=self.data_dir,
+            resources=self.resources_for(scenario),
+            progress=progress,
+        )
+        return headline_of(result.summary)
+
+    def _progress(self, step: str, /, *, done: int | None = None, total: int | None = None) -> None:
+        self.step = f"{step} ({done}/{total})" if done is not None and total else step

@@ -202,7 +202,14 @@ def solve_mip(
         given.value_valid = True
         h.setSolution(given)
     started = time.perf_counter()
-    h.run()
+    if h.run() == highspy.HighsStatus.kError and (
+        h.getModelStatus() == highspy.HighsModelStatus.kNotset
+    ):
+        # HiGHS' thread pool is process-wide: once another solve in the same process (a
+        # library, a server running several jobs) has started it with more threads, asking
+        # for one is refused; use the pool as it is
+        h.setOptionValue("threads", 0)
+        h.run()
     elapsed = time.perf_counter() - started
     status = h.getModelStatus()
     info = h.getInfo()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import core
 from api.schemas import Health
-from api.store import STATUSES
+from api.store import KINDS, STATUSES
 from coverage import __version__
 
 router = APIRouter(tags=["serveur"])
@@ -14,13 +14,18 @@ router = APIRouter(tags=["serveur"])
 
 @router.get("/health", response_model=Health, summary="État du serveur")
 def health(request: Request) -> Health:
-    """The server is up: version, territories loaded, runs by status, run in progress."""
+    """The server is up: version, territories loaded, runs (and every kind of job) by status,
+    job in progress."""
     state = core(request)
     return Health(
         status="ok",
         version=__version__,
         territories=list(state.territories),
-        runs={status: state.store.count(status=status) for status in STATUSES},
+        runs={status: state.store.count(status=status, kind="run") for status in STATUSES},
+        jobs={
+            kind: {status: state.store.count(status=status, kind=kind) for status in STATUSES}
+            for kind in KINDS
+        },
         running=state.worker.current,
         writes_enabled=state.settings.writes_enabled,
         started_at=state.started_at,

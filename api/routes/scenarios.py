@@ -27,6 +27,7 @@ from api.deps import (
 )
 from api.errors import InvalidParameterError, QueueFullError
 from api.geojson import dumps
+from api.jobs import scenario_with_lists
 from api.routes.territories import COMMUNES_EXAMPLE, geojson_response_doc, run_communes_response
 from api.schemas import RunList, RunOut, RunStatus, ScenarioBody, error_responses
 from api.security import require_token
@@ -78,7 +79,9 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
     """Check a scenario and queue its run; returns the run (``queued``) and its URL.
 
     The scenario has the tables of a scenario file (docs/scenario-format.md).
-    Set ``outputs`` to false for a faster run when only figures are needed.
+    Set ``outputs`` to false for a faster run when only figures are needed;
+    ``services.lists`` adds service lists imported on the server
+    (``GET /services/{territory}/lists``) to its catalogue.
     """
     state = core(request)
     raw = body.to_scenario_dict()
@@ -86,9 +89,10 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
         t = state.territory(body.scenario.territory)
     except TerritoryNotFoundError as exc:
         raise InvalidParameterError(str(exc), field="scenario.territory") from None
-    scenario = scenario_from_dict(raw)
-    catalogue = t.resources.catalogue
-    select_services(scenario, catalogue.frame, t.resources.territory, known_kinds=catalogue.kinds)
+    scenario = scenario_from_dict(scenario_with_lists(raw, t))
+    resources = t.resources_for_files(scenario.extra_files)
+    catalogue = resources.catalogue
+    select_services(scenario, catalogue.frame, resources.territory, known_kinds=catalogue.kinds)
     if state.store.count(status="queued") >= state.settings.max_queued_runs:
         raise QueueFullError(
             f"{state.settings.max_queued_runs} runs are already waiting; retry later"

@@ -8,6 +8,7 @@ pyproject.toml as ``api.app:serve``), like the result writers.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -60,6 +61,14 @@ def serve(
             "ou gers).",
         ),
     ] = None,
+    services: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--services",
+            help="Liste de services à servir en plus du catalogue (fichier écrit par "
+            "'coverage services import', nommé par son nom de fichier), répétable.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="Niveau de journalisation d'uvicorn.")
     ] = "info",
@@ -80,6 +89,7 @@ def serve(
         data_dir=data,
         token_env=token_env,
         territories=territory or None,
+        services=services or None,
         log_level=log_level,
     )
 

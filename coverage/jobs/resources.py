@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +137,18 @@ class TerritoryResources:
             and dict(scenario.network) == self.network_options
             and tuple(str(path) for path in scenario.extra_files) == self.extra_files
         )
+
+    def with_extra_files(self, extra_files: Sequence[str | Path]) -> TerritoryResources:
+        """These resources with the catalogue of the territory's lists plus ``extra_files``.
+
+        The territory, road network, population surface and access context are
+        shared, not loaded again: only the catalogue is rebuilt (a server adding an
+        imported list to what it serves, a run naming other lists).
+        """
+        extras = tuple(str(path) for path in extra_files)
+        if extras == self.extra_files:
+            return self
+        t0 = time.perf_counter()
+        catalogue = load_catalogue(self.territory, extra=extras)
+        timings = {**self.timings, "catalogue_s": time.perf_counter() - t0}
+        return replace(self, catalogue=catalogue, extra_files=extras, timings=timings)
