@@ -319,7 +319,8 @@ def evaluate(
     before = service_access(context, before_services, **options) if len(before_services) else None
     a = after.communes
     frame = a[["insee_code", "name", "canton_code", "canton_name", "population"]].copy()
-    frame.insert(4, "zone", frame["insee_code"].map(dict(commune_zone or {})).fillna(""))
+    zones = {str(code): str(zone) for code, zone in dict(commune_zone or {}).items()}
+    frame.insert(4, "zone", [zones.get(str(code), "") for code in frame["insee_code"]])
     if before is not None:
         b = before.communes
         frame["minutes_mean_before"] = b["minutes_mean"].to_numpy()
