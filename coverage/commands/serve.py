@@ -80,27 +80,35 @@ def check_address(host: str, port: int) -> None:
 
 
 class _StartupErrors(logging.Filter):
-    """Holds back uvicorn's start-up error records and keeps their last line as the reason."""
+    """Holds back uvicorn's records of a failed start and keeps their last line as the reason.
+
+    Until uvicorn listens (``Uvicorn running on ...``), a traceback of the
+    application's start-up, the socket's error and ``Application startup
+    failed`` are kept out of the log; every other record passes.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.started = False
+        self.running = False
         self.reason = ""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.started:
+        if self.running:
             return True
         text = record.getMessage()
-        if text.startswith("Application startup complete"):
-            self.started = True
+        if text.startswith("Uvicorn running on"):
+            self.running = True
             return True
         if record.levelno < logging.ERROR:
             return True
+        if text.startswith("Application startup failed"):
+            return False
         if record.exc_info and record.exc_info[1] is not None:
             text = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-        if not text.startswith("Application startup failed"):
-            last = [line for line in text.strip().splitlines() if line.strip()]
-            self.reason = _without_error_class(last[-1]) if last else text
+        elif not text.startswith(("Traceback", "[Errno")):
+            return True
+        last = [line for line in text.strip().splitlines() if line.strip()]
+        self.reason = _without_error_class(last[-1]) if last else text
         return False
 
 
