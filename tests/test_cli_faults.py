@@ -140,6 +140,28 @@ MALFORMED = (
 )
 
 
+def test_read_table_keeps_malformed_rows_on_request(tmp_path: Path) -> None:
+    from coverage.csvio import read_table
+    from coverage.errors import DataError
+
+    path = tmp_path / "sites.csv"
+    path.write_text(MALFORMED + "\r\n;;\r\na5;Gare;;Auch;\r\n", "utf-8")
+    frame, info = read_table(path, bad_rows="keep")
+    assert list(frame["id"]) == ["a1", "", "", "a4", "", "", "a5"]
+    assert info.lines == (2, 4, 5, 6, 7, 8, 9)
+    # blank lines and trailing separators are not malformed: nothing is lost
+    assert [(b.position, b.line, b.fields, b.width) for b in info.bad_rows] == [
+        (1, 4, 5, 4),
+        (2, 5, 2, 4),
+    ]
+    assert info.bad_rows[1].reason == "ligne de 2 champs, l'en-tête en a 4"
+    assert info.bad_rows[0].text == "a2;La Poste; Auch centre;12 rue Gambetta;Auch"
+    # the other readers still refuse an over-long row, naming the file and the line in French
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    assert str(caught.value).startswith(f"fichier {path}, ligne 4 : 5 valeurs pour 4 colonnes")
+
+
 def test_geocode_keeps_malformed_rows_in_place_with_their_reason(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
