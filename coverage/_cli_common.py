@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -43,16 +44,30 @@ def fmt_share(value: float, digits: int = 1) -> str:
     return f"{100.0 * value:.{digits}f} %".replace(".", ",")
 
 
+def one_line(message: object) -> str:
+    """A message on one line (line breaks become `` ; ``), escaped so that Rich prints it as is.
+
+    Messages carry user data (file names, column names, TOML keys such as
+    ``[thresholds]``) that Rich would otherwise take for markup and swallow.
+    """
+    parts = [part.strip() for part in str(message).splitlines()]
+    return escape(" ; ".join(part for part in parts if part))
+
+
+def print_error(message: object, *, label: str = "Erreur") -> None:
+    """Print an error on stderr as one line: ``Erreur : <message>`` (the message escaped)."""
+    err_console.print(f"[red]{label} :[/red] {one_line(message)}", highlight=False, soft_wrap=True)
+
+
 def show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Print recorded warnings on stderr, one line each."""
-    for w in caught:
-        err_console.print(f"[yellow]Avertissement :[/yellow] {w.message}", highlight=False)
+    print_warnings([str(w.message) for w in caught])
 
 
 def print_warnings(messages: list[str]) -> None:
     """Print warning texts (returned by a job) on stderr, one line each."""
     for message in messages:
-        err_console.print(f"[yellow]Avertissement :[/yellow] {message}", highlight=False)
+        err_console.print(f"[yellow]Avertissement :[/yellow] {one_line(message)}", highlight=False)
 
 
 def fmt_num(value: float, digits: int = 1) -> str:
@@ -79,17 +94,18 @@ class StepProgress:
     def __call__(self, label: str, /, *, done: int | None = None, total: int | None = None) -> None:
         if label == self._label and done is not None:
             count = f"{fmt_int(done)} / {fmt_int(total)}" if total else fmt_int(done)
-            self._status.update(f"{label}… {count}")
+            self._status.update(f"{escape(label)}… {count}")
             return
         self._finish()
         self._label, self._start = label, time.perf_counter()
-        self._status.update(f"{label}…")
+        self._status.update(f"{escape(label)}…")
 
     def _finish(self) -> None:
         if self._label:
             seconds = time.perf_counter() - self._start
             console.print(
-                f"  [green]✓[/green] {self._label} ({fmt_num(seconds, 1)} s)", highlight=False
+                f"  [green]✓[/green] {escape(self._label)} ({fmt_num(seconds, 1)} s)",
+                highlight=False,
             )
             self._label = ""
 
@@ -127,7 +143,7 @@ class CountProgress:
         return self
 
     def __call__(self, step: str, /, *, done: int | None = None, total: int | None = None) -> None:
-        self._bar.update(self._task, description=step, completed=done or 0, total=total)
+        self._bar.update(self._task, description=escape(step), completed=done or 0, total=total)
 
     def __exit__(self, *exc: object) -> None:
         self._bar.__exit__(*exc)

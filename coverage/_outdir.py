@@ -1,8 +1,9 @@
-"""Result folders written whole: a staging folder next to the target, then an atomic swap.
+"""Results written whole: a staging folder next to the target, then an atomic swap.
 
 A reader (the API, a planner's file browser) never sees a half-written result:
 outputs go to a hidden staging folder beside the target, which replaces the
-target in one rename once every file is written.
+target in one rename once every file is written. :func:`staged_file` does the
+same for a single output file (a geocoded table, a service catalogue).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from coverage.errors import OutputExistsError
+from coverage.errors import OutputError, OutputExistsError
 
 
 def refuse_existing(target: str | Path, *, overwrite: bool) -> None:
@@ -43,3 +46,31 @@ def replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
+
+
+@contextmanager
+def staged_file(target: str | Path) -> Iterator[Path]:
+    """Give a path to write ``target`` under; it becomes ``target`` only if the block succeeds.
+
+    The file is written in a hidden staging folder beside ``target`` and moved
+    over it in one rename at the end; an error or an interruption (Ctrl-C)
+    leaves ``target`` as it was and removes the staging folder.
+
+    Raises
+    ------
+    coverage.errors.OutputError
+        The folder cannot be written (read-only, disk full...), naming ``target``.
+    """
+    target = Path(target)
+    try:
+        tmp = staging_dir(target)
+    except OSError as exc:
+        raise OutputError(f"écriture impossible de {target} : {exc.strerror or exc}") from None
+    try:
+        part = tmp / target.name
+        yield part
+        os.replace(part, target)
+    except OSError as exc:
+        raise OutputError(f"écriture impossible de {target} : {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

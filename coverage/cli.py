@@ -1,8 +1,16 @@
 """The ``coverage`` command line: territory summary, data fetch, population surface, network info.
 
-Every command catches the engine's errors and prints one line (``Erreur : ...``)
-with exit code 1; an unexpected error prints one line too, with exit code 2
-(set ``COVERAGE_DEBUG=1`` to see the traceback).
+:func:`main` is the one place errors are printed, each as one line on stderr,
+escaped so that Rich prints user data (``[thresholds]``, a file name) as it is:
+
+- the engine's errors and files that cannot be read or written:
+  ``Erreur : ...``, exit code 1;
+- usage mistakes (an unknown option or command, a missing argument): click's
+  message, exit code 2;
+- Ctrl-C: ``Interrompu.``, exit code 130 (a result being written is left out,
+  never half-written under its name);
+- an unexpected error: one line, exit code 2 (set ``COVERAGE_DEBUG=1`` to see
+  the traceback).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from coverage import __version__
 from coverage._cli_common import (
     console,
     err_console,
+    print_error,
 )
 from coverage.errors import CoverageError
 from coverage.settings import DEBUG_ENV, debug
@@ -73,34 +82,51 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``coverage`` command; returns the exit code."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except CoverageError as exc:
-        err_console.print(f"[red]Erreur :[/red] {exc}", highlight=False, soft_wrap=True)
-        return 1
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("Interrompu.")
-        return 130
-    except Exception as exc:  # click usage errors are handled by click itself
-        import click
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``coverage`` command; returns the exit code (see the module docstring)."""
+    try:
+        try:
+            code = app(args=argv, standalone_mode=False)
+        except KeyboardInterrupt:  # outside typer's own handler (which returns 130)
+            code = INTERRUPTED
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:  # end of input at a prompt
+            code = INTERRUPTED
+        if code == INTERRUPTED:
+            err_console.print("Interrompu.", highlight=False)
+        return code if isinstance(code, int) else 0
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except CoverageError as exc:
+        print_error(exc)
+        return 1
+    except typer.TyperException as exc:  # click's usage errors (typer's own copy of click)
+        show = getattr(exc, "show", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and not str(exc).strip():
+            return 2  # no command: typer has printed the help already
+        if show is None:
+            raise
+        show()
+        return int(getattr(exc, "exit_code", 2))
+    except OSError as exc:  # a file the command cannot read or write (read-only, disk full...)
         if debug():
             raise
-        err_console.print(
-            f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {exc} "
-            f"({DEBUG_ENV}=1 pour le détail)",
-            highlight=False,
-            soft_wrap=True,
+        where = f" : {exc.filename}" if exc.filename else ""
+        print_error(f"accès impossible{where} ({exc.strerror or exc})")
+        return 1
+    except Exception as exc:
+        if debug():
+            raise
+        print_error(
+            f"{type(exc).__name__}: {exc} ({DEBUG_ENV}=1 pour le détail)",
+            label="Erreur inattendue",
         )
         return 2
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

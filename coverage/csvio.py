@@ -16,6 +16,13 @@ lists, placement candidates and zones, address files):
   the wrong columns), unless the extra values are all empty (trailing
   separators); a shorter row is completed with empty values. Blank lines are
   kept as empty rows, or skipped on request.
+- **malformed rows kept** (``bad_rows="keep"``, for the batch commands that
+  return every row with a status: geocoding, service-list import): a row with
+  too many values, or too few (and not blank), is kept in its place as a row
+  of empty values and listed in :attr:`TableInfo.bad_rows` with its line, its
+  number of values and its text, so that the caller rejects it with
+  :attr:`BadRow.reason` (``ligne de 6 champs, l'en-tête en a 4``); no value
+  ever lands in another column.
 - **numbers**: :func:`parse_number` reads ``43,65``, ``43.65`` and
   ``1 234,5``; a bad value is an error naming the field and the line.
 
@@ -36,6 +43,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -62,6 +70,44 @@ _SPACES = str.maketrans("", "", " \u00a0\u202f\t")
 _SEPARATOR_NAMES = {";": "« ; »", ",": "« , »", "\t": "tabulation", "|": "« | »"}
 
 
+BadRows = Literal["error", "keep"]
+"""What :func:`read_table` does with a row whose number of values is not the header's."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row whose number of values is not the header's (kept by ``bad_rows="keep"``).
+
+    Attributes
+    ----------
+    position
+        Its row in the table (0-based), which holds empty values.
+    line
+        Its line in the file, as a spreadsheet shows it (header = line 1).
+    fields
+        How many values it has.
+    width
+        How many columns the header names.
+    text
+        Its values as read, joined by the file's separator (to repair it).
+    """
+
+    position: int
+    line: int
+    fields: int
+    width: int
+    text: str
+
+    @property
+    def reason(self) -> str:
+        """Why the row is rejected, in French (``ligne de 6 champs, l'en-tête en a 4``)."""
+        return f"ligne de {_fields(self.fields)}, l'en-tête en a {self.width}"
+
+
+def _fields(count: int) -> str:
+    return f"{count} champ" if count == 1 else f"{count} champs"
+
+
 @dataclass(frozen=True)
 class TableInfo:
     """How a table file was read.
@@ -79,6 +125,9 @@ class TableInfo:
         Number of rows (header excluded).
     lines
         File line of each row (header = line 1), in row order.
+    bad_rows
+        Rows with too many or too few values, kept as empty rows
+        (``bad_rows="keep"`` only; empty otherwise).
     """
 
     path: Path
@@ -86,6 +135,7 @@ class TableInfo:
     separator: str
     rows: int
     lines: tuple[int, ...] = ()
+    bad_rows: tuple[BadRow, ...] = ()
 
     def line(self, position: int) -> int:
         """File line of the row at ``position`` (0-based) as a spreadsheet shows it."""
@@ -100,6 +150,7 @@ def read_table(
     encoding: str | None = None,
     separator: str | None = None,
     skip_blank_lines: bool = False,
+    bad_rows: BadRows = "error",
 ) -> tuple[pd.DataFrame, TableInfo]:
     """Read a CSV table whatever its encoding and separator, every value as text.
 
@@ -116,6 +167,11 @@ def read_table(
     skip_blank_lines
         Leave blank lines (and lines of separators only) out; by default they
         are kept as rows of empty values, so that row ``i`` is line ``i + 2``.
+    bad_rows
+        ``"error"`` (default): a row with more values than the header is an
+        error, a shorter one is completed with empty values. ``"keep"``: both
+        are kept in place as rows of empty values and listed in
+        :attr:`TableInfo.bad_rows`, for callers that reject them row by row.
 
     Returns
     -------
@@ -127,8 +183,11 @@ def read_table(
     ------
     DataError
         Missing or unreadable file, empty file, no usable header, a row with
-        more values than the header (naming the file and the line).
+        more values than the header (``bad_rows="error"``), naming the file
+        and the line.
     """
+    if bad_rows not in ("error", "keep"):
+        raise ValueError(f"bad_rows must be 'error' or 'keep', not {bad_rows!r}")
     path = Path(path)
     if not path.is_file():
         raise DataError("fichier introuvable", path=path)
@@ -146,9 +205,9 @@ def read_table(
     if hint:
         text, first_line = rest, 2
     sep = separator or (hint.group(1) if hint else sniff_separator(text))
-    header, rows, lines = _parse(text, sep, path, first_line, skip_blank_lines)
+    header, rows, lines, bad = _parse(text, sep, path, first_line, skip_blank_lines, bad_rows)
     frame = pd.DataFrame(rows, columns=header, dtype=str) if rows else _empty(header)
-    return frame, TableInfo(path, used, sep, len(frame), tuple(lines))
+    return frame, TableInfo(path, used, sep, len(frame), tuple(lines), tuple(bad))
 
 
 def decode_text(
@@ -311,7 +370,7 @@ def _decode_error(
 ) -> DataError:
     line = raw[: exc.start].count(b"\n") + 1
     return DataError(
-        f"ligne {line} : octets invalides en {encoding} ({exc.reason}) ; enregistrez le "
+        f"octets invalides en {encoding} ({exc.reason}) ; enregistrez le "
         "fichier en UTF-8, ou donnez son encodage",
         path=path,
         row=line,
@@ -319,14 +378,15 @@ def _decode_error(
 
 
 def _parse(
-    text: str, sep: str, path: Path, first_line: int, skip_blank_lines: bool
-) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and each row's file line; every check that names a line."""
+    text: str, sep: str, path: Path, first_line: int, skip_blank_lines: bool, bad_rows: BadRows
+) -> tuple[list[str], list[list[str]], list[int], list[BadRow]]:
+    """Header, rows, each row's file line and the malformed rows; every check that names a line."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     offset = first_line - 1
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
+    bad: list[BadRow] = []
     end = 0
     try:
         for record in reader:
@@ -336,20 +396,25 @@ def _parse(
                 header = _header(record, line, path, sep)
                 width = len(header)
                 continue
-            if len(record) > width:
-                if any(cell.strip() for cell in record[width:]):
-                    raise DataError(
-                        f"{len(record)} valeurs pour {width} colonnes : la ligne a plus de "
-                        f"valeurs que l'en-tête (un {_SEPARATOR_NAMES.get(sep, repr(sep))} "
-                        "dans une valeur sans guillemets ?)",
-                        path=path,
-                        row=line,
-                    )
-                record = record[:width]
+            blank = not any(cell.strip() for cell in record)
+            if skip_blank_lines and blank:
+                continue
+            over = len(record) > width and any(cell.strip() for cell in record[width:])
+            if over and bad_rows == "error":
+                raise DataError(
+                    f"{len(record)} valeurs pour {width} colonnes : la ligne a plus de "
+                    f"valeurs que l'en-tête (un {_SEPARATOR_NAMES.get(sep, repr(sep))} "
+                    "dans une valeur sans guillemets ?)",
+                    path=path,
+                    row=line,
+                )
+            if over or (bad_rows == "keep" and len(record) < width and not blank):
+                bad.append(BadRow(len(rows), line, len(record), width, sep.join(record)))
+                record = [""] * width
+            elif len(record) > width:
+                record = record[:width]  # trailing separators: only empty values dropped
             elif len(record) < width:
                 record = record + [""] * (width - len(record))
-            if skip_blank_lines and not any(cell.strip() for cell in record):
-                continue
             rows.append(record)
             lines.append(line)
     except csv.Error as exc:
@@ -360,10 +425,10 @@ def _parse(
             why = "une valeur entre guillemets est suivie d'autres caractères"
         else:
             why = f"tableau CSV illisible ({exc})"
-        raise DataError(f"ligne {line} : {why}", path=path, row=line) from None
+        raise DataError(why, path=path, row=line) from None
     if header is None:
         raise DataError("le fichier est vide", path=path)
-    return header, rows, lines
+    return header, rows, lines, bad
 
 
 def _header(record: list[str], line: int, path: Path, sep: str) -> list[str]:

@@ -12,7 +12,9 @@ class CoverageError(Exception):
 class DataError(CoverageError, ValueError):
     """Input data that cannot be used as it is.
 
-    The message names the file, the row and the field when they are known.
+    The message names the file, the row and the field when they are known, in
+    French like every message a person reads: ``fichier communes.csv, ligne 12,
+    champ « population » : ...``; :attr:`detail` is the message without that prefix.
 
     Parameters
     ----------
@@ -39,13 +41,13 @@ class DataError(CoverageError, ValueError):
         self.field = field
         where = []
         if path is not None:
-            where.append(f"file {self.path}")
+            where.append(f"fichier {self.path}")
         if row is not None:
-            where.append(f"row {row}")
+            where.append(f"ligne {row}")
         if field is not None:
-            where.append(f"field '{field}'")
+            where.append(f"champ « {field} »")
         self.detail = message
-        full = f"{', '.join(where)}: {message}" if where else message
+        full = f"{', '.join(where)} : {message}" if where else message
         super().__init__(full)
 
 
@@ -67,6 +69,10 @@ class NetworkError(CoverageError, ValueError):
 
 class QueryError(CoverageError, ValueError):
     """Invalid arguments to a routing or analysis query (negative limit, NaN coordinates...)."""
+
+
+class OutputError(CoverageError, OSError):
+    """An output file that cannot be written (read-only folder, disk full...), naming the file."""
 
 
 class OutputExistsError(CoverageError, FileExistsError):

@@ -58,7 +58,7 @@ def test_broken_bundle_names_file_row_field(
     assert main(["info", "gers", "--data", str(bundle)]) == 1
     err = capsys.readouterr().err
     assert "communes_gers.geojson" in err and "insee_code=32013" in err
-    assert "field 'population'" in err and "Traceback" not in err
+    assert "champ « population »" in err and "Traceback" not in err
 
 
 def test_population_command_writes_geotiff(

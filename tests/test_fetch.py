@@ -724,7 +724,7 @@ def test_unusable_answer_names_row_and_field_and_is_not_kept(
     with pytest.raises(DataError) as caught:
         fetch_territory("gers", tmp_path / "b", include_osm=False, include_addresses=False)
     message = str(caught.value)
-    assert f"row {auch + 1} (code=32013)" in message and "field 'population'" in message
+    assert f"ligne {auch + 1} (code=32013)" in message and "champ « population »" in message
     # the bad answer was dropped from the cache: the next run asks again and succeeds
     official.add("/departements/32/communes", body, content_type="application/json")
     fetch_territory("gers", tmp_path / "b", include_osm=False, include_addresses=False)
@@ -742,7 +742,7 @@ def test_cog_older_than_the_api_is_named(
     )
     with pytest.raises(DataError, match=r"32013 \(Auch\).*COVERAGE_COG_YEAR") as caught:
         fetch_territory("gers", tmp_path / "b", include_osm=False, include_addresses=False)
-    assert "field 'CAN'" in str(caught.value)
+    assert "champ « CAN »" in str(caught.value)
 
 
 # --- pieces -----------------------------------------------------------------------------------

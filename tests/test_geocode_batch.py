@@ -147,9 +147,9 @@ def test_column_detection() -> None:
     }
     forced = detect_columns(["Lieu", "Adresse postale"], address="Adresse postale", city="Lieu")
     assert (forced.address, forced.city) == ("Adresse postale", "Lieu")
-    with pytest.raises(DataError, match=r"'Rue' .* not in the table"):
+    with pytest.raises(DataError, match=r"champ « Rue » : colonne absente du tableau"):
         detect_columns(["Adresse"], street="Rue")
-    with pytest.raises(DataError, match="no address column"):
+    with pytest.raises(DataError, match="aucune colonne d'adresse"):
         detect_columns(["foo", "bar"])
 
 

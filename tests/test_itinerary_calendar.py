@@ -136,10 +136,10 @@ def test_read_closures_formats_ranges_and_comments(tmp_path: Path) -> None:
 def test_read_closures_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "fermetures.txt"
     path.write_text("2027-08-02\n2027-02-30\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"row line 2.*2027-02-30"):
+    with pytest.raises(DataError, match=r"ligne 2.*2027-02-30"):
         read_closures(path)
     path.write_text("2027-08-02\nlundi\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"row line 2"):
+    with pytest.raises(DataError, match=r"ligne 2"):
         read_closures(path)
     path.write_text("2027-08-20 au 2027-08-02\n", encoding="utf-8")
     with pytest.raises(DataError, match="ends"):

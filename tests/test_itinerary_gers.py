@@ -209,4 +209,4 @@ def test_cli_unknown_commune_and_bad_file(
     bad.write_text("32412\nSaramon\n", "utf-8")
     assert main(["itinerary", "gers", "--data", str(shared_data), "--communes", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "row line 2" in err and "'Saramon' is not an INSEE commune code" in err
+    assert "ligne 2" in err and "'Saramon' is not an INSEE commune code" in err

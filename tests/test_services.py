@@ -174,9 +174,9 @@ def test_import_departement_list(territory, tmp_path: Path) -> None:
 
 def test_import_checks_kind_and_columns(territory, tmp_path: Path) -> None:
     path = _mds_file(tmp_path / "mds.csv")
-    with pytest.raises(DataError, match="unknown service kind 'creche'"):
+    with pytest.raises(DataError, match="type de service « creche » inconnu"):
         import_services(path, territory, kind="creche")
-    with pytest.raises(DataError, match="column 'Adresse postale'"):
+    with pytest.raises(DataError, match="champ « Adresse postale » : colonne absente"):
         import_services(path, territory, kind="mds", columns={"address": "Adresse postale"})
     with pytest.warns(DataWarning):
         only_two = import_services(
@@ -221,7 +221,7 @@ def test_import_job_writes_the_catalogue(territory, tmp_path: Path) -> None:
     # a spreadsheet's "Unicode text" export: UTF-16 with BOM, tab-separated
     path = tmp_path / "centres.txt"
     path.write_text("nom\tcommune\tcapacite\nCentre de santé\tMirande\t2,5\n", "utf-16")
-    with pytest.raises(DataError, match=r"unknown catalogue format '\.xlsx'"):
+    with pytest.raises(DataError, match=r"format de catalogue « \.xlsx » inconnu"):
         import_services_file(path, tmp_path / "cat.xlsx", territory, kind="health_centre")
     out = tmp_path / "cat.gpkg"
     cat = import_services_file(path, out, territory, kind="health_centre", backends="commune")
@@ -230,11 +230,14 @@ def test_import_job_writes_the_catalogue(territory, tmp_path: Path) -> None:
     assert row["geocode_backend"] == "commune"
     written = gpd.read_file(out)
     assert list(written["service_id"]) == ["health_centre:ligne2"]
-    # a row with more values than the header is refused, naming its line
+    # a row with more values than the header is rejected with its line, never shifted
     path.write_text("nom;commune\nCentre;Mirande\nCentre; Auch;Gers\n", "utf-8")
-    with pytest.raises(DataError, match="3 valeurs pour 2 colonnes") as caught:
-        import_services(path, territory, kind="health_centre")
-    assert caught.value.row == 3
+    with pytest.warns(DataWarning, match="1 service point"):
+        kept = import_services(path, territory, kind="health_centre", geocoder=None)
+    assert list(kept.frame["commune_name"]) == ["Mirande"]
+    assert kept.rejected[["line", "reason"]].values.tolist() == [
+        [3, "ligne de 3 champs, l'en-tête en a 2"]
+    ]
 
 
 # --- territory.toml [services] ---------------------------------------------------------------

@@ -132,14 +132,14 @@ def test_unmapped_required_field(make_tiny) -> None:
 def test_duplicate_insee_code(make_tiny) -> None:
     communes = tiny_communes()
     communes[2]["properties"]["code"] = "99001"
-    with pytest.raises(DataError, match=r"row 3 \(insee_code=99001\).*duplicate INSEE code"):
+    with pytest.raises(DataError, match=r"ligne 3 \(insee_code=99001\).*duplicate INSEE code"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
 def test_empty_geometry(make_tiny) -> None:
     communes = tiny_communes()
     communes[1]["geometry"] = None
-    with pytest.raises(DataError, match=r"row 2 \(insee_code=99002\), field 'geometry'"):
+    with pytest.raises(DataError, match=r"ligne 2 \(insee_code=99002\), champ « geometry »"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
@@ -181,14 +181,14 @@ def test_bad_population(make_tiny, value, reason) -> None:
     with pytest.raises(DataError) as info:
         load_territory("tiny", data_dir=make_tiny(communes=communes))
     assert f"population is {reason}" in str(info.value)
-    assert "row 2 (insee_code=99002)" in str(info.value)
+    assert "ligne 2 (insee_code=99002)" in str(info.value)
     assert info.value.field == "population"
 
 
 def test_commune_of_another_departement(make_tiny) -> None:
     communes = tiny_communes()
     communes[3]["properties"]["code"] = "31004"
-    with pytest.raises(DataError, match=r"row 4 \(insee_code=31004\).*not in département 99"):
+    with pytest.raises(DataError, match=r"ligne 4 \(insee_code=31004\).*not in département 99"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
@@ -214,7 +214,7 @@ def test_insee_codes_read_as_numbers_are_zero_padded(make_tiny) -> None:
 def test_unknown_canton_code(make_tiny) -> None:
     communes = tiny_communes()
     communes[0]["properties"]["canton"] = "9977"
-    with pytest.raises(DataError, match=r"row 1 \(insee_code=99001\).*canton code 9977"):
+    with pytest.raises(DataError, match=r"ligne 1 \(insee_code=99001\).*canton code 9977"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -14,6 +15,7 @@ from coverage._cli_common import (
     fmt_int,
     print_warnings,
 )
+from coverage.errors import DataError
 
 BackendOption = Annotated[
     list[str] | None,
@@ -43,7 +45,8 @@ def geocode(
     input_file: Annotated[
         Path,
         typer.Argument(
-            help="CSV d'adresses (UTF-8, UTF-8 avec BOM ou Latin-1 ; séparateur , ou ;).",
+            help="CSV d'adresses (UTF-8 avec ou sans BOM, UTF-16, Windows-1252 ou Latin-1 ; "
+            "séparateur détecté).",
             metavar="INPUT.csv",
         ),
     ],
@@ -92,7 +95,9 @@ def geocode(
     """Géocode un fichier d'adresses (CSV) : chaque ligne revient avec sa position.
 
     Chaque ligne revient, dans l'ordre, avec sa position, sa précision (numéro, voie,
-    lieu-dit, commune) et son statut (trouvé, repli, rejeté, avec la raison).
+    lieu-dit, commune) et son statut (trouvé, repli, rejeté, avec la raison) ; une
+    ligne qui n'a pas autant de champs que l'en-tête est rejetée, jamais décalée.
+    Code de sortie 1 si aucune ligne n'a pu être géocodée (le fichier est écrit).
     """
     from coverage.jobs.geocode import geocode_addresses
 
@@ -127,21 +132,24 @@ def geocode(
         )
     print_warnings(report.warnings)
     info, result = report.table, report.result
-    console.print(
+    say = partial(console.print, highlight=False, markup=False)  # file names, columns: as given
+    say(
         f"Lecture : {input_file} ({fmt_int(info.rows)} lignes, encodage {info.encoding}, "
-        f"séparateur {info.separator!r})",
-        highlight=False,
+        f"séparateur {info.separator!r})"
     )
-    console.print(
-        "Colonnes : " + ", ".join(f"{k}={v}" for k, v in report.columns.used().items()),
-        highlight=False,
-    )
-    console.print(f"Géocodeurs : {' → '.join(report.backends)}", highlight=False)
+    say("Colonnes : " + ", ".join(f"{k}={v}" for k, v in report.columns.used().items()))
+    say(f"Géocodeurs : {' → '.join(report.backends)}")
     for line in result.summary_lines():
-        console.print(line, highlight=False)
+        say(line)
     rejected = result.frame[result.frame["status"] == "rejected"]
     for position, reason in list(zip(rejected.index, rejected["reason"], strict=True))[:10]:
-        console.print(f"  ligne {position + 2} : {reason}", highlight=False)
+        say(f"  ligne {info.line(int(position))} : {reason}")
     if len(rejected) > 10:
-        console.print(f"  … et {len(rejected) - 10} autres lignes rejetées", highlight=False)
-    console.print(f"Écrit : {report.output}", highlight=False)
+        say(f"  … et {len(rejected) - 10} autres lignes rejetées")
+    say(f"Écrit : {report.output}")
+    if not result.located:
+        raise DataError(
+            f"aucune ligne n'a pu être géocodée ({fmt_int(len(result.frame))} rejetées) ; "
+            f"{report.output} donne la raison de chacune",
+            path=info.path,
+        )

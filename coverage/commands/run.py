@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from coverage._cli_common import (
     DataOption,
@@ -39,14 +40,15 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
         from coverage.errors import DataError
 
         raise DataError(
-            f"no data bundle for '{territory}' here; point --data at a bundle directory, or "
-            f"run 'coverage fetch {territory}' when online",
+            f"aucun lot de données pour '{territory}' ici ; donnez à --data le dossier d'un "
+            f"lot, ou lancez 'coverage fetch {territory}' une fois en ligne",
             path=bundle,
         )
     console.print(
         f"Aucun lot de données pour '{territory}' ({origin}) : téléchargement depuis les "
         f"sources officielles (coverage fetch {territory}) vers {bundle}…",
         highlight=False,
+        markup=False,
     )
     from coverage.jobs.fetch import fetch_territory
 
@@ -55,9 +57,9 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
             fetch_territory(territory, bundle, progress=bar)
     except OfflineError as exc:
         raise OfflineError(
-            f"no data bundle for '{territory}' and the official sources cannot be reached "
-            f"({exc}); copy a bundle and pass --data DIR (or set COVERAGE_DATA_DIR), or run "
-            f"'coverage fetch {territory}' once online"
+            f"aucun lot de données pour '{territory}' et les sources officielles sont "
+            f"injoignables ({exc}) ; copiez un lot et passez --data DOSSIER (ou réglez "
+            f"COVERAGE_DATA_DIR), ou lancez 'coverage fetch {territory}' une fois en ligne"
         ) from None
 
 
@@ -99,7 +101,7 @@ def run(
     if output is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         output = Path("results") / f"{spec.name}-{stamp}"
-    console.print(f"[bold]{spec.label}[/bold] ({path})", highlight=False)
+    console.print(f"[bold]{escape(spec.label)}[/bold] ({escape(str(path))})", highlight=False)
     with StepProgress() as steps:
         result = run_scenario(
             spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
@@ -109,6 +111,7 @@ def run(
         f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/, "
         f"carte map.html) — {fmt_num(time.perf_counter() - start, 1)} s",
         highlight=False,
+        markup=False,
     )
 
 
@@ -119,7 +122,7 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
     territory = summary["territory"]
     for name, figures in summary["analyses"].items():
         table = Table(
-            title=f"{figures['label']} — {figures['services']} sites "
+            title=f"{escape(figures['label'])} — {figures['services']} sites "
             f"({figures['services_in_territory']} dans le territoire)",
             title_justify="left",
         )
@@ -179,11 +182,11 @@ def _print_underserved(result: Any, population: int) -> None:
     for row in ranked.itertuples(index=False):
         mean = row.minutes_mean
         table.add_row(
-            f"{row.rank}. {row.name}",
+            escape(f"{row.rank}. {row.name}"),
             fmt_int(row.population),
             fmt_int(getattr(row, f"pop_beyond_{key}")),
             f"{mean:.1f} min".replace(".", ",") if mean == mean else "—",
-            str(row.nearest_service_name),
+            escape(str(row.nearest_service_name)),
         )
     console.print(table)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from coverage._cli_common import (
     CountProgress,
@@ -99,7 +100,9 @@ def import_services_command(
     """Importe la liste des sites d'un département (MDS, centres de santé, SAAD...).
 
     Les coordonnées fournies sont vérifiées, les adresses géocodées ; chaque ligne
-    rejetée est signalée avec sa raison.
+    rejetée est signalée avec sa raison (une ligne qui n'a pas autant de champs que
+    l'en-tête est rejetée, jamais décalée). Si aucun site n'a pu être placé, rien
+    n'est écrit et le code de sortie est 1.
     """
     from coverage.jobs.services import import_services_file
     from coverage.layers import load_territory
@@ -131,14 +134,16 @@ def import_services_command(
         f"{fmt_int(int(frame['in_territory'].sum()) if len(frame) else 0)} dans le territoire, "
         f"{fmt_int(len(catalogue.rejected))} rejetés",
         highlight=False,
+        markup=False,
     )
     _print_quality(frame)
     for row in catalogue.rejected.itertuples():
         console.print(
             f"  rejeté : ligne {row.line} ({row.name or row.service_id}) : {row.reason}",
             highlight=False,
+            markup=False,
         )
-    console.print(f"Écrit : {output}", highlight=False)
+    console.print(f"Écrit : {output}", highlight=False, markup=False)
 
 
 def _print_quality(frame: pd.DataFrame) -> None:
@@ -148,7 +153,7 @@ def _print_quality(frame: pd.DataFrame) -> None:
         return
     counts = frame["geocode_quality"].value_counts()
     parts = [f"{QUALITY_LABELS.get(q, q)} {fmt_int(n)}" for q, n in counts.items()]
-    console.print("  précision : " + ", ".join(parts), highlight=False)
+    console.print("  précision : " + ", ".join(parts), highlight=False, markup=False)
 
 
 @services_app.command("list")
@@ -177,7 +182,8 @@ def list_services(
         console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
         return
     console.print(
-        f"[bold]{loaded.config.label}[/bold] : {fmt_int(summary['services'])} sites de service, "
+        f"[bold]{escape(loaded.config.label)}[/bold] : {fmt_int(summary['services'])} sites "
+        "de service, "
         f"dont {fmt_int(summary['in_territory'])} dans le territoire",
         highlight=False,
     )
@@ -194,6 +200,7 @@ def list_services(
             f"({fmt_int(entry['in_territory'])} dans le territoire, "
             f"{fmt_int(entry['outside'])} hors) — {statuses} — précision : {qualities}",
             highlight=False,
+            markup=False,
         )
     known = set(summary["by_kind"])
     missing = [k for k in catalogue.kinds if k not in known]
@@ -203,13 +210,17 @@ def list_services(
             + ", ".join(f"{catalogue.kinds[k]} ({k})" for k in missing)
             + " — voir docs/services.md pour importer la liste du département",
             highlight=False,
+            markup=False,
         )
     for row in catalogue.rejected.itertuples():
         console.print(
             f"  rejeté : {row.source_key} ligne {row.line} ({row.name or row.service_id}) : "
             f"{row.reason}",
             highlight=False,
+            markup=False,
         )
     for key, prov in summary["sources"].items():
         date = f", {prov['date']}" if prov.get("date") else ""
-        console.print(f"Source {key} : {prov.get('source', '')}{date}", highlight=False)
+        console.print(
+            f"Source {key} : {prov.get('source', '')}{date}", highlight=False, markup=False
+        )

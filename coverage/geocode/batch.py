@@ -1,10 +1,14 @@
 """Batch geocoding of a table: every row back, in order, with its position, quality and status.
 
 :func:`~coverage.csvio.read_table` reads the CSV files planners export (any
-usual encoding and separator, :mod:`coverage.csvio`), keeping blank lines as rows.
+usual encoding and separator, :mod:`coverage.csvio`), keeping blank lines as
+rows and, with ``bad_rows="keep"``, rows with too many or too few values (as
+empty rows, listed in :attr:`~coverage.csvio.TableInfo.bad_rows`).
 :func:`detect_columns` finds the address columns by their usual French and
 English names. :func:`geocode_frame` then, row by row:
 
+- a row with too many or too few values is ``rejected``
+  (``ligne de 6 champs, l'en-tête en a 4``), its text in ``note``;
 - an empty row is ``rejected`` (``ligne vide``);
 - a row with coordinates keeps them once checked against the territory
   (:mod:`coverage.geocode.coords`: swapped lat/lon and Lambert-93 repaired with
@@ -32,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from coverage._outdir import staged_file
 from coverage.csvio import FIRST_LINE, TableInfo, read_table
 from coverage.errors import DataError
 from coverage.geocode.base import QUALITY_LABELS, STATUS_LABELS, AddressQuery, Geocoder
@@ -135,6 +140,11 @@ class BatchResult:
     by_status: dict[str, int] = field(default_factory=dict)
     by_quality: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def located(self) -> int:
+        """How many rows were given a position (``matched`` or ``fallback``)."""
+        return self.by_status.get("matched", 0) + self.by_status.get("fallback", 0)
+
     def summary_lines(self) -> list[str]:
         """French summary lines (counts by status, then by quality)."""
         total = len(self.frame)
@@ -159,13 +169,17 @@ def _key(name: str) -> str:
     return normalise_text(name).replace(" ", "_")
 
 
-def detect_columns(columns: Sequence[str], **given: str) -> ColumnMap:
+def detect_columns(
+    columns: Sequence[str], *, path: str | Path | None = None, **given: str
+) -> ColumnMap:
     """Choose the address columns: the ones given, else the recognised names.
 
     Parameters
     ----------
     columns
         The table's column names.
+    path
+        The table's file, named in the errors.
     **given
         Forced mapping (``address="Adresse postale"``); ``""`` leaves a field to detection.
 
@@ -187,8 +201,9 @@ def detect_columns(columns: Sequence[str], **given: str) -> ColumnMap:
         if forced:
             if forced not in available:
                 raise DataError(
-                    f"column '{forced}' (given for {name}) not in the table; columns: "
+                    f"colonne absente du tableau (donnée pour {name}) ; colonnes du fichier : "
                     f"{', '.join(available)}",
+                    path=path,
                     field=forced,
                 )
             chosen[name] = forced
@@ -203,17 +218,26 @@ def detect_columns(columns: Sequence[str], **given: str) -> ColumnMap:
         (mapping.address, mapping.street, mapping.city, mapping.postcode, mapping.insee_code)
     ) and not (mapping.lon and mapping.lat):
         raise DataError(
-            "no address column found (looked for adresse, voie, commune, code_postal, "
-            f"code_insee, lon/lat); columns: {', '.join(available)}. Name them with "
-            "--address, --city, --postcode, --insee",
+            "aucune colonne d'adresse (cherché : adresse, voie, commune, code_postal, "
+            f"code_insee, lon/lat) ; colonnes du fichier : {', '.join(available)} ; "
+            "nommez-les avec --address, --city, --postcode, --insee",
+            path=path,
         )
     return mapping
 
 
 def queries_from_frame(
-    frame: pd.DataFrame, columns: ColumnMap, *, first_line: int = FIRST_LINE
+    frame: pd.DataFrame,
+    columns: ColumnMap,
+    *,
+    first_line: int = FIRST_LINE,
+    lines: Sequence[int] | None = None,
 ) -> list[AddressQuery]:
-    """One :class:`AddressQuery` per row; its ``row_id`` is the row's line in the file."""
+    """One :class:`AddressQuery` per row; its ``row_id`` is the row's line in the file.
+
+    ``lines`` gives each row's line (:attr:`~coverage.csvio.TableInfo.lines`);
+    without it row ``i`` is line ``i + first_line``.
+    """
 
     def col(name: str) -> list[str]:
         column = getattr(columns, name)
@@ -232,7 +256,7 @@ def queries_from_frame(
                 insee_code=insee[i],
                 postcode=postcode[i],
                 city=city[i],
-                row_id=str(i + first_line),
+                row_id=str(lines[i] if lines is not None else i + first_line),
             )
         )
     return queries
@@ -246,6 +270,7 @@ def geocode_frame(
     validator: CoordinateValidator | None = None,
     progress: Callable[[int], None] | None = None,
     first_line: int = FIRST_LINE,
+    table: TableInfo | None = None,
 ) -> BatchResult:
     """Geocode every row of a table.
 
@@ -264,6 +289,9 @@ def geocode_frame(
         Called with the number of rows just finished.
     first_line
         File line of the first row, for notes (a CSV's header is line 1).
+    table
+        How :func:`read_table` read the frame: each row's line (for notes) and
+        the rows with too many or too few values, rejected with their reason.
 
     Returns
     -------
@@ -271,8 +299,10 @@ def geocode_frame(
         Same rows, same order; nothing dropped.
     """
     columns = columns or detect_columns(list(frame.columns))
-    queries = queries_from_frame(frame, columns, first_line=first_line)
     n = len(frame)
+    lines = [table.line(i) if table is not None else i + first_line for i in range(n)]
+    queries = queries_from_frame(frame, columns, lines=lines)
+    malformed = {bad.position: bad for bad in (table.bad_rows if table is not None else ())}
     lon = [math.nan] * n
     lat = [math.nan] * n
     code = [""] * n
@@ -283,7 +313,7 @@ def geocode_frame(
     reason = [""] * n
     notes: list[list[str]] = [[] for _ in range(n)]
 
-    empty = [_blank(frame.iloc[i]) for i in range(n)]
+    empty = [i in malformed or _blank(frame.iloc[i]) for i in range(n)]
     to_geocode: list[int] = []
     checks: dict[int, Any] = {}
     if validator is not None and columns.lon and columns.lat:
@@ -298,6 +328,10 @@ def geocode_frame(
         )
         checks = dict(zip(given, results, strict=True))
     for i in range(n):
+        if i in malformed:
+            reason[i] = malformed[i].reason
+            notes[i].append(f"contenu de la ligne : {malformed[i].text}")
+            continue
         if empty[i]:
             reason[i] = "ligne vide"
             continue
@@ -327,7 +361,7 @@ def geocode_frame(
     for i in range(n):
         if status[i] != "rejected" and not code[i]:
             code[i] = geocoder.reverse(lon[i], lat[i])  # given coordinates: their commune
-    _note_duplicates(frame, columns, empty, notes, first_line)
+    _note_duplicates(frame, columns, empty, notes, lines)
     _note_commune_mismatch(queries, code, status, quality, notes)
 
     out = frame.copy()
@@ -356,7 +390,7 @@ def _note_duplicates(
     columns: ColumnMap,
     empty: list[bool],
     notes: list[list[str]],
-    first_line: int,
+    lines: Sequence[int],
 ) -> None:
     if not columns.id:
         return
@@ -371,9 +405,9 @@ def _note_duplicates(
         positions.setdefault(value, []).append(i)
     for value, rows in positions.items():
         if len(rows) > 1:
-            lines = ", ".join(str(r + first_line) for r in rows)
+            where = ", ".join(str(lines[r]) for r in rows)
             for r in rows:
-                notes[r].append(f"identifiant « {value} » en double (lignes {lines})")
+                notes[r].append(f"identifiant « {value} » en double (lignes {where})")
 
 
 def _note_commune_mismatch(
@@ -393,10 +427,20 @@ def _note_commune_mismatch(
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *, separator: str = ",") -> Path:
-    """Write a geocoded table as CSV (UTF-8 with BOM, so that spreadsheets read the accents)."""
+    """Write a geocoded table as CSV (UTF-8 with BOM, so that spreadsheets read the accents).
+
+    The file is written under a staging name and renamed at the end
+    (:func:`coverage._outdir.staged_file`): an interrupted write never
+    leaves a partial table under ``path``.
+
+    Raises
+    ------
+    coverage.errors.OutputError
+        The file cannot be written, naming it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, sep=separator, index=False, encoding="utf-8-sig")
+    with staged_file(path) as part:
+        frame.to_csv(part, sep=separator, index=False, encoding="utf-8-sig")
     return path
 
 
@@ -412,6 +456,9 @@ def geocode_file(
     **columns: str,
 ) -> tuple[BatchResult, TableInfo]:
     """Read a CSV, geocode every row, write the result next to it (same separator).
+
+    Every row comes back: one with too many or too few values is rejected with
+    its reason (:attr:`~coverage.csvio.BadRow.reason`).
 
     Parameters
     ----------
@@ -432,9 +479,11 @@ def geocode_file(
     -------
     tuple of (BatchResult, TableInfo)
     """
-    frame, info = read_table(input_path, encoding=encoding, separator=separator)
-    mapping = detect_columns(list(frame.columns), **columns)
-    result = geocode_frame(frame, geocoder, columns=mapping, validator=validator, progress=progress)
+    frame, info = read_table(input_path, encoding=encoding, separator=separator, bad_rows="keep")
+    mapping = detect_columns(list(frame.columns), path=info.path, **columns)
+    result = geocode_frame(
+        frame, geocoder, columns=mapping, validator=validator, progress=progress, table=info
+    )
     if output_path is not None:
         write_table(result.frame, output_path, separator=info.separator)
     return result, info

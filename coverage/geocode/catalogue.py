@@ -6,7 +6,9 @@ rows: coordinates given with a row are kept once checked against the territory
 (:mod:`coverage.geocode.coords`: swapped or Lambert-93 values repaired with a
 note, far points refused), the other rows are geocoded, and every point gets
 its commune by reverse lookup. A row that cannot be placed is never dropped
-silently: it is rejected with its line and its reason.
+silently: it is rejected with its line and its reason; so is a CSV row with
+too many or too few values (read with ``bad_rows="keep"``), whose values are
+never taken for another column's.
 
 :func:`load_catalogue` builds the :class:`~coverage.layers.services.ServiceCatalogue`
 from the lists declared in ``[services]`` of ``territory.toml``.
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from coverage.csvio import to_number
+from coverage.csvio import TableInfo, to_number
 from coverage.errors import ConfigError, DataError
 from coverage.geocode.base import AddressQuery, Geocoder, ProgressCallback
 from coverage.geocode.chain import make_geocoder
@@ -68,6 +70,16 @@ _STATUS_WORDS: dict[str, str] = {
     "non": "closed",
 }
 
+_LOCATING_FIELDS: tuple[str, ...] = (
+    "address",
+    "housenumber",
+    "street",
+    "postcode",
+    "insee_code",
+    "city",
+)
+"""Fields that let a row without coordinates be geocoded."""
+
 _FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "service_id": ("service_id", "id", "identifiant", "id_fs", "ref", "reference", "code"),
     "kind": ("kind", "type", "type_service", "categorie"),
@@ -106,7 +118,7 @@ def detect_service_columns(
     for name, column in (given or {}).items():
         if column not in available:
             raise DataError(
-                f"column '{column}' (mapped to '{name}') not found; the file has "
+                f"colonne absente du fichier (donnée pour {name}) ; colonnes du fichier : "
                 f"{', '.join(c for c in available if not c.startswith('_geom'))}",
                 path=path,
                 field=column,
@@ -205,6 +217,7 @@ def services_from_table(
     context: ServiceContext,
     *,
     path: Path | None = None,
+    info: TableInfo | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn one list into catalogue rows (located) and rejected rows (with reasons).
 
@@ -218,6 +231,9 @@ def services_from_table(
         Territory checks and geocoder.
     path
         The file, for messages and line numbers (a CSV's header is line 1).
+    info
+        How :func:`~coverage.csvio.read_table` read a CSV: each row's line, and
+        the rows with too many or too few values, rejected with their reason.
 
     Returns
     -------
@@ -228,11 +244,21 @@ def services_from_table(
     Raises
     ------
     DataError
-        A mapped column is absent from the table.
+        A mapped column is absent from the table, or no column can locate a
+        row (no address, commune, postcode, INSEE code, coordinates or geometry).
     """
     columns = detect_service_columns(list(table.columns), source.columns or None, path=path)
     if "lon" not in columns and "_geom_lon" in table.columns:
         columns["lon"], columns["lat"] = "_geom_lon", "_geom_lat"
+    if not any(columns.get(name) for name in _LOCATING_FIELDS) and not (
+        columns.get("lon") and columns.get("lat")
+    ):
+        raise DataError(
+            "aucune colonne pour situer les sites (cherché : adresse, voie, commune, "
+            "code_postal, code_insee, longitude/latitude ou une géométrie) ; colonnes du "
+            f"fichier : {', '.join(c for c in table.columns if not c.startswith('_geom'))}",
+            path=path,
+        )
 
     def col(name: str) -> list[str]:
         column = columns.get(name)
@@ -246,11 +272,13 @@ def services_from_table(
     rejected: list[dict[str, Any]] = []
     kind_lookup = _kind_lookup(context.kinds)
     first_line = 2 if path is None or path.suffix.lower() in TABLE_SUFFIXES else 1
-    ids = _service_ids(values["service_id"], source.key, first_line)
+    lines = [info.line(i) if info is not None else i + first_line for i in range(n)]
+    malformed = {bad.position: bad for bad in (info.bad_rows if info is not None else ())}
+    ids = _service_ids(values["service_id"], source.key, lines)
 
     pending_rows: list[dict[str, Any]] = []
     for i in range(n):
-        line = i + first_line
+        line = lines[i]
         cells = [str(v).strip() for v in table.iloc[i].to_numpy()]
         base = {
             "source_key": source.key,
@@ -258,6 +286,9 @@ def services_from_table(
             "service_id": ids[i][0],
             "name": values["name"][i],
         }
+        if i in malformed:
+            rejected.append({**base, "reason": malformed[i].reason})
+            continue
         if not any(cells):
             rejected.append({**base, "reason": "ligne vide"})
             continue
@@ -468,7 +499,7 @@ def _kind_lookup(kinds: dict[str, str]) -> dict[str, str]:
     return lookup
 
 
-def _service_ids(raw: list[str], key: str, first_line: int) -> list[tuple[str, list[str]]]:
+def _service_ids(raw: list[str], key: str, lines: Sequence[int]) -> list[tuple[str, list[str]]]:
     """Unique ids ``<source>:<id>`` (``ligne<n>`` if empty); a duplicate gets ``-2`` and a note."""
     seen: dict[str, list[int]] = {}
     for i, value in enumerate(raw):
@@ -478,7 +509,7 @@ def _service_ids(raw: list[str], key: str, first_line: int) -> list[tuple[str, l
     for i, value in enumerate(raw):
         notes: list[str] = []
         if not value:
-            base = f"ligne{i + first_line}"
+            base = f"ligne{lines[i]}"
             notes.append("identifiant vide : numéro de ligne utilisé")
         else:
             base = value
@@ -487,7 +518,7 @@ def _service_ids(raw: list[str], key: str, first_line: int) -> list[tuple[str, l
                 rank = rows.index(i) + 1
                 notes.append(
                     f"identifiant « {value} » en double (lignes "
-                    f"{', '.join(str(r + first_line) for r in rows)})"
+                    f"{', '.join(str(lines[r]) for r in rows)})"
                 )
                 if rank > 1:
                     base = f"{value}-{rank}"
@@ -583,7 +614,7 @@ def load_catalogue(
         kind_column = detect_service_columns(list(table.columns)).get("kind")
         if not kind_column:
             raise DataError(
-                "an extra catalogue file needs a 'kind' column (write it with "
+                "un catalogue ajouté doit avoir une colonne kind (écrivez-le avec "
                 "'coverage services import --kind ...')",
                 path=path,
             )

@@ -258,7 +258,7 @@ def read_closures(path: str | Path) -> tuple[date, ...]:
                     f"got {line!r}"
                 )
         except QueryError as exc:
-            raise DataError(str(exc), path=path, row=f"line {number}", field="date") from None
+            raise DataError(str(exc), path=path, row=number, field="date") from None
     return tuple(sorted(days))
 
 

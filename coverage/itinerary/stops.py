@@ -285,7 +285,7 @@ def read_stop_codes(path: str | Path) -> tuple[str, ...]:
                 f"no INSEE code column; name one of {', '.join(CODE_COLUMNS)} "
                 f"(columns: {', '.join(header)})",
                 path=path,
-                row="line 1",
+                row=1,
             )
         column = header.index(found[0])
         start = lines.index(first) + 1
@@ -302,12 +302,12 @@ def read_stop_codes(path: str | Path) -> tuple[str, ...]:
             raise DataError(
                 f"{value!r} is not an INSEE commune code (5 characters, e.g. 32013)",
                 path=path,
-                row=f"line {number}",
+                row=number,
                 field="insee_code",
             )
         code = value.upper().zfill(5)
         if code in codes:
-            raise DataError(f"{code} is listed twice", path=path, row=f"line {number}")
+            raise DataError(f"{code} is listed twice", path=path, row=number)
         codes.append(code)
     if not codes:
         raise DataError("no INSEE code in the file", path=path)

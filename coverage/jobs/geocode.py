@@ -1,9 +1,11 @@
 """The ``coverage geocode`` job: a CSV of addresses in, the same rows located out.
 
-:func:`geocode_addresses` reads the table (the user-input CSV policy), detects
-or takes the columns, geocodes every row through the chain of backends, and
+:func:`geocode_addresses` reads the table (the user-input CSV policy, rows with
+too many or too few values kept and rejected with their reason), detects or
+takes the columns, geocodes every row through the chain of backends, and
 writes the same rows, in order, with their position, precision and status
-(UTF-8 with BOM, the input's separator). The CLI and the API call it.
+(UTF-8 with BOM, the input's separator; written whole or not at all). The CLI
+and the API call it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coverage.csvio import TableInfo, read_table
+from coverage.errors import DataError
 from coverage.geocode.batch import (
     BatchResult,
     ColumnMap,
@@ -106,9 +109,12 @@ def geocode_addresses(
     Raises
     ------
     coverage.errors.DataError
-        An unreadable table, naming the file.
+        An unreadable table, a table with no row, no address column or a
+        forced column the table does not have, naming the file.
     coverage.errors.QueryError
-        A forced column the table does not have, an unknown backend.
+        An unknown backend.
+    coverage.errors.OutputError
+        The output cannot be written.
     """
     say = progress or silent
     caught_text: list[str] = []
@@ -117,13 +123,17 @@ def geocode_addresses(
             warnings.simplefilter("always")
             territory = load_territory(territory, data_dir=data_dir)
         caught_text = [str(w.message) for w in caught]
-    frame, info = read_table(input_file, encoding=encoding, separator=separator)
-    mapping = detect_columns(list(frame.columns), **dict(columns or {}))
+    frame, info = read_table(input_file, encoding=encoding, separator=separator, bad_rows="keep")
+    mapping = detect_columns(list(frame.columns), path=info.path, **dict(columns or {}))
+    if not len(frame):
+        raise DataError("aucune ligne à géocoder : le fichier n'a que l'en-tête", path=info.path)
     chain = make_geocoder(territory, backends, ban_options=dict(ban_options or {}))
     validator = CoordinateValidator.from_territory(territory, max_distance_m=max_distance_km * 1000)
     say(GEOCODE_STEP, done=0, total=len(frame))
     advance = counter(say, GEOCODE_STEP, len(frame))
-    result = geocode_frame(frame, chain, columns=mapping, validator=validator, progress=advance)
+    result = geocode_frame(
+        frame, chain, columns=mapping, validator=validator, progress=advance, table=info
+    )
     target: Path | None = None
     if write:
         target = Path(output) if output is not None else default_output(input_file)

@@ -3,10 +3,11 @@
 :func:`import_services` reads a list of service points (CSV, GeoJSON,
 GeoPackage), keeps the coordinates it gives once checked, geocodes the other
 rows and returns them as a :class:`~coverage.layers.services.ServiceCatalogue`
-(rows that cannot be placed in ``rejected``, with their line and reason).
+(rows that cannot be placed in ``rejected``, with their line and reason; a CSV
+row with too many or too few values is one of them, never shifted).
 :func:`import_services_file` is the whole command: geocoder built, list
-imported, catalogue file written (``coverage services list --add`` reads it
-back).
+imported, catalogue file written whole (``coverage services list --add``
+reads it back), or nothing written and an error when no row could be placed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from coverage._outdir import staged_file
+from coverage.csvio import TableInfo, read_table
 from coverage.errors import DataError
 from coverage.geocode.base import Geocoder
 from coverage.geocode.catalogue import make_context, services_from_table
@@ -21,6 +24,7 @@ from coverage.geocode.chain import make_geocoder
 from coverage.layers.config import SERVICE_STATUSES, ServiceSourceSpec, ServicesSpec
 from coverage.layers.services import (
     CATALOGUE_FORMATS,
+    TABLE_SUFFIXES,
     ServiceCatalogue,
     catalogue_from_frames,
     read_service_file,
@@ -83,7 +87,8 @@ def import_services(
     Raises
     ------
     DataError
-        Unknown kind or status, unreadable file, a mapped column absent.
+        Unknown kind or status, unreadable file, a mapped column absent, no
+        column to locate the rows.
     """
     path = Path(path)
     spec: ServicesSpec = territory.config.services
@@ -98,14 +103,16 @@ def import_services(
     kinds = spec.all_kinds()
     if kind not in kinds:
         raise DataError(
-            f"unknown service kind '{kind}' (known: {', '.join(kinds)}); declare custom "
-            "kinds in [services.kinds] of territory.toml",
+            f"type de service « {kind} » inconnu (connus : {', '.join(kinds)}) ; déclarez "
+            "les types propres au territoire dans [services.kinds] de territory.toml",
             field="kind",
         )
     if status not in SERVICE_STATUSES:
-        raise DataError(f"status must be one of {', '.join(SERVICE_STATUSES)}", field="status")
+        raise DataError(
+            f"statut « {status} » inconnu : {', '.join(SERVICE_STATUSES)}", field="status"
+        )
     if capacity < 0:
-        raise DataError("capacity must be >= 0", field="capacity")
+        raise DataError(f"capacité {capacity:g} invalide : un nombre >= 0", field="capacity")
     source_spec = ServiceSourceSpec(
         key=kind,
         kind=kind,
@@ -118,8 +125,12 @@ def import_services(
         source=source or path.name,
     )
     context = make_context(territory, spec, geocoder, counter(progress, IMPORT_STEP))
-    table = read_service_file(path, crs=crs)
-    located, refused = services_from_table(table, source_spec, context, path=path)
+    info: TableInfo | None = None
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        table, info = read_table(path, bad_rows="keep")  # malformed rows rejected, not fatal
+    else:
+        table = read_service_file(path, crs=crs)
+    located, refused = services_from_table(table, source_spec, context, path=path, info=info)
     provenance = {kind: {"file": str(path), "kind": kind, "source": source_spec.source}}
     return catalogue_from_frames(territory, spec, [located], [refused], provenance)
 
@@ -166,12 +177,16 @@ def import_services_file(
     ------
     DataError
         An output format other than the three above (before any geocoding),
+        no row placed (nothing written; the message gives the first reasons),
         and everything :func:`import_services` raises.
+    coverage.errors.OutputError
+        The catalogue cannot be written.
     """
     output = Path(output)
     if output.suffix.lower() not in CATALOGUE_FORMATS:
         raise DataError(
-            f"unknown catalogue format '{output.suffix.lower()}': use .gpkg, .geojson or .csv",
+            f"format de catalogue « {output.suffix.lower()} » inconnu : "
+            "écrivez un .gpkg, .geojson ou .csv",
             path=output,
         )
     geocoder = make_geocoder(territory, backends or territory.config.services.geocoders)
@@ -189,5 +204,16 @@ def import_services_file(
         max_distance_km=max_distance_km,
         progress=progress,
     )
-    catalogue.to_file(output)
+    if catalogue.frame.empty:
+        rejected = catalogue.rejected
+        first = " ; ".join(f"ligne {r.line} : {r.reason}" for r in rejected.head(3).itertuples())
+        raise DataError(
+            f"aucun site n'a pu être placé ({len(rejected)} lignes rejetées"
+            + (f" — {first}" if first else "")
+            + (" …" if len(rejected) > 3 else "")
+            + f") ; {output} n'est pas écrit",
+            path=input_file,
+        )
+    with staged_file(output) as part:
+        catalogue.to_file(part)
     return catalogue
