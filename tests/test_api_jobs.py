@@ -447,6 +447,19 @@ def test_geocoding_returns_every_row_in_order(client: TestClient) -> None:
     assert sum(as_json["by_status"].values()) == 5 and as_json["columns"]["city"] == "commune"
 
 
+def test_geocoding_keeps_a_malformed_row_in_place(client: TestClient) -> None:
+    """A row with too many fields comes back rejected at its place; the others are not shifted."""
+    text = "ref;adresse;commune\nb1;;Auch\nb2;x;Condom;en trop\nb3;;Lectoure\n"
+    files = {"file": ("adresses.csv", text.encode("utf-8"), "text/csv")}
+    response = client.post("/geocode", files=files, headers=AUTH)
+    assert response.status_code == 200, response.text
+    _, rows = _csv_rows(response.content)
+    assert len(rows) == 3
+    assert rows[0]["ref"] == "b1" and rows[0]["insee_code"] == "32013"
+    assert rows[1]["status"] == "rejected" and "4 champs" in rows[1]["reason"]
+    assert rows[2]["ref"] == "b3" and rows[2]["insee_code"] == "32208"
+
+
 def test_geocoding_with_forced_columns_and_comma(client: TestClient) -> None:
     text = "Lieu,Ville\n17 rue d'Étigny,Auch\n,Mirande\n"
     files = {"file": ("lieux.csv", text.encode("cp1252"), "text/csv")}

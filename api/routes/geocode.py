@@ -24,8 +24,8 @@ from api.jobs import job_territory
 from api.schemas import error_responses
 from api.security import require_token
 from api.uploads import Backend, allowed_backends, read_upload, safe_name
+from coverage.csvio import read_table
 from coverage.errors import DataError, QueryError
-from coverage.geocode.batch import read_table
 from coverage.jobs.geocode import geocode_addresses
 
 router = APIRouter(tags=["géocodage"])
@@ -164,7 +164,7 @@ def geocode(
         path.write_bytes(data)
         output = Path(tmp) / f"{path.stem}.geocode.csv"
         try:
-            _, info = read_table(path, encoding=encoding, separator=separator)
+            _, info = read_table(path, encoding=encoding, separator=separator, bad_rows="keep")
             if info.rows > settings.max_geocode_rows:
                 raise UploadTooLargeError(
                     f"{info.rows} lignes : {settings.max_geocode_rows} au plus par requête "
