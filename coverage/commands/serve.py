@@ -75,14 +75,18 @@ def serve(
 ) -> None:
     """Lance l'API HTTP (JSON, GeoJSON, cartes) ; documentation sur /docs.
 
-    Le réseau et les territoires sont chargés une fois au démarrage. Réglages :
-    variables COVERAGE_API_* (docs/api.md).
+    Le réseau et les territoires sont chargés une fois au démarrage. Un seul serveur
+    par dossier d'état (COVERAGE_API_STATE_DIR) : un second refuse de démarrer.
+    Réglages : variables COVERAGE_API_* (docs/api.md).
     """
     server = load_server()
-    console.print(
-        f"API : http://{host}:{port}/ (documentation : http://{host}:{port}/docs)",
-        highlight=False,
-    )
+
+    def banner() -> None:
+        console.print(
+            f"API : http://{host}:{port}/ (documentation : http://{host}:{port}/docs)",
+            highlight=False,
+        )
+
     server(
         host=host,
         port=port,
@@ -91,6 +95,7 @@ def serve(
         territories=territory or None,
         services=services or None,
         log_level=log_level,
+        on_start=banner,
     )
 
 
