@@ -491,3 +491,30 @@ def test_admission_is_atomic_across_processes(tmp_path: Path) -> None:
     with pytest.raises(QueueFullError, match="5"):
         store.create(territory="gers", scenario_name="p", scenario_label="", body={}, max_queued=5)
     store.close()
+
+
+def test_the_sweep_spares_live_writers(tmp_path: Path) -> None:
+    """Only the staging folders of dead processes (or of this one, at start-up) are removed."""
+    from coverage._outdir import sweep_staging
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(dead.stdout)
+    names = [
+        f".run-a.tmp-{dead_pid}-1",  # a crashed writer
+        f".run-b.old-{dead_pid}-2",  # crashed during the swap
+        f".run-c.tmp-{os.getpid()}-3",  # this process, before it writes anything
+        ".run-d.tmp-1-4",  # a live process (init) at work
+        "run-e",  # a result
+        ".cache",  # not a staging folder
+    ]
+    for name in names:
+        (tmp_path / name).mkdir()
+    removed = sorted(p.name for p in sweep_staging(tmp_path))
+    assert removed == sorted(names[:3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[3:])
+    assert sweep_staging(tmp_path / "absent") == []
