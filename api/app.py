@@ -1,6 +1,7 @@
 """The FastAPI application: ``create_app(settings)`` builds it, its lifespan loads the state once.
 
-Importing this module does nothing heavy. At start-up the lifespan loads
+Importing this module does nothing heavy. At start-up the lifespan locks the
+state directory (:mod:`api.state_lock`: one server per directory), loads
 every configured territory (communes, road network, population surface,
 service catalogue, snapped cells: :class:`api.state.TerritoryState`) with its
 service lists (imported ones and ``--services`` files, :mod:`api.lists`), opens
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from api.lists import ListStore, ServiceList, startup_lists
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
 from api.state import AppState, TerritoryState
+from api.state_lock import StateDirLock
 from api.store import RunRecord, RunStore
 from api.uploads import upload_limit_text
 from api.worker import RunWorker
@@ -174,25 +176,36 @@ def queue_default_runs(state: AppState) -> list[str]:
     return queued
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, *, state_lock: StateDirLock | None = None
+) -> FastAPI:
     """Build the application (nothing is loaded until its lifespan starts).
 
     Parameters
     ----------
     settings
         Configuration; default :meth:`ApiSettings.from_env`.
+    state_lock
+        The state directory's lock, already held by the caller (``serve``); otherwise the
+        lifespan takes it, and refuses to start (:class:`api.state_lock.StateDirLockedError`)
+        when another server holds it.
     """
     settings = settings or ApiSettings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await run_in_threadpool(build_state, settings)
-        app.state.core = state
+        lock = state_lock if state_lock is not None else StateDirLock.acquire(settings.state_path)
         try:
-            yield
+            state = await run_in_threadpool(build_state, settings)
+            app.state.core = state
+            try:
+                yield
+            finally:
+                await run_in_threadpool(state.worker.stop)
+                state.store.close()
         finally:
-            await run_in_threadpool(state.worker.stop)
-            state.store.close()
+            if state_lock is None:
+                lock.release()
 
     app = FastAPI(
         title="coverage-territoires",
@@ -313,6 +326,7 @@ def serve(
     territories: list[str] | None = None,
     services: list[str | Path] | None = None,
     log_level: str = "info",
+    on_start: Callable[[], None] | None = None,
 ) -> None:
     """Start the API with uvicorn (``coverage serve``).
 
@@ -332,11 +346,16 @@ def serve(
         (``--services``; default ``COVERAGE_API_SERVICES_FILES``), each named by its stem.
     log_level
         uvicorn's log level.
+    on_start
+        Called once the state directory is locked, before anything is loaded (the command's
+        banner).
 
     Raises
     ------
     ConfigError
         If ``token_env`` names a variable that is not set, or a ``services`` file is missing.
+    api.state_lock.StateDirLockedError
+        If another server uses the state directory (nothing is touched).
     """
     import uvicorn
 
@@ -359,5 +378,11 @@ def serve(
         settings = ApiSettings.from_env(**overrides)
     except ValueError as exc:  # pydantic.ValidationError
         raise ConfigError(f"API settings (COVERAGE_API_*): {exc}") from None
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    lock = StateDirLock.acquire(settings.state_path)
+    try:
+        if on_start is not None:
+            on_start()
+        app = create_app(settings, state_lock=lock)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        lock.release()

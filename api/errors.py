@@ -18,6 +18,8 @@ OutputExistsError, :class:`AlreadyExistsError`     409
 :class:`QueueFullError`                            429
 :class:`AuthenticationError` (missing/bad token)   401
 :class:`WritesDisabledError` (no token set)        403
+:class:`UnavailableError` (job database refusing,  503
+its reads or writes; job worker stopped)
 =================================================  ======
 
 Bodies over the size limit get ``413`` from :class:`api.security.BodySizeLimit`.
@@ -79,6 +81,10 @@ class WritesDisabledError(ApiError):
     """A write endpoint was called but no token is configured."""
 
 
+class UnavailableError(ApiError):
+    """The server cannot take the request now: its job database refuses, or its worker died."""
+
+
 STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (TerritoryNotFoundError, 404, "not_found"),
     (NotFoundError, 404, "not_found"),
@@ -89,6 +95,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (QueueFullError, 429, "queue_full"),
     (AuthenticationError, 401, "unauthorized"),
     (WritesDisabledError, 403, "writes_disabled"),
+    (UnavailableError, 503, "unavailable"),
     (CoverageError, 422, "invalid"),
 )
 """Domain error classes and their status codes, most specific first."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from api.deps import strip_paths_in_text
-from api.errors import InvalidParameterError, QueueFullError
+from api.errors import InvalidParameterError
 from api.geojson import dumps
 from api.job_schemas import ItineraryBody, PlacementBody
 from api.state import AppState, TerritoryState
@@ -43,12 +43,12 @@ def queue_job(
     Raises
     ------
     QueueFullError
-        When as many jobs as the server allows are already waiting.
+        When as many jobs as the server allows are already waiting (counted and inserted in
+        one transaction).
+    UnavailableError
+        When the job database refuses the write or the worker is gone.
     """
-    if state.store.count(status="queued") >= state.settings.max_queued_runs:
-        raise QueueFullError(
-            f"{state.settings.max_queued_runs} tâches attendent déjà ; réessayer plus tard"
-        )
+    state.worker.check_accepting()
     record = state.store.create(
         territory=territory,
         scenario_name=kind,
@@ -56,6 +56,7 @@ def queue_job(
         body=body,
         origin="api",
         kind=kind,
+        max_queued=state.settings.max_queued_runs,
     )
     state.worker.submit(record.id)
     return record

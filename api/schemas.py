@@ -279,9 +279,12 @@ class TerritoryList(BaseModel):
 
 
 class Health(BaseModel):
-    """Server state."""
+    """Server state (``degraded``, with status 503, when jobs cannot run or be recorded)."""
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(
+        default_factory=list, description="What is wrong when degraded, one line each."
+    )
     version: str
     territories: list[str]
     runs: dict[str, int] = Field(description="Scenario runs by status.")
@@ -346,6 +349,7 @@ _DESCRIPTIONS = {
     413: "Corps de requête ou fichier trop volumineux (octets ou lignes).",
     422: "Paramètre ou corps invalide ; le message nomme le champ.",
     429: "Trop de tâches en attente.",
+    503: "Base des tâches indisponible (disque plein…) ou exécution des tâches arrêtée.",
 }
 
 

@@ -9,11 +9,23 @@ Result folders are named by the server (``run-<id>``, ``placement-<id>``...),
 never from user input; the table keeps that relative name only.
 
 Statuses: ``queued`` → ``running`` → ``done`` or ``failed`` (with the reason).
+
+Admission is atomic: :meth:`RunStore.create` with ``max_queued`` counts the
+waiting jobs and inserts in one write transaction (``BEGIN IMMEDIATE`` on
+SQLite, a table lock on PostgreSQL, and a lock between this process's
+threads), so that concurrent posts, from threads or processes, never exceed
+the limit. A database that fails (disk full, server gone) raises
+:class:`api.errors.UnavailableError` (503) with the driver's one-line reason;
+the store remembers its last failed write (:attr:`RunStore.write_error`) until
+a write succeeds again, for ``/health``.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +36,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -36,7 +49,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from api.errors import QueueFullError, UnavailableError
 
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed")
 KINDS: tuple[str, ...] = ("run", "placement", "itinerary")
@@ -65,6 +82,16 @@ runs_table = Table(
     Column("kind", String(16), nullable=False, default="run", server_default="run"),
     Index("ix_runs_kind", "kind"),
 )
+probe_table = Table(
+    "write_probe",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+"""One row rewritten by :meth:`RunStore.probe` to learn whether the database takes writes again."""
+
+DATABASE_ERRORS = (DBAPIError, PoolTimeoutError)
+"""What a failing database raises through SQLAlchemy (driver errors, an exhausted pool)."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +184,13 @@ class RunStore:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url
         self.engine: Engine = create_engine(url, **kwargs)
+        self.write_error: str | None = None
+        """Why the last write failed (None: the last write went through)."""
+        self.write_failed_at: datetime | None = None
+        self._admission = threading.Lock()
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         _add_kind_column(self.engine)
         metadata.create_all(self.engine)
 
@@ -166,11 +198,37 @@ class RunStore:
         """Release the database connections."""
         self.engine.dispose()
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DATABASE_ERRORS as exc:
+            raise UnavailableError(
+                f"la base des tâches ne répond pas ({database_reason(exc)}) ; réessayez plus tard"
+            ) from exc
+
+    @contextmanager
+    def _writing(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """A write transaction; ``immediate`` takes SQLite's write lock at its start."""
+        try:
+            with self.engine.connect() as conn:
+                if immediate:
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except DATABASE_ERRORS as exc:
+            self.write_error, self.write_failed_at = database_reason(exc), _now()
+            raise UnavailableError(
+                f"la base des tâches refuse l'écriture ({self.write_error}) ; réessayez plus tard"
+            ) from exc
+        self.write_error = None
+
     # --- reading ------------------------------------------------------------------------------
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run, or None."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(runs_table).where(runs_table.c.id == run_id)).first()
         return _record(row) if row is not None else None
 
@@ -196,7 +254,7 @@ class RunStore:
             query = query.where(runs_table.c.scenario_name == scenario_name)
         query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id).limit(limit)
         query = query.offset(offset)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_record(row) for row in conn.execute(query)]
 
     def count(self, *, status: str | None = None, kind: str | None = None) -> int:
@@ -206,7 +264,7 @@ class RunStore:
             query = query.where(runs_table.c.status == status)
         if kind is not None:
             query = query.where(runs_table.c.kind == kind)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(conn.execute(query).scalar_one())
 
     def latest_done(
@@ -223,7 +281,7 @@ class RunStore:
         if origin is not None:
             query = query.where(runs_table.c.origin == origin)
         query = query.order_by(runs_table.c.finished_at.desc(), runs_table.c.id).limit(1)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).first()
         return _record(row) if row is not None else None
 
@@ -238,8 +296,23 @@ class RunStore:
         body: dict[str, Any],
         origin: str = "api",
         kind: str = "run",
+        max_queued: int | None = None,
     ) -> RunRecord:
-        """Add a ``queued`` job (a scenario run unless ``kind`` says otherwise) with a fresh id."""
+        """Add a ``queued`` job (a scenario run unless ``kind`` says otherwise) with a fresh id.
+
+        Parameters
+        ----------
+        max_queued
+            Refuse the job when this many jobs (of every kind) are already queued; the count
+            and the insert are one transaction, serialised between threads and processes.
+
+        Raises
+        ------
+        api.errors.QueueFullError
+            When the queue is full.
+        api.errors.UnavailableError
+            When the database refuses the write.
+        """
         if kind not in KINDS:
             raise ValueError(f"not a kind of job: {kind!r}")
         run_id = new_run_id()
@@ -259,20 +332,37 @@ class RunStore:
             "result_dir": None,
             "headline": None,
         }
-        with self.engine.begin() as conn:
+        with self._admission, self._writing(immediate=max_queued is not None) as conn:
+            if max_queued is not None:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE"))
+                waiting = conn.execute(
+                    select(func.count())
+                    .select_from(runs_table)
+                    .where(runs_table.c.status == "queued")
+                ).scalar_one()
+                if waiting >= max_queued:
+                    raise QueueFullError(
+                        f"{waiting} tâches attendent déjà (limite MAX_QUEUED_RUNS : {max_queued}) ;"
+                        " réessayez plus tard"
+                    )
             conn.execute(runs_table.insert().values(**values))
-        record = self.get(run_id)
-        assert record is not None
-        return record
+        return RunRecord(**values)
 
     def mark_running(self, run_id: str) -> None:
         """``queued`` → ``running``."""
         self._set(run_id, status="running", started_at=_now())
 
     def mark_done(self, run_id: str, *, result_dir: str, headline: Any) -> None:
-        """``running`` → ``done``, with the result folder's name and headline figures."""
+        """``running`` → ``done``, with the result folder's name and headline figures (and no
+        failure reason, whatever an earlier process wrote)."""
         self._set(
-            run_id, status="done", finished_at=_now(), result_dir=result_dir, headline=headline
+            run_id,
+            status="done",
+            finished_at=_now(),
+            result_dir=result_dir,
+            headline=headline,
+            reason=None,
         )
 
     def mark_failed(self, run_id: str, reason: str) -> None:
@@ -287,7 +377,7 @@ class RunStore:
         tuple of lists
             Ids marked failed (interrupted), and ids still queued (oldest first).
         """
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             interrupted = [
                 r.id
                 for r in conn.execute(
@@ -310,9 +400,31 @@ class RunStore:
             ]
         return interrupted, queued
 
+    def probe(self) -> None:
+        """Write one small row, to learn whether the database takes writes again.
+
+        Raises
+        ------
+        api.errors.UnavailableError
+            When it still refuses.
+        """
+        with self._writing() as conn:
+            done = conn.execute(
+                update(probe_table).where(probe_table.c.id == 1).values(written_at=_now())
+            )
+            if done.rowcount == 0:
+                conn.execute(probe_table.insert().values(id=1, written_at=_now()))
+
     def _set(self, run_id: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(**values))
+
+
+def database_reason(exc: BaseException) -> str:
+    """The driver's own one-line message (never the SQL statement or its parameters)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
 
 
 def _add_kind_column(engine: Engine) -> None:
@@ -328,10 +440,19 @@ def _add_kind_column(engine: Engine) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's recipe: the driver emits no BEGIN of its own, _sqlite_begin does
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Start SQLite transactions ourselves: ``BEGIN IMMEDIATE`` (the write lock at once) when
+    the connection asks for it (admission), plain ``BEGIN`` otherwise."""
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def _record(row: Any) -> RunRecord:

@@ -3,12 +3,16 @@
 A reader (the API, a planner's file browser) never sees a half-written result:
 outputs go to a hidden staging folder beside the target, which replaces the
 target in one rename once every file is written. :func:`staged_file` does the
-same for a single output file (a geocoded table, a service catalogue).
+same for a single output file (a geocoded table, a service catalogue). A process
+killed meanwhile leaves its staging folder (``.<name>.tmp-<pid>-<ns>``, or
+``.<name>.old-<pid>-<ns>`` during the swap); :func:`sweep_staging` removes those
+of dead processes.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -35,6 +39,43 @@ def staging_dir(target: Path) -> Path:
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{time.time_ns()}"
     tmp.mkdir()
     return tmp
+
+
+_STAGING = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>[0-9]+)-[0-9]+$")
+
+
+def sweep_staging(folder: str | Path) -> list[Path]:
+    """Remove the staging folders that crashed writers left in ``folder``; return them.
+
+    A staging folder is kept when the process that made it is alive and not this one
+    (a writer at work); this process calls the sweep before writing anything.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    removed = []
+    for entry in sorted(root.iterdir()):
+        found = _STAGING.match(entry.name)
+        if found is None or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(found["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

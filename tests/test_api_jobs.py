@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -386,10 +387,10 @@ def test_a_restarted_server_keeps_its_lists_and_shares_its_queue(
 ) -> None:
     """Imported lists are served again after a restart; studies wait in the run queue under
     its limit (a full queue refuses them with 429)."""
-    again = settings.model_copy(
-        update={"database_url": f"sqlite:///{tmp_path / 'runs.sqlite'}", "max_queued_runs": 1}
-    )
-    app = create_app(again)  # same state folder (lists), its own database
+    # one server per state folder: this one gets a copy of the imported lists, its own database
+    shutil.copytree(settings.lists_path, tmp_path / "state" / "services")
+    again = settings.model_copy(update={"state_dir": tmp_path / "state", "max_queued_runs": 1})
+    app = create_app(again)
     with TestClient(app) as c:
         listed = {e["name"]: e for e in c.get("/services/gers/lists").json()["lists"]}
         assert listed["mds_gers"]["origin"] == "import"

@@ -79,7 +79,7 @@ def itinerary_out(state: AppState, record: RunRecord) -> ItineraryOut:
                 }
             }
         },
-        **error_responses(401, 403, 413, 422, 429),
+        **error_responses(401, 403, 413, 422, 429, 503),
     },
     dependencies=[Depends(require_token)],
 )

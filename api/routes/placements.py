@@ -89,7 +89,7 @@ def placement_out(state: AppState, record: RunRecord) -> PlacementOut:
                 "application/json": {"example": {**PLACEMENT_OUT_EXAMPLE, "status": "queued"}}
             }
         },
-        **error_responses(401, 403, 413, 422, 429),
+        **error_responses(401, 403, 413, 422, 429, 503),
     },
     dependencies=[Depends(require_token)],
 )

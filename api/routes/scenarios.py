@@ -3,7 +3,10 @@
 ``POST /scenarios`` checks the scenario against the territory's catalogue at
 once (422 naming the key for any mistake), stores it ``queued`` and returns
 ``202`` with the run; the worker (:mod:`api.worker`) runs it in the
-background. Results are read from the run's server-named folder.
+background. Admission is one transaction (:meth:`api.store.RunStore.create`):
+concurrent posts never queue more than ``MAX_QUEUED_RUNS`` jobs (429 beyond),
+and a database that refuses the write gives 503. Results are read from the
+run's server-named folder.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from api.deps import (
     strip_paths,
     strip_paths_in_text,
 )
-from api.errors import InvalidParameterError, QueueFullError
+from api.errors import InvalidParameterError
 from api.geojson import dumps
 from api.jobs import scenario_with_lists
 from api.routes.territories import COMMUNES_EXAMPLE, geojson_response_doc, run_communes_response
@@ -72,7 +75,7 @@ def run_out(state: AppState, record: RunRecord) -> RunOut:
     status_code=202,
     response_model=RunOut,
     summary="Lancer un scénario (jeton requis)",
-    responses=error_responses(401, 403, 413, 422, 429),
+    responses=error_responses(401, 403, 413, 422, 429, 503),
     dependencies=[Depends(require_token)],
 )
 def submit(request: Request, body: ScenarioBody) -> JSONResponse:
@@ -93,16 +96,14 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
     resources = t.resources_for_files(scenario.extra_files)
     catalogue = resources.catalogue
     select_services(scenario, catalogue.frame, resources.territory, known_kinds=catalogue.kinds)
-    if state.store.count(status="queued") >= state.settings.max_queued_runs:
-        raise QueueFullError(
-            f"{state.settings.max_queued_runs} runs are already waiting; retry later"
-        )
+    state.worker.check_accepting()
     record = state.store.create(
         territory=t.name,
         scenario_name=scenario.name,
         scenario_label=scenario.label,
         body=raw,
         origin="api",
+        max_queued=state.settings.max_queued_runs,
     )
     state.worker.submit(record.id)
     out = run_out(state, record)

@@ -157,20 +157,26 @@ def serve(
 ) -> None:
     """Lance l'API HTTP (JSON, GeoJSON, cartes) ; documentation sur /docs.
 
-    Le réseau et les territoires sont chargés une fois au démarrage. Réglages :
-    variables COVERAGE_API_* (docs/api.md).
+    Le réseau et les territoires sont chargés une fois au démarrage. Un seul serveur
+    par dossier d'état (COVERAGE_API_STATE_DIR) : un second refuse de démarrer.
+    Réglages : variables COVERAGE_API_* (docs/api.md).
     """
     from coverage.settings import debug
 
     server = load_server()
     if data is not None and not data.expanduser().is_dir():
         raise ConfigError(f"--data {data} : dossier introuvable")
-    check_address(host, port)
-    console.print(
-        f"API : http://{host}:{port}/ (documentation : http://{host}:{port}/docs)",
-        highlight=False,
-        markup=False,
-    )
+
+    def banner() -> None:
+        # called once the state directory is locked: a second server on a state directory
+        # in use is refused for that (naming the holder), before the port is even tried
+        check_address(host, port)
+        console.print(
+            f"API : http://{host}:{port}/ (documentation : http://{host}:{port}/docs)",
+            highlight=False,
+            markup=False,
+        )
+
     errors = _StartupErrors()
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not debug():
@@ -184,6 +190,7 @@ def serve(
             territories=territory or None,
             services=services or None,
             log_level=log_level,
+            on_start=banner,
         )
     except SystemExit as exc:  # uvicorn's exit when the start-up fails
         if exc.code in (0, None):
