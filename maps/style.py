@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +88,8 @@ def kind_label(kind: str) -> str:
 
 def pin_svg(colour: str, letters: str, *, size_px: int = 30) -> str:
     """An inline SVG map pin with initials (no icon font, no external file)."""
+    from maps.escape import esc
+
     font = 11 if len(letters) <= 2 else 8
     height = round(size_px * 4 / 3)
     return (
@@ -97,7 +98,7 @@ def pin_svg(colour: str, letters: str, *, size_px: int = 30) -> str:
         f'<path d="M15 39C15 39 2 23.5 2 14.5a13 13 0 0 1 26 0C28 23.5 15 39 15 39z" '
         f'fill="{colour}" stroke="#ffffff" stroke-width="2"/>'
         f'<text x="15" y="18.5" text-anchor="middle" font-family="Arial,Helvetica,sans-serif" '
-        f'font-size="{font}" font-weight="bold" fill="#ffffff">{html.escape(letters)}</text>'
+        f'font-size="{font}" font-weight="bold" fill="#ffffff">{esc(letters)}</text>'
         "</svg>"
     )
 
@@ -167,8 +168,3 @@ def fr_date(value: Any) -> str:
 def minutes_text(value: float) -> str:
     """A threshold in minutes without useless decimals (``30``, ``7,5``)."""
     return f"{value:g}".replace(".", ",")
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of a value (empty for missing values)."""
-    return "" if is_missing(value) else html.escape(str(value))
