@@ -18,14 +18,23 @@ written into a page unescaped:
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import jinja2
+import numpy as np
 from markupsafe import Markup
 
-from maps.style import is_missing
-
 _ENVIRONMENT = jinja2.Environment(autoescape=True)
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a value is None, NaN or empty (written as nothing, or as ``—``)."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return not math.isfinite(float(value))
+    return isinstance(value, str) and not value.strip()
 
 
 def esc(value: Any) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from maps.escape import esc, is_missing
+
 TIME_BREAKS_MINUTES: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0, 45.0)
 """Upper bounds of the time classes 0–10–15–20–30–45+ min (lower bound included)."""
 
@@ -88,8 +90,6 @@ def kind_label(kind: str) -> str:
 
 def pin_svg(colour: str, letters: str, *, size_px: int = 30) -> str:
     """An inline SVG map pin with initials (no icon font, no external file)."""
-    from maps.escape import esc
-
     font = 11 if len(letters) <= 2 else 8
     height = round(size_px * 4 / 3)
     return (
@@ -127,15 +127,6 @@ def time_colour(minutes: float | None) -> str:
         return NO_DATA_COLOUR
     index = int(time_class(minutes))
     return NO_DATA_COLOUR if index < 0 else TIME_COLOURS[index]
-
-
-def is_missing(value: Any) -> bool:
-    """Whether a value is None, NaN or empty."""
-    if value is None:
-        return True
-    if isinstance(value, float | np.floating):
-        return not math.isfinite(float(value))
-    return isinstance(value, str) and not value.strip()
 
 
 def fr_number(value: Any, digits: int = 0) -> str:
