@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.cache import ResponseCache
 from api.errors import install_error_handlers
+from api.headers import SecurityHeaders, internal_error
 from api.lists import ListStore, ServiceList, startup_lists
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
@@ -257,7 +258,6 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )
-    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -266,6 +266,13 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    # outermost of our middleware: CORS answers and 413 refusals get the headers too; a
+    # crash is answered by internal_error, past every middleware, with the same headers
+    app.add_middleware(
+        SecurityHeaders,
+        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+    )
+    app.add_exception_handler(Exception, internal_error)
     return app
 
 
@@ -293,28 +300,6 @@ def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-class SecurityHeaders:
-    """ASGI middleware adding ``X-Content-Type-Options: nosniff`` and a referrer policy."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"same-origin"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 def serve(

@@ -18,6 +18,9 @@ prefixed ``COVERAGE_API_``:
                       ``postgresql+psycopg://...`` works too)
 ``TOKEN``             bearer token of the write endpoints (none: writes disabled)
 ``CORS_ORIGINS``      allowed browser origins, comma-separated (none by default)
+``FRAME_ANCESTORS``   portal origins allowed to show the embeddable pages (portraits,
+                      ``embed=true`` maps) in an iframe, comma-separated; the server
+                      itself always may, ``*`` lets any site (none by default)
 ``ASSETS_DIR``        self-hosted Leaflet assets, served under ``ASSETS_URL``
 ``ASSETS_URL``        URL path of those assets (``/assets``)
 ``TILES_URL``         background tiles of the maps (default OpenStreetMap's),
@@ -47,6 +50,7 @@ prefixed ``COVERAGE_API_``:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +60,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from coverage.settings import DATA_DIR_ENV, default_data_root
 
 ENV_PREFIX = "COVERAGE_API_"
-_LIST_FIELDS = ("territories", "cors_origins", "services_files")
+_LIST_FIELDS = ("territories", "cors_origins", "frame_ancestors", "services_files")
+_ORIGIN_RE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?$")
 
 
 class ApiSettings(BaseModel):
@@ -81,6 +86,13 @@ class ApiSettings(BaseModel):
     database_url: str | None = None
     token: str | None = Field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
+    frame_ancestors: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Portal origins (https://portail.example.fr, https://*.example.fr) allowed to show "
+            "the embeddable pages in an iframe; '*' for any site. The server itself always may."
+        ),
+    )
     assets_dir: Path | None = None
     assets_url: str = "/assets"
     tiles_url: str | None = None
@@ -107,6 +119,22 @@ class ApiSettings(BaseModel):
         if value is not None and len(value.strip()) < 16:
             raise ValueError("the API token must be at least 16 characters long")
         return value.strip() if value is not None else None
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins = []
+        for item in value:
+            origin = item.strip().rstrip("/")
+            if origin in ("'self'", "self"):
+                continue  # always allowed
+            if origin != "*" and not _ORIGIN_RE.match(origin):
+                raise ValueError(
+                    f"« {item} » n'est pas une origine : écrire https://portail.exemple.fr, "
+                    "https://*.exemple.fr (avec un port si besoin) ou * pour tout site"
+                )
+            origins.append(origin)
+        return tuple(dict.fromkeys(origins))
 
     @field_validator("assets_url")
     @classmethod

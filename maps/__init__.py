@@ -6,11 +6,14 @@ Public API::
     portrait_map(result, epci_siren, analysis=None, *, assets=None) -> folium.Map
     itinerary_map(stops, routes, *, title, assets=None) -> folium.Map
     render_html(fmap, *, embed=False) -> str
+    render_page(fmap, *, embed=False) -> MapPage(html, policy)
     export_png(result, path, *, analysis=None, epci_siren=None, dpi=150) -> Path
     AssetConfig(base_url=None, tiles_url=None, ...)
 
 Builders read a :class:`coverage.results.ResultFolder` and compute no travel
 time; folium and matplotlib are imported inside the functions that use them.
+Every text from a result is escaped (:mod:`maps.escape`) and every page
+carries a Content-Security-Policy allowing only its own scripts (:mod:`maps.csp`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from maps.coverage_map import coverage_map
 from maps.errors import MapError, UnknownEpciError
 from maps.itinerary import itinerary_map
 from maps.portrait import portrait_map
-from maps.render import render_html
+from maps.render import MapPage, render_html, render_page
 from maps.static import export_png
 
 __all__ = [
     "AssetConfig",
     "MapError",
+    "MapPage",
     "UnknownEpciError",
     "coverage_map",
     "export_png",
@@ -33,4 +37,5 @@ __all__ = [
     "local_asset_files",
     "portrait_map",
     "render_html",
+    "render_page",
 ]

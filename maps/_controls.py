@@ -1,6 +1,8 @@
 """Leaflet controls and page template of the maps: HTML boxes, metric scale, attribution, lang="fr".
 
-Imported lazily (it imports folium at module level).
+Every template here autoescapes (:func:`maps.escape.template`); the layer
+control escapes the layer names, which Leaflet writes as HTML. Imported
+lazily (it imports folium at module level).
 """
 
 from __future__ import annotations
@@ -9,24 +11,29 @@ from typing import Any
 
 import folium
 from branca.element import Figure, MacroElement
-from jinja2 import Template
 
-PAGE_TEMPLATE = Template(
+from maps.escape import esc, template
+
+FIGURE_TEMPLATE = template(
     "<!DOCTYPE html>\n"
     '<html lang="fr">\n'
     "<head>\n"
     "{% if this.title %}<title>{{ this.title }}</title>{% endif %}\n"
-    "    {{ this.header.render(**kwargs) }}\n"
+    "    {{ this.header.render(**kwargs)|safe }}\n"
     "</head>\n"
     "<body>\n"
-    "    {{ this.html.render(**kwargs) }}\n"
+    "    {{ this.html.render(**kwargs)|safe }}\n"
     "</body>\n"
     "<script>\n"
-    "    {{ this.script.render(**kwargs) }}\n"
+    "    {{ this.script.render(**kwargs)|safe }}\n"
     "</script>\n"
     "</html>\n"
 )
-"""branca's page template with ``lang="fr"``."""
+"""branca's page template with ``lang="fr"`` and an escaped title (``fmap.save()``, notebooks).
+
+:func:`maps.render_html` writes its own page (:data:`maps.render.PAGE_TEMPLATE`),
+with a Content-Security-Policy.
+"""
 
 MAP_CSS = """
 <style>
@@ -69,7 +76,7 @@ class HtmlControl(MacroElement):
         CSS classes of the box (``coverage-box`` is always added).
     """
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
@@ -93,10 +100,29 @@ class HtmlControl(MacroElement):
         self.css_class = f"coverage-box {css_class}".strip()
 
 
+class LayerControl(folium.LayerControl):
+    """folium's layer control with the layer names HTML-escaped.
+
+    Leaflet writes each name into the control as HTML, and the names carry
+    analysis labels and service kinds: escaped here, once for every layer,
+    whoever built it.
+    """
+
+    def render(self, **kwargs: Any) -> None:
+        """Collect the map's layers under their escaped names, then render as folium does."""
+        self.reset()
+        for item in self._parent._children.values():
+            if not isinstance(item, folium.map.Layer) or not item.control:
+                continue
+            target = self.overlays if item.overlay else self.base_layers
+            target[esc(item.layer_name)] = item.get_name()
+        MacroElement.render(self, **kwargs)
+
+
 class MetricScale(MacroElement):
     """Leaflet's scale bar, metric only."""
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         L.control.scale({imperial: false, position: "bottomright"})
@@ -109,7 +135,7 @@ class MetricScale(MacroElement):
 class DataAttribution(MacroElement):
     """Adds the data sources to the map's attribution control."""
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
@@ -144,7 +170,7 @@ def base_map(
     )
     figure = fmap.get_root()
     assert isinstance(figure, Figure)
-    figure._template = PAGE_TEMPLATE
+    figure._template = FIGURE_TEMPLATE
     figure.title = title
     figure.header.add_child(folium.Element(MAP_CSS), name="coverage_css")
     if tiles_url:
@@ -213,7 +239,7 @@ def pin_marker(svg: str, *, size_px: int = 30) -> folium.Marker:
 class SharedData(MacroElement):
     """A GeoJSON FeatureCollection written once in the page (a JS variable) for several layers."""
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = {{ this.data|tojson }};
@@ -237,7 +263,7 @@ class SharedGeoJson(folium.map.Layer):
     names a value that must be present for the feature to be drawn.
     """
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.geoJson({{ this.source.get_name() }}, {
@@ -311,7 +337,7 @@ class SharedGeoJson(folium.map.Layer):
 class KeepInFront(MacroElement):
     """Bring outline layers back on top after a base layer (a choropleth) is switched."""
 
-    _template = Template(
+    _template = template(
         """
         {% macro script(this, kwargs) %}
         {{ this._parent.get_name() }}.on("baselayerchange overlayadd", function () {

@@ -327,10 +327,11 @@ def config_of(fmap: folium.Map) -> AssetConfig:
     return getattr(fmap, _MAPPED_ATTR, None) or AssetConfig()
 
 
-def _walk(element: Any) -> Iterator[Any]:
+def walk(element: Any) -> Iterator[Any]:
+    """Every element of a folium tree, depth first, the element itself first."""
     yield element
     for child in list(getattr(element, "_children", {}).values()):
-        yield from _walk(child)
+        yield from walk(child)
 
 
 def _needed_extras(fmap: folium.Map) -> set[str]:
@@ -340,7 +341,7 @@ def _needed_extras(fmap: folium.Map) -> set[str]:
     needed: set[str] = set()
     if fmap.objects_to_stay_in_front:
         needed.add("jquery")
-    for element in _walk(fmap):
+    for element in walk(fmap):
         if isinstance(element, Popup) or getattr(element, "embed", True) is False:
             needed.add("jquery")
         elif isinstance(element, Icon):
@@ -376,7 +377,7 @@ def apply_assets(fmap: folium.Map, assets: AssetConfig | None = None) -> None:
             "a folium.Icon uses glyphicons, which cannot be self-hosted; "
             "use folium.Icon(icon=..., prefix='fa')"
         )
-    for element in _walk(fmap.get_root()):
+    for element in walk(fmap.get_root()):
         if not hasattr(element, "default_js"):
             continue
         original = getattr(element, _ORIGINAL_ATTR, None)

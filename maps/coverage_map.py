@@ -15,6 +15,7 @@ import geopandas as gpd
 import maps._data as _data
 from coverage.results import ResultFolder
 from maps.assets import AssetConfig, apply_assets, attach
+from maps.escape import esc
 from maps.layers import (
     AnalysisView,
     add_choropleths,
@@ -33,7 +34,6 @@ from maps.legend import (
     time_classes_html,
     underserved_html,
 )
-from maps.style import esc
 
 if TYPE_CHECKING:
     import folium
@@ -72,16 +72,14 @@ def finish_map(
     front: Sequence[Any] = (),
 ) -> folium.Map:
     """Add the legend, title, attribution and layer control; point assets where configured."""
-    import folium
-
-    from maps._controls import DataAttribution, HtmlControl, KeepInFront
+    from maps._controls import DataAttribution, HtmlControl, KeepInFront, LayerControl
 
     if title_html:
         fmap.add_child(HtmlControl(title_html, position="topleft", css_class="coverage-title"))
     fmap.add_child(HtmlControl(legend, position="bottomleft", css_class="coverage-legend"))
     if attribution:
         fmap.add_child(DataAttribution(attribution))
-    folium.LayerControl(collapsed=collapsed_layers, position="topright").add_to(fmap)
+    LayerControl(collapsed=collapsed_layers, position="topright").add_to(fmap)
     if front:
         fmap.add_child(KeepInFront(list(front)))
     apply_assets(fmap)

@@ -11,9 +11,10 @@ import maps._data as _data
 from maps.assets import OSM_TILES_ATTRIBUTION, AssetConfig
 from maps.coverage_map import finish_map, new_map
 from maps.errors import MapError
+from maps.escape import esc
 from maps.layers import popup_html
 from maps.legend import legend_html
-from maps.style import CATEGORY_COLOURS, esc, fr_minutes, fr_number, is_missing
+from maps.style import CATEGORY_COLOURS, fr_minutes, fr_number, is_missing
 
 if TYPE_CHECKING:
     import folium

@@ -20,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 
 from maps._data import feature_collection, threshold_key
+from maps.escape import esc
 from maps.style import (
     CATEGORY_COLOURS,
     EPCI_OUTLINE_COLOUR,
@@ -27,7 +28,6 @@ from maps.style import (
     NO_DATA_COLOUR,
     TIME_COLOURS,
     UNDERSERVED_COLOUR,
-    esc,
     fr_minutes,
     fr_number,
     fr_share,

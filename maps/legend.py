@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from maps.assets import OSM_TILES_ATTRIBUTION
+from maps.escape import esc
 from maps.style import (
     ISOCHRONE_COLOURS,
     NO_DATA_COLOUR,
     NO_DATA_LABEL,
     TIME_CLASSES,
     UNDERSERVED_COLOUR,
-    esc,
     fr_date,
     fr_number,
     kind_label,

@@ -21,6 +21,7 @@ from maps.coverage_map import (
     underserved_line,
 )
 from maps.errors import UnknownEpciError
+from maps.escape import esc
 from maps.layers import add_choropleths, add_underserved, outline_features, outline_layer
 from maps.legend import (
     data_attribution,
@@ -29,7 +30,7 @@ from maps.legend import (
     services_html,
     time_classes_html,
 )
-from maps.style import esc, fr_minutes, fr_number, fr_share, minutes_text
+from maps.style import fr_minutes, fr_number, fr_share, minutes_text
 
 if TYPE_CHECKING:
     import folium

@@ -1,4 +1,8 @@
-"""Static PNG maps for reports (geopandas + matplotlib, Agg backend): access time by commune."""
+"""Static PNG maps for reports (geopandas + matplotlib, Agg backend): access time by commune.
+
+Labels and names are drawn as plain text (:func:`maps.escape.plain_text`):
+a ``$`` in them never starts matplotlib's math mode.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 import maps._data as _data
 from coverage.results import ResultFolder
 from maps.errors import MapError
+from maps.escape import plain_text
 from maps.legend import data_attribution
 from maps.portrait import epci_row
 from maps.style import (
@@ -185,7 +190,7 @@ def export_png(
                 Line2D(
                     [], [], marker="o", linestyle="", color=symbol.colour,
                     markeredgecolor="white", markersize=6,
-                    label=f"{kind_label(kind)} ({len(chosen_points)})",
+                    label=plain_text(f"{kind_label(kind)} ({len(chosen_points)})"),
                 )
             )
     pad_x, pad_y = 0.02 * (bounds[2] - bounds[0]), 0.02 * (bounds[3] - bounds[1])
@@ -197,9 +202,10 @@ def export_png(
         title="Temps moyen des habitants", title_fontsize=7.5, frameon=False,
         borderaxespad=0.0,
     )
-    fig.suptitle(heading, fontsize=13, fontweight="bold", y=0.97)
-    fig.text(0.5, 0.915, where, ha="center", fontsize=11)
-    fig.text(0.02, 0.015, _source_line(result.summary), fontsize=6, color="#444444", va="bottom")
+    fig.suptitle(plain_text(heading), fontsize=13, fontweight="bold", y=0.97)
+    fig.text(0.5, 0.915, plain_text(where), ha="center", fontsize=11)
+    source = plain_text(_source_line(result.summary))
+    fig.text(0.02, 0.015, source, fontsize=6, color="#444444", va="bottom")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, format="png")

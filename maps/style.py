@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from maps.escape import esc, is_missing
 
 TIME_BREAKS_MINUTES: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0, 45.0)
 """Upper bounds of the time classes 0–10–15–20–30–45+ min (lower bound included)."""
@@ -97,7 +98,7 @@ def pin_svg(colour: str, letters: str, *, size_px: int = 30) -> str:
         f'<path d="M15 39C15 39 2 23.5 2 14.5a13 13 0 0 1 26 0C28 23.5 15 39 15 39z" '
         f'fill="{colour}" stroke="#ffffff" stroke-width="2"/>'
         f'<text x="15" y="18.5" text-anchor="middle" font-family="Arial,Helvetica,sans-serif" '
-        f'font-size="{font}" font-weight="bold" fill="#ffffff">{html.escape(letters)}</text>'
+        f'font-size="{font}" font-weight="bold" fill="#ffffff">{esc(letters)}</text>'
         "</svg>"
     )
 
@@ -126,15 +127,6 @@ def time_colour(minutes: float | None) -> str:
         return NO_DATA_COLOUR
     index = int(time_class(minutes))
     return NO_DATA_COLOUR if index < 0 else TIME_COLOURS[index]
-
-
-def is_missing(value: Any) -> bool:
-    """Whether a value is None, NaN or empty."""
-    if value is None:
-        return True
-    if isinstance(value, float | np.floating):
-        return not math.isfinite(float(value))
-    return isinstance(value, str) and not value.strip()
 
 
 def fr_number(value: Any, digits: int = 0) -> str:
@@ -167,8 +159,3 @@ def fr_date(value: Any) -> str:
 def minutes_text(value: float) -> str:
     """A threshold in minutes without useless decimals (``30``, ``7,5``)."""
     return f"{value:g}".replace(".", ",")
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of a value (empty for missing values)."""
-    return "" if is_missing(value) else html.escape(str(value))

@@ -474,3 +474,69 @@ def test_result_without_optional_layers(gers_result, tmp_path: Path) -> None:
     assert "Temps d’accès : France services" in names
     assert "Isochrones" not in control_html(fmap, "coverage-legend")
     assert len(shared_data(fmap)["features"]) == 458
+
+
+# --- escaping and Content-Security-Policy -----------------------------------------------------
+
+
+def _policy_scripts(policy: str) -> list[str]:
+    part = next(p for p in policy.split("; ") if p.startswith("script-src "))
+    return part.split()[1:]
+
+
+def _inline_hashes(page: str) -> set[str]:
+    import base64
+    import hashlib
+
+    found = re.findall(r"<script\b([^>]*)>(.*?)</script\s*>", page, re.S)
+    return {
+        "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+        for attributes, code in found
+        if "src" not in attributes
+    }
+
+
+def test_page_policy_allows_exactly_its_scripts(gers_result) -> None:
+    cases = {
+        None: ["https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"],
+        "/assets": ["'self'"],
+        "https://static.example.fr/npm/": [
+            "https://static.example.fr/npm/leaflet/dist/leaflet.js"
+        ],
+    }
+    for base, files in cases.items():
+        assets = AssetConfig(base_url=base)
+        for embed in (False, True):
+            fmap = maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=assets)
+            page = maps.render_page(fmap, embed=embed)
+            scripts = _policy_scripts(page.policy)
+            hashes = _inline_hashes(page.html)
+            assert len(hashes) == (3 if embed else 2)  # folium's switches, the map, the fold
+            assert set(scripts) == hashes | set(files), (base, embed)
+            assert page.policy.startswith("default-src 'none'; ")
+            assert "base-uri 'none'; form-action 'none'" in page.policy
+            assert page.html.index("Content-Security-Policy") < page.html.index("<script")
+    tiles = maps.render_page(maps.portrait_map(gers_result, BAS_ARMAGNAC)).policy
+    leaflet = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/"
+    assert f"img-src https://tile.openstreetmap.org/ {leaflet} data:; font-src {leaflet};" in tiles
+    none = AssetConfig(tiles=False)
+    assert "openstreetmap" not in maps.render_page(
+        maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=none)
+    ).policy
+
+
+def test_escaping_helpers_and_layer_names() -> None:
+    import folium
+
+    from maps._controls import LayerControl
+    from maps.escape import esc, guard_script, plain_text
+
+    assert esc('"><img src=x>') == "&quot;&gt;&lt;img src=x&gt;" and esc(None) == ""
+    assert guard_script("var a = '</script><!-- x';") == "var a = '<\\/script>\\x3C!-- x';"
+    assert plain_text("5 $ et 6 $") == r"5 \$ et 6 \$"
+    # a layer named with HTML by any caller reaches Leaflet's control escaped
+    fmap = folium.Map(tiles=None)
+    folium.GeoJson({"type": "FeatureCollection", "features": []}, name="<b>x</b>").add_to(fmap)
+    LayerControl().add_to(fmap)
+    page = maps.render_html(fmap)
+    assert '"\\u0026lt;b\\u0026gt;x\\u0026lt;/b\\u0026gt;" :' in page and "<b>x" not in page

@@ -20,9 +20,7 @@ Environment:
 
 from __future__ import annotations
 
-import io
 import os
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,57 +28,30 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.browser import (
+    CHROMIUM_ARGS,
+    blank_tile,
+    browser_requirements,
+    free_port,
+    serve_app,
+)
 
 pytestmark = pytest.mark.network
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BAS_ARMAGNAC = "243200409"
 TILE_PATH = "/test-tiles/"
-
-
-def _missing(reason: str) -> None:
-    """Fail when CI requires the browser test, skip otherwise."""
-    if os.environ.get("COVERAGE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser test required (COVERAGE_REQUIRE_BROWSER=1) but {reason}")
-    pytest.skip(reason)
+VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+    window.__violations.push({directive: e.violatedDirective, blocked: e.blockedURI});
+});
+"""
 
 
 @pytest.fixture(scope="module")
 def browser_setup() -> tuple[Path, Path]:
     """The Chromium executable and the assets folder, or a clear failure/skip."""
-    chromium = Path(os.environ.get("COVERAGE_CHROMIUM", "/usr/bin/chromium"))
-    if not chromium.is_file():
-        _missing(f"{chromium} does not exist (apt-get install chromium, or set COVERAGE_CHROMIUM)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("the Python package playwright is not installed (pip install -e '.[dev]')")
-    assets = Path(
-        os.environ.get("COVERAGE_TEST_ASSETS", REPO / ".ci-assets" / "node_modules")
-    ).resolve()
-    if not (assets / "leaflet" / "dist" / "leaflet.js").is_file():
-        _missing(
-            f"no Leaflet under {assets} (npm install --prefix .ci-assets leaflet@1.9, "
-            "or set COVERAGE_TEST_ASSETS to a node_modules folder)"
-        )
-    return chromium, assets
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return browser_requirements()
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +60,11 @@ def api_server(browser_setup, shared_data: Path, tmp_path_factory: pytest.TempPa
 
     Yields ``(base_url, run_id)``.
     """
-    import uvicorn
-
     from api.app import create_app
     from api.settings import ApiSettings
 
     _chromium, assets = browser_setup
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     state = tmp_path_factory.mktemp("api_browser")
     with pytest.MonkeyPatch.context() as mp:
@@ -112,22 +81,9 @@ def api_server(browser_setup, shared_data: Path, tmp_path_factory: pytest.TempPa
             tiles_attribution="Fond de test",
             default_run=True,
         )
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 240
-            while not server.started:
-                assert thread.is_alive(), "uvicorn stopped during start-up (see the log above)"
-                assert time.monotonic() < deadline, "the API did not start within 240 s"
-                time.sleep(0.2)
-            run_id = _wait_default_run(base, deadline)
+        with serve_app(create_app(settings), port):
+            run_id = _wait_default_run(base, time.monotonic() + 240)
             yield base, run_id
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
 
 
 def _wait_default_run(base: str, deadline: float) -> str:
@@ -142,14 +98,6 @@ def _wait_default_run(base: str, deadline: float) -> str:
                 pytest.fail(f"the default run failed: {startup[0].get('reason')}")
             assert time.monotonic() < deadline, f"the default run is not done: {startup}"
             time.sleep(0.5)
-
-
-def _blank_tile() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (256, 256), (236, 236, 232)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -179,13 +127,14 @@ class PageLog:
         self.refused: list[str] = []
         self.tiles = 0
         self.errors: list[str] = []
+        self.violations: list[dict[str, str]] = []
 
 
 def _open(browser, url: str, *, width: int, height: int) -> tuple[object, PageLog]:
     """Open a page; requests off 127.0.0.1 are refused and logged, tiles answered locally."""
     log = PageLog()
     page = browser.new_page(viewport={"width": width, "height": height}, locale="fr-FR")
-    tile = _blank_tile()
+    tile = blank_tile()
 
     def route(route) -> None:
         request_url = route.request.url
@@ -202,16 +151,20 @@ def _open(browser, url: str, *, width: int, height: int) -> tuple[object, PageLo
 
     page.route("**/*", route)
     page.on("pageerror", lambda exc: log.errors.append(str(exc)))
+    page.add_init_script(VIOLATIONS)
     response = page.goto(url, wait_until="load")
     assert response is not None and response.status == 200, url
     page.wait_for_selector(".leaflet-control-layers", timeout=15_000)
     page.wait_for_timeout(300)
+    log.violations = page.evaluate("window.__violations")
     return page, log
 
 
 def _assert_local_only(log: PageLog, base: str) -> None:
     assert not log.refused, f"the page called other servers: {log.refused[:5]}"
     assert not log.errors, f"JavaScript errors: {log.errors}"
+    # the page's Content-Security-Policy lets Leaflet, the tiles and the map's own scripts run
+    assert not log.violations, f"refused by the page's policy: {log.violations}"
     assets = [u for u in log.requests if "/assets/" in u]
     assert f"{base}/assets/leaflet/dist/leaflet.js" in assets
     assert f"{base}/assets/leaflet/dist/leaflet.css" in assets
@@ -266,6 +219,7 @@ def test_coverage_map_in_chromium(browser, api_server, artefacts: Path) -> None:
         control.get_by_text("Isochrones : Tiers-lieux solidaires").click()
         page.wait_for_timeout(200)
         assert page.locator("path.leaflet-interactive").count() == 458 + underserved + 3
+        assert not page.evaluate("window.__violations")  # popups and layer switches included
         page.screenshot(path=str(artefacts / "carte_tiers_lieux.png"))
     finally:
         page.close()

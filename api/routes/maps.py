@@ -6,10 +6,16 @@ of the territory's default scenario is used (the server runs that scenario at
 start-up when it has none; until it is done the answer is 409). With
 ``COVERAGE_API_ASSETS_DIR`` set, pages load Leaflet from this server
 (``COVERAGE_API_ASSETS_URL``) instead of a CDN.
+
+Each page is cached with its headers (:class:`HtmlPage`): its own
+Content-Security-Policy (its inline scripts by hash) and who may frame it
+(:func:`api.headers.page_headers`), sent with the 304s too, so that a
+revalidated page keeps its policy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.cache import CachedBody, cached_response
 from api.deps import core, done_folder, get_run
 from api.errors import InvalidParameterError, NotFoundError, RunNotReadyError
+from api.headers import page_headers
 from api.schemas import RUN_ID_PATTERN, error_responses
 from api.state import AppState, TerritoryState
 from api.store import RunRecord
@@ -83,8 +90,28 @@ def _assets(state: AppState) -> object:
     )
 
 
-def _html(page: str) -> CachedBody:
-    return CachedBody.build(page.encode("utf-8"), HTML)
+@dataclasses.dataclass(frozen=True)
+class HtmlPage(CachedBody):
+    """A cached map page with the headers that go with it (its policy, who may frame it)."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def response(self, request: Request, *, max_age_s: int = 60) -> Response:
+        """The page's response (or its 304), with its headers."""
+        response = super().response(request, max_age_s=max_age_s)
+        for name, value in self.headers:
+            response.headers[name] = value
+        return response
+
+
+def _html(state: AppState, fmap: object, *, embed: bool) -> HtmlPage:
+    """Render a map page with its headers: framed only when embeddable, by the portals."""
+    import maps
+
+    page = maps.render_page(fmap, embed=embed)
+    headers = page_headers(page.policy, state.settings.frame_ancestors, embeddable=embed)
+    body = HtmlPage.build(page.html.encode("utf-8"), HTML)
+    return dataclasses.replace(body, headers=tuple(headers.items()))
 
 
 HTML_DOC = {200: {"description": "HTML page.", "content": {"text/html": {}}}}
@@ -104,7 +131,13 @@ async def coverage_map(
         str | None,
         Query(pattern=r"^[a-z0-9_-]{1,64}$", description="Without run: whose default scenario."),
     ] = None,
-    embed: Annotated[bool, Query(description="A page for an iframe (no title box).")] = False,
+    embed: Annotated[
+        bool,
+        Query(
+            description="A page for an iframe (no title box), which the portals of "
+            "COVERAGE_API_FRAME_ANCESTORS may frame; otherwise framed by no site."
+        ),
+    ] = False,
 ) -> Response:
     """The coverage map of a run: communes coloured by access time, underserved communes,
     isochrones, service sites, legend and sources."""
@@ -116,7 +149,7 @@ async def coverage_map(
         import maps
 
         fmap = maps.coverage_map(folder, analysis, assets=_assets(state))
-        return _html(maps.render_html(fmap, embed=embed))
+        return _html(state, fmap, embed=embed)
 
     key = ("coverage_map", record.id, analysis, embed)
     return await cached_response(request, state.maps_cache, key, compute, max_age_s=300)
@@ -136,7 +169,11 @@ async def portrait(
     run: RunQuery = None,
     analysis: AnalysisQuery = None,
     embed: Annotated[
-        bool, Query(description="A page for an iframe (default) or a standalone page.")
+        bool,
+        Query(
+            description="A page for an iframe (default), which the portals of "
+            "COVERAGE_API_FRAME_ANCESTORS may frame, or a standalone page, framed by no site."
+        ),
     ] = True,
 ) -> Response:
     """The map of one EPCI (communes by access time, underserved communes, sites), fitted to
@@ -166,7 +203,7 @@ async def portrait(
         import maps
 
         fmap = maps.portrait_map(folder, epci, analysis, assets=_assets(state))
-        return _html(maps.render_html(fmap, embed=embed))
+        return _html(state, fmap, embed=embed)
 
     key = ("portrait", record.id, epci, analysis, embed)
     return await cached_response(request, state.maps_cache, key, compute, max_age_s=300)
