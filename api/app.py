@@ -29,6 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from api.cache import ResponseCache
 from api.errors import install_error_handlers
 from api.lists import ListStore, ServiceList, startup_lists
+from api.methods import AllowedMethods
+from api.schemas import server_openapi
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
 from api.state import AppState, TerritoryState
@@ -241,6 +243,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             )
         app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
 
+    app.add_middleware(AllowedMethods)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )
@@ -269,7 +272,7 @@ def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
     }
 
     def openapi() -> dict[str, Any]:
-        schema = generate()
+        schema = server_openapi(generate(), settings)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 text = operation.get("description")

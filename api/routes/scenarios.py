@@ -19,6 +19,7 @@ from api.deps import (
     EpciQuery,
     RunIdPath,
     SimplifyQuery,
+    check_health_kinds,
     core,
     done_folder,
     get_run,
@@ -93,6 +94,7 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
     resources = t.resources_for_files(scenario.extra_files)
     catalogue = resources.catalogue
     select_services(scenario, catalogue.frame, resources.territory, known_kinds=catalogue.kinds)
+    check_health_kinds(scenario, catalogue.kinds)
     if state.store.count(status="queued") >= state.settings.max_queued_runs:
         raise QueueFullError(
             f"{state.settings.max_queued_runs} runs are already waiting; retry later"
