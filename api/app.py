@@ -121,14 +121,13 @@ def build_state(settings: ApiSettings) -> AppState:
         t = territories.get(scenario.territory)
         return t.resources_for_files(scenario.extra_files) if t is not None else None
 
-    cache_bytes = settings.cache_mb * 1024 * 1024
     state = AppState(
         settings=settings,
         territories=territories,
         store=store,
         worker=None,
-        maps_cache=ResponseCache(max(8, settings.cache_entries // 4), cache_bytes),
-        results_cache=ResponseCache(settings.cache_entries, cache_bytes),
+        maps_cache=ResponseCache(max(8, settings.cache_entries // 4), settings.cache_bytes(0.25)),
+        results_cache=ResponseCache(settings.cache_entries, settings.cache_bytes(0.25)),
         list_store=list_store,
     )
     state.worker = RunWorker(

@@ -410,7 +410,8 @@ _DESCRIPTIONS = {
     409: "La tâche n'est pas terminée (ou a échoué), ou le résultat existe déjà.",
     413: "Corps de requête ou fichier trop volumineux (octets ou lignes).",
     422: "Paramètre ou corps invalide ; le message nomme le champ.",
-    429: "Trop de tâches en attente.",
+    429: "Trop de tâches en attente, ou budget de calcul sans jeton dépassé (`Retry-After` "
+    "quand attendre suffit).",
 }
 
 
