@@ -17,9 +17,9 @@ Answers already cached cost nothing. A request over the budget gets ``429``
 with the JSON error (``"error": "budget"``) and, when waiting helps, a
 ``Retry-After`` in seconds. Token holders get the full limits of the schema.
 
-Behind a reverse proxy every client has the proxy's address: run uvicorn with
-``--proxy-headers`` (and ``--forwarded-allow-ips``) so that the address is
-the client's.
+Behind a reverse proxy every client would have the proxy's address: uvicorn
+reads the client's from ``X-Forwarded-For`` when the proxy is on 127.0.0.1,
+or on the addresses of ``FORWARDED_ALLOW_IPS`` (docs/api.md).
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ class CostBudget:
         if self.max_cost and cost > self.max_cost:
             raise BudgetExceededError(
                 f"sans jeton, une requête coûte au plus {self.max_cost:g} unités "
-                f"(COVERAGE_API_ANONYMOUS_MAX_COST) ; {what} en coûte {cost:g} : demander "
-                "moins (points, bandes, minutes) ou envoyer le jeton d'API"
+                f"(COVERAGE_API_ANONYMOUS_MAX_COST) ; coût de {what} : {cost:g} unités : "
+                "demander moins (points, bandes, minutes) ou envoyer le jeton d'API"
             )
         if not self.rate:
             return
@@ -129,7 +129,7 @@ class CostBudget:
                 wait = max(1, math.ceil((cost - tokens) / self.rate))
                 self._store(client, tokens, now)
                 raise BudgetExceededError(
-                    f"budget de calcul sans jeton épuisé pour ce client : {what} coûte "
+                    f"budget de calcul sans jeton épuisé pour ce client : coût de {what} : "
                     f"{cost:g} unités, {tokens:.0f} disponibles, {self.rate:g} de plus par "
                     f"seconde (COVERAGE_API_ANONYMOUS_COST_RATE) ; réessayer dans {wait} s "
                     "ou envoyer le jeton d'API",

@@ -37,8 +37,8 @@ from starlette.concurrency import run_in_threadpool
 GZIP_MIN_BYTES = 1024
 COMPUTE_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 """Computations of missing entries running at once (one per processor)."""
-RELEASE_EVERY_S = 1.0
-"""Least time between two returns of freed memory to the system."""
+RELEASE_EVERY_S = 0.1
+"""Least time between two returns of freed memory to the system (one takes a few ms)."""
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
