@@ -9,18 +9,21 @@ Request bodies are validated strictly, as the OpenAPI schema reads: a number
 is a JSON number (``"1.5"`` and ``false`` are refused, not coerced), a boolean
 is ``true`` or ``false``, an integer has no fraction; only dates are read from
 their ISO text. The isochrone limits the schema shows are the server's
-configured ones (:func:`document_isochrone_limits`).
+configured ones (:func:`server_openapi`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from coverage.routing.snap import MAX_CANDIDATES_LIMIT, MAX_MARGIN_M
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 Status = Literal["open", "planned", "closed"]
 RunStatus = Literal["queued", "running", "done", "failed"]
@@ -436,7 +439,7 @@ def error_responses(*codes: int, by_ref: bool = False) -> dict[int | str, dict[s
 # --- the document this server serves -------------------------------------------------------------
 
 
-def server_openapi(schema: dict[str, Any], settings: Any) -> dict[str, Any]:
+def server_openapi(schema: dict[str, Any], settings: ApiSettings) -> dict[str, Any]:
     """Make an OpenAPI document exactly as strict as this server (edited in place).
 
     The request models carry the bounds every server accepts; a server is
