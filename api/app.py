@@ -31,6 +31,8 @@ from api.cache import ResponseCache
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, internal_error
 from api.lists import ListStore, ServiceList, startup_lists
+from api.methods import AllowedMethods
+from api.schemas import server_openapi
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
 from api.state import AppState, TerritoryState
@@ -122,14 +124,13 @@ def build_state(settings: ApiSettings) -> AppState:
         t = territories.get(scenario.territory)
         return t.resources_for_files(scenario.extra_files) if t is not None else None
 
-    cache_bytes = settings.cache_mb * 1024 * 1024
     state = AppState(
         settings=settings,
         territories=territories,
         store=store,
         worker=None,
-        maps_cache=ResponseCache(max(8, settings.cache_entries // 4), cache_bytes),
-        results_cache=ResponseCache(settings.cache_entries, cache_bytes),
+        maps_cache=ResponseCache(max(8, settings.cache_entries // 4), settings.cache_bytes(0.25)),
+        results_cache=ResponseCache(settings.cache_entries, settings.cache_bytes(0.25)),
         list_store=list_store,
     )
     state.worker = RunWorker(
@@ -255,6 +256,7 @@ def create_app(
             )
         app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
 
+    app.add_middleware(AllowedMethods)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )
@@ -289,7 +291,7 @@ def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
     }
 
     def openapi() -> dict[str, Any]:
-        schema = generate()
+        schema = server_openapi(generate(), settings)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 text = operation.get("description")

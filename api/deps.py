@@ -7,19 +7,27 @@ from the database (a server-generated name).
 
 from __future__ import annotations
 
-import re
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated
 
 import geopandas as gpd
 import pandas as pd
 from fastapi import Path, Query, Request
 
-from api.errors import InvalidParameterError, NotFoundError, RunNotReadyError
+from api.errors import InvalidParameterError, NotFoundError, RunNotReadyError, ServerFaultError
+from api.redact import strip_paths as strip_paths  # re-exported: api.redact owns it
+from api.redact import strip_paths_in_text
 from api.schemas import RUN_ID_PATTERN
 from api.state import AppState, TerritoryState
 from api.store import RunRecord
+from coverage.errors import DataError
 from coverage.results import ResultFolder
+from coverage.scenario import Scenario
+
+log = logging.getLogger("api")
 
 TerritoryPath = Annotated[
     str,
@@ -67,31 +75,11 @@ BASE_COMMUNE_COLUMNS = [
     "epci_siren",
     "epci_name",
 ]
-_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:[\\/])")
-_PATH_IN_TEXT = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
 
 
 def core(request: Request) -> AppState:
     """The application state built at start-up."""
     return request.app.state.core
-
-
-def strip_paths(data: Any) -> Any:
-    """Replace absolute server paths by their file name (results must not reveal the disk)."""
-    if isinstance(data, str):
-        if _ABSOLUTE.match(data) and ("/" in data[1:] or "\\" in data):
-            return re.split(r"[\\/]", data.rstrip("/\\"))[-1]
-        return data
-    if isinstance(data, dict):
-        return {k: strip_paths(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [strip_paths(v) for v in data]
-    return data
-
-
-def strip_paths_in_text(text: str | None) -> str | None:
-    """Reduce absolute paths inside a message to file names (``/a/b/c.csv`` -> ``c.csv``)."""
-    return _PATH_IN_TEXT.sub(r"\1", text) if text else text
 
 
 _NO_SUCH_JOB = {
@@ -151,7 +139,29 @@ def done_folder(state: AppState, record: RunRecord, *, field: str = "id") -> Res
             f"run '{record.id}' is {record.status}{why}; results exist once it is done",
             field=field,
         )
-    return state.result_folder(record.result_dir)
+    with reading_results(record.id):
+        folder = state.result_folder(record.result_dir)
+        folder.summary  # noqa: B018 - read (and checked) once, cached by the folder
+    return folder
+
+
+@contextmanager
+def reading_results(run_id: str) -> Iterator[None]:
+    """Turn an unreadable result folder into a server fault (500) naming the run, no path.
+
+    Raises
+    ------
+    ServerFaultError
+        When the stored results of the run cannot be read (a damaged folder).
+    """
+    try:
+        yield
+    except DataError as exc:
+        log.error("résultats illisibles de la tâche %s : %s", run_id, exc)
+        raise ServerFaultError(
+            f"les résultats de la tâche '{run_id}' sont illisibles sur le serveur ; "
+            "relancer la tâche ou prévenir l'administrateur"
+        ) from None
 
 
 def commune_mask(
@@ -204,7 +214,8 @@ def run_communes(folder: ResultFolder, analysis: str | None) -> tuple[gpd.GeoDat
     InvalidParameterError
         For an analysis the run does not have.
     """
-    layer = folder.layer("communes")
+    with reading_results(folder.path.name):
+        layer = folder.layer("communes")
     base = [c for c in BASE_COMMUNE_COLUMNS if c in layer.columns]
     if analysis is None:
         return layer, [c for c in layer.columns if c != layer.geometry.name]
@@ -219,3 +230,50 @@ def run_communes(folder: ResultFolder, analysis: str | None) -> tuple[gpd.GeoDat
         columns={c: c[len(prefix) :] for c in chosen}
     )
     return renamed, [c for c in renamed.columns if c != renamed.geometry.name]
+
+
+def check_health_kinds(scenario: Scenario, known_kinds: Mapping[str, str]) -> None:
+    """Refuse, when a scenario is posted, ``[health] kinds`` the catalogue does not have.
+
+    :func:`coverage.scenario.select_services` checks the analyses' kinds; the
+    2SFCA section's are only read when the run reaches it, so a mistake there
+    would be accepted and fail later.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming ``health.kinds[i]`` and the kinds the catalogue has.
+    """
+    if scenario.health is None:
+        return
+    for i, kind in enumerate(scenario.health.kinds):
+        if kind not in known_kinds:
+            raise InvalidParameterError(
+                f"unknown service kind '{kind}' (known: {', '.join(sorted(known_kinds))})",
+                field=f"health.kinds[{i}]",
+            )
+
+
+def default_run(state: AppState, t: TerritoryState, *, field: str = "run") -> RunRecord:
+    """The latest finished run of a territory's default scenario (what pages show by default).
+
+    Raises
+    ------
+    NotFoundError
+        If the territory has no default scenario.
+    RunNotReadyError
+        If no run of it has finished yet (the server runs it at start-up).
+    """
+    scenario = t.default_scenario
+    if scenario is None:
+        raise NotFoundError(
+            f"{t.label} has no default scenario: give 'run' (see /scenarios)", field=field
+        )
+    latest = state.store.latest_done(t.name, scenario.name, origin="startup")
+    if latest is None:
+        raise RunNotReadyError(
+            f"no finished run of the default scenario '{scenario.name}' yet; the server runs it "
+            "at start-up (see /scenarios), or give 'run'",
+            field=field,
+        )
+    return latest

@@ -15,12 +15,16 @@ TerritoryNotFoundError, :class:`NotFoundError`     404
 :class:`RunNotReadyError`                          409
 OutputExistsError, :class:`AlreadyExistsError`     409
 :class:`UploadTooLargeError` (file, rows)          413
-:class:`QueueFullError`                            429
+:class:`QueueFullError`, :class:`BudgetExceededError` 429
 :class:`AuthenticationError` (missing/bad token)   401
 :class:`WritesDisabledError` (no token set)        403
 :class:`UnavailableError` (job database refusing,  503
 its reads or writes; job worker stopped)
+:class:`ServerFaultError` (damaged server data)    500
 =================================================  ======
+
+Messages of domain errors never carry an absolute server path (:mod:`api.redact`);
+a refusal that waiting cures carries ``Retry-After``.
 
 Bodies over the size limit get ``413`` from :class:`api.security.BodySizeLimit`.
 """
@@ -34,6 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.redact import strip_paths_in_text
 from coverage.errors import CoverageError, OutputExistsError, QueryError, TerritoryNotFoundError
 
 
@@ -73,6 +78,24 @@ class QueueFullError(ApiError):
     """Too many runs are waiting."""
 
 
+class BudgetExceededError(ApiError):
+    """An anonymous request over its cost budget (:mod:`api.budget`).
+
+    ``retry_after_s`` is the wait after which the same request would pass, or None
+    when it never passes without the token.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_s: int | None = None
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, field=field)
+
+
+class ServerFaultError(ApiError):
+    """The server's own data is unreadable (a damaged result folder): not the client's fault."""
+
+
 class AuthenticationError(ApiError):
     """Missing or wrong bearer token on a write endpoint."""
 
@@ -93,6 +116,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (OutputExistsError, 409, "exists"),
     (UploadTooLargeError, 413, "body_too_large"),
     (QueueFullError, 429, "queue_full"),
+    (BudgetExceededError, 429, "budget"),
+    (ServerFaultError, 500, "internal"),
     (AuthenticationError, 401, "unauthorized"),
     (WritesDisabledError, 403, "writes_disabled"),
     (UnavailableError, 503, "unavailable"),
@@ -176,12 +201,14 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, AuthenticationError):
             headers = {"WWW-Authenticate": 'Bearer realm="coverage"'}
+        if isinstance(exc, BudgetExceededError) and exc.retry_after_s is not None:
+            headers = {"Retry-After": str(exc.retry_after_s)}
         extra: dict[str, Any] = {}
         if (name := _domain_field(exc)) is not None:
             extra["field"] = name
         return JSONResponse(
             status_code=status,
-            content=error_body(kind, str(exc), **extra),
+            content=error_body(kind, strip_paths_in_text(str(exc)) or kind, **extra),
             headers=headers,
         )
 

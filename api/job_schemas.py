@@ -5,17 +5,22 @@ The bodies mirror the options of ``coverage place`` and ``coverage itinerary``
 (candidate, zone, commune and closure files). Every bound checked here is the
 bound the OpenAPI schema shows; what only the loaded data knows (a kind, an
 INSEE code, the number of communes) is checked when the job is posted and
-answered with a 422 naming the field.
+answered with a 422 naming the field. Bodies are read strictly (no type
+coercion, :data:`api.schemas.STRICT`), and the rules between fields (``sites``
+or ``new_sites``, ``n_stops`` or ``stop_codes``, both dates or none) are in
+the schema too (``anyOf``/``not``), so that a body the schema accepts is never
+refused for its shape.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from api.schemas import MAX_LISTS, KindName, ListName, PointIn, RunStatus
+from api.schemas import MAX_LISTS, STRICT, KindName, ListName, PointIn, RunStatus, StrictBody
 from coverage.itinerary.settings import MAX_PERMANENCES_PER_DAY
 from coverage.jobs.place import ZONE_RULE_CHOICES
 from coverage.jobs.placement_instance import CANDIDATE_SETS
@@ -38,6 +43,21 @@ TerritoryName = Annotated[
     ),
 ]
 Clock = Annotated[str, Field(pattern=r"^([01]?[0-9]|2[0-3])[:h][0-5][0-9]$")]
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"date attendue au format AAAA-MM-JJ, reçu {value!r}")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+"""A date, from its ISO text only (JSON has no date type; no timestamps, no times)."""
 Weekday = Literal["lun", "mar", "mer", "jeu", "ven", "sam", "dim"]
 ListsField = Field(
     default_factory=list,
@@ -47,8 +67,13 @@ ListsField = Field(
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _given(name: str) -> dict[str, Any]:
+    """JSON schema: the body has ``name``, not null (null is the same as leaving it out)."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _not_both(a: str, b: str) -> dict[str, Any]:
+    return {"not": {"allOf": [_given(a), _given(b)]}}
 
 
 # --- placements --------------------------------------------------------------------------------
@@ -64,10 +89,25 @@ PLACEMENT_EXAMPLE: dict[str, Any] = {
 }
 
 
-class PlacementBody(_Strict):
+class PlacementBody(StrictBody):
     """A placement study (``coverage place``): where to open sites of a kind."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PLACEMENT_EXAMPLE]})
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={
+            "examples": [PLACEMENT_EXAMPLE],
+            "allOf": [
+                _not_both("sites", "new_sites"),
+                {
+                    "anyOf": [
+                        {"required": ["model"], "properties": {"model": {"const": "lscp"}}},
+                        _given("sites"),
+                        _given("new_sites"),
+                    ]
+                },
+            ],
+        },
+    )
 
     territory: TerritoryName = None
     kind: KindName = Field(default="tiers_lieu", description="Type de service à implanter.")
@@ -220,10 +260,24 @@ ITINERARY_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ItineraryBody(_Strict):
+class ItineraryBody(StrictBody):
     """An itinerant service plan (``coverage itinerary``): stops, calendar, daily tours."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ITINERARY_EXAMPLE]})
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={
+            "examples": [ITINERARY_EXAMPLE],
+            "allOf": [
+                _not_both("n_stops", "stop_codes"),
+                {
+                    "anyOf": [
+                        {"allOf": [_given("start_date"), _given("end_date")]},
+                        {"not": {"anyOf": [_given("start_date"), _given("end_date")]}},
+                    ]
+                },
+            ],
+        },
+    )
 
     territory: TerritoryName = None
     n_stops: int | None = Field(
@@ -242,8 +296,8 @@ class ItineraryBody(_Strict):
     year: int | None = Field(
         default=None, ge=2000, le=2100, description="Année planifiée (défaut : l'an prochain)."
     )
-    start_date: date | None = Field(default=None, description="Ou : début de période.")
-    end_date: date | None = Field(default=None, description="Fin de période (incluse).")
+    start_date: IsoDate | None = Field(default=None, description="Ou : début de période.")
+    end_date: IsoDate | None = Field(default=None, description="Fin de période (incluse).")
     depot: InseeCode | PointIn = Field(
         default="32013", description="Dépôt : code INSEE de la commune ou point lon/lat."
     )
@@ -283,7 +337,7 @@ class ItineraryBody(_Strict):
     weekdays: list[Weekday] = Field(
         default=["lun", "mar", "mer", "jeu", "ven"], min_length=1, max_length=7
     )
-    closures: list[date] = Field(default_factory=list, max_length=366)
+    closures: list[IsoDate] = Field(default_factory=list, max_length=366)
     solver: Literal["vroom", "exact"] = "vroom"
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     lists: list[ListName] = ListsField

@@ -4,16 +4,26 @@ The scenario body mirrors the scenario file format (docs/scenario-format.md)
 table by table, minus what would reach the server's file system: no
 ``[services] files`` and speed profiles by built-in name only. The engine
 (:func:`coverage.scenario.scenario_from_dict`) checks the rest.
+
+Request bodies are validated strictly, as the OpenAPI schema reads: a number
+is a JSON number (``"1.5"`` and ``false`` are refused, not coerced), a boolean
+is ``true`` or ``false``, an integer has no fraction; only dates are read from
+their ISO text. The isochrone limits the schema shows are the server's
+configured ones (:func:`server_openapi`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from coverage.routing.snap import MAX_CANDIDATES_LIMIT, MAX_MARGIN_M
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 Status = Literal["open", "planned", "closed"]
 RunStatus = Literal["queued", "running", "done", "failed"]
@@ -25,17 +35,45 @@ MAX_LISTS = 20
 """Most service lists one job names."""
 ListName = Annotated[str, Field(pattern=LIST_NAME_PATTERN, examples=["mds_gers"])]
 MAX_POINTS_HARD = 1000
-"""Hard upper bound of points in the schema; the configured limit (20) is checked too."""
+"""Most points any server accepts (``COVERAGE_API_MAX_POINTS`` is at most this)."""
+MAX_BANDS_HARD = 24
+"""Most bands any server accepts (``COVERAGE_API_MAX_BANDS`` is at most this)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+STRICT = ConfigDict(extra="forbid", strict=True)
+"""Configuration of every request model: unknown keys refused, no type coercion."""
+
+
+def _integer_field(annotation: Any) -> bool:
+    """Whether a field holds integers and no floats (``int``, ``int | None``)."""
+    options = (
+        set(get_args(annotation)) if get_origin(annotation) in (Union, UnionType) else {annotation}
+    )
+    return int in options and float not in options
+
+
+class StrictBody(BaseModel):
+    """Base of the request models: :data:`STRICT`, and integers as JSON Schema counts them.
+
+    JSON Schema takes ``3.0`` for an integer; strict pydantic would refuse it, so an
+    integer field reads a number without fraction (never ``true`` or ``"3"``).
+    """
+
+    model_config = STRICT
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_integers(cls, value: Any, info: ValidationInfo) -> Any:
+        integral = isinstance(value, float) and value.is_integer()
+        if integral and _integer_field(cls.model_fields[info.field_name].annotation):
+            return int(value)
+        return value
 
 
 # --- scenarios ---------------------------------------------------------------------------------
 
 
-class ScenarioHead(_Strict):
+class ScenarioHead(StrictBody):
     """``[scenario]``: identity of the scenario."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$", examples=["gers_mds_auch"])
@@ -44,13 +82,13 @@ class ScenarioHead(_Strict):
     description: str | None = Field(default=None, max_length=4000)
 
 
-class ThresholdsBody(_Strict):
+class ThresholdsBody(StrictBody):
     """``[thresholds]``: minutes, strictly increasing."""
 
     minutes: list[Minutes] = Field(min_length=1, max_length=10, examples=[[15, 20, 30]])
 
 
-class AnalysisBody(_Strict):
+class AnalysisBody(StrictBody):
     """``[[analyses]]``: one set of services to measure access to."""
 
     kinds: list[KindName] = Field(min_length=1, max_length=10)
@@ -61,7 +99,7 @@ class AnalysisBody(_Strict):
     reference_minutes: Minutes | None = None
 
 
-class AddedServiceBody(_Strict):
+class AddedServiceBody(StrictBody):
     """``[[services.add]]``: a site to add, at a commune's point or at coordinates."""
 
     service_id: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
@@ -76,7 +114,7 @@ class AddedServiceBody(_Strict):
     capacity: float | None = Field(default=None, ge=0, le=1e6, allow_inf_nan=False)
 
 
-class ServicesBody(_Strict):
+class ServicesBody(StrictBody):
     """``[services]``: sites removed (by ``service_id``) and added; no files over HTTP, but
     the service lists imported on the server (``lists``) by name."""
 
@@ -93,10 +131,23 @@ class ServicesBody(_Strict):
     )
 
 
-class NetworkBody(_Strict):
+def _profile_enum(schema: dict[str, Any]) -> None:
+    """The schema of ``network.profile``: one of the built-in profiles, or null."""
+    from coverage.routing.speeds import builtin_profiles
+
+    for choice in schema.get("anyOf", []):
+        if choice.get("type") == "string":
+            choice["enum"] = builtin_profiles()
+
+
+class NetworkBody(StrictBody):
     """``[network]``: speed profile (built-in name) and factors."""
 
-    profile: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
+    profile: str | None = Field(
+        default=None,
+        json_schema_extra=_profile_enum,
+        description="A built-in speed profile.",
+    )
     detour_factor: float | None = Field(default=None, ge=1, le=3, allow_inf_nan=False)
     calibration_factor: float | None = Field(default=None, ge=0.2, le=5, allow_inf_nan=False)
     peak_factor: float | None = Field(default=None, ge=0.2, le=5, allow_inf_nan=False)
@@ -114,7 +165,7 @@ class NetworkBody(_Strict):
         return value
 
 
-class AccessBody(_Strict):
+class AccessBody(StrictBody):
     """``[access]``: access legs between points and the road network."""
 
     speed_kph: float | None = Field(default=None, ge=1, le=130, allow_inf_nan=False)
@@ -126,25 +177,32 @@ class AccessBody(_Strict):
     )
 
 
-class PopulationBody(_Strict):
+class PopulationBody(StrictBody):
     """``[population]``: cell size of the population surface (100 to 1 000 m over HTTP)."""
 
     cell_size_m: float | None = Field(default=None, ge=100, le=1000, allow_inf_nan=False)
 
 
-class HealthBody(_Strict):
+def _only_pattern_keys(schema: dict[str, Any]) -> None:
+    """A mapping whose keys all match its pattern (pydantic lets other keys through the schema)."""
+    for choice in schema.get("anyOf", []):
+        if "patternProperties" in choice:
+            choice["additionalProperties"] = False
+
+
+class HealthBody(StrictBody):
     """``[health]``: 2SFCA accessibility to care."""
 
     kinds: list[KindName] | None = Field(default=None, min_length=1, max_length=5)
     decay: Literal["drees", "steps", "linear"] | None = None
     steps: dict[Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")], float] | None = Field(
-        default=None, max_length=20
+        default=None, max_length=20, json_schema_extra=_only_pattern_keys
     )
     max_minutes: Minutes | None = None
     per_inhabitants: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
 
 
-class OutputsBody(_Strict):
+class OutputsBody(StrictBody):
     """``[outputs]``: optional outputs (false makes a run faster)."""
 
     isochrones: bool | None = None
@@ -177,10 +235,10 @@ SCENARIO_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ScenarioBody(_Strict):
+class ScenarioBody(StrictBody):
     """A scenario, as in a scenario file (docs/scenario-format.md), in JSON."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SCENARIO_EXAMPLE]})
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [SCENARIO_EXAMPLE]})
 
     scenario: ScenarioHead
     analyses: list[AnalysisBody] = Field(min_length=1, max_length=10)
@@ -226,7 +284,7 @@ class RunList(BaseModel):
 # --- isochrones --------------------------------------------------------------------------------
 
 
-class PointIn(_Strict):
+class PointIn(StrictBody):
     """A point in WGS84 degrees, with an optional identifier."""
 
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[0.5857])
@@ -241,13 +299,23 @@ ISOCHRONE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class IsochroneRequest(_Strict):
+class IsochroneRequest(StrictBody):
     """Points and bands of minutes (cumulative: the 20-minute band contains the 10-minute one)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ISOCHRONE_EXAMPLE]})
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [ISOCHRONE_EXAMPLE]})
 
-    points: list[PointIn] = Field(min_length=1, max_length=MAX_POINTS_HARD)
-    bands_minutes: list[Minutes] = Field(default=[10, 20, 30], min_length=1, max_length=24)
+    points: list[PointIn] = Field(
+        min_length=1,
+        max_length=MAX_POINTS_HARD,
+        description="Points (at most `COVERAGE_API_MAX_POINTS`, the schema shows this server's).",
+    )
+    bands_minutes: list[Minutes] = Field(
+        default=[10, 20, 30],
+        min_length=1,
+        max_length=MAX_BANDS_HARD,
+        description="Bands in minutes, strictly increasing (at most `COVERAGE_API_MAX_BANDS`, "
+        "none longer than `COVERAGE_API_MAX_BAND_MINUTES`: the schema shows this server's).",
+    )
     territory: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_-]{1,64}$",
@@ -348,7 +416,8 @@ _DESCRIPTIONS = {
     409: "La tâche n'est pas terminée (ou a échoué), ou le résultat existe déjà.",
     413: "Corps de requête ou fichier trop volumineux (octets ou lignes).",
     422: "Paramètre ou corps invalide ; le message nomme le champ.",
-    429: "Trop de tâches en attente.",
+    429: "Trop de tâches en attente, ou budget de calcul sans jeton dépassé (`Retry-After` "
+    "quand attendre suffit).",
     503: "Base des tâches indisponible (disque plein…) ou exécution des tâches arrêtée.",
 }
 
@@ -369,3 +438,61 @@ def error_responses(*codes: int, by_ref: bool = False) -> dict[int | str, dict[s
             for code in codes
         }
     return {code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+# --- the document this server serves -------------------------------------------------------------
+
+
+def server_openapi(schema: dict[str, Any], settings: ApiSettings) -> dict[str, Any]:
+    """Make an OpenAPI document exactly as strict as this server (edited in place).
+
+    The request models carry the bounds every server accepts; a server is
+    configured tighter (``COVERAGE_API_MAX_POINTS``, ``MAX_BANDS``,
+    ``MAX_BAND_MINUTES``), so the isochrone body shows this server's limits.
+    Multipart forms are described as they are read: a form field is text, never
+    ``null``, and an optional text field sent empty means its default.
+
+    Parameters
+    ----------
+    schema
+        The document FastAPI generated.
+    settings
+        The server's :class:`api.settings.ApiSettings`.
+    """
+    components = schema.get("components", {}).get("schemas", {})
+    iso = components.get("IsochroneRequest", {}).get("properties", {})
+    if "points" in iso:
+        iso["points"]["maxItems"] = settings.max_points
+    if "bands_minutes" in iso:
+        bands = iso["bands_minutes"]
+        bands["maxItems"] = settings.max_bands
+        bands.setdefault("items", {})["maximum"] = settings.max_band_minutes
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            form = content.get("multipart/form-data", {}).get("schema", {})
+            ref = form.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                _form_as_read(components.get(ref.rsplit("/", 1)[-1], {}))
+    return schema
+
+
+def _form_as_read(body: dict[str, Any]) -> None:
+    """A multipart form body as FastAPI reads it (see :func:`server_openapi`)."""
+    required = set(body.get("required", ()))
+    for name, prop in body.get("properties", {}).items():
+        choices = prop.get("anyOf")
+        if choices is not None:
+            kept = [c for c in choices if c.get("type") != "null"]
+            if len(kept) == 1:
+                del prop["anyOf"]
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+        if prop.get("contentMediaType") or prop.get("format") == "binary":
+            prop["minLength"] = 1  # an empty file is refused, as the route says
+            continue
+        if name in required or prop.get("type") != "string":
+            continue  # numbers and flags: read from their text (empty: the default too)
+        value = {k: prop.pop(k) for k in list(prop) if k not in ("title", "description", "default")}
+        prop["anyOf"] = [{"type": "string", "maxLength": 0}, value]

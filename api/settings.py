@@ -7,7 +7,6 @@ Every setting has a default that works on one machine (SQLite database and
 result folders under the user data directory). Environment variables, all
 prefixed ``COVERAGE_API_``:
 
-====================  ==========================================================
 ``DATA_DIR``          data bundles (default: ``$COVERAGE_DATA_DIR``, then the
                       user data directory, as for the CLI)
 ``TERRITORIES``       territories loaded at start-up, comma-separated (``gers``)
@@ -45,6 +44,53 @@ prefixed ``COVERAGE_API_``:
 ``CACHE_MB``          and at most this many MiB per cache (``128``; one cache per
                       territory, one for run results, one for maps)
 ====================  ==========================================================
+=======
+==========================  ====================================================
+``DATA_DIR``                data bundles (default: ``$COVERAGE_DATA_DIR``, then the
+                            user data directory, as for the CLI)
+``TERRITORIES``             territories loaded at start-up, comma-separated (``gers``)
+``STATE_DIR``               where the database and results live
+                            (default: ``<user data dir>/api``)
+``RESULTS_DIR``             run result folders (default: ``<STATE_DIR>/results``)
+``DATABASE_URL``            SQLAlchemy URL (default: ``sqlite:///<STATE_DIR>/runs.sqlite``;
+                            ``postgresql+psycopg://...`` works too)
+``TOKEN``                   bearer token of the write endpoints (none: writes disabled)
+``CORS_ORIGINS``            allowed browser origins, comma-separated (none by default)
+``FRAME_ANCESTORS``         portal origins allowed to show the embeddable pages (portraits,
+                            ``embed=true`` maps) in an iframe, comma-separated; the server
+                            itself always may, ``*`` lets any site (none by default)
+``ASSETS_DIR``              self-hosted Leaflet assets, served under ``ASSETS_URL``
+``ASSETS_URL``              URL path of those assets (``/assets``)
+``TILES_URL``               background tiles of the maps (default OpenStreetMap's),
+                            with ``TILES_ATTRIBUTION``
+``DEFAULT_RUN``             run each territory's default scenario at start-up when the
+                            store has no finished run of it (``true``)
+``MAX_BODY_BYTES``          largest request body (``262144``)
+``MAX_POINTS``              most points of one isochrone request (``20``)
+``MAX_BANDS``               most bands of one isochrone request (``6``)
+``MAX_BAND_MINUTES``        largest isochrone band (``120``)
+``POINT_MARGIN_M``          how far outside the territory a point may lie (``5000``)
+``MAX_QUEUED_RUNS``         jobs waiting at most (``20``): scenario runs, placement
+                            studies and itinerary plans share the queue
+``MAX_UPLOAD_BYTES``        largest uploaded file (``2097152``: 2 MiB), addresses to
+                            geocode or a service list
+``MAX_GEOCODE_ROWS``        most rows of one geocoding request (``5000``)
+``GEOCODE_BAN``             allow the online ``ban`` geocoder (``false``: only ``local``
+                            and ``commune``, which need no network)
+``SERVICES_FILES``          service lists loaded at start-up into every territory's
+                            catalogue, comma-separated (``coverage serve --services``)
+``CACHE_ENTRIES``           responses kept in memory per cache (``256``)
+``CACHE_MB``                MiB of responses kept in memory by all the caches together
+                            (``128``: half for the territories' caches, a quarter
+                            for run results, a quarter for map pages)
+``ANONYMOUS_MAX_COST``      largest cost of one request without the token (``3600``;
+                            an isochrone costs points x bands x its longest band in
+                            minutes; ``0``: no limit)
+``ANONYMOUS_COST_RATE``     cost per second each client address may spend without
+                            the token (``400``; ``0``: no rate)
+``ANONYMOUS_COST_BURST``    what it may spend at once (``3600``; at least
+                            ``ANONYMOUS_MAX_COST``)
+==========================  ====================================================
 """
 
 from __future__ import annotations
@@ -55,7 +101,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coverage.settings import DATA_DIR_ENV, default_data_root
 
@@ -109,7 +155,10 @@ class ApiSettings(BaseModel):
     geocode_ban: bool = False
     services_files: tuple[Path, ...] = ()
     cache_entries: int = Field(default=256, ge=1)
-    cache_mb: int = Field(default=128, ge=1)
+    cache_mb: int = Field(default=128, ge=4)
+    anonymous_max_cost: float = Field(default=3600.0, ge=0, allow_inf_nan=False)
+    anonymous_cost_rate: float = Field(default=400.0, ge=0, allow_inf_nan=False)
+    anonymous_cost_burst: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
 
     @field_validator("token")
     @classmethod
@@ -135,6 +184,16 @@ class ApiSettings(BaseModel):
                 )
             origins.append(origin)
         return tuple(dict.fromkeys(origins))
+
+    @model_validator(mode="after")
+    def _burst_holds_a_request(self) -> ApiSettings:
+        if self.anonymous_max_cost and self.anonymous_cost_burst < self.anonymous_max_cost:
+            raise ValueError(
+                f"anonymous_cost_burst ({self.anonymous_cost_burst:g}) must be at least "
+                f"anonymous_max_cost ({self.anonymous_max_cost:g}): otherwise the largest "
+                "request allowed without the token could never be served"
+            )
+        return self
 
     @field_validator("assets_url")
     @classmethod
@@ -194,6 +253,10 @@ class ApiSettings(BaseModel):
     def lists_path(self) -> Path:
         """Folder of the imported service lists (``<state>/services/<territory>/<name>.gpkg``)."""
         return self.state_path / "services"
+
+    def cache_bytes(self, share: float) -> int:
+        """Bytes of one response cache that holds ``share`` of ``cache_mb``."""
+        return max(1024 * 1024, int(self.cache_mb * 1024 * 1024 * share))
 
     @property
     def writes_enabled(self) -> bool:

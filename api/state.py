@@ -118,7 +118,9 @@ class TerritoryState:
             default_scenario=scenario,
             default_body=body,
             to_territory_crs=transformer,
-            cache=ResponseCache(settings.cache_entries, settings.cache_mb * 1024 * 1024),
+            cache=ResponseCache(
+                settings.cache_entries, settings.cache_bytes(0.5 / len(settings.territories))
+            ),
         )
 
     @property

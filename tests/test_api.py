@@ -222,7 +222,7 @@ def test_communes_bad_filters(client: TestClient) -> None:
     )
     assert_field_error(client.get("/territories/gers/communes", params={"epci": "12"}), 422, "epci")
     assert_field_error(
-        client.get("/territories/gers/communes", params={"analysis": "tiers_lieu"}), 422, "analysis"
+        client.get("/territories/gers/communes", params={"analysis": "mds"}), 422, "analysis"
     )
     assert_field_error(
         client.get("/territories/gers/communes", params={"run": "0123456789abcdef"}), 404, "run"
@@ -230,6 +230,13 @@ def test_communes_bad_filters(client: TestClient) -> None:
     assert_field_error(
         client.get("/territories/gers/communes", params={"simplify_m": -1}), 422, "simplify_m"
     )
+
+
+def test_communes_of_an_analysis_without_a_run(client: TestClient, default_run) -> None:
+    """Without ``run``, ``analysis`` reads the default run, as the maps do."""
+    layer = client.get("/territories/gers/communes", params={"analysis": "tiers_lieu"}).json()
+    assert layer["metadata"]["run"] == default_run["id"]
+    assert "share_beyond_30" in layer["features"][0]["properties"]
 
 
 def test_communes_with_a_run(client: TestClient, default_run) -> None:

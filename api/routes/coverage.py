@@ -3,7 +3,10 @@
 Computed with :func:`coverage.access.service_access` on the preloaded
 territory (one multi-source Dijkstra over the populated 200 m cells), for the
 chosen service kinds and statuses; the access result and the serialised
-responses are cached in memory, so a repeated request costs a lookup.
+responses are cached in memory, so a repeated request costs a lookup. The
+access results are bounded in entries and bytes (:data:`ACCESS_CACHE_BYTES`);
+without the token, computing one is charged to the client's cost budget
+(:data:`api.budget.COVERAGE_COST`).
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from api.budget import COVERAGE_COST, charge
 from api.cache import CachedBody, cached_response
-from api.deps import SimplifyQuery, TerritoryPath, core
+from api.deps import SimplifyQuery, TerritoryPath, core, strip_paths
 from api.errors import InvalidParameterError
 from api.geojson import dumps, feature_collection, records
 from api.routes.territories import GEOJSON
-from api.schemas import GEOJSON_SCHEMA, Status, error_responses
+from api.schemas import GEOJSON_SCHEMA, KindName, Status, error_responses
 from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
 from coverage.access import ServiceAccess, network_provenance, service_access, threshold_key
 
 router = APIRouter(tags=["accessibilité"])
 _ACCESS_LOCK = threading.Lock()
+ACCESS_CACHE_BYTES = 96 * 1024 * 1024
+"""Bytes of access results kept per territory (besides :data:`ACCESS_CACHE_ENTRIES`)."""
 METHOD = (
     "temps en voiture jusqu'au service le plus proche (sites hors du territoire compris), "
     "pour chaque cellule peuplée de 200 m, raccordée à la route la plus proche (trajet "
@@ -102,15 +108,7 @@ def _access(
             t.access_results.move_to_end(key)
             return found
     catalogue = t.resources.catalogue
-    chosen = catalogue.of_kind(
-        *kinds, status=statuses, in_territory=None if include_outside else True
-    )
-    if chosen.empty:
-        raise InvalidParameterError(
-            f"no service of kind {', '.join(kinds)} with status {', '.join(statuses)} in the "
-            f"catalogue of {t.label}",
-            field="kind",
-        )
+    chosen = _chosen(t, kinds, statuses, include_outside)
     result = service_access(
         t.resources.context,
         chosen,
@@ -120,9 +118,38 @@ def _access(
     )
     with _ACCESS_LOCK:
         t.access_results[key] = result
-        while len(t.access_results) > ACCESS_CACHE_ENTRIES:
+        while len(t.access_results) > ACCESS_CACHE_ENTRIES or (
+            len(t.access_results) > 1
+            and sum(access_bytes(r) for r in t.access_results.values()) > ACCESS_CACHE_BYTES
+        ):
             t.access_results.popitem(last=False)
     return result
+
+
+def _chosen(
+    t: TerritoryState, kinds: tuple[str, ...], statuses: tuple[str, ...], include_outside: bool
+) -> Any:
+    """The sites measured (422 when there is none)."""
+    chosen = t.resources.catalogue.of_kind(
+        *kinds, status=statuses, in_territory=None if include_outside else True
+    )
+    if chosen.empty:
+        raise InvalidParameterError(
+            f"no service of kind {', '.join(kinds)} with status {', '.join(statuses)} in the "
+            f"catalogue of {t.label}",
+            field="kind",
+        )
+    return chosen
+
+
+def access_bytes(result: ServiceAccess) -> int:
+    """Memory held by an access result: its per-cell arrays and tables."""
+    tables = (result.communes, result.services)
+    return (
+        result.cell_seconds.nbytes
+        + result.cell_service.nbytes
+        + sum(int(table.memory_usage(deep=True).sum()) for table in tables)
+    )
 
 
 def _commune_rows(result: ServiceAccess, threshold: float) -> pd.DataFrame:
@@ -166,7 +193,7 @@ def _payload(
             "communes_with_pop_beyond": at["communes_with_pop_beyond"],
         },
         "method": METHOD,
-        "network": network_provenance(t.resources.network),
+        "network": strip_paths(network_provenance(t.resources.network)),
     }
 
 
@@ -180,14 +207,14 @@ def _payload(
             "description": "JSON (default) or GeoJSON (`format=geojson`, EPSG:4326).",
             "content": {GEOJSON: {"schema": GEOJSON_SCHEMA}},
         },
-        **error_responses(404, 422),
+        **error_responses(404, 422, 429),
     },
 )
 async def coverage(
     request: Request,
     territory: TerritoryPath,
     kind: Annotated[
-        list[str],
+        list[KindName],
         Query(
             min_length=1,
             max_length=10,
@@ -214,6 +241,10 @@ async def coverage(
 ) -> Response:
     """Per commune: mean time, time from the commune point, nearest service, population
     and share beyond the threshold; and the same for the whole territory.
+
+    Without the token, computing the access to a new set of services (kinds, statuses,
+    threshold) is charged to the client's cost budget (429 beyond it); cached answers
+    cost nothing.
     """
     state = core(request)
     t = state.territory(territory)
@@ -257,4 +288,11 @@ async def coverage(
         )
         return CachedBody.build(body, GEOJSON)
 
-    return await cached_response(request, t.cache, key, compute)
+    def on_miss() -> None:
+        with _ACCESS_LOCK:
+            known = (kinds, statuses, include_outside, threshold) in t.access_results
+        if not known:
+            _chosen(t, kinds, statuses, include_outside)  # a refusal costs nothing
+            charge(request, COVERAGE_COST, what="ce calcul d'accessibilité")
+
+    return await cached_response(request, t.cache, key, compute, on_miss=on_miss)

@@ -5,7 +5,9 @@ cells reached within each band are polygonised
 (:func:`coverage.routing.isochrones.isochrones`), and each polygon carries
 the population of its cells (the territory's population surface). Bands are
 cumulative. Points must lie in the territory or within
-``COVERAGE_API_POINT_MARGIN_M`` of its border (400 otherwise).
+``COVERAGE_API_POINT_MARGIN_M`` of its border (400 otherwise). Without the
+token, an answer not cached yet is charged to the client's cost budget
+(:mod:`api.budget`: points x bands x longest band), 429 beyond it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import shapely
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from api.budget import charge, isochrone_cost
 from api.cache import CachedBody, cached_response
-from api.deps import core
+from api.deps import core, strip_paths
 from api.errors import InvalidParameterError, PointOutsideError
 from api.geojson import feature_collection
 from api.routes.territories import GEOJSON, geojson_response_doc
@@ -149,7 +152,7 @@ def _collection(
                 for i, p in enumerate(body.points)
             ],
             "access_legs": ctx.access.describe(),
-            "network": network_provenance(t.resources.network),
+            "network": strip_paths(network_provenance(t.resources.network)),
             "method": METHOD,
         },
     )
@@ -161,13 +164,18 @@ def _collection(
     summary="Isochrones de points, avec la population couverte",
     responses={
         **geojson_response_doc(ISOCHRONES_EXAMPLE),
-        **error_responses(400, 413, 422),
+        **error_responses(400, 413, 422, 429),
     },
 )
 async def isochrones(request: Request, body: IsochroneRequest) -> Response:
     """For each point and band: the area reached by car within the band (cumulative) and
     the population living there, as GeoJSON (EPSG:4326). Bands with nobody reached have a
     ``null`` geometry and population 0.
+
+    Without the token, a request costs points × bands × its longest band (minutes): at
+    most `COVERAGE_API_ANONYMOUS_MAX_COST` per request, and each client address spends
+    from a budget refilled at `COVERAGE_API_ANONYMOUS_COST_RATE` per second; beyond it,
+    429 (with `Retry-After` when waiting helps). Answers already cached cost nothing.
     """
     state = core(request)
     if body.territory is None:
@@ -184,6 +192,11 @@ async def isochrones(request: Request, body: IsochroneRequest) -> Response:
         tuple((round(p.lon, 6), round(p.lat, 6), p.id) for p in body.points),
         tuple(bands),
     )
+    cost = isochrone_cost(len(body.points), bands)
     return await cached_response(
-        request, t.cache, key, lambda: CachedBody.build(_collection(t, body, xy, bands), GEOJSON)
+        request,
+        t.cache,
+        key,
+        lambda: CachedBody.build(_collection(t, body, xy, bands), GEOJSON),
+        on_miss=lambda: charge(request, cost, what="ces isochrones"),
     )

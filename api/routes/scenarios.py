@@ -22,6 +22,7 @@ from api.deps import (
     EpciQuery,
     RunIdPath,
     SimplifyQuery,
+    check_health_kinds,
     core,
     done_folder,
     get_run,
@@ -96,6 +97,7 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
     resources = t.resources_for_files(scenario.extra_files)
     catalogue = resources.catalogue
     select_services(scenario, catalogue.frame, resources.territory, known_kinds=catalogue.kinds)
+    check_health_kinds(scenario, catalogue.kinds)
     state.worker.check_accepting()
     record = state.store.create(
         territory=t.name,

@@ -1,4 +1,9 @@
-"""Territories: the list, one summary, the communes (GeoJSON) and the service points (GeoJSON)."""
+"""Territories: the list, one summary, the communes (GeoJSON) and the service points (GeoJSON).
+
+Every answer is cached as ready bytes in the territory's cache (:mod:`api.cache`):
+the summary until the default scenario gets a new finished run, the layers
+until a service list is imported.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Annotated, Any
 
 import geopandas as gpd
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from api.cache import CachedBody, cached_response
@@ -18,16 +23,18 @@ from api.deps import (
     TerritoryPath,
     commune_mask,
     core,
+    default_run,
     done_folder,
     get_run,
     run_communes,
     strip_paths,
 )
 from api.errors import InvalidParameterError
-from api.geojson import feature_collection, records
+from api.geojson import dumps, feature_collection, records
 from api.schemas import (
     GEOJSON_SCHEMA,
     RUN_ID_PATTERN,
+    KindName,
     Status,
     TerritoryBrief,
     TerritoryList,
@@ -116,14 +123,31 @@ def territories(request: Request) -> TerritoryList:
 
 @router.get(
     "/territories/{territory}",
-    response_model=TerritoryDetail,
+    response_class=JSONResponse,
     summary="Résumé d'un territoire",
-    responses=error_responses(404, 422),
+    responses={
+        200: {"model": TerritoryDetail, "description": "Successful Response"},
+        **error_responses(404, 422),
+    },
 )
-def territory_summary(request: Request, territory: TerritoryPath) -> TerritoryDetail:
+async def territory_summary(request: Request, territory: TerritoryPath) -> Response:
     """Communes, population, cantons, EPCI, services, default scenario and data sources."""
     state = core(request)
     t = state.territory(territory)
+    latest = None
+    if t.default_scenario is not None:
+        latest = state.store.latest_done(t.name, t.default_scenario.name, origin="startup")
+    latest_id = latest.id if latest is not None else None
+
+    def compute() -> CachedBody:
+        detail = territory_detail(t, latest_id)
+        return CachedBody.build(dumps(detail.model_dump(mode="json")), "application/json")
+
+    return await cached_response(request, t.cache, ("summary", latest_id), compute)
+
+
+def territory_detail(t: TerritoryState, latest_run: str | None) -> TerritoryDetail:
+    """A territory's summary, with the latest finished run of its default scenario."""
     loaded = t.resources.territory
     summary = loaded.summary()
     cantons = loaded.cantons.drop(columns="geometry").rename(columns={"n_communes": "communes"})
@@ -131,11 +155,10 @@ def territory_summary(request: Request, territory: TerritoryPath) -> TerritoryDe
     catalogue = t.resources.catalogue
     default = None
     if t.default_scenario is not None:
-        latest = state.store.latest_done(t.name, t.default_scenario.name, origin="startup")
         default = {
             "name": t.default_scenario.name,
             "label": t.default_scenario.label,
-            "latest_run": latest.id if latest else None,
+            "latest_run": latest_run,
         }
     return TerritoryDetail(
         **brief(t).model_dump(),
@@ -193,7 +216,8 @@ async def communes(
         str | None,
         Query(
             pattern=r"^[A-Za-z0-9_]{1,64}$",
-            description="With `run`: only this analysis's indicators.",
+            description="Only this analysis's indicators, unprefixed: of `run`, or without "
+            "`run` of the latest finished run of the default scenario (as the maps).",
             examples=["france_services"],
         ),
     ] = None,
@@ -204,12 +228,14 @@ async def communes(
     Without ``run``: code, name, legal population, canton and EPCI. With a
     finished ``run`` of this territory: its per-commune indicators too (mean
     time, time from the commune point, nearest service, population and share
-    beyond each threshold).
+    beyond each threshold). With ``analysis`` and no ``run``: that analysis's
+    indicators in the latest finished run of the default scenario (409 until
+    there is one).
     """
     state = core(request)
     t = state.territory(territory)
     if analysis is not None and run is None:
-        raise InvalidParameterError("give 'run' to choose an analysis", field="analysis")
+        run = default_run(state, t).id
     if run is None:
         frame = t.resources.territory.communes
         mask = commune_mask(t, frame, canton=canton, epci=epci)
@@ -318,7 +344,7 @@ async def services(
     request: Request,
     territory: TerritoryPath,
     kind: Annotated[
-        list[str] | None,
+        list[KindName] | None,
         Query(
             max_length=10,
             description="Service kinds to keep (repeat the parameter); all by default.",
