@@ -9,23 +9,17 @@ so that a burst of expensive requests queues instead of starving the server.
 A cache is bounded both in entries and in bytes (``COVERAGE_API_CACHE_ENTRIES``
 and a share of ``COVERAGE_API_CACHE_MB``).
 
-A computation allocates far more than it keeps (road searches, polygons,
-GeoJSON text); glibc keeps freed memory in its per-thread arenas, so that
-the server's resident memory would grow with every new answer though the
-caches stay within their bounds. After a computation the freed memory is
-handed back to the system (:func:`release_memory`, at most every
-:data:`RELEASE_EVERY_S` seconds).
+After a computation the memory it freed is handed back to the system
+(:func:`api.memory.release_memory`), so that the server's resident memory
+follows what the caches keep.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gzip
 import hashlib
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -34,45 +28,11 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.memory import release_memory
+
 GZIP_MIN_BYTES = 1024
 COMPUTE_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 """Computations of missing entries running at once (one per processor)."""
-RELEASE_EVERY_S = 0.1
-"""Least time between two returns of freed memory to the system (one takes a few ms)."""
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
-        return None
-    if trim is not None:
-        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-_TRIM = _malloc_trim()
-_released_at = 0.0
-_release_lock = threading.Lock()
-
-
-def release_memory(*, force: bool = False) -> bool:
-    """Give the memory freed by computations back to the system (glibc ``malloc_trim``).
-
-    Returns whether it ran: not more than once per :data:`RELEASE_EVERY_S`
-    unless ``force``, never where the C library has no ``malloc_trim``.
-    """
-    global _released_at
-    if _TRIM is None:
-        return False
-    now = time.monotonic()
-    with _release_lock:
-        if not force and now - _released_at < RELEASE_EVERY_S:
-            return False
-        _released_at = now
-    _TRIM(0)
-    return True
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ prefixed ``COVERAGE_API_``:
                             an isochrone costs points x bands x its longest band in
                             minutes; ``0``: no limit)
 ``ANONYMOUS_COST_RATE``     cost per second each client address may spend without
-                            the token (``400``; ``0``: no rate)
+                            the token (``200``; ``0``: no rate)
 ``ANONYMOUS_COST_BURST``    what it may spend at once (``3600``; at least
                             ``ANONYMOUS_MAX_COST``)
 ==========================  ====================================================
@@ -157,7 +157,7 @@ class ApiSettings(BaseModel):
     cache_entries: int = Field(default=256, ge=1)
     cache_mb: int = Field(default=128, ge=4)
     anonymous_max_cost: float = Field(default=3600.0, ge=0, allow_inf_nan=False)
-    anonymous_cost_rate: float = Field(default=400.0, ge=0, allow_inf_nan=False)
+    anonymous_cost_rate: float = Field(default=200.0, ge=0, allow_inf_nan=False)
     anonymous_cost_burst: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
 
     @field_validator("token")
