@@ -7,44 +7,6 @@ Every setting has a default that works on one machine (SQLite database and
 result folders under the user data directory). Environment variables, all
 prefixed ``COVERAGE_API_``:
 
-``DATA_DIR``          data bundles (default: ``$COVERAGE_DATA_DIR``, then the
-                      user data directory, as for the CLI)
-``TERRITORIES``       territories loaded at start-up, comma-separated (``gers``)
-``STATE_DIR``         where the database and results live
-                      (default: ``<user data dir>/api``)
-``RESULTS_DIR``       run result folders (default: ``<STATE_DIR>/results``)
-``DATABASE_URL``      SQLAlchemy URL (default: ``sqlite:///<STATE_DIR>/runs.sqlite``;
-                      ``postgresql+psycopg://...`` works too)
-``TOKEN``             bearer token of the write endpoints (none: writes disabled)
-``CORS_ORIGINS``      allowed browser origins, comma-separated (none by default)
-``FRAME_ANCESTORS``   portal origins allowed to show the embeddable pages (portraits,
-                      ``embed=true`` maps) in an iframe, comma-separated; the server
-                      itself always may, ``*`` lets any site (none by default)
-``ASSETS_DIR``        self-hosted Leaflet assets, served under ``ASSETS_URL``
-``ASSETS_URL``        URL path of those assets (``/assets``)
-``TILES_URL``         background tiles of the maps (default OpenStreetMap's),
-                      with ``TILES_ATTRIBUTION``
-``DEFAULT_RUN``       run each territory's default scenario at start-up when the
-                      store has no finished run of it (``true``)
-``MAX_BODY_BYTES``    largest request body (``262144``)
-``MAX_POINTS``        most points of one isochrone request (``20``)
-``MAX_BANDS``         most bands of one isochrone request (``6``)
-``MAX_BAND_MINUTES``  largest isochrone band (``120``)
-``POINT_MARGIN_M``    how far outside the territory a point may lie (``5000``)
-``MAX_QUEUED_RUNS``   jobs waiting at most (``20``): scenario runs, placement
-                      studies and itinerary plans share the queue
-``MAX_UPLOAD_BYTES``  largest uploaded file (``2097152``: 2 MiB), addresses to
-                      geocode or a service list
-``MAX_GEOCODE_ROWS``  most rows of one geocoding request (``5000``)
-``GEOCODE_BAN``       allow the online ``ban`` geocoder (``false``: only ``local``
-                      and ``commune``, which need no network)
-``SERVICES_FILES``    service lists loaded at start-up into every territory's
-                      catalogue, comma-separated (``coverage serve --services``)
-``CACHE_ENTRIES``     responses kept in memory per cache (``256``)
-``CACHE_MB``          and at most this many MiB per cache (``128``; one cache per
-                      territory, one for run results, one for maps)
-====================  ==========================================================
-=======
 ==========================  ====================================================
 ``DATA_DIR``                data bundles (default: ``$COVERAGE_DATA_DIR``, then the
                             user data directory, as for the CLI)
