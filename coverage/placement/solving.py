@@ -147,22 +147,7 @@ def solve_mclp(
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
     )
-    if outcome.chosen is None:
-        return _fallback(problem, "mclp", outcome, start, started, params, cover, threshold_s)
-    params["highs"] = outcome.details
-    return _finish(
-        problem,
-        "mclp",
-        "highs",
-        outcome.status,
-        outcome.chosen,
-        outcome.bound,
-        started,
-        params,
-        cover=cover,
-        threshold_s=threshold_s,
-        shares=outcome.shares,
-    )
+    return _from_mip(problem, "mclp", outcome, start, started, params, cover, threshold_s)
 
 
 def solve_pmedian(
@@ -233,20 +218,7 @@ def solve_pmedian(
     outcome = solve_pmedian_mip(
         problem, p, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap, max_pairs=max_pairs
     )
-    if outcome.chosen is None:
-        return _fallback(problem, "pmedian", outcome, start, started, params, None, None)
-    params["highs"] = outcome.details
-    return _finish(
-        problem,
-        "pmedian",
-        "highs",
-        outcome.status,
-        outcome.chosen,
-        outcome.bound,
-        started,
-        params,
-        shares=outcome.shares,
-    )
+    return _from_mip(problem, "pmedian", outcome, start, started, params, None, None)
 
 
 def solve_lscp(
@@ -344,22 +316,7 @@ def solve_lscp(
     outcome = solve_lscp_mip(
         problem, reduced, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap
     )
-    if outcome.chosen is None:
-        return _fallback(problem, "lscp", outcome, start, started, params, cover, threshold_s)
-    params["highs"] = outcome.details
-    return _finish(
-        problem,
-        "lscp",
-        "highs",
-        outcome.status,
-        outcome.chosen,
-        outcome.bound,
-        started,
-        params,
-        cover=cover,
-        threshold_s=threshold_s,
-        shares=outcome.shares,
-    )
+    return _from_mip(problem, "lscp", outcome, start, started, params, cover, threshold_s)
 
 
 def solve(
@@ -488,6 +445,35 @@ def _tie_break(
         "mean_minutes_after": round(after / denominator / 60.0, 3),
     }
     return np.array(sorted(open_sites), dtype=np.int64), report
+
+
+def _from_mip(
+    problem: PlacementProblem,
+    model: str,
+    outcome: Any,
+    start: np.ndarray | None,
+    started: float,
+    params: dict[str, Any],
+    cover: np.ndarray | None,
+    threshold_s: float | None,
+) -> PlacementResult:
+    """The result of a MIP solve, or of the greedy start when HiGHS gave no solution."""
+    if outcome.chosen is None:
+        return _fallback(problem, model, outcome, start, started, params, cover, threshold_s)
+    params["highs"] = outcome.details
+    return _finish(
+        problem,
+        model,
+        "highs",
+        outcome.status,
+        outcome.chosen,
+        outcome.bound,
+        started,
+        params,
+        cover=cover,
+        threshold_s=threshold_s,
+        shares=outcome.shares,
+    )
 
 
 def _fallback(
