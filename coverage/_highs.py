@@ -50,7 +50,7 @@ class MipResult:
         Objective of :attr:`solution` (None without a solution).
     dual_bound
         Best proven bound on the objective (upper when maximising, lower otherwise),
-        or None when HiGHS has none.
+        or None when HiGHS has none (it may exist without a solution).
     gap
         ``|objective - dual_bound| / max(|objective|, 1)``, or None when either is
         missing.
@@ -66,6 +66,13 @@ class MipResult:
         Branch-and-bound nodes explored.
     version
         HiGHS version (``major.minor.patch``).
+    time_limit_s
+        The time limit HiGHS was given, seconds.
+    mip_gap
+        The relative gap HiGHS was asked to reach (and :attr:`proven_optimal` checks).
+    threads
+        Threads HiGHS was asked for (:data:`THREADS`, or 0 when the process-wide pool
+        was already started with another count and had to be used as it is).
     """
 
     status: str
@@ -79,6 +86,9 @@ class MipResult:
     time_s: float
     nodes: int
     version: str
+    time_limit_s: float = float("nan")
+    mip_gap: float = float("nan")
+    threads: int = THREADS
 
     @property
     def has_solution(self) -> bool:
@@ -92,6 +102,14 @@ class MipResult:
             "highs_time_s": round(self.time_s, 3),
             "nodes": self.nodes,
             "highs_version": self.version,
+            "objective": self.objective,
+            "dual_bound": self.dual_bound,
+            "gap": self.gap,
+            "proven_optimal": self.proven_optimal,
+            "time_limit_s": self.time_limit_s,
+            "mip_gap": self.mip_gap,
+            "threads": self.threads,
+            "random_seed": RANDOM_SEED,
         }
 
 
@@ -201,6 +219,7 @@ def solve_mip(
         given.col_value = list(x0)
         given.value_valid = True
         h.setSolution(given)
+    threads = THREADS
     started = time.perf_counter()
     if h.run() == highspy.HighsStatus.kError and (
         h.getModelStatus() == highspy.HighsModelStatus.kNotset
@@ -209,6 +228,7 @@ def solve_mip(
         # library, a server running several jobs) has started it with more threads, asking
         # for one is refused; use the pool as it is
         h.setOptionValue("threads", 0)
+        threads = 0
         h.run()
     elapsed = time.perf_counter() - started
     status = h.getModelStatus()
@@ -219,13 +239,14 @@ def solve_mip(
     optimal = status == highspy.HighsModelStatus.kOptimal
     feasible = int(info.primal_solution_status) == int(highspy.kSolutionStatusFeasible)
     solution = objective = bound = gap = None
+    if is_int.any():
+        # the proven bound exists also when no solution was found (time limit)
+        raw = float(info.mip_dual_bound)
+        bound = raw if np.isfinite(raw) and abs(raw) < inf else None
     if feasible:
         solution = np.asarray(h.getSolution().col_value, dtype=np.float64)
         objective = float(info.objective_function_value)
-        if is_int.any():
-            raw = float(info.mip_dual_bound)
-            bound = raw if np.isfinite(raw) else None
-        elif optimal:
+        if not is_int.any() and optimal:
             bound = objective  # a linear programme solved to optimality is its own bound
         if bound is not None:
             gap = abs(objective - bound) / max(abs(objective), 1.0)
@@ -241,6 +262,9 @@ def solve_mip(
         time_s=elapsed,
         nodes=int(info.mip_node_count),
         version=version,
+        time_limit_s=float(time_limit_s),
+        mip_gap=float(mip_gap),
+        threads=threads,
     )
 
 

@@ -142,8 +142,14 @@ def test_mclp_with_capacities_matches_enumeration(seed: int) -> None:
             problem.cost_s, problem.weights, candidate_ids=problem.candidate_ids
         )
         assert covered_weight(free, result.chosen.tolist()) >= result.objective - 1e-6
-    with pytest.raises(PlacementError, match="capacities"):
-        solve_mclp(problem, 2, T_MIN, solver="greedy")
+    # the greedy heuristic respects capacities: its covered weight is what its sites
+    # can serve within their capacities (transport LP), never more than the optimum
+    greedy = solve_mclp(problem, 2, T_MIN, solver="greedy")
+    check_sites(problem, greedy, 2)
+    assert greedy.objective == pytest.approx(
+        capacitated_cover_lp(problem, greedy.chosen.tolist()), abs=1e-6
+    )
+    assert greedy.objective <= best + 1e-6
 
 
 # --- p-median ------------------------------------------------------------------------------

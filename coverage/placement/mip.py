@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from coverage._highs import SolverUnavailableError, solve_mip
+from coverage._highs import MipResult, SolverUnavailableError, solve_mip
 from coverage.placement.problem import PlacementError, PlacementProblem
 
 _PMEDIAN_SCALE_S = 60.0
@@ -155,6 +155,22 @@ class MipOutcome:
     shares: Any = None
 
 
+def _capacitated_start(
+    model: _Model,
+    x: np.ndarray,
+    pairs: np.ndarray,
+    start: np.ndarray | None,
+    shares: np.ndarray | None,
+) -> np.ndarray | None:
+    """The start vector of a capacitated model: open sites and the pairs' shares."""
+    if start is None or shares is None:
+        return None
+    vec = np.zeros(model.n_cols)
+    vec[x[start]] = 1.0
+    vec[pairs] = shares
+    return vec
+
+
 class _Model:
     """Columns and rows of a MIP, accumulated as COO triplets."""
 
@@ -281,41 +297,68 @@ def _run(
 ) -> tuple[str, np.ndarray | None, float | None, dict[str, Any]]:
     """Solve with HiGHS (:func:`coverage._highs.solve_mip`): (status, values, bound, details).
 
-    The status is ``optimal`` (proven within ``mip_gap``), ``time_limit`` (HiGHS ran
-    out of time), ``feasible`` (a solution, not proven optimal), ``infeasible``,
-    ``no_solution`` or ``no_solver``; values and bound are None without a solution.
+    The status is ``optimal`` (proven within ``mip_gap``: the incumbent meets the
+    dual bound), ``time_limit`` (HiGHS ran out of time), ``feasible`` (a solution,
+    not proven optimal), ``infeasible``, ``no_solution`` or ``no_solver``; values are
+    None without a solution, the bound is HiGHS's proven bound when it has one.
+
+    HiGHS can stop with the status "Optimal" on the start it was given while its
+    bound says otherwise (the greedy LSCP start, 16 % above the bound). Then the
+    model is solved a second time without the start, with the same limits, and the
+    better result is kept (proven first, then the better objective); both runs are
+    listed in ``details["runs"]``.
     """
     matrix = model.matrix()
     size = {"columns": model.n_cols, "rows": model.n_rows, "nonzeros": int(matrix.nnz)}
-    try:
-        result = solve_mip(
-            np.concatenate(model.cost),
-            matrix,
-            np.concatenate(model.row_lower) if model.n_rows else np.zeros(0),
-            np.concatenate(model.row_upper) if model.n_rows else np.zeros(0),
-            np.concatenate(model.lower),
-            np.concatenate(model.upper),
-            integer=np.concatenate(model.integer),
+    arrays = (
+        np.concatenate(model.cost),
+        matrix,
+        np.concatenate(model.row_lower) if model.n_rows else np.zeros(0),
+        np.concatenate(model.row_upper) if model.n_rows else np.zeros(0),
+        np.concatenate(model.lower),
+        np.concatenate(model.upper),
+    )
+    integer = np.concatenate(model.integer)
+
+    def call(x0: np.ndarray | None) -> MipResult:
+        return solve_mip(
+            *arrays,
+            integer=integer,
             maximise=maximize,
-            start=start,
+            start=x0,
             time_limit_s=time_limit_s,
             mip_gap=mip_gap,
         )
+
+    try:
+        result = call(start)
+        runs = [{"start": "glouton" if start is not None else "aucun", **result.details()}]
+        if start is not None and result.status == "Optimal" and not result.proven_optimal:
+            again = call(None)
+            runs.append({"start": "aucun (nouvelle résolution)", **again.details()})
+            if _better(again, result, maximize):
+                result = again
+            runs[-1 if result is again else 0]["kept"] = True
     except SolverUnavailableError as exc:  # pragma: no cover - highspy is a declared dependency
         return "no_solver", None, None, {"reason": str(exc)}
     run = result.details()
     details = {
         "highs_status": run["highs_status"],
-        "highs_time_s": run["highs_time_s"],
+        "highs_time_s": round(sum(r["highs_time_s"] for r in runs), 3),
         **size,
         "nodes": run["nodes"],
         "highs_version": run["highs_version"],
+        "time_limit_s": float(time_limit_s),
+        "mip_gap": float(mip_gap),
+        "threads": run["threads"],
+        "random_seed": run["random_seed"],
+        "runs": runs,
     }
     if result.infeasible:
         return "infeasible", None, None, details
     if result.solution is None:
         details["reason"] = f"aucune solution de HiGHS ({result.status})"
-        return "no_solution", None, None, details
+        return "no_solution", None, result.dual_bound, details
     if result.proven_optimal:
         label = "optimal"
     elif result.time_limit_reached:
@@ -325,8 +368,18 @@ def _run(
     return label, result.solution, result.dual_bound, details
 
 
-def _no_solution(state: str, details: dict[str, Any]) -> MipOutcome:
-    return MipOutcome(None, reason=details.get("reason", state), details=details)
+def _better(a: MipResult, b: MipResult, maximize: bool) -> bool:
+    """Whether HiGHS result ``a`` beats ``b``: a solution, proven first, then the objective."""
+    if a.solution is None or b.solution is None:
+        return b.solution is None and a.solution is not None
+    if a.proven_optimal != b.proven_optimal:
+        return a.proven_optimal
+    assert a.objective is not None and b.objective is not None
+    return a.objective > b.objective if maximize else a.objective < b.objective
+
+
+def _no_solution(state: str, details: dict[str, Any], bound: float | None) -> MipOutcome:
+    return MipOutcome(None, bound=bound, reason=details.get("reason", state), details=details)
 
 
 # --- MCLP ----------------------------------------------------------------------------------------
@@ -341,10 +394,13 @@ def solve_mclp_mip(
     time_limit_s: float,
     mip_gap: float,
     closed: np.ndarray | None = None,
+    start_shares: np.ndarray | None = None,
 ) -> MipOutcome:
     """Solve the MCLP (formulation in :func:`coverage.placement.solving.solve_mclp`).
 
-    ``closed`` candidates (dominated ones) are held at 0.
+    ``closed`` candidates (dominated ones) are held at 0. With capacities,
+    ``start_shares`` gives the start's share ``u`` of every (group, site) pair of
+    ``np.nonzero(reduced.cover)`` (see :mod:`coverage.placement.capacitated`).
     """
     n_cand = problem.n_candidates
     groups, sites = np.nonzero(reduced.cover)
@@ -382,6 +438,7 @@ def solve_mclp_mip(
         )
         _share_rows(model, u, x[sites])
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
+        start_vec = _capacitated_start(model, x, u, start, start_shares)
     _site_rows(model, x, problem, p)
     state, values, bound, details = _run(
         model, maximize=True, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
@@ -392,11 +449,11 @@ def solve_mclp_mip(
             raise PlacementError(
                 "HiGHS finds no feasible choice of sites for these zone bounds and fixed sites"
             )
-        return _no_solution(state, details)
+        return _no_solution(state, details, None if bound is None else bound + reduced.constant)
     chosen = np.flatnonzero(values[x] > 0.5)
     shares = None
     if capacitated:
-        shares = _cover_shares(problem, reduced, chosen, groups, sites, values[u])
+        shares = cover_shares(problem, reduced, chosen, groups, sites, values[u])
     return MipOutcome(
         chosen,
         state,
@@ -406,7 +463,7 @@ def solve_mclp_mip(
     )
 
 
-def _cover_shares(
+def cover_shares(
     problem: PlacementProblem,
     reduced: ReducedCover,
     chosen: np.ndarray,
@@ -454,8 +511,13 @@ def solve_pmedian_mip(
     time_limit_s: float,
     mip_gap: float,
     max_pairs: int,
+    start_shares: np.ndarray | None = None,
 ) -> MipOutcome:
-    """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`)."""
+    """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`).
+
+    With capacities, ``start_shares`` gives the start's ``z`` of every pair of
+    :func:`median_pairs`.
+    """
     n_cand = problem.n_candidates
     cost = problem.cost_s
     w = problem.weights
@@ -494,7 +556,9 @@ def solve_pmedian_mip(
         _capacity_rows(model, problem, x, sites, z, w[demand])
     _site_rows(model, x, problem, p)
     start_vec = None
-    if start is not None:
+    if capacitated:
+        start_vec = _capacitated_start(model, x, z, start, start_shares)
+    elif start is not None:
         start_vec = np.zeros(model.n_cols)
         start_vec[x[start]] = 1.0
         open_mask = np.zeros(n_cand, dtype=bool)
@@ -521,27 +585,11 @@ def solve_pmedian_mip(
                 if capacitated
                 else "HiGHS finds no feasible choice of sites for these zone bounds"
             )
-        return _no_solution(state, details)
+        return _no_solution(state, details, None if bound is None else bound * _PMEDIAN_SCALE_S)
     chosen = np.flatnonzero(values[x] > 0.5)
     shares = None
     if capacitated:
-        zv = values[z]
-        n = problem.n_demand
-        mean_s = np.full(n, np.inf)
-        assignment = np.full(n, -1, dtype=np.int64)
-        sums = np.bincount(local_i, weights=zv * cost[demand, sites], minlength=n_served)
-        mean_s[served] = sums
-        best_z = np.zeros(n_served)
-        for k, (i, j) in enumerate(zip(local_i, sites, strict=True)):
-            if zv[k] > best_z[i] + 1e-9:
-                best_z[i], assignment[served[i]] = zv[k], j
-        others = np.setdiff1d(np.arange(n), served)
-        if others.size and chosen.size:
-            local = np.argmin(cost[np.ix_(others, chosen)], axis=1)
-            sec = cost[others, chosen[local]]
-            assignment[others] = np.where(np.isfinite(sec), chosen[local], -1)
-            mean_s[others] = sec
-        shares = (assignment, mean_s, None)
+        shares = median_shares(problem, served, local_i, sites, values[z], chosen)
     return MipOutcome(
         chosen,
         state,
@@ -549,6 +597,44 @@ def solve_pmedian_mip(
         details=details,
         shares=shares,
     )
+
+
+def median_pairs(problem: PlacementProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The assignment pairs of a capacitated p-median: (served rows, local row, site) per pair."""
+    finite = np.isfinite(problem.cost_s)
+    served = np.flatnonzero(finite.any(axis=1) & (problem.weights > 0))
+    local_i, sites = np.nonzero(finite[served])
+    return served, local_i, sites
+
+
+def median_shares(
+    problem: PlacementProblem,
+    served: np.ndarray,
+    local_i: np.ndarray,
+    sites: np.ndarray,
+    zv: np.ndarray,
+    chosen: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, None]:
+    """Per demand point (capacitated p-median): main site and mean seconds over its shares."""
+    cost = problem.cost_s
+    n = problem.n_demand
+    n_served = served.size
+    demand = served[local_i]
+    mean_s = np.full(n, np.inf)
+    assignment = np.full(n, -1, dtype=np.int64)
+    sums = np.bincount(local_i, weights=zv * cost[demand, sites], minlength=n_served)
+    mean_s[served] = sums
+    best_z = np.zeros(n_served)
+    for k, (i, j) in enumerate(zip(local_i, sites, strict=True)):
+        if zv[k] > best_z[i] + 1e-9:
+            best_z[i], assignment[served[i]] = zv[k], j
+    others = np.setdiff1d(np.arange(n), served)
+    if others.size and chosen.size:
+        local = np.argmin(cost[np.ix_(others, chosen)], axis=1)
+        sec = cost[others, chosen[local]]
+        assignment[others] = np.where(np.isfinite(sec), chosen[local], -1)
+        mean_s[others] = sec
+    return assignment, mean_s, None
 
 
 # --- LSCP ----------------------------------------------------------------------------------------
@@ -561,8 +647,12 @@ def solve_lscp_mip(
     start: np.ndarray | None,
     time_limit_s: float,
     mip_gap: float,
+    start_shares: np.ndarray | None = None,
 ) -> MipOutcome:
-    """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`)."""
+    """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`).
+
+    With capacities, ``start_shares`` is as in :func:`solve_mclp_mip`.
+    """
     n_cand = problem.n_candidates
     groups, sites = np.nonzero(reduced.cover)
     n_groups = reduced.weights.shape[0]
@@ -584,7 +674,9 @@ def solve_lscp_mip(
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
     _site_rows(model, x, problem, None)
     start_vec = None
-    if start is not None:
+    if capacitated:
+        start_vec = _capacitated_start(model, x, u, start, start_shares)
+    elif start is not None:
         start_vec = np.zeros(model.n_cols)
         start_vec[x[start]] = 1.0
     state, values, bound, details = _run(
@@ -598,9 +690,9 @@ def solve_lscp_mip(
                 + ("with these capacities" if capacitated else "under these zone bounds")
                 + "; relax the zone rule or add candidates"
             )
-        return _no_solution(state, details)
+        return _no_solution(state, details, bound)
     chosen = np.flatnonzero(values[x] > 0.5)
     shares = None
     if capacitated:
-        shares = _cover_shares(problem, reduced, chosen, groups, sites, values[u])
+        shares = cover_shares(problem, reduced, chosen, groups, sites, values[u])
     return MipOutcome(chosen, state, bound, details=details, shares=shares)

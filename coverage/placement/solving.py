@@ -17,9 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from coverage._highs import GAP_TOLERANCE, RANDOM_SEED, THREADS
+from coverage.placement.capacitated import (
+    CapacitatedStart,
+    greedy_cover_capacitated,
+    greedy_pmedian_capacitated,
+)
 from coverage.placement.greedy import greedy_lscp, greedy_mclp, greedy_pmedian
 from coverage.placement.mip import (
+    cover_shares,
     dominated_candidates,
+    median_pairs,
+    median_shares,
     reduce_cover,
     solve_lscp_mip,
     solve_mclp_mip,
@@ -113,19 +122,20 @@ def solve_mclp(
         "demand_points": problem.n_demand,
         "candidates": problem.n_candidates,
         "model_rows": int(reduced.weights.shape[0]),
+        **_solver_params(solver, time_limit_s, mip_gap),
     }
-    start = closed = None
+    start = closed = cap_start = None
     if not problem.capacitated:
         closed = dominated_candidates(problem, reduced, p)
         params["dominated_candidates"] = int(closed.sum())
         start = greedy_mclp(problem, reduced, p, interchange=interchange, closed=closed)
         params["greedy_objective"] = _covered_weight(problem, cover, start)
+    else:
+        cap_start = greedy_cover_capacitated(problem, reduced, p)
+        start = cap_start.chosen
+        params["greedy_objective"] = cap_start.objective + reduced.constant
+    start_shares = _cover_start_shares(problem, reduced, cap_start)
     if solver == "greedy":
-        if problem.capacitated:
-            raise PlacementError(
-                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
-            )
-        assert start is not None
         return _finish(
             problem,
             "mclp",
@@ -137,6 +147,7 @@ def solve_mclp(
             params,
             cover=cover,
             threshold_s=threshold_s,
+            shares=start_shares,
         )
     outcome = solve_mclp_mip(
         problem,
@@ -146,8 +157,11 @@ def solve_mclp(
         closed=closed,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
+        start_shares=None if cap_start is None else cap_start.shares,
     )
-    return _from_mip(problem, "mclp", outcome, start, started, params, cover, threshold_s)
+    return _from_mip(
+        problem, "mclp", outcome, start, started, params, cover, threshold_s, start_shares
+    )
 
 
 def solve_pmedian(
@@ -203,22 +217,46 @@ def solve_pmedian(
         "zones": len(problem.zone_names),
         "demand_points": problem.n_demand,
         "candidates": problem.n_candidates,
+        **_solver_params(solver, time_limit_s, mip_gap),
     }
-    start = None
+    start = cap_start = start_shares = None
     if not problem.capacitated:
         start = greedy_pmedian(problem, p, interchange=interchange)
         params["greedy_objective"] = _median_cost(problem, start)
+    else:
+        cap_start = greedy_pmedian_capacitated(problem, p, interchange=interchange)
+        if cap_start is not None:
+            start = cap_start.chosen
+            params["greedy_objective"] = cap_start.objective
+            served, local_i, sites = median_pairs(problem)
+            start_shares = median_shares(problem, served, local_i, sites, cap_start.shares, start)
     if solver == "greedy":
-        if problem.capacitated:
+        if start is None:
             raise PlacementError(
-                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
+                "the capacitated greedy heuristic finds no choice of sites whose capacities "
+                "take all the demand; use solver='highs' or larger capacities"
             )
-        assert start is not None
-        return _finish(problem, "pmedian", "greedy", "heuristic", start, None, started, params)
+        return _finish(
+            problem,
+            "pmedian",
+            "greedy",
+            "heuristic",
+            start,
+            None,
+            started,
+            params,
+            shares=start_shares,
+        )
     outcome = solve_pmedian_mip(
-        problem, p, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap, max_pairs=max_pairs
+        problem,
+        p,
+        start=start,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+        max_pairs=max_pairs,
+        start_shares=None if cap_start is None else cap_start.shares,
     )
-    return _from_mip(problem, "pmedian", outcome, start, started, params, None, None)
+    return _from_mip(problem, "pmedian", outcome, start, started, params, None, None, start_shares)
 
 
 def solve_lscp(
@@ -285,21 +323,22 @@ def solve_lscp(
         "demand_points": problem.n_demand,
         "candidates": problem.n_candidates,
         "model_rows": int(reduced.weights.shape[0]),
+        **_solver_params(solver, time_limit_s, mip_gap),
     }
-    start = None
-    if not problem.capacitated:
-        try:
+    start = cap_start = None
+    try:
+        if not problem.capacitated:
             start = greedy_lscp(problem, reduced)
-        except PlacementError:
-            if solver == "greedy":
-                raise
         else:
-            params["greedy_objective"] = float(len(start))
+            cap_start = greedy_cover_capacitated(problem, reduced, None)
+            start = cap_start.chosen
+    except PlacementError:
+        if solver == "greedy":
+            raise
+    else:
+        params["greedy_objective"] = float(len(start))
+    start_shares = _cover_start_shares(problem, reduced, cap_start)
     if solver == "greedy":
-        if problem.capacitated:
-            raise PlacementError(
-                "the greedy heuristic ignores capacities; use solver='highs' with capacities"
-            )
         assert start is not None
         return _finish(
             problem,
@@ -312,11 +351,19 @@ def solve_lscp(
             params,
             cover=cover,
             threshold_s=threshold_s,
+            shares=start_shares,
         )
     outcome = solve_lscp_mip(
-        problem, reduced, start=start, time_limit_s=time_limit_s, mip_gap=mip_gap
+        problem,
+        reduced,
+        start=start,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+        start_shares=None if cap_start is None else cap_start.shares,
     )
-    return _from_mip(problem, "lscp", outcome, start, started, params, cover, threshold_s)
+    return _from_mip(
+        problem, "lscp", outcome, start, started, params, cover, threshold_s, start_shares
+    )
 
 
 def solve(
@@ -360,6 +407,27 @@ def _check_solver(solver: str, time_limit_s: float, mip_gap: float) -> None:
         raise PlacementError(f"time_limit_s must be a positive number, got {time_limit_s!r}")
     if not isinstance(mip_gap, int | float) or not 0 <= mip_gap < 1:
         raise PlacementError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+
+
+def _solver_params(solver: str, time_limit_s: float, mip_gap: float) -> dict[str, Any]:
+    """What makes a solve reproducible: solver, limits, threads, seed."""
+    return {
+        "solver": solver,
+        "time_limit_s": float(time_limit_s),
+        "mip_gap": float(mip_gap),
+        "threads": THREADS,
+        "random_seed": RANDOM_SEED,
+    }
+
+
+def _cover_start_shares(
+    problem: PlacementProblem, reduced: Any, cap_start: CapacitatedStart | None
+) -> Any:
+    """The capacitated greedy start as per-point shares (None when uncapacitated)."""
+    if cap_start is None:
+        return None
+    groups, sites = np.nonzero(reduced.cover)
+    return cover_shares(problem, reduced, cap_start.chosen, groups, sites, cap_start.shares)
 
 
 def _covered_weight(problem: PlacementProblem, cover: np.ndarray, chosen: np.ndarray) -> float:
@@ -456,10 +524,13 @@ def _from_mip(
     params: dict[str, Any],
     cover: np.ndarray | None,
     threshold_s: float | None,
+    start_shares: Any = None,
 ) -> PlacementResult:
     """The result of a MIP solve, or of the greedy start when HiGHS gave no solution."""
     if outcome.chosen is None:
-        return _fallback(problem, model, outcome, start, started, params, cover, threshold_s)
+        return _fallback(
+            problem, model, outcome, start, started, params, cover, threshold_s, start_shares
+        )
     params["highs"] = outcome.details
     return _finish(
         problem,
@@ -485,26 +556,34 @@ def _fallback(
     params: dict[str, Any],
     cover: np.ndarray | None,
     threshold_s: float | None,
+    start_shares: Any = None,
 ) -> PlacementResult:
-    """The MIP gave no solution (time limit before any, solver missing): use the greedy one."""
+    """The MIP gave no solution (time limit before any, solver missing): use the greedy one.
+
+    The greedy result respects capacities (:mod:`coverage.placement.capacitated`).
+    When HiGHS has a proven bound, the result keeps it and states its gap; the
+    status is then ``time_limit`` (HiGHS ran out of time) rather than ``heuristic``.
+    """
     if start is None:
         raise PlacementError(
             f"HiGHS found no solution ({outcome.reason}) and there is no greedy solution to "
-            "fall back on (capacities, or zone bounds the greedy heuristic cannot meet); raise "
+            "fall back on (capacities or zone bounds the greedy heuristic cannot meet); raise "
             "the time limit"
         )
     params["highs"] = outcome.details
+    timed_out = outcome.details.get("highs_status") == "Time limit reached"
     return _finish(
         problem,
         model,
         f"greedy (repli : {outcome.reason})",
-        "heuristic",
+        "time_limit" if timed_out else "heuristic",
         start,
-        None,
+        outcome.bound,
         started,
         params,
         cover=cover,
         threshold_s=threshold_s,
+        shares=start_shares,
     )
 
 
@@ -554,6 +633,17 @@ def _finish(
         gap = abs(bound - objective) / max(abs(objective), 1.0)
         if gap < 1e-9:
             gap = 0.0
+    if status == "optimal":
+        # the label is earned by the objective evaluated here meeting the proven bound,
+        # not by HiGHS's status (tie-break, reductions and shares are all re-evaluated)
+        allowed = float(params.get("mip_gap", 0.0)) + GAP_TOLERANCE
+        if gap is None or gap > allowed + 1e-9:
+            status = "feasible"
+            params["optimality_check"] = (
+                "HiGHS a répondu « optimal » mais l'objectif évalué "
+                f"({objective:g}) n'atteint pas la borne prouvée ({bound}) : écart "
+                + ("inconnu" if gap is None else f"{gap:.2%}")
+            )
     return PlacementResult(
         model=model,
         method=method,
