@@ -5,7 +5,11 @@
 - :mod:`coverage.placement.solving` — the models solved (:func:`solve_mclp`,
   :func:`solve_pmedian`, :func:`solve_lscp`): exact MIP in
   :mod:`~coverage.placement.mip` (HiGHS), heuristics in
-  :mod:`~coverage.placement.greedy`;
+  :mod:`~coverage.placement.greedy` (with capacities:
+  :mod:`~coverage.placement.capacitated`);
+- :mod:`coverage.placement.alternatives` — other site sets as good as a proven
+  optimum (:func:`alternative_optima`);
+
 A decision package: a cost matrix and weights in, a plan out. A territory's
 problem (demand, candidates, existing sites, zones, the travel-time matrix) is
 built by the job layer (:mod:`coverage.jobs.placement_instance`), which also
@@ -17,13 +21,16 @@ Method and choices: ``docs/placement.md``.
 
 from __future__ import annotations
 
+from coverage.placement.alternatives import AlternativeOptimum, alternative_optima
 from coverage.placement.problem import PlacementError, PlacementProblem, PlacementResult
 from coverage.placement.solving import solve, solve_lscp, solve_mclp, solve_pmedian
 
 __all__ = [
+    "AlternativeOptimum",
     "PlacementError",
     "PlacementProblem",
     "PlacementResult",
+    "alternative_optima",
     "solve",
     "solve_lscp",
     "solve_mclp",

@@ -10,6 +10,7 @@ reads back the open sites, the proven bound and the gap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,6 +253,52 @@ def _site_rows(model: _Model, x: np.ndarray, problem: PlacementProblem, p: int |
         )
 
 
+def _exclude_rows(
+    model: _Model,
+    x: np.ndarray,
+    problem: PlacementProblem,
+    exclude: Sequence[np.ndarray],
+    objective_limit: float | None,
+    constant: float,
+    *,
+    maximize: bool,
+    scale: float = 1.0,
+) -> None:
+    """No-good cuts and an objective bound, to look for other optima.
+
+    For every site set ``S`` in ``exclude``, with ``F`` the fixed sites:
+    ``sum_{j in S - F} x_j <= |S - F| - 1`` (with the count of sites fixed, at least
+    one of ``S``'s free sites closes). ``objective_limit`` is a bound on the full
+    objective (``>=`` when maximising, ``<=`` otherwise); ``constant`` is the part
+    the reductions took out of the model, ``scale`` what the model's costs were
+    divided by.
+    """
+    fixed = set(int(j) for j in problem.fixed)
+    for chosen in exclude:
+        free = np.array([int(j) for j in chosen if int(j) not in fixed], dtype=np.int64)
+        if free.size == 0:
+            # only the fixed sites: any other set differs by construction
+            continue
+        model.add_rows(
+            np.zeros(free.size),
+            x[free],
+            np.ones(free.size),
+            np.array([-np.inf]),
+            np.array([float(free.size - 1)]),
+        )
+    if objective_limit is not None:
+        cost = np.concatenate(model.cost)
+        cols = np.flatnonzero(cost)
+        limit = (objective_limit - constant) / scale
+        model.add_rows(
+            np.zeros(cols.size),
+            cols,
+            cost[cols],
+            np.array([limit if maximize else -np.inf]),
+            np.array([np.inf if maximize else limit]),
+        )
+
+
 def _share_rows(model: _Model, u: np.ndarray, x_of_u: np.ndarray) -> None:
     """``u_gj - x_j <= 0``: a demand group's share served by site ``j`` needs ``j`` open."""
     k = u.size
@@ -395,6 +442,8 @@ def solve_mclp_mip(
     mip_gap: float,
     closed: np.ndarray | None = None,
     start_shares: np.ndarray | None = None,
+    exclude: Sequence[np.ndarray] = (),
+    objective_limit: float | None = None,
 ) -> MipOutcome:
     """Solve the MCLP (formulation in :func:`coverage.placement.solving.solve_mclp`).
 
@@ -440,6 +489,7 @@ def solve_mclp_mip(
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
         start_vec = _capacitated_start(model, x, u, start, start_shares)
     _site_rows(model, x, problem, p)
+    _exclude_rows(model, x, problem, exclude, objective_limit, reduced.constant, maximize=True)
     state, values, bound, details = _run(
         model, maximize=True, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
     )
@@ -512,6 +562,8 @@ def solve_pmedian_mip(
     mip_gap: float,
     max_pairs: int,
     start_shares: np.ndarray | None = None,
+    exclude: Sequence[np.ndarray] = (),
+    objective_limit: float | None = None,
 ) -> MipOutcome:
     """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`).
 
@@ -555,6 +607,9 @@ def solve_pmedian_mip(
     if capacitated:
         _capacity_rows(model, problem, x, sites, z, w[demand])
     _site_rows(model, x, problem, p)
+    _exclude_rows(
+        model, x, problem, exclude, objective_limit, 0.0, maximize=False, scale=_PMEDIAN_SCALE_S
+    )
     start_vec = None
     if capacitated:
         start_vec = _capacitated_start(model, x, z, start, start_shares)
@@ -648,6 +703,8 @@ def solve_lscp_mip(
     time_limit_s: float,
     mip_gap: float,
     start_shares: np.ndarray | None = None,
+    exclude: Sequence[np.ndarray] = (),
+    objective_limit: float | None = None,
 ) -> MipOutcome:
     """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`).
 
@@ -673,6 +730,7 @@ def solve_lscp_mip(
         _share_rows(model, u, x[sites])
         _capacity_rows(model, problem, x, sites, u, reduced.weights[groups])
     _site_rows(model, x, problem, None)
+    _exclude_rows(model, x, problem, exclude, objective_limit, 0.0, maximize=False)
     start_vec = None
     if capacitated:
         start_vec = _capacitated_start(model, x, u, start, start_shares)
