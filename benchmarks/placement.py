@@ -13,9 +13,15 @@ heuristic, and prints the objective, status, gap and solve time of each:
   cantons form one zone that may hold up to three), Lombez, Masseube and
   Lectoure kept, 20 min;
 
-then the whole ``coverage place`` study of the Gers case (with its evaluation
-on the population cells and the scenario run for the map), and the plan as
-written (the 15 distinct canton chefs-lieux and Lombez) for comparison.
+every MIP result is checked: labelled optimal, its gap must be within the
+requested ``mip_gap`` and a second HiGHS solve without the greedy start and
+without the dominated-candidate reduction (an independent check of the label)
+must reach the same objective; the script exits non-zero otherwise. For the
+Gers tiers-lieux case it also lists up to three alternative optima (other site
+sets reaching the same proven objective); then the whole ``coverage place``
+study of the Gers case (with its evaluation on the population cells and the
+scenario run for the map), and the plan as written (the 15 distinct canton
+chefs-lieux and Lombez) for comparison.
 
 Usage::
 
@@ -49,7 +55,7 @@ def main() -> None:
     from coverage.jobs.placement_instance import build_instance
     from coverage.jobs.resources import TerritoryResources
     from coverage.jobs.scenarios import default_scenario_path
-    from coverage.placement import solve
+    from coverage.placement import alternative_optima, solve
     from coverage.scenario import load_scenario
 
     t0 = time.perf_counter()
@@ -87,24 +93,51 @@ def main() -> None:
         f"loading {load_s:.1f} s, matrix {matrix_s:.2f} s"
     )
     header = (
-        f"{'case':<18} {'MIP objective':>15} {'status':>8} {'gap':>6} {'MIP s':>7} "
-        f"{'greedy obj.':>15} {'greedy s':>8} {'greedy/MIP':>10}"
+        f"{'case':<18} {'MIP objective':>15} {'status':>10} {'gap':>8} {'MIP s':>7} "
+        f"{'check obj.':>15} {'check s':>7} {'greedy obj.':>15} {'greedy s':>8} "
+        f"{'greedy/MIP':>10}"
     )
     print(header)
     print("-" * len(header))
     failures = []
     for label, inst, model, params in cases:
         mip = solve(inst.problem, model, **params)
+        check, check_s = _check_without_start(inst.problem, model, params)
         greedy = solve(inst.problem, model, solver="greedy", **params)
+        gap = "—" if mip.gap is None else f"{mip.gap:.3%}"
         print(
-            f"{label:<18} {_obj(mip):>15} {mip.status:>8} {mip.gap or 0.0:>6.1%} "
-            f"{mip.solve_time_s:>7.2f} {_obj(greedy):>15} {greedy.solve_time_s:>8.2f} "
+            f"{label:<18} {_obj(mip):>15} {mip.status:>10} {gap:>8} "
+            f"{mip.solve_time_s:>7.2f} {_obj(mip, check):>15} {check_s:>7.2f} "
+            f"{_obj(greedy):>15} {greedy.solve_time_s:>8.2f} "
             f"{greedy.objective / mip.objective:>10.4f}"
         )
+        for run in mip.parameters.get("highs", {}).get("runs", []):
+            print(
+                f"{'':<18}   HiGHS (départ {run['start']}) : {run['highs_status']}, "
+                f"objectif {run['objective']}, borne {run['dual_bound']}, écart {run['gap']}, "
+                f"{run['highs_time_s']} s, {run['threads']} fil(s), graine {run['random_seed']}"
+            )
         if not mip.proven_optimal or mip.solve_time_s > TARGET_S:
-            failures.append(label)
+            failures.append(f"{label} (non prouvé en {TARGET_S:g} s)")
+        if mip.proven_optimal and (mip.gap is None or mip.gap > mip.parameters["mip_gap"] + 1e-9):
+            failures.append(f"{label} (étiqueté optimal avec un écart de {gap})")
+        if mip.proven_optimal and abs(check - mip.objective) > 1e-6 * max(abs(check), 1.0):
+            failures.append(
+                f"{label} (optimal {mip.objective:g} mais la résolution sans départ donne "
+                f"{check:g})"
+            )
     names = gers.candidates["name"].to_numpy()
     print("\nGers tiers-lieux (MIP):", ", ".join(sorted(str(names[j]) for j in mip.chosen)))
+    t = time.perf_counter()
+    others = alternative_optima(gers.problem, mip, limit=3, time_limit_s=60.0)
+    print(f"optima alternatifs ({time.perf_counter() - t:.1f} s) : {len(others)}")
+    for alt in others:
+        print(
+            f"  {alt.objective:,.0f} hab : + "
+            + ", ".join(str(names[gers.problem.index_of(c)]) for c in alt.added)
+            + " ; - "
+            + ", ".join(str(names[gers.problem.index_of(c)]) for c in alt.removed)
+        )
 
     with tempfile.TemporaryDirectory(prefix="placement-") as out:
         t = time.perf_counter()
@@ -148,16 +181,50 @@ def main() -> None:
         )
     tmp.cleanup()
     if failures:
-        raise SystemExit(f"not proven optimal within {TARGET_S:g} s: {', '.join(failures)}")
+        raise SystemExit("échecs : " + "; ".join(failures))
 
 
-def _obj(result) -> str:
+def _check_without_start(problem, model: str, params: dict) -> tuple[float, float]:
+    """The objective of a second HiGHS solve: no start, no dominated-candidate reduction.
+
+    Returns the objective evaluated on the full problem and the time (seconds).
+    """
+    import numpy as np
+
+    from coverage.placement.mip import (
+        reduce_cover,
+        solve_lscp_mip,
+        solve_mclp_mip,
+        solve_pmedian_mip,
+    )
+
+    t = time.perf_counter()
+    options = {"start": None, "time_limit_s": 120.0, "mip_gap": 0.0}
+    if model == "pmedian":
+        out = solve_pmedian_mip(problem, params["p"], max_pairs=4_000_000, **options)
+        best = problem.cost_s[:, out.chosen].min(axis=1)
+        served = np.isfinite(problem.cost_s).any(axis=1)
+        value = float((problem.weights[served] * best[served]).sum())
+    else:
+        cover = problem.coverage(params["threshold_minutes"])
+        reduced = reduce_cover(problem, cover, drop_fixed=True)
+        if model == "mclp":
+            out = solve_mclp_mip(problem, reduced, params["p"], **options)
+            value = float(problem.weights[cover[:, out.chosen].any(axis=1)].sum())
+        else:
+            out = solve_lscp_mip(problem, reduced, **options)
+            value = float(len(out.chosen))
+    return value, time.perf_counter() - t
+
+
+def _obj(result, value: float | None = None) -> str:
+    value = result.objective if value is None else value
     if result.model == "pmedian":
         served = result.parameters.get("served_weight") or 1.0
-        return f"{result.objective / served / 60.0:.3f} min"
+        return f"{value / served / 60.0:.3f} min"
     if result.model == "lscp":
-        return f"{result.objective:.0f} sites"
-    return f"{result.objective:,.0f} hab"
+        return f"{value:.0f} sites"
+    return f"{value:,.0f} hab"
 
 
 if __name__ == "__main__":
