@@ -300,9 +300,19 @@ def tied_instance(**kwargs) -> PlacementProblem:
     return PlacementProblem(cost, weights, candidate_ids=[f"t{j}" for j in range(8)], **kwargs)
 
 
+TIED_SETTINGS = [
+    pytest.param({}, id="libre"),
+    pytest.param(
+        {"fixed": ["t2"], "zones": ["A", "A", "C", "D", "B", "B", "C", None]},
+        id="fixe+zones",
+    ),
+]
+
+
+@pytest.mark.parametrize("settings", TIED_SETTINGS)
 @pytest.mark.parametrize("model", ["mclp", "pmedian", "lscp"])
-def test_alternative_optima_are_every_other_optimal_set(model: str) -> None:
-    problem = tied_instance()
+def test_alternative_optima_are_every_other_optimal_set(model: str, settings: dict) -> None:
+    problem = tied_instance(**settings)
     if model == "mclp":
         _, optimal = brute_mclp(problem, 3)
         result = solve(problem, "mclp", p=3, threshold_minutes=T_MIN)
