@@ -200,6 +200,16 @@ class HealthBody(StrictBody):
     )
     max_minutes: Minutes | None = None
     per_inhabitants: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
+    capacity_unit: Literal["consultations", "etp", "sites"] | None = None
+    undersupplied_threshold: float | None = Field(default=None, ge=0, le=1e6, allow_inf_nan=False)
+    age_weights: (
+        dict[
+            Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,40}$")],
+            Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)],
+        ]
+        | None
+    ) = Field(default=None, min_length=1, max_length=30, json_schema_extra=_only_pattern_keys)
+    outside_supply: Literal["downweight", "exclude"] | None = None
 
 
 class OutputsBody(StrictBody):

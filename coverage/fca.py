@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from coverage.errors import QueryError
 
@@ -35,6 +36,32 @@ Decay = Callable[[np.ndarray], np.ndarray]
 
 APL_UNDERSUPPLIED = 2.5
 """APL (consultations per inhabitant per year) below which the DREES speaks of under-supply."""
+
+CONSULTATIONS_PER_FTE = 5400.0
+"""Consultations and visits a year of one full-time general practitioner, the conversion the
+DREES APL publications use (56 FTE per 100 000 inhabitants = 3 consultations per inhabitant);
+it turns :data:`APL_UNDERSUPPLIED` into 2.5 / 5 400 FTE per inhabitant (46.3 per 100 000)."""
+
+
+def default_undersupply_threshold(capacity_unit: str) -> float | None:
+    """The under-supply mark per inhabitant for a capacity unit, or None when there is none.
+
+    ``consultations`` (a year): the DREES 2.5; ``etp``: its full-time equivalent
+    ``2.5 / CONSULTATIONS_PER_FTE``; ``sites``: no published mark (None: the
+    scenario must give ``undersupplied_threshold`` for communes to be flagged).
+
+    Raises
+    ------
+    QueryError
+        An unknown unit.
+    """
+    if capacity_unit == "consultations":
+        return APL_UNDERSUPPLIED
+    if capacity_unit == "etp":
+        return APL_UNDERSUPPLIED / CONSULTATIONS_PER_FTE
+    if capacity_unit == "sites":
+        return None
+    raise QueryError(f"capacity_unit {capacity_unit!r} is not one of consultations, etp, sites")
 
 
 def step_decay(steps: Mapping[float, float]) -> Decay:
@@ -182,3 +209,73 @@ def age_weighted_demand(population_by_age: np.ndarray, weights_by_age: np.ndarra
     if np.any(pop < 0) or np.any(w < 0):
         raise QueryError("ages table: populations and weights must be >= 0")
     return pop @ w
+
+
+def decay_reach_minutes(decay: Decay, *, limit_minutes: float = 240.0) -> float:
+    """The longest time with a positive weight (the catchment's limit), in minutes.
+
+    Read from the decay's ``description`` (steps: the last bound with a
+    positive weight; linear: ``max_minutes``), else searched up to ``limit_minutes``.
+    """
+    description = getattr(decay, "description", None) or {}
+    if description.get("type") == "steps":
+        bounds = [float(b) for b, w in description["steps"].items() if float(w) > 0]
+        return max(bounds) if bounds else 0.0
+    if description.get("type") == "linear":
+        return float(description["max_minutes"])
+    grid = np.linspace(0.0, limit_minutes, 4801)
+    positive = np.flatnonzero(decay(grid) > 0)
+    return float(grid[positive[-1]]) if positive.size else 0.0
+
+
+def inside_share(
+    site_xy: np.ndarray,
+    radius_m: np.ndarray,
+    outline: shapely.Geometry,
+    decay: Decay,
+    *,
+    reach_minutes: float,
+    rings: int = 40,
+) -> np.ndarray:
+    """Share of each site's decay-weighted catchment area that lies inside ``outline``.
+
+    The catchment of site ``j`` is taken as the disk of radius ``radius_m[j]``
+    around it, cut into ``rings`` annuli; the annulus from ``r_a`` to ``r_b``
+    carries the decay weight of the time ``reach_minutes × (r_a + r_b) / 2 / radius``.
+    The share is ``Σ w_k · area(annulus_k ∩ outline) / Σ w_k · area(annulus_k)``:
+    the part of the site's (decay-weighted) population that lives inside when the
+    density is the same on both sides of the border. A site whose disk lies
+    inside gets 1; a radius of 0 gives 1 when the site is inside, else 0.
+
+    Parameters
+    ----------
+    site_xy
+        ``(n, 2)`` site coordinates, metres (the outline's CRS).
+    radius_m
+        Catchment radius of each site, metres.
+    outline
+        The territory (polygon, same CRS).
+    decay
+        The distance decay.
+    reach_minutes
+        The catchment's limit (:func:`decay_reach_minutes`).
+    rings
+        Number of annuli.
+    """
+    xy = np.asarray(site_xy, dtype=np.float64).reshape(-1, 2)
+    radius = np.asarray(radius_m, dtype=np.float64).reshape(-1)
+    edges = np.linspace(0.0, 1.0, rings + 1)
+    weights = decay(reach_minutes * (edges[:-1] + edges[1:]) / 2.0)
+    shares = np.ones(len(xy))
+    for j, ((x, y), r) in enumerate(zip(xy, radius, strict=True)):
+        centre = shapely.Point(x, y)
+        if not np.isfinite(r) or r <= 0:
+            shares[j] = 1.0 if outline.covers(centre) else 0.0
+            continue
+        disks = [centre.buffer(r * e, quad_segs=16) if e > 0 else None for e in edges]
+        inside_areas = [0.0 if d is None else d.intersection(outline).area for d in disks]
+        full_areas = [0.0 if d is None else d.area for d in disks]
+        num = sum(w * (inside_areas[k + 1] - inside_areas[k]) for k, w in enumerate(weights))
+        den = sum(w * (full_areas[k + 1] - full_areas[k]) for k, w in enumerate(weights))
+        shares[j] = min(1.0, max(0.0, num / den)) if den > 0 else 1.0
+    return shares

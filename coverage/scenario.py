@@ -96,13 +96,47 @@ class AddedService:
     capacity: float = 1.0
 
 
+CAPACITY_UNITS = ("consultations", "etp", "sites")
+"""Units of ``[health] capacity_unit``: consultations a year, full-time equivalents, sites."""
+
+OUTSIDE_SUPPLY_RULES = ("downweight", "exclude")
+"""What ``[health] outside_supply`` does with sites over the border when the bundle has no
+neighbouring communes (:mod:`coverage.jobs.health`)."""
+
+
 @dataclass(frozen=True)
 class HealthSpec:
-    """The optional 2SFCA section: supply kinds, decay and output unit."""
+    """The optional 2SFCA section (docs/scenario-format.md).
+
+    Attributes
+    ----------
+    kinds
+        Supply kinds.
+    decay
+        Decay settings (``type`` and its parameters).
+    per_inhabitants
+        Unit of the result (accessibility per this many inhabitants).
+    capacity_unit
+        Unit of the sites' ``capacity``: one of :data:`CAPACITY_UNITS`, or None
+        to take the one the supply sites' ``capacity_unit`` names.
+    undersupplied_threshold
+        Under-supply mark per inhabitant in ``capacity_unit``, or None for the
+        unit's default (:func:`coverage.fca.default_undersupply_threshold`).
+    age_weights
+        Age band -> relative use of care (demand standardised by age), or None
+        for plain population.
+    outside_supply
+        Rule for sites over the border without neighbouring communes
+        (:data:`OUTSIDE_SUPPLY_RULES`).
+    """
 
     kinds: tuple[str, ...]
     decay: dict[str, Any]
     per_inhabitants: float = 1.0
+    capacity_unit: str | None = None
+    undersupplied_threshold: float | None = None
+    age_weights: dict[str, float] | None = None
+    outside_supply: str = "downweight"
 
 
 @dataclass(frozen=True)
@@ -453,7 +487,20 @@ def _health(where: Path | str, raw: Any) -> HealthSpec | None:
     if not isinstance(raw, dict):
         raise _fail(where, "[health] must be a table")
     _check_keys(
-        where, raw, {"kinds", "decay", "steps", "max_minutes", "per_inhabitants"}, "[health]"
+        where,
+        raw,
+        {
+            "kinds",
+            "decay",
+            "steps",
+            "max_minutes",
+            "per_inhabitants",
+            "capacity_unit",
+            "undersupplied_threshold",
+            "age_weights",
+            "outside_supply",
+        },
+        "[health]",
     )
     kinds = raw.get("kinds", ["health_centre"])
     if isinstance(kinds, str):
@@ -475,7 +522,54 @@ def _health(where: Path | str, raw: Any) -> HealthSpec | None:
     per = raw.get("per_inhabitants", 1.0)
     if not isinstance(per, int | float) or per <= 0:
         raise _fail(where, "[health] per_inhabitants must be a positive number")
-    return HealthSpec(kinds=tuple(kinds), decay=spec, per_inhabitants=float(per))
+    unit = raw.get("capacity_unit")
+    if unit is not None and unit not in CAPACITY_UNITS:
+        raise _fail(
+            where,
+            f"[health] capacity_unit must be one of {', '.join(CAPACITY_UNITS)}, got {unit!r} "
+            "(unit of the sites' capacity: consultations a year, full-time equivalents, sites)",
+        )
+    threshold = raw.get("undersupplied_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0
+    ):
+        raise _fail(
+            where, "[health] undersupplied_threshold must be a number >= 0 (per inhabitant)"
+        )
+    rule = raw.get("outside_supply", "downweight")
+    if rule not in OUTSIDE_SUPPLY_RULES:
+        raise _fail(
+            where,
+            f"[health] outside_supply must be one of {', '.join(OUTSIDE_SUPPLY_RULES)}, "
+            f"got {rule!r}",
+        )
+    return HealthSpec(
+        kinds=tuple(kinds),
+        decay=spec,
+        per_inhabitants=float(per),
+        capacity_unit=None if unit is None else str(unit),
+        undersupplied_threshold=None if threshold is None else float(threshold),
+        age_weights=_age_weights(where, raw.get("age_weights")),
+        outside_supply=str(rule),
+    )
+
+
+def _age_weights(where: Path | str, raw: Any) -> dict[str, float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(
+            where,
+            "[health] age_weights must be a table of age band -> weight, e.g. "
+            '{ "0_14" = 0.8, "15_59" = 0.9, "60_74" = 1.3, "75_plus" = 1.9 } '
+            "(the bands are columns of the bundle's [layers.ages])",
+        )
+    out: dict[str, float] = {}
+    for band, weight in raw.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise _fail(where, f"[health] age_weights.{band} must be a number >= 0")
+        out[str(band)] = float(weight)
+    return out
 
 
 def select_services(

@@ -94,6 +94,7 @@ def payloads(shared: Path) -> dict[str, tuple[bytes, str]]:
         as_json({"type": "FeatureCollection", "features": features}),
         "application/json; charset=utf-8",
     )
+    out["/communes"] = (as_json(all_communes(communes)), "application/json; charset=utf-8")
     out["/epcis"] = (
         as_json(
             [
@@ -117,6 +118,40 @@ def payloads(shared: Path) -> dict[str, tuple[bytes, str]]:
     nodes, ways = overpass_ways(gers)
     out["/overpass/interpreter"] = (as_json(overpass_answer(nodes, ways)), "application/json")
     return out
+
+
+NEIGHBOURS = [  # (code, name, population, lon, lat): two within 30 km of the Gers, two far
+    ("40001", "Aire-sur-l'Adour", 6221, -0.2628, 43.7010),
+    ("47195", "Nérac", 6897, 0.3389, 44.1361),
+    ("33063", "Bordeaux", 261804, -0.5792, 44.8378),
+    ("75056", "Paris", 2133111, 2.3522, 48.8566),
+]
+
+
+def all_communes(communes: gpd.GeoDataFrame) -> list[dict]:
+    """``/communes?fields=nom,code,population,centre,codeDepartement``: the Gers and others."""
+    centres = communes.to_crs("EPSG:2154").representative_point().to_crs("EPSG:4326")
+    rows = [
+        {
+            "nom": row.nom,
+            "code": row.insee_code,
+            "population": int(row.population),
+            "centre": {"type": "Point", "coordinates": [centre.x, centre.y]},
+            "codeDepartement": "32",
+        }
+        for row, centre in zip(communes.itertuples(), centres, strict=True)
+    ]
+    for code, name, population, lon, lat in NEIGHBOURS:
+        rows.append(
+            {
+                "nom": name,
+                "code": code,
+                "population": population,
+                "centre": {"type": "Point", "coordinates": [lon, lat]},
+                "codeDepartement": code[:2],
+            }
+        )
+    return rows
 
 
 def canton_file(gers: Path, communes: gpd.GeoDataFrame) -> bytes:
@@ -431,6 +466,7 @@ def test_fetch_builds_a_bundle_that_loads_like_the_shared_one(
         "epci_gers.geojson",
         "departement_gers.geojson",
         "france_services_gers.geojson",
+        "communes_voisines_gers.csv",
         "adresses-32.csv.gz",
         "roads_gers_osm.graphml",
         "territory.toml",
@@ -457,6 +493,18 @@ def test_fetch_builds_a_bundle_that_loads_like_the_shared_one(
     assert communes_query["format"] == "geojson" and communes_query["geometry"] == "contour"
     assert set(communes_query["fields"].split(",")) >= {"population", "codeEpci", "codesPostaux"}
     assert official.requests("/epcis")[0].query["codeDepartement"] == "32"
+
+    # the communes over the border (demand of the 2SFCA): those within 30 km, read back
+    from coverage.layers.health import read_neighbour_communes
+
+    neighbours = read_neighbour_communes(gers)
+    assert neighbours is not None
+    assert neighbours.frame["insee_code"].tolist() == ["40001", "47195"]
+    assert neighbours.frame["population"].tolist() == [6221, 6897]
+    assert record["files"]["communes_voisines_gers.csv"]["layer"] == "communes_voisines"
+    assert "30 km" in gers.config.layer("communes_voisines").source
+    query = official.requests("/communes")[0].query
+    assert set(query["fields"].split(",")) >= {"code", "population", "centre", "codeDepartement"}
 
     # addresses: the BAN file as published, read through the fetched mapping
     assert (dest / "adresses-32.csv.gz").read_bytes() == ban_body
@@ -525,7 +573,7 @@ def test_second_fetch_uses_the_cache_and_force_downloads_again(
 ) -> None:
     first = fetch_territory("gers", tmp_path / "one", include_osm=False)
     made = official.count()
-    assert made == 9  # département, communes, EPCI, 2 COG files, dataset, 2 CSV, BAN
+    assert made == 10  # département, communes, EPCI, 2 COG files, dataset, 2 CSV, BAN, neighbours
     second = fetch_territory("gers", tmp_path / "two", include_osm=False)
     assert official.count() == made  # nothing asked again
     assert all(d["from_cache"] for d in second.downloads)

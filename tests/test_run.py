@@ -210,7 +210,18 @@ def test_health_accessibility_section(gers_run, shared_data: Path, tmp_path: Pat
     table = pd.read_csv(tmp_path / "sante/tables/communes_health.csv", dtype={"insee_code": str})
     # every FTE is shared out among the population that reaches it (per 100 000 inhabitants)
     distributed = (table["health__accessibility"] * table["population"]).sum() / 100_000
-    assert distributed + health["unused_supply"] == pytest.approx(8, rel=1e-3)
+    # no neighbouring communes in the bundle: Condom (10 km from Lot-et-Garonne) shares
+    # part of its capacity over the border, Auch none of it
+    assert (
+        health["border"]["rule"] == "downweight" and health["border"]["neighbour_communes"] is None
+    )
+    assert 6 < health["supply_counted"] < 8
+    assert distributed + health["unused_supply"] == pytest.approx(
+        health["supply_counted"], rel=1e-9
+    )
+    # capacity unit of added sites is 'site': no DREES mark, nothing flagged, and it says so
+    assert health["capacity_unit"] == "sites" and health["undersupplied_threshold"] is None
+    assert health["communes_undersupplied"] is None and not table["health__undersupplied"].any()
     auch = table.set_index("insee_code").loc["32013", "health__accessibility"]
     far = table.set_index("insee_code").loc["32087", "health__accessibility"]  # Castex-d'Armagnac
     assert auch > 0 and far == 0

@@ -146,6 +146,58 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
             highlight=False,
         )
         _print_underserved(analyses[name], territory["population"])
+    if summary.get("health"):
+        print_health(summary["health"])
+
+
+def _sig(value: float) -> str:
+    """Four significant digits, French decimal comma (display only: files keep every digit)."""
+    return f"{value:.4g}".replace(".", ",")
+
+
+def print_health(health: dict[str, Any]) -> None:
+    """The 2SFCA block: unit, how the border was handled, demand, under-supplied communes."""
+    from coverage.jobs.health import UNIT_LABELS
+
+    unit = UNIT_LABELS.get(health["capacity_unit"], health["capacity_unit"])
+    per = health["per_inhabitants"]
+    mean = health["population_weighted_mean"]
+    lines = [
+        f"\nAccessibilité aux soins (2SFCA) — {health['supply_sites']} sites, capacité en {unit}"
+        + (f" pour {fmt_int(per)} habitants" if per != 1 else " par habitant"),
+        "Moyenne pondérée par la population : "
+        + (_sig(mean) if mean is not None else "non calculable"),
+        f"Limite du territoire : {health['border']['note']}",
+        "Part de l'accessibilité venant des sites hors du territoire : "
+        + (
+            fmt_share(health["border"]["outside_share_of_accessibility"])
+            if health["border"]["outside_share_of_accessibility"] is not None
+            else "—"
+        ),
+    ]
+    demand = health["demand"]
+    lines.append(
+        demand["note"]
+        if demand.get("note")
+        else (
+            "Demande standardisée par l'âge ([health] age_weights)"
+            if demand["type"] == "age_weighted"
+            else "Demande : population des communes"
+        )
+    )
+    if health["undersupplied_threshold"] is None:
+        lines.append(
+            f"Sous-dotation : pas de seuil publié pour une capacité en {unit} "
+            "(donner [health] undersupplied_threshold)"
+        )
+    else:
+        lines.append(
+            f"Sous-dotation (sous {_sig(health['undersupplied_threshold'])}) : "
+            f"{health['communes_undersupplied']} communes, "
+            f"{fmt_int(health['population_undersupplied'])} habitants"
+        )
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
 
 
 def _print_underserved(result: Any, population: int) -> None:

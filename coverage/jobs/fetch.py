@@ -8,6 +8,9 @@ asks each source module of :mod:`coverage.sources` in turn:
   cantons, EPCI and the département outline;
 - :mod:`~coverage.sources.france_services` (data.gouv.fr): the France services
   sites of the département and within ``services_radius_m`` of its outline;
+- :mod:`~coverage.sources.neighbours` (geo.api.gouv.fr): the communes of the
+  other départements within ``services_radius_m`` of the outline (the demand
+  over the border of the 2SFCA health accessibility);
 - :mod:`~coverage.sources.addresses` (BAN): ``adresses-{code}.csv.gz``, as published;
 - :mod:`~coverage.sources.osm` (Overpass, osmnx): the drive network on the
   outline buffered by ``buffer_m``, as GraphML;
@@ -47,6 +50,7 @@ from coverage.sources.bundle import FETCH_RECORD, WORKING_CRS, BundleWriter
 from coverage.sources.cog import cog_folder
 from coverage.sources.description import copy_description_lists, territory_toml
 from coverage.sources.france_services import fetch_france_services
+from coverage.sources.neighbours import fetch_neighbour_communes
 from coverage.sources.osm import fetch_roads
 
 _DEP_CODE = re.compile(r"^(\d{2}|2A|2B|97[1-6])$")
@@ -179,7 +183,8 @@ def fetch_territory(
         Buffer around the outline for the road network, metres.
     services_radius_m
         France services sites outside the département are kept up to this
-        distance from its outline, metres.
+        distance from its outline, metres; so are the neighbouring communes
+        (``communes_voisines_<name>.csv``).
     sources
         Base URLs; default :meth:`FetchSources.from_env`.
     downloader
@@ -235,6 +240,15 @@ def fetch_territory(
             radius_m=services_radius_m,
             force=force,
         )
+        neighbours = fetch_neighbour_communes(
+            dl,
+            bundle,
+            base_url=sources.geo_api_url,
+            dep=dep,
+            outline_2154=outline_2154,
+            radius_m=services_radius_m,
+            force=force,
+        )
         ban = (
             fetch_ban_file(dl, bundle, base_url=sources.ban_url, dep=dep, force=force)
             if include_addresses
@@ -261,6 +275,7 @@ def fetch_territory(
             departement=dep,
             admin=admin,
             services=services,
+            neighbours=neighbours,
             ban=ban,
             roads=roads,
             repo_config=repo_config,

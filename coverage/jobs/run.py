@@ -43,14 +43,8 @@ from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
-from coverage.errors import DataError, OutputExistsError
-from coverage.fca import (
-    APL_UNDERSUPPLIED,
-    drees_apl_decay,
-    floating_catchment,
-    linear_decay,
-    step_decay,
-)
+from coverage.errors import OutputExistsError
+from coverage.jobs.health import health_accessibility
 from coverage.jobs.resources import TerritoryResources
 from coverage.jsonio import write_json
 from coverage.layers.services import ServiceCatalogue
@@ -58,7 +52,6 @@ from coverage.layers.territory import Territory
 from coverage.progress import Progress, silent
 from coverage.results import GPKG_FILE, SUMMARY_FILE, TABLES_DIR, minutes_file, table_stem
 from coverage.routing.isochrones import isochrones
-from coverage.routing.matrix import travel_times
 from coverage.scenario import Scenario, select_services
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
@@ -148,7 +141,7 @@ def run_scenario(
     health = None
     if scenario.health is not None:
         say("Accessibilité aux soins (2SFCA)")
-        health = _health_accessibility(scenario, scenario_services, resources)
+        health = health_accessibility(scenario.health, scenario_services, resources)
 
     tmp = staging_dir(output_dir)
     try:
@@ -173,65 +166,6 @@ def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[P
     for ep in sorted(entry_points(group=RESULT_WRITERS_GROUP), key=lambda e: e.name):
         writers.append((ep.name, ep.load()))
     return writers
-
-
-# --- health accessibility (2SFCA) -------------------------------------------------------------
-
-
-def _decay(spec: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    if spec["type"] == "steps":
-        return step_decay(spec["steps"])
-    if spec["type"] == "linear":
-        return linear_decay(spec["max_minutes"])
-    return drees_apl_decay()
-
-
-def _health_accessibility(
-    scenario: Scenario, services: gpd.GeoDataFrame, resources: TerritoryResources
-) -> dict[str, Any]:
-    assert scenario.health is not None
-    spec = scenario.health
-    supply = services[
-        services["kind"].isin(spec.kinds) & (services["status"].eq("open") | services["added"])
-    ]
-    if supply.empty:
-        raise DataError(
-            f"[health]: no open service of kind {', '.join(spec.kinds)} to measure health "
-            "accessibility (import the list with 'coverage services import --kind health_centre')"
-        )
-    ctx = resources.context
-    supply_xy = np.column_stack([supply.geometry.x, supply.geometry.y])
-    matrix = travel_times(ctx.network, ctx.commune_points, supply_xy, access=ctx.access)
-    demand = resources.territory.communes["population"].to_numpy(dtype=float)
-    decay = _decay(spec.decay)
-    result = floating_catchment(
-        np.nan_to_num(matrix.minutes, nan=np.inf),
-        demand,
-        supply["capacity"].to_numpy(dtype=float),
-        decay=decay,
-    )
-    value = result.accessibility * spec.per_inhabitants
-    under = value < APL_UNDERSUPPLIED
-    return {
-        "kinds": list(spec.kinds),
-        "decay": getattr(decay, "description", spec.decay),
-        "per_inhabitants": spec.per_inhabitants,
-        "supply_sites": len(supply),
-        "supply_total": float(supply["capacity"].sum()),
-        "unused_supply": result.unused_supply,
-        "commune_value": value,
-        "population_weighted_mean": float(np.average(value, weights=demand))
-        if demand.sum()
-        else None,
-        "undersupplied_threshold": APL_UNDERSUPPLIED,
-        "communes_undersupplied": int(under.sum()),
-        "population_undersupplied": int(demand[under].sum()),
-        "method": (
-            "2SFCA (méthode de l'APL de la DREES) : offre de chaque site répartie sur la "
-            "population qui l'atteint, pondérée par la fonction de distance, puis sommée pour "
-            "chaque commune ; temps depuis le point représentatif de la commune"
-        ),
-    }
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -277,10 +211,8 @@ def _write_outputs(
         ):
             table.to_csv(tables / f"{table_stem(kind, name)}.csv", index=False, encoding="utf-8")
     if health is not None:
-        communes["health__accessibility"] = np.round(health["commune_value"], 4)
-        communes["health__undersupplied"] = (
-            health["commune_value"] < health["undersupplied_threshold"]
-        )
+        communes["health__accessibility"] = health["commune_value"]  # full precision
+        communes["health__undersupplied"] = health["commune_undersupplied"]
         communes[
             ["insee_code", "name", "population", "health__accessibility", "health__undersupplied"]
         ].to_csv(tables / f"{table_stem('communes', 'health')}.csv", index=False, encoding="utf-8")
@@ -554,5 +486,7 @@ def _summary(
             }
         )
     if health is not None:
-        out["health"] = {k: v for k, v in health.items() if k != "commune_value"}
+        out["health"] = {
+            k: v for k, v in health.items() if k not in ("commune_value", "commune_undersupplied")
+        }
     return out

@@ -18,6 +18,7 @@ from coverage.sources.addresses import BAN_COLUMNS, BanResult
 from coverage.sources.admin import AdminLayers
 from coverage.sources.bundle import WORKING_CRS, BundleWriter, now_utc
 from coverage.sources.france_services import ServicesResult
+from coverage.sources.neighbours import NeighboursResult
 from coverage.sources.osm import RoadsResult
 from coverage.tomlio import InlineTable
 
@@ -70,6 +71,7 @@ def territory_toml(
     repo_config: TerritoryConfig | None = None,
     copied_sources: dict[str, Any] | None = None,
     include_addresses: bool = True,
+    neighbours: NeighboursResult | None = None,
 ) -> str:
     """Write the bundle's ``territory.toml`` text (format: docs/territory-format.md).
 
@@ -117,6 +119,12 @@ def territory_toml(
             "file": services.file,
             "crs": "EPSG:4326",
             **services.provenance,
+        }
+    if neighbours is not None:
+        layers["communes_voisines"] = {
+            "file": neighbours.file,
+            "crs": "EPSG:4326",
+            **neighbours.provenance,
         }
     population = repo_config.population if repo_config is not None else None
     document: dict[str, Any] = {

@@ -1,0 +1,163 @@
+"""The optional layers of the 2SFCA health accessibility: neighbouring communes and age bands.
+
+Both are CSV tables of the bundle, declared in ``territory.toml`` like every
+layer (docs/territory-format.md) and read through their column mapping:
+
+- ``[layers.communes_voisines]``: the communes over the border (other
+  départements) whose people use the same care, one row each: ``insee_code``,
+  ``name``, ``population``, ``point_lon``/``point_lat`` (a representative
+  point, WGS84 unless the layer's ``crs`` says otherwise). ``coverage fetch``
+  writes it (geo.api.gouv.fr).
+- ``[layers.ages]``: population by age band per commune (the territory's and,
+  when present, the neighbouring ones): ``insee_code`` then one column per
+  band, named as the keys of the scenario's ``[health] age_weights``.
+
+A territory that declares neither layer (or whose file is absent) gets None:
+the caller then says so in its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+from coverage.csvio import number_column, read_table
+from coverage.errors import DataError
+from coverage.layers.config import LayerSpec
+from coverage.layers.territory import Territory
+
+NEIGHBOURS_LAYER = "communes_voisines"
+"""Layer key of the neighbouring communes."""
+
+AGES_LAYER = "ages"
+"""Layer key of the population by age band."""
+
+NEIGHBOUR_FIELDS = ("insee_code", "name", "population", "point_lon", "point_lat")
+
+
+@dataclass(frozen=True)
+class NeighbourCommunes:
+    """Communes over the border: codes, names, populations and points in the working CRS.
+
+    Attributes
+    ----------
+    frame
+        Columns ``insee_code``, ``name``, ``population``, ``x``, ``y`` (metres).
+    file
+        The file read (relative to the bundle).
+    provenance
+        The layer's source, URL, licence and date.
+    """
+
+    frame: pd.DataFrame
+    file: str
+    provenance: dict[str, str]
+
+
+def _spec(territory: Territory, key: str) -> LayerSpec | None:
+    spec = territory.config.layers.get(key)
+    if spec is None or not (territory.data_dir / spec.file).is_file():
+        return None
+    return spec
+
+
+def _column(frame: pd.DataFrame, spec: LayerSpec, field: str, path: object) -> pd.Series:
+    name = spec.columns.get(field, field)
+    if name not in frame.columns:
+        raise DataError(
+            f"layer '{spec.name}': no column '{name}' (field '{field}'); the file has "
+            f"{', '.join(frame.columns)}. Fix [layers.{spec.name}.columns] in territory.toml",
+            path=path,
+            field=name,
+        )
+    return frame[name]
+
+
+def read_neighbour_communes(territory: Territory) -> NeighbourCommunes | None:
+    """The bundle's neighbouring communes, or None when it has none.
+
+    Raises
+    ------
+    DataError
+        A missing column, an empty code, a population or coordinate that is not
+        a number >= 0, a commune of the territory itself (naming file, line, field).
+    """
+    spec = _spec(territory, NEIGHBOURS_LAYER)
+    if spec is None:
+        return None
+    path = territory.data_dir / spec.file
+    table, info = read_table(path, skip_blank_lines=True)
+    codes = _column(table, spec, "insee_code", path).astype(str).str.strip()
+    numbers = {
+        field: number_column(_column(table, spec, field, path), field=field, info=info)
+        for field in ("population", "point_lon", "point_lat")
+    }
+    for field, values in numbers.items():
+        bad = ~np.isfinite(values) | ((values < 0) if field == "population" else False)
+        if np.any(bad):
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"layer '{spec.name}': {field} must be a number"
+                f"{' >= 0' if field == 'population' else ''}",
+                path=path,
+                row=info.line(first),
+                field=spec.columns.get(field, field),
+            )
+    empty = codes.eq("")
+    own = codes.str.startswith(territory.config.departement) & ~empty
+    for mask, message in ((empty, "empty INSEE code"), (own, "commune of the territory itself")):
+        if mask.any():
+            first = int(np.flatnonzero(mask.to_numpy())[0])
+            raise DataError(
+                f"layer '{spec.name}': {message} ({codes.iloc[first]!r}); the layer lists "
+                "the communes over the border only",
+                path=path,
+                row=info.line(first),
+                field=spec.columns.get("insee_code", "insee_code"),
+            )
+    to_crs = pyproj.Transformer.from_crs(spec.crs or "EPSG:4326", territory.crs, always_xy=True)
+    x, y = to_crs.transform(numbers["point_lon"], numbers["point_lat"])
+    frame = pd.DataFrame(
+        {
+            "insee_code": codes.to_numpy(),
+            "name": _column(table, spec, "name", path).astype(str).to_numpy(),
+            "population": numbers["population"],
+            "x": np.asarray(x, dtype=float),
+            "y": np.asarray(y, dtype=float),
+        }
+    ).drop_duplicates("insee_code")
+    return NeighbourCommunes(frame=frame, file=spec.file, provenance=spec.provenance())
+
+
+def read_age_bands(territory: Territory, bands: Sequence[str]) -> pd.DataFrame | None:
+    """Population by age band per INSEE code (index), or None when the bundle has no ages layer.
+
+    Raises
+    ------
+    DataError
+        A band column that is missing or holds a value that is not a number >= 0.
+    """
+    spec = _spec(territory, AGES_LAYER)
+    if spec is None:
+        return None
+    path = territory.data_dir / spec.file
+    table, info = read_table(path, skip_blank_lines=True)
+    codes = _column(table, spec, "insee_code", path).astype(str).str.strip()
+    out = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="insee_code"))
+    for band in bands:
+        values = number_column(_column(table, spec, band, path), field=band, info=info)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"layer '{spec.name}': {band} must be a number of inhabitants >= 0",
+                path=path,
+                row=info.line(first),
+                field=spec.columns.get(band, band),
+            )
+        out[band] = values
+    return out[~out.index.duplicated()]
