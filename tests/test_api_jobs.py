@@ -205,7 +205,7 @@ def test_openapi_documents_the_job_endpoints(client: TestClient, settings: ApiSe
     assert (sites["minimum"], sites["maximum"]) == (1, MAX_SITES)
     assert placement["threshold_minutes"]["exclusiveMinimum"] == 0
     assert placement["time_limit_s"]["maximum"] == MAX_TIME_LIMIT_S
-    assert set(placement["model"]["enum"]) == {"mclp", "pmedian", "lscp"}
+    assert set(placement["model"]["enum"]) == {"mclp", "pmedian", "lscp", "maxmin"}
     itinerary = components["ItineraryBody"]["properties"]
     assert itinerary["permanences_per_day"]["maximum"] == 8
     name = paths["/services/{territory}/lists/{name}"]["post"]["parameters"]

@@ -23,6 +23,7 @@ MODEL_LABELS = {
     "mclp": "couverture maximale (MCLP)",
     "pmedian": "p-médiane",
     "lscp": "couverture totale au moindre nombre de sites (LSCP)",
+    "maxmin": "équité : part couverte du canton le moins couvert (max-min)",
 }
 STATUS_LABELS = {
     "optimal": "optimum prouvé",
@@ -114,6 +115,32 @@ def place(
         bool,
         typer.Option("--no-map", help="Ne pas lancer le scénario pour la carte (plus rapide)."),
     ] = False,
+    curve: Annotated[
+        str | None,
+        typer.Option(
+            "--curve",
+            help="Courbe couverture/temps moyen selon le nombre de sites : A-B (ex. 3-25) ou N.",
+        ),
+    ] = None,
+    curve_minutes: Annotated[
+        str | None,
+        typer.Option(
+            "--curve-minutes", help="Courbe selon le seuil, minutes séparées par des virgules."
+        ),
+    ] = None,
+    tradeoff: Annotated[
+        bool,
+        typer.Option(
+            "--tradeoff",
+            help="Compromis : temps moyen minimal gardant 100/99/97/95 % de la couverture MCLP.",
+        ),
+    ] = False,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity", help="Sensibilité : vitesses ×0,9 et ×1,1, détour d'accès ±20 %."
+        ),
+    ] = False,
 ) -> None:
     """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
     from coverage.commands.run import ensure_bundle
@@ -157,8 +184,13 @@ def place(
             overwrite=overwrite,
             write_map=not no_map,
             progress=steps,
+            curve=curve,
+            curve_minutes=curve_minutes,
+            tradeoff=tradeoff,
+            sensitivity=sensitivity,
         )
     print_study(study)
+    print_questions(study)
     where = f"{study.output_dir}"
     extra = ", carte run/map.html" if study.run_dir is not None else ""
     console.print(
@@ -241,10 +273,45 @@ def print_study(study: Any) -> None:
         )
 
 
+def print_questions(study: Any) -> None:
+    """The curve against the number of sites and the sensitivity, when they were asked."""
+    from rich.table import Table
+
+    questions = study.summary.get("questions") or {}
+    if questions.get("curve_sites"):
+        table = Table(title="Courbe : sites ouverts (sans règle de zone)", title_justify="left")
+        for column in ("Sites", "Habitants couverts", "Statut"):
+            table.add_column(column, justify="right")
+        for row in questions["curve_sites"]:
+            covered = row.get("habitants_couverts")
+            table.add_row(
+                str(row["nombre_sites"]),
+                fmt_int(covered) if covered == covered and covered is not None else "—",
+                STATUS_LABELS.get(row["statut"], str(row["statut"])),
+            )
+        console.print(table)
+    if questions.get("sensitivity"):
+        table = Table(title="Sensibilité : sites qui changent", title_justify="left")
+        for column in ("Variante", "Habitants couverts", "Plan actuel", "Sortants", "Entrants"):
+            table.add_column(column, overflow="fold")
+        for row in questions["sensitivity"]:
+            covered, kept = row.get("habitants_couverts"), row.get("habitants_plan_actuel")
+            table.add_row(
+                str(row["variante"]),
+                fmt_int(covered) if covered == covered and covered is not None else "—",
+                fmt_int(kept) if kept == kept and kept is not None else "—",
+                str(row.get("sites_sortants") or "—"),
+                str(row.get("sites_entrants") or "—"),
+            )
+        console.print(table)
+
+
 def _objective(report: dict[str, Any]) -> str:
     value = report["objective"]
     if value is None:
         return "—"
+    if report["model"] == "maxmin":
+        return f"{fmt_share(value, 1)} (canton le moins couvert)"
     if report["model"] == "mclp":
         return f"{fmt_int(value)} hab."
     if report["model"] == "lscp":

@@ -39,6 +39,7 @@ import numpy as np
 from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
+from coverage.jobs import placement_questions as questions
 from coverage.jobs.placement_instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
 from coverage.jobs.placement_scenario import (
     PlacementEvaluation,
@@ -144,6 +145,10 @@ def place(
     write_map: bool = True,
     resources: Any = None,
     progress: Progress | None = None,
+    curve: str | tuple[int | None, int] | None = None,
+    curve_minutes: str | Sequence[float] | None = None,
+    tradeoff: bool = False,
+    sensitivity: bool = False,
 ) -> PlacementStudy:
     """Choose sites for a service kind and measure what they change.
 
@@ -198,6 +203,12 @@ def place(
         Already loaded :class:`coverage.jobs.resources.TerritoryResources` (reused when they match).
     progress
         Called with a French label at the start of every step.
+    curve, curve_minutes, tradeoff, sensitivity
+        The questions around the plan, written into ``output_dir``
+        (:func:`coverage.jobs.placement_questions.write_questions`): the curve against
+        the number of sites (``"A-B"``), against the threshold (``"10,15,20"``), the
+        coverage/mean-time trade-off, the speeds/detour sensitivity. The per-site
+        explanation and the cost matrix are always written.
 
     Returns
     -------
@@ -272,6 +283,8 @@ def place(
     say(f"Optimisation : {label}")
     t0 = time.perf_counter()
     options: dict[str, Any] = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    if model == "maxmin":  # the equity model needs each demand point's canton
+        options["demand_groups"] = questions.demand_groups(instance)
     result = solve(problem, model, p=p, threshold_minutes=threshold_minutes, **options)
     timings["solve_s"] = time.perf_counter() - t0
     greedy_result = None
@@ -355,6 +368,15 @@ def place(
         t0 = time.perf_counter()
         files = _write_files(tmp, study)
         timings["write_s"] = time.perf_counter() - t0
+        say("Questions autour du plan (explication des sites, matrice, courbes)")
+        t0 = time.perf_counter()
+        files |= questions.write_questions(
+            tmp, instance, result, model=model, p=p, threshold_minutes=threshold_minutes,
+            options={"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap},
+            curve=curve, curve_minutes=curve_minutes, tradeoff=tradeoff,
+            sensitivity=sensitivity, summary=summary,
+        )  # fmt: skip
+        timings["questions_s"] = time.perf_counter() - t0
         if write_map:
             say("Carte : exécution du scénario avec les nouveaux sites")
             t0 = time.perf_counter()

@@ -38,7 +38,7 @@ ZONE_RULES: dict[str, tuple[int, float]] = {
 """Bounds (min, max) on the number of open sites per zone for each zone rule."""
 
 SOLVERS: tuple[str, ...] = ("highs", "greedy")
-MODELS: tuple[str, ...] = ("mclp", "pmedian", "lscp")
+MODELS: tuple[str, ...] = ("mclp", "pmedian", "lscp", "maxmin")
 DEFAULT_TIME_LIMIT_S = 120.0
 COVER_TOLERANCE_S = 1e-6
 """Slack added to a threshold so that a time equal to it counts as covered."""

@@ -394,6 +394,13 @@ def solve(
             raise PlacementError("the LSCP needs threshold_minutes")
         options.pop("interchange", None)
         return solve_lscp(problem, threshold_minutes, **options)
+    if model == "maxmin":  # the equity model, in its own module
+        from coverage.placement.equity import solve_maxmin
+
+        groups = options.pop("demand_groups", None)
+        if p is None or threshold_minutes is None or groups is None:
+            raise PlacementError("the maxmin model needs p, threshold_minutes and demand_groups")
+        return solve_maxmin(problem, p, threshold_minutes, demand_groups=groups, **options)
     raise PlacementError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
 
 
