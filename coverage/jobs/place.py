@@ -19,6 +19,7 @@ asked, writes the result folder and runs the scenario for its map::
       cantons.csv        coverage before/after per canton
       zones.csv          zones, their bounds and sites
       plan_ecrit.csv     the written plan's sites (one per canton chef-lieu, open ones kept)
+      plan_ecrit_communes.csv  the written plan's coverage per commune (as communes.csv)
       comparaison_cantons.csv  written plan against optimum, per canton
       scenario.toml      the base scenario with the new sites (``coverage run`` takes it)
       run/               that scenario run (map.html...), unless the map is skipped
@@ -44,7 +45,12 @@ from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
 from coverage.errors import DataError
 from coverage.jobs.placement_instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
-from coverage.jobs.placement_plan import WrittenPlan, build_written_plan, compare_plans
+from coverage.jobs.placement_plan import (
+    WrittenPlan,
+    build_written_plan,
+    compare_plans,
+    plan_communes,
+)
 from coverage.jobs.placement_scenario import (
     PlacementEvaluation,
     added_services,
@@ -84,6 +90,7 @@ Auch-3 one each; Auch itself a candidate of each), the strict reading of the rul
 SCENARIO_FILE = "scenario.toml"
 PLAN_FILE = "plan_ecrit.csv"
 CANTON_COMPARISON_FILE = "comparaison_cantons.csv"
+PLAN_COMMUNES_FILE = "plan_ecrit_communes.csv"
 REPORT_FILE = "placement.json"
 RUN_DIR = "run"
 
@@ -602,6 +609,8 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
     if study.written_plan is not None:
         to_wgs84_table(study.written_plan.sites).to_csv(folder / PLAN_FILE, index=False)
         files["written_plan_csv"] = PLAN_FILE
+        plan_communes(study.written_plan).to_csv(folder / PLAN_COMMUNES_FILE, index=False)
+        files["written_plan_communes_csv"] = PLAN_COMMUNES_FILE
         cantons = pd.DataFrame(study.summary["written_plan"]["cantons"])
         cantons.to_csv(folder / CANTON_COMPARISON_FILE, index=False)
         files["canton_comparison_csv"] = CANTON_COMPARISON_FILE

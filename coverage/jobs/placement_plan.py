@@ -207,6 +207,25 @@ def build_written_plan(
     )
 
 
+def plan_communes(plan: WrittenPlan) -> pd.DataFrame:
+    """The written plan's coverage per commune (``plan_ecrit_communes.csv``).
+
+    Columns: ``insee_code``, ``name``, ``canton_code``, ``canton_name``,
+    ``population``, ``minutes_mean`` (its cells), ``minutes_point`` (from the
+    commune point), ``nearest`` (the plan's nearest site), and for each
+    threshold ``pop_within_<T>`` (cells): the figures of a run of the plan.
+    """
+    frame = plan.evaluation.communes
+    out = frame[["insee_code", "name", "canton_code", "canton_name", "population"]].copy()
+    out["minutes_mean"] = frame["minutes_mean_after"]
+    out["minutes_point"] = frame["minutes_point_after"]
+    out["nearest"] = frame["nearest_after"]
+    for column in frame.columns:
+        if column.startswith("pop_within_") and column.endswith("_after"):
+            out[column.removesuffix("_after")] = frame[column]
+    return out
+
+
 # --- comparison -------------------------------------------------------------------------------
 
 
@@ -348,6 +367,7 @@ __all__ = [
     "build_written_plan",
     "compare_cantons",
     "compare_plans",
+    "plan_communes",
     "plan_result",
     "territory_figures",
 ]
