@@ -137,7 +137,9 @@ def canton_zones(territory: Territory) -> pd.DataFrame:
     code (Auch: ``3299`` for Auch-1, Auch-2 and Auch-3); it cannot go to one of
     them, so the cantons it stands for and the pseudo-canton form one zone,
     named after them (Gers: 17 cantons give 15 zones, Auch's 28 communes in one;
-    :func:`build_instance` lets such a zone hold one site per canton it merges).
+    :func:`build_instance` lets such a zone hold up to one site per canton it merges
+    in total; only the total is bounded, see :func:`strict_canton_zones` for one
+    site in each canton).
 
     Returns
     -------
@@ -611,14 +613,17 @@ def build_instance(
         ``communes``, ``chefs-lieux``, a CSV path or a GeoDataFrame with the columns
         of :func:`read_candidate_file`.
     zones
-        ``cantons``, ``none``, a CSV path, or a mapping INSEE code -> zone.
+        ``cantons``, ``cantons_strict`` (each real canton its own zone, split
+        communes a candidate of each of their cantons), ``none``, a CSV path, or a
+        mapping INSEE code -> zone.
     zone_rule, zone_bounds
         Zone constraints (see :class:`~coverage.placement.problem.PlacementProblem`).
     sites_per_canton
         With ``zones="cantons"``: a zone merging ``k`` cantons (Auch-1, Auch-2,
-        Auch-3 and the pseudo-canton of Auch) may hold up to ``k`` sites, one per
-        canton it stands for (``at_most_one``: 0..k, ``exactly_one``: 1..k). False:
-        such a zone counts as one canton. Explicit ``zone_bounds`` win.
+        Auch-3 and the pseudo-canton of Auch) may hold up to ``k`` sites in total
+        (``at_most_one``: 0..k, ``exactly_one``: 1..k), wherever they are in the
+        zone (``zones="cantons_strict"`` for one in each canton). False: such a
+        zone counts as one canton. Explicit ``zone_bounds`` win.
     access
         Access-leg settings (default :class:`~coverage.routing.snap.AccessSettings`).
     commune_points
