@@ -144,8 +144,9 @@ class PlacementBody(StrictBody):
     )
     zone_rule: Literal[ZONE_RULE_CHOICES] = Field(  # type: ignore[valid-type]
         default="exactly_one",
-        description="Règle par canton : `exactly_one`, `at_most_one`, `at_least_one` ou "
-        "`none` (sans zones).",
+        description="Règle par canton : `exactly_one`, `at_most_one`, `at_least_one`, "
+        "`none` (sans zones) ou `one_per_canton` (un site dans chaque canton, Auch-1, Auch-2 "
+        "et Auch-3 compris).",
     )
     one_per_zone: bool = Field(
         default=False, description="Une zone de plusieurs cantons (Auch) compte pour un site."
@@ -155,6 +156,11 @@ class PlacementBody(StrictBody):
     )
     no_existing: bool = Field(
         default=False, description="Ne pas garder ouverts les sites existants du type."
+    )
+    written_plan: bool = Field(
+        default=True,
+        description="Évaluer aussi le plan écrit (un site par chef-lieu de canton, sites "
+        "ouverts gardés) et le comparer à l'optimum (bloc `written_plan` de placement.json).",
     )
     solver: Literal[SOLVERS] = Field(  # type: ignore[valid-type]
         default="highs", description="`highs` (exact) ou `greedy` (heuristique)."
@@ -210,6 +216,12 @@ class PlacementOut(JobOut):
     )
     sites: list[dict[str, Any]] | None = Field(
         default=None, description="Sites retenus (`status` : `existant` ou `nouveau`)."
+    )
+    written_plan: dict[str, Any] | None = Field(
+        default=None,
+        description="Le plan écrit (un site par chef-lieu de canton) face à l'optimum : "
+        "`territory` (`plan`, `optimum`, `delta`), `only_plan`, `only_optimum`, `common` ; "
+        "ou `skipped` (la raison).",
     )
 
 

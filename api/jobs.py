@@ -186,8 +186,19 @@ def placement_headline(study: Any) -> dict[str, Any]:
             for key in ("model", "method", "status", "objective", "gap", "solve_time_s")
         },
         "sites": summary["sites"],
+        "written_plan": _written_plan_headline(summary.get("written_plan")),
     }
     return json.loads(dumps(small))
+
+
+def _written_plan_headline(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The written plan against the optimum, without the per-canton table (in the file)."""
+    if not block:
+        return None
+    if "territory" not in block:
+        return {"skipped": block.get("skipped")}
+    keep = ("rule", "threshold_minutes", "territory", "only_plan", "only_optimum", "common")
+    return {key: block[key] for key in keep}
 
 
 def placement_executor(state: AppState) -> JobFunction:
@@ -222,6 +233,7 @@ def placement_executor(state: AppState) -> JobFunction:
                 output_dir=folder,
                 overwrite=True,
                 write_map=False,
+                written_plan=body.written_plan,
                 resources=t.resources_for_files(files),
                 progress=progress,
             )

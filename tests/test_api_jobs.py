@@ -239,6 +239,10 @@ def test_placement_keeps_the_open_sites_and_adds_three(
     assert figures["pop_newly_within"] == figures["pop_within_after"] - figures["pop_within_before"]
     assert placement["solver"]["method"] == "greedy"
     assert set(placement["links"]) == {"self", "sites", "cantons"}
+    # the written plan beside it: 15 chefs-lieux + Lombez, the open sites among them
+    written = placement["written_plan"]
+    assert written["territory"]["plan"]["sites"] == 16
+    assert {LOMBEZ, MASSEUBE, LECTOURE} <= set(written["common"])
 
     layer = client.get(placement["links"]["sites"])
     assert layer.headers["content-type"] == "application/geo+json"

@@ -172,6 +172,8 @@ def test_cli_place_writes_the_folder(shared_data: Path, tmp_path: Path) -> None:
     assert again == 1 and forced == 0
     assert "Sites retenus (16)" in text and "optimum prouvé" in text
     assert "Nouvellement à portée" in text
+    assert "Plan écrit et optimum" in text and "Sites du plan écrit seulement" in text
+    assert (out / "plan_ecrit.csv").is_file() and (out / "comparaison_cantons.csv").is_file()
     assert (out / "scenario.toml").is_file() and not (out / "run").exists()
     assert main(["place", "--data", str(shared_data), "-o", str(tmp_path / "x")]) == 1
 

@@ -75,6 +75,7 @@ def placement_out(state: AppState, record: RunRecord) -> PlacementOut:
         figures=head.get("figures"),
         solver=head.get("solver"),
         sites=head.get("sites"),
+        written_plan=head.get("written_plan"),
     )
 
 

@@ -74,7 +74,8 @@ def place(
         str,
         typer.Option(
             "--zone-rule",
-            help="exactly_one (défaut), at_most_one, at_least_one ou none (sans zones).",
+            help="exactly_one (défaut), at_most_one, at_least_one, none (sans zones) ou "
+            "one_per_canton (un site dans chaque canton, Auch-1, Auch-2 et Auch-3 compris).",
         ),
     ] = "exactly_one",
     one_per_zone: Annotated[
@@ -141,6 +142,13 @@ def place(
             "--sensitivity", help="Sensibilité : vitesses ×0,9 et ×1,1, détour d'accès ±20 %."
         ),
     ] = False,
+    no_written_plan: Annotated[
+        bool,
+        typer.Option(
+            "--no-written-plan",
+            help="Ne pas évaluer le plan écrit (un site par chef-lieu de canton) à côté.",
+        ),
+    ] = False,
 ) -> None:
     """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
     from coverage.commands.run import ensure_bundle
@@ -183,6 +191,7 @@ def place(
             output_dir=output,
             overwrite=overwrite,
             write_map=not no_map,
+            written_plan=not no_written_plan,
             progress=steps,
             curve=curve,
             curve_minutes=curve_minutes,
@@ -191,8 +200,11 @@ def place(
         )
     print_study(study)
     print_questions(study)
+    print_written_plan(study.summary)
     where = f"{study.output_dir}"
     extra = ", carte run/map.html" if study.run_dir is not None else ""
+    if "written_plan_csv" in study.files:
+        extra = f", plan_ecrit.csv, comparaison_cantons.csv{extra}"
     console.print(
         f"\nRésultats : {where} (sites.gpkg, sites.csv, communes.csv, cantons.csv, "
         f"scenario.toml{extra}) — {fmt_num(time.perf_counter() - start, 1)} s",
@@ -304,6 +316,76 @@ def print_questions(study: Any) -> None:
                 str(row.get("sites_entrants") or "—"),
             )
         console.print(table)
+
+
+def print_written_plan(summary: dict[str, Any]) -> None:
+    """The written plan beside the optimum: territory, cantons, the sites that differ."""
+    from rich.table import Table
+
+    block = summary.get("written_plan") or {}
+    if "territory" not in block:
+        if block.get("skipped"):
+            console.print(f"Plan écrit : {block['skipped']}", highlight=False)
+        return
+    minutes = block["threshold_minutes"]
+    plan, best, delta = (block["territory"][k] for k in ("plan", "optimum", "delta"))
+    console.print(f"\nPlan écrit : {block['rule']}.", highlight=False)
+    table = Table(title=f"Plan écrit et optimum, seuil {minutes:g} min", title_justify="left")
+    for header in ("", "Plan écrit", "Optimum", "Écart"):
+        table.add_column(header, justify="left" if not header else "right")
+    rows = (
+        ("Sites", "sites", fmt_int, ""),
+        (f"Habitants ≤ {minutes:g} min", "pop_within", fmt_int, ""),
+        ("Part", "share_within", lambda v: fmt_num(100.0 * v, 1), " %"),
+        ("Temps moyen", "minutes_mean", lambda v: fmt_num(v, 2), " min"),
+        ("Temps le plus long", "minutes_worst", lambda v: fmt_num(v, 1), " min"),
+        (f"Habitants ≤ {minutes:g} min (modèle)", "pop_within_model", fmt_int, ""),
+    )
+    for label, key, fmt, unit in rows:
+        d = delta.get(key)
+        sign = "+" if d is not None and d > 0 else ""
+        table.add_row(
+            label,
+            _cell(plan.get(key), fmt, unit),
+            _cell(best.get(key), fmt, unit),
+            "—" if d is None else f"{sign}{fmt(d)}{' pts' if key == 'share_within' else unit}",
+        )
+    console.print(table)
+
+    cantons = Table(title="Par canton (plan écrit | optimum)", title_justify="left")
+    cantons.add_column("Canton", overflow="ellipsis", no_wrap=True, max_width=28)
+    for header in ("Hab.", "Sites", f"≤ {minutes:g} min", "Part", "Moy.", "Max", "Écart"):
+        cantons.add_column(header, justify="right", no_wrap=True)
+    for row in block["cantons"]:
+        cantons.add_row(
+            str(row["canton_name"]),
+            fmt_int(row["population"]),
+            f"{row['sites_plan']} | {row['sites_optimum']}",
+            f"{fmt_int(row['covered_plan'])} | {fmt_int(row['covered_optimum'])}",
+            f"{_cell(row['share_plan'], fmt_share)} | {_cell(row['share_optimum'], fmt_share)}",
+            f"{_cell(row['minutes_mean_plan'], fmt_num)} | "
+            f"{_cell(row['minutes_mean_optimum'], fmt_num)}",
+            f"{_cell(row['minutes_worst_plan'], fmt_num)} | "
+            f"{_cell(row['minutes_worst_optimum'], fmt_num)}",
+            f"{'+' if row['covered_delta'] > 0 else ''}{fmt_int(row['covered_delta'])}",
+        )
+    console.print(cantons)
+    names = {s["insee_code"]: s["name"] for s in block["sites"]}
+    common = [names.get(code, code) for code in block["common"]]
+    only_plan = ", ".join(s["name"] for s in block["only_plan"]) or "aucun"
+    only_best = ", ".join(s["name"] for s in block["only_optimum"]) or "aucun"
+    console.print(
+        f"Sites du plan écrit seulement ({len(block['only_plan'])}) : {only_plan}\n"
+        f"Sites de l'optimum seulement ({len(block['only_optimum'])}) : {only_best}\n"
+        f"Communs ({len(block['common'])}) : {', '.join(common) or 'aucun'}",
+        highlight=False,
+    )
+
+
+def _cell(value: Any, fmt: Any, unit: str = "") -> str:
+    if value is None or value != value:
+        return "—"
+    return f"{fmt(value)}{unit}"
 
 
 def _objective(report: dict[str, Any]) -> str:

@@ -18,6 +18,9 @@ asked, writes the result folder and runs the scenario for its map::
       communes.csv       coverage before/after per commune
       cantons.csv        coverage before/after per canton
       zones.csv          zones, their bounds and sites
+      plan_ecrit.csv     the written plan's sites (one per canton chef-lieu, open ones kept)
+      plan_ecrit_communes.csv  the written plan's coverage per commune (as communes.csv)
+      comparaison_cantons.csv  written plan against optimum, per canton
       scenario.toml      the base scenario with the new sites (``coverage run`` takes it)
       run/               that scenario run (map.html...), unless the map is skipped
 """
@@ -35,12 +38,20 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
+from coverage.errors import DataError
 from coverage.jobs import placement_questions as questions
 from coverage.jobs.placement_instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
+from coverage.jobs.placement_plan import (
+    WrittenPlan,
+    build_written_plan,
+    compare_plans,
+    plan_communes,
+)
 from coverage.jobs.placement_scenario import (
     PlacementEvaluation,
     added_services,
@@ -66,10 +77,21 @@ from coverage.placement.solving import solve
 from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
 
-ZONE_RULE_CHOICES: tuple[str, ...] = ("none", "at_most_one", "exactly_one", "at_least_one")
+ZONE_RULE_CHOICES: tuple[str, ...] = (
+    "none",
+    "at_most_one",
+    "exactly_one",
+    "at_least_one",
+    "one_per_canton",
+)
+"""``one_per_canton``: every canton its own zone with exactly one site (Auch-1, Auch-2 and
+Auch-3 one each; Auch itself a candidate of each), the strict reading of the rule."""
 
 
 SCENARIO_FILE = "scenario.toml"
+PLAN_FILE = "plan_ecrit.csv"
+CANTON_COMPARISON_FILE = "comparaison_cantons.csv"
+PLAN_COMMUNES_FILE = "plan_ecrit_communes.csv"
 REPORT_FILE = "placement.json"
 RUN_DIR = "run"
 
@@ -112,6 +134,7 @@ class PlacementStudy:
     output_dir: Path | None = None
     run_dir: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
+    written_plan: WrittenPlan | None = None
 
     def figures(self) -> dict[str, Any]:
         """The headline figures (coverage before/after within ``T``, model objective)."""
@@ -143,6 +166,7 @@ def place(
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     write_map: bool = True,
+    written_plan: bool = True,
     resources: Any = None,
     progress: Progress | None = None,
     curve: str | tuple[int | None, int] | None = None,
@@ -175,12 +199,16 @@ def place(
     zones
         ``cantons``, ``none`` or a CSV file (``insee_code``, ``zone``).
     zone_rule
-        ``exactly_one``, ``at_most_one``, ``at_least_one`` or ``none`` (no zone
-        constraint).
+        ``exactly_one``, ``at_most_one``, ``at_least_one``, ``none`` (no zone
+        constraint) or ``one_per_canton`` (with ``zones="cantons"``: each canton
+        its own zone with exactly one site, Auch a candidate of each of its cantons).
     sites_per_canton
-        A zone merging several cantons may hold one site per canton (Auch).
+        A zone merging several cantons may hold up to one site per canton (Auch);
+        only the zone's total is bounded (``one_per_canton`` bounds each canton).
     keep_existing
-        Keep open the sites the base scenario counts for the kind.
+        Keep open the sites the base scenario counts for the kind. False: the
+        scenario written and the "after" figures count the chosen sites only (the
+        open ones are left out, ``[services] remove``); "before" stays the base.
     fixed
         Further candidates (ids or INSEE codes) to keep open.
     solver
@@ -199,6 +227,10 @@ def place(
         Replace an existing result folder.
     write_map
         Run the new scenario into ``<output_dir>/run`` (``map.html``).
+    written_plan
+        Also measure the written plan (one site per canton chef-lieu, the open
+        sites kept: :mod:`coverage.jobs.placement_plan`) and compare it with the
+        optimum; skipped with a note when the territory has no chefs-lieux list.
     resources
         Already loaded :class:`coverage.jobs.resources.TerritoryResources` (reused when they match).
     progress
@@ -225,7 +257,7 @@ def place(
     say = progress or silent
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    _check_options(model, sites, new_sites, threshold_minutes, zone_rule)
+    _check_options(model, sites, new_sites, threshold_minutes, zone_rule, zones)
     if output_dir is not None:
         refuse_existing(output_dir, overwrite=overwrite)
 
@@ -266,13 +298,15 @@ def place(
         cell_size_m=cell_size_m,
         surface=resources.surface,
         candidates=candidates,
-        zones="none" if zone_rule == "none" else zones,
-        zone_rule="at_most_one" if zone_rule == "none" else zone_rule,
+        zones=_zone_scheme(zones, zone_rule),
+        zone_rule=_solver_zone_rule(zone_rule),
         sites_per_canton=sites_per_canton,
         access=ctx.access,
         commune_points=ctx.commune_points,
     )
     instance.settings["kind_label"] = kind_label
+    if zone_rule == "one_per_canton":
+        instance.settings["zone_rule"] = zone_rule
     timings["instance_s"] = time.perf_counter() - t0
     problem = instance.problem
     p = None
@@ -307,6 +341,7 @@ def place(
         name=name,
         label=f"{base_spec.label} + {len(result.added)} × {kind_label} (placement {model})",
         description=_description(instance, result, model, threshold_minutes, base_path),
+        remove=() if keep_existing else [str(s) for s in existing["service_id"]],
     )
     new_spec = scenario_from_dict(new_raw, path=base_path)
     after = scenario_selection(new_spec, catalogue, loaded, analysis)
@@ -323,6 +358,28 @@ def place(
         commune_zone=instance.commune_zone,
     )
     timings["evaluation_s"] = time.perf_counter() - t0
+    # --- the written plan beside the optimum (coverage.jobs.placement_plan) ---
+    plan: WrittenPlan | None = None
+    plan_note = "désactivé (--no-written-plan)"
+    if written_plan:
+        say("Plan écrit : un site par chef-lieu de canton")
+        t0 = time.perf_counter()
+        try:
+            plan = build_written_plan(
+                resources,
+                instance,
+                existing,
+                base_raw,
+                base_path,
+                analysis=analysis,
+                label=analysis_spec.label,
+                thresholds_minutes=new_spec.thresholds_minutes,
+                threshold_minutes=threshold_minutes,
+                reference_minutes=analysis_spec.reference_minutes,
+            )
+        except DataError as exc:
+            plan_note = f"pas de plan écrit : {exc}"
+        timings["written_plan_s"] = time.perf_counter() - t0
     added_ids = {
         int(j): entry["service_id"]
         for j, entry in zip(result.added, added_services(instance, result), strict=True)
@@ -347,6 +404,9 @@ def place(
         base_path=base_path,
         context=ctx,
     )
+    summary["written_plan"] = _written_plan_block(
+        plan, plan_note, instance, result, evaluation, chosen, threshold_minutes
+    )
     study = PlacementStudy(
         instance=instance,
         result=result,
@@ -356,6 +416,7 @@ def place(
         scenario_raw=new_raw,
         scenario=new_spec,
         summary=summary,
+        written_plan=plan,
     )
     if output_dir is None:
         summary["timings_s"] = _round_timings(timings, started)
@@ -412,7 +473,12 @@ def _check_options(
     new_sites: int | None,
     threshold_minutes: float,
     zone_rule: str,
+    zones: Any = "cantons",
 ) -> None:
+    if zone_rule == "one_per_canton" and str(zones) != "cantons":
+        raise PlacementError(
+            f"zone_rule one_per_canton needs zones='cantons' (one zone per canton), got {zones!r}"
+        )
     if model not in MODELS:
         raise PlacementError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if zone_rule not in ZONE_RULE_CHOICES:
@@ -562,7 +628,53 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
     )
     (folder / SCENARIO_FILE).write_text(scenario_toml(study.scenario_raw, header=header), "utf-8")
     files["scenario"] = SCENARIO_FILE
+    if study.written_plan is not None:
+        to_wgs84_table(study.written_plan.sites).to_csv(folder / PLAN_FILE, index=False)
+        files["written_plan_csv"] = PLAN_FILE
+        plan_communes(study.written_plan).to_csv(folder / PLAN_COMMUNES_FILE, index=False)
+        files["written_plan_communes_csv"] = PLAN_COMMUNES_FILE
+        cantons = pd.DataFrame(study.summary["written_plan"]["cantons"])
+        cantons.to_csv(folder / CANTON_COMPARISON_FILE, index=False)
+        files["canton_comparison_csv"] = CANTON_COMPARISON_FILE
     return files
+
+
+def _zone_scheme(zones: str | Path, zone_rule: str) -> str | Path:
+    """The instance's zones for a zone rule (``one_per_canton``: each canton its own zone)."""
+    if zone_rule == "none":
+        return "none"
+    if zone_rule == "one_per_canton":
+        return "cantons_strict"
+    return zones
+
+
+def _solver_zone_rule(zone_rule: str) -> str:
+    if zone_rule == "none":
+        return "at_most_one"
+    if zone_rule == "one_per_canton":
+        return "exactly_one"
+    return zone_rule
+
+
+def _written_plan_block(
+    plan: WrittenPlan | None,
+    note: str,
+    instance: PlacementInstance,
+    result: PlacementResult,
+    evaluation: PlacementEvaluation,
+    sites: gpd.GeoDataFrame,
+    threshold_minutes: float,
+) -> dict[str, Any]:
+    """The ``written_plan`` block of ``placement.json`` (or why there is none)."""
+    if plan is None:
+        return {"skipped": note}
+    return compare_plans(
+        plan,
+        optimum_evaluation=evaluation,
+        optimum_sites=sites,
+        plan_model=model_figures(plan.instance, plan.result, threshold_minutes),
+        optimum_model=model_figures(instance, result, threshold_minutes),
+    )
 
 
 def _round_timings(timings: dict[str, float], started: float) -> dict[str, float]:

@@ -21,6 +21,11 @@ the numbers their meaning (which demand point, which commune, which zone).
   such as Auch and its pseudo-canton 3299, merges the cantons it stands for and
   itself into one zone), ``none``, or a CSV file (``insee_code``, ``zone``,
   optional ``zone_label``). A candidate's zone is its commune's.
+- **Strict cantons** (``cantons_strict``, the zones of ``--zone-rule one_per_canton``):
+  one zone per real canton (Gers: 17). A commune split between cantons (Auch,
+  pseudo-canton 3299, chef-lieu of Auch-1, Auch-2 and Auch-3) is a candidate of
+  each canton it is split between (one candidate per canton at the same point,
+  id ``32013-3204``...), so that Auch may be the site of any of its cantons.
 """
 
 from __future__ import annotations
@@ -49,12 +54,11 @@ from coverage.settings import territory_description_dirs
 
 DEMANDS: tuple[str, ...] = ("cells", "communes")
 CANDIDATE_SETS: tuple[str, ...] = ("communes", "chefs-lieux")
-ZONE_SCHEMES: tuple[str, ...] = ("cantons", "none")
+ZONE_SCHEMES: tuple[str, ...] = ("cantons", "cantons_strict", "none")
 CHEFS_LIEUX_FILE = "chefs_lieux.csv"
 DEFAULT_CELL_SIZE_M = 1000.0
 SAME_POINT_M = 1.0
 """A fixed service this close to a candidate point is that candidate."""
-
 
 
 @dataclass(eq=False)
@@ -133,7 +137,9 @@ def canton_zones(territory: Territory) -> pd.DataFrame:
     code (Auch: ``3299`` for Auch-1, Auch-2 and Auch-3); it cannot go to one of
     them, so the cantons it stands for and the pseudo-canton form one zone,
     named after them (Gers: 17 cantons give 15 zones, Auch's 28 communes in one;
-    :func:`build_instance` lets such a zone hold one site per canton it merges).
+    :func:`build_instance` lets such a zone hold up to one site per canton it merges
+    in total; only the total is bounded, see :func:`strict_canton_zones` for one
+    site in each canton).
 
     Returns
     -------
@@ -193,6 +199,64 @@ def canton_zones(territory: Territory) -> pd.DataFrame:
 def _commune_names(territory: Territory, split: Any) -> list[str]:
     names = territory.communes.set_index("insee_code")["name"]
     return [str(names.get(code, code)) for code in split.communes]
+
+
+def strict_canton_zones(territory: Territory) -> pd.DataFrame:
+    """One zone per real canton; communes split between cantons belong to none.
+
+    The split communes (Auch) are handled on the candidate side: see
+    :func:`split_commune_candidates`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``insee_code``, ``zone`` (the canton code), ``zone_label`` (its name),
+        ``cantons`` (the code).
+    """
+    communes = territory.communes
+    splits = set(territory.config.split_cantons)
+    keep = ~communes["canton_code"].astype(str).isin(splits)
+    codes = communes.loc[keep, "canton_code"].astype(str).to_numpy()
+    return pd.DataFrame(
+        {
+            "insee_code": communes.loc[keep, "insee_code"].to_numpy(),
+            "zone": codes,
+            "zone_label": communes.loc[keep, "canton_name"].astype(str).to_numpy(),
+            "cantons": codes,
+        }
+    )
+
+
+def split_commune_candidates(cand: gpd.GeoDataFrame, territory: Territory) -> gpd.GeoDataFrame:
+    """Each candidate in a commune split between cantons, once per canton (``_zone`` column).
+
+    Auch (split between Auch-1, Auch-2 and Auch-3) becomes three candidates at
+    the same point, ``32013-3204``, ``32013-3205`` and ``32013-3206``, each in
+    its canton's zone; the other candidates keep their commune's zone
+    (``_zone`` None).
+    """
+    cantons = territory.cantons
+    names = dict(zip(cantons["canton_code"].astype(str), cantons["canton_name"], strict=True))
+    canton_of: dict[str, tuple[str, ...]] = {}
+    for split in territory.config.split_cantons.values():
+        for code in split.communes:
+            canton_of[str(code)] = tuple(str(c) for c in split.cantons)
+    rows = []
+    for _, row in cand.iterrows():
+        cantons = canton_of.get(str(row["insee_code"]), ())
+        if not cantons:
+            rows.append({**row.to_dict(), "_zone": None})
+            continue
+        for canton in cantons:
+            rows.append(
+                {
+                    **row.to_dict(),
+                    "candidate_id": f"{row['candidate_id']}-{canton}",
+                    "name": f"{row['name']} ({names.get(canton, canton)})",
+                    "_zone": canton,
+                }
+            )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=cand.crs).reset_index(drop=True)
 
 
 def read_zone_file(path: str | Path, territory: Territory) -> pd.DataFrame:
@@ -549,14 +613,17 @@ def build_instance(
         ``communes``, ``chefs-lieux``, a CSV path or a GeoDataFrame with the columns
         of :func:`read_candidate_file`.
     zones
-        ``cantons``, ``none``, a CSV path, or a mapping INSEE code -> zone.
+        ``cantons``, ``cantons_strict`` (each real canton its own zone, split
+        communes a candidate of each of their cantons), ``none``, a CSV path, or a
+        mapping INSEE code -> zone.
     zone_rule, zone_bounds
         Zone constraints (see :class:`~coverage.placement.problem.PlacementProblem`).
     sites_per_canton
         With ``zones="cantons"``: a zone merging ``k`` cantons (Auch-1, Auch-2,
-        Auch-3 and the pseudo-canton of Auch) may hold up to ``k`` sites, one per
-        canton it stands for (``at_most_one``: 0..k, ``exactly_one``: 1..k). False:
-        such a zone counts as one canton. Explicit ``zone_bounds`` win.
+        Auch-3 and the pseudo-canton of Auch) may hold up to ``k`` sites in total
+        (``at_most_one``: 0..k, ``exactly_one``: 1..k), wherever they are in the
+        zone (``zones="cantons_strict"`` for one in each canton). False: such a
+        zone counts as one canton. Explicit ``zone_bounds`` win.
     access
         Access-leg settings (default :class:`~coverage.routing.snap.AccessSettings`).
     commune_points
@@ -593,6 +660,11 @@ def build_instance(
     elif str(zones) == "cantons":
         zone_frame = canton_zones(territory)
         zone_desc = "cantons (communes réparties entre cantons fusionnées avec eux)"
+    elif str(zones) == "cantons_strict":
+        zone_frame = strict_canton_zones(territory)
+        zone_desc = (
+            "un canton par zone (une commune répartie entre cantons est candidate dans chacun)"
+        )
     elif str(zones) == "none":
         zone_frame = None
         zone_desc = "aucune"
@@ -643,6 +715,8 @@ def build_instance(
         cand = read_candidate_file(candidates, territory)
         cand_desc = f"fichier {candidates}"
     cand = cand.reset_index(drop=True)
+    if str(zones) == "cantons_strict":
+        cand = split_commune_candidates(cand, territory)
     cand["fixed"] = False
 
     # existing services of the kind
@@ -686,7 +760,13 @@ def build_instance(
             hits = np.array([len(cand) - 1])
         cand.loc[int(hits[0]), "fixed"] = True
     cand["fixed"] = cand["fixed"].astype(bool)
-    cand["zone"] = [commune_zone.get(str(c)) for c in cand["insee_code"]]
+    own = cand["_zone"] if "_zone" in cand.columns else pd.Series(None, index=cand.index)
+    cand["zone"] = [
+        z if isinstance(z, str) and z else commune_zone.get(str(c))
+        for z, c in zip(own, cand["insee_code"], strict=True)
+    ]
+    if "_zone" in cand.columns:
+        cand = cand.drop(columns="_zone")
     cand["zone_label"] = [zone_labels.get(z, "") if z else "" for z in cand["zone"]]
 
     # demand
@@ -716,7 +796,7 @@ def build_instance(
     timings["travel_times_s"] = time.perf_counter() - t0
     off_network = int(np.isnan(matrix.seconds).all(axis=1).sum())
 
-    zone_names = sorted(set(commune_zone.values())) if zone_frame is not None else None
+    zone_names = sorted(set(zone_labels)) if zone_frame is not None else None
     bounds = dict(zone_bounds or {})
     if sites_per_canton and str(zones) == "cantons" and zone_frame is not None:
         bounds = {**_per_canton_bounds(territory, zone_cantons, zone_rule), **bounds}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,15 +151,29 @@ def placement_scenario(
     name: str,
     label: str,
     description: str,
+    remove: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The base scenario (from :func:`prepare_base`) with the new sites added."""
+    """The base scenario (from :func:`prepare_base`) with the new sites added.
+
+    ``remove`` lists the ``service_id`` of sites the new scenario leaves out (the
+    open sites of the kind when the placement does not keep them,
+    ``--no-existing``): a site the base adds itself (``[[services.add]]``) is
+    dropped from that list, a catalogue site goes to ``[services] remove``. The
+    scenario then counts exactly the chosen sites for the kind.
+    """
     out = json.loads(json.dumps(base))
     head = out.setdefault("scenario", {})
     head["name"] = name
     head["label"] = label
     head["description"] = description
     services = out.setdefault("services", {})
-    services["add"] = [*services.get("add", []), *added_services(instance, result)]
+    gone = {str(s) for s in remove}
+    kept = [a for a in services.get("add", []) if str(a.get("service_id")) not in gone]
+    from_base = {str(a.get("service_id")) for a in services.get("add", [])}
+    from_catalogue = sorted(gone - from_base)
+    if from_catalogue:
+        services["remove"] = sorted({*services.get("remove", []), *from_catalogue})
+    services["add"] = [*kept, *added_services(instance, result)]
     return out
 
 
