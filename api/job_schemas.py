@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from api.schemas import MAX_LISTS, STRICT, KindName, ListName, PointIn, RunStatus, StrictBody
 from coverage.itinerary.settings import MAX_PERMANENCES_PER_DAY
-from coverage.jobs.place import ZONE_RULE_CHOICES
+from coverage.jobs.place import DEFAULT_ALTERNATIVES, MAX_ALTERNATIVES, ZONE_RULE_CHOICES
 from coverage.jobs.placement_instance import CANDIDATE_SETS
 from coverage.placement.models import MODELS, SOLVERS
 
@@ -162,6 +162,12 @@ class PlacementBody(StrictBody):
         description="Évaluer aussi le plan écrit (un site par chef-lieu de canton, sites "
         "ouverts gardés) et le comparer à l'optimum (bloc `written_plan` de placement.json).",
     )
+    alternatives: int = Field(
+        default=DEFAULT_ALTERNATIVES,
+        ge=0,
+        le=MAX_ALTERNATIVES,
+        description="Autres choix de sites au même optimum prouvé à chercher (0 : aucun).",
+    )
     solver: Literal[SOLVERS] = Field(  # type: ignore[valid-type]
         default="highs", description="`highs` (exact) ou `greedy` (heuristique)."
     )
@@ -216,6 +222,11 @@ class PlacementOut(JobOut):
     )
     sites: list[dict[str, Any]] | None = Field(
         default=None, description="Sites retenus (`status` : `existant` ou `nouveau`)."
+    )
+    alternatives: dict[str, Any] | None = Field(
+        default=None,
+        description="Autres choix de sites au même optimum : `found` (sites `added`/`removed`, "
+        "avec leurs noms), `note`, ou `skipped` (la raison).",
     )
     written_plan: dict[str, Any] | None = Field(
         default=None,

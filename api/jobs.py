@@ -187,6 +187,7 @@ def placement_headline(study: Any) -> dict[str, Any]:
         },
         "sites": summary["sites"],
         "written_plan": _written_plan_headline(summary.get("written_plan")),
+        "alternatives": summary.get("alternatives"),
     }
     return json.loads(dumps(small))
 
@@ -234,6 +235,7 @@ def placement_executor(state: AppState) -> JobFunction:
                 overwrite=True,
                 write_map=False,
                 written_plan=body.written_plan,
+                alternatives=body.alternatives,
                 resources=t.resources_for_files(files),
                 progress=progress,
             )

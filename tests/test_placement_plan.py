@@ -199,3 +199,48 @@ def test_no_existing_counts_only_the_chosen_sites(
     resources = TerritoryResources.for_scenario(spec, data_dir=shared_data)
     selected = scenario_selection(spec, resources.catalogue, resources.territory, "tiers_lieu")
     assert len(selected) == chosen
+
+
+def test_alternative_optima_reach_the_same_coverage(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Without the open sites, the 16-site MCLP has another optimum; each one listed is
+    checked on the instance's own matrix (coverage summed by hand, not by the solver)."""
+    study = _place(
+        shared_data,
+        tmp_path_factory,
+        sites=16,
+        threshold_minutes=20,
+        keep_existing=False,
+        written_plan=False,
+        alternatives=2,
+    )
+    assert study.result.status == "optimal"
+    block = study.summary["alternatives"]
+    assert block["found"], block
+    problem = study.instance.problem
+    ids = [str(c) for c in problem.candidate_ids]
+
+    def covered(site_ids: list[str]) -> float:
+        columns = [ids.index(c) for c in site_ids]
+        best = problem.cost_s[:, columns].min(axis=1)
+        return float(problem.weights[best <= 20 * 60 + 1e-6].sum())
+
+    optimum = covered(study.result.candidate_ids)
+    assert optimum == pytest.approx(study.result.objective)
+    seen = {tuple(sorted(study.result.candidate_ids))}
+    for alt in block["found"]:
+        assert len(alt["candidate_ids"]) == 16
+        assert tuple(sorted(alt["candidate_ids"])) not in seen
+        seen.add(tuple(sorted(alt["candidate_ids"])))
+        assert covered(alt["candidate_ids"]) == pytest.approx(optimum)
+        assert set(alt["added"]) == set(alt["candidate_ids"]) - set(study.result.candidate_ids)
+        assert len(alt["added_names"]) == len(alt["added"])
+
+
+def test_alternatives_outside_its_range_is_refused(shared_data: Path) -> None:
+    from coverage.jobs.place import place
+    from coverage.placement import PlacementError
+
+    with pytest.raises(PlacementError, match="alternatives"):
+        place("gers", sites=16, data_dir=shared_data, write_map=False, alternatives=11)

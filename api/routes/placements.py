@@ -76,6 +76,7 @@ def placement_out(state: AppState, record: RunRecord) -> PlacementOut:
         solver=head.get("solver"),
         sites=head.get("sites"),
         written_plan=head.get("written_plan"),
+        alternatives=head.get("alternatives"),
     )
 
 

@@ -142,6 +142,15 @@ def place(
             "--sensitivity", help="Sensibilité : vitesses ×0,9 et ×1,1, détour d'accès ±20 %."
         ),
     ] = False,
+    alternatives: Annotated[
+        int,
+        typer.Option(
+            "--alternatives",
+            min=0,
+            max=10,
+            help="Autres choix de sites au même optimum à chercher (0 : ne pas chercher).",
+        ),
+    ] = 3,
     no_written_plan: Annotated[
         bool,
         typer.Option(
@@ -197,10 +206,12 @@ def place(
             curve_minutes=curve_minutes,
             tradeoff=tradeoff,
             sensitivity=sensitivity,
+            alternatives=alternatives,
         )
     print_study(study)
     print_questions(study)
     print_written_plan(study.summary)
+    print_alternatives(study.summary)
     where = f"{study.output_dir}"
     extra = ", carte run/map.html" if study.run_dir is not None else ""
     if "written_plan_csv" in study.files:
@@ -352,23 +363,22 @@ def print_written_plan(summary: dict[str, Any]) -> None:
         )
     console.print(table)
 
-    cantons = Table(title="Par canton (plan écrit | optimum)", title_justify="left")
-    cantons.add_column("Canton", overflow="ellipsis", no_wrap=True, max_width=28)
-    for header in ("Hab.", "Sites", f"≤ {minutes:g} min", "Part", "Moy.", "Max", "Écart"):
+    cantons = Table(
+        title=f"Par canton, habitants à moins de {minutes:g} min (comparaison_cantons.csv)",
+        title_justify="left",
+    )
+    cantons.add_column("Canton", overflow="ellipsis", no_wrap=True, max_width=26)
+    for header in ("Habitants", "Plan écrit", "Optimum", "Écart"):
         cantons.add_column(header, justify="right", no_wrap=True)
     for row in block["cantons"]:
         cantons.add_row(
             str(row["canton_name"]),
             fmt_int(row["population"]),
-            f"{row['sites_plan']} | {row['sites_optimum']}",
-            f"{fmt_int(row['covered_plan'])} | {fmt_int(row['covered_optimum'])}",
-            f"{_cell(row['share_plan'], fmt_share)} | {_cell(row['share_optimum'], fmt_share)}",
-            f"{_cell(row['minutes_mean_plan'], fmt_num)} | "
-            f"{_cell(row['minutes_mean_optimum'], fmt_num)}",
-            f"{_cell(row['minutes_worst_plan'], fmt_num)} | "
-            f"{_cell(row['minutes_worst_optimum'], fmt_num)}",
+            f"{_cell(row['share_plan'], fmt_share)} ({row['sites_plan']})",
+            f"{_cell(row['share_optimum'], fmt_share)} ({row['sites_optimum']})",
             f"{'+' if row['covered_delta'] > 0 else ''}{fmt_int(row['covered_delta'])}",
         )
+    cantons.caption = "Part des habitants à portée (nombre de sites du canton)."
     console.print(cantons)
     names = {s["insee_code"]: s["name"] for s in block["sites"]}
     common = [names.get(code, code) for code in block["common"]]
@@ -380,6 +390,20 @@ def print_written_plan(summary: dict[str, Any]) -> None:
         f"Communs ({len(block['common'])}) : {', '.join(common) or 'aucun'}",
         highlight=False,
     )
+
+
+def print_alternatives(summary: dict[str, Any]) -> None:
+    """The other site sets that reach the same proven optimum, when they were looked for."""
+    block = summary.get("alternatives") or {}
+    if not block or block.get("skipped"):
+        return
+    console.print(f"\nAutres optimums : {block['note']}.", highlight=False)
+    for i, alt in enumerate(block["found"], start=1):
+        out = ", ".join(alt["removed_names"]) or "aucun"
+        console.print(
+            f"  {i}. remplacer {out} par {', '.join(alt['added_names']) or 'aucun'}",
+            highlight=False,
+        )
 
 
 def _cell(value: Any, fmt: Any, unit: str = "") -> str:

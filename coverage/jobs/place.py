@@ -66,6 +66,7 @@ from coverage.jobs.resources import TerritoryResources
 from coverage.jobs.run import run_scenario
 from coverage.jobs.scenarios import base_scenario_path
 from coverage.jsonio import write_json
+from coverage.placement.alternatives import alternative_optima
 from coverage.placement.problem import (
     COVER_TOLERANCE_S,
     DEFAULT_TIME_LIMIT_S,
@@ -76,6 +77,15 @@ from coverage.placement.problem import (
 from coverage.placement.solving import solve
 from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
+
+DEFAULT_ALTERNATIVES = 3
+"""Other optimal site sets looked for by default (``alternatives``)."""
+MAX_ALTERNATIVES = 10
+"""Most other optimal site sets looked for (the API's limit too)."""
+ALTERNATIVE_TIME_LIMIT_S = 30.0
+"""HiGHS time limit of each search for another optimum (at most the solve's own)."""
+ALTERNATIVE_MODELS = ("mclp", "lscp", "pmedian")
+"""Models whose alternative optima are looked for."""
 
 ZONE_RULE_CHOICES: tuple[str, ...] = (
     "none",
@@ -173,6 +183,7 @@ def place(
     curve_minutes: str | Sequence[float] | None = None,
     tradeoff: bool = False,
     sensitivity: bool = False,
+    alternatives: int = DEFAULT_ALTERNATIVES,
 ) -> PlacementStudy:
     """Choose sites for a service kind and measure what they change.
 
@@ -241,6 +252,11 @@ def place(
         the number of sites (``"A-B"``), against the threshold (``"10,15,20"``), the
         coverage/mean-time trade-off, the speeds/detour sensitivity. The per-site
         explanation and the cost matrix are always written.
+    alternatives
+        Most other site sets reaching the same proven optimum to look for
+        (:func:`coverage.placement.alternative_optima`; 0: do not look), each
+        re-solve limited to ``min(time_limit_s, 30)`` s; reported in the summary's
+        ``alternatives`` block.
 
     Returns
     -------
@@ -258,6 +274,14 @@ def place(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _check_options(model, sites, new_sites, threshold_minutes, zone_rule, zones)
+    if (
+        isinstance(alternatives, bool)
+        or not isinstance(alternatives, int)
+        or not 0 <= alternatives <= MAX_ALTERNATIVES
+    ):
+        raise PlacementError(
+            f"alternatives doit être un entier de 0 à {MAX_ALTERNATIVES}, reçu {alternatives!r}"
+        )
     if output_dir is not None:
         refuse_existing(output_dir, overwrite=overwrite)
 
@@ -321,6 +345,11 @@ def place(
         options["demand_groups"] = questions.demand_groups(instance)
     result = solve(problem, model, p=p, threshold_minutes=threshold_minutes, **options)
     timings["solve_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    other_optima = _alternatives(
+        problem, result, model, solver, alternatives, time_limit_s, say, _candidate_names(instance)
+    )
+    timings["alternatives_s"] = time.perf_counter() - t0
     greedy_result = None
     if baseline and solver == "highs":
         say("Heuristique gloutonne (référence)")
@@ -404,6 +433,7 @@ def place(
         base_path=base_path,
         context=ctx,
     )
+    summary["alternatives"] = other_optima
     summary["written_plan"] = _written_plan_block(
         plan, plan_note, instance, result, evaluation, chosen, threshold_minutes
     )
@@ -465,6 +495,53 @@ def place(
     study.run_dir = output_dir / RUN_DIR if write_map else None
     study.files = files
     return study
+
+
+def _alternatives(
+    problem: Any,
+    result: PlacementResult,
+    model: str,
+    solver: str,
+    limit: int,
+    time_limit_s: float,
+    say: Progress,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    """The other site sets reaching the proven optimum, or why none were looked for."""
+    block: dict[str, Any] = {"limit": int(limit), "found": []}
+    if limit <= 0:
+        block["skipped"] = "recherche désactivée"
+    elif solver != "highs" or model not in ALTERNATIVE_MODELS:
+        block["skipped"] = f"pas de recherche pour le modèle {model} ({solver})"
+    elif result.status != "optimal":
+        block["skipped"] = "le résultat n'est pas un optimum prouvé"
+    if "skipped" in block:
+        return block
+    say("Autres optimums de même valeur")
+    limit_s = min(float(time_limit_s), ALTERNATIVE_TIME_LIMIT_S)
+    found = alternative_optima(problem, result, limit=int(limit), time_limit_s=limit_s)
+    block["time_limit_s"] = limit_s
+    block["found"] = [
+        {
+            **alt.report(),
+            "added_names": [names.get(c, c) for c in alt.added],
+            "removed_names": [names.get(c, c) for c in alt.removed],
+        }
+        for alt in found
+    ]
+    block["note"] = (
+        f"{len(found)} autre(s) choix de sites atteignent le même objectif"
+        if found
+        else "aucun autre choix de sites trouvé au même objectif (prouvé, ou non trouvé "
+        f"en {limit_s:g} s par recherche)"
+    )
+    return block
+
+
+def _candidate_names(instance: PlacementInstance) -> dict[str, str]:
+    """Candidate id → its name (commune or site), for messages."""
+    frame = instance.candidates
+    return dict(zip(frame["candidate_id"].astype(str), frame["name"].astype(str), strict=True))
 
 
 def _check_options(
