@@ -351,3 +351,34 @@ def test_alternatives_need_a_proven_optimum() -> None:
     greedy = solve_mclp(problem, 3, T_MIN, solver="greedy")
     with pytest.raises(PlacementError, match="optimum prouvé"):
         alternative_optima(problem, greedy)
+
+
+def test_highs_optimal_on_its_start_with_a_gap_is_solved_again(monkeypatch) -> None:
+    """HiGHS's quirk of the 15-min LSCP (status Optimal on the greedy start, bound 16 %
+    lower), reproduced by stopping HiGHS on the start and relabelling its answer: the
+    engine must not believe the label, solve again without the start and find the
+    brute-force optimum."""
+    import dataclasses
+
+    import coverage.placement.mip as mip
+
+    real = mip.solve_mip
+    calls: list[bool] = []
+
+    def quirky(*args, start=None, time_limit_s, **kwargs):
+        calls.append(start is not None)
+        if start is None:
+            return real(*args, start=None, time_limit_s=time_limit_s, **kwargs)
+        stopped = real(*args, start=start, time_limit_s=0.0, **kwargs)
+        return dataclasses.replace(stopped, status="Optimal", time_limit_reached=False)
+
+    monkeypatch.setattr(mip, "solve_mip", quirky)
+    problem = instance(12)
+    k, _ = brute_lscp(problem)
+    result = solve_lscp(problem, T_MIN)
+    # the greedy start is not optimal on this instance, so the first answer had a gap
+    assert calls == [True, False]
+    assert result.status == "optimal" and len(result.chosen) == k
+    runs = result.parameters["highs"]["runs"]
+    assert [r["start"] for r in runs] == ["glouton", "aucun (nouvelle résolution)"]
+    assert runs[1].get("kept") is True

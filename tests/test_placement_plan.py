@@ -201,6 +201,7 @@ def test_no_existing_counts_only_the_chosen_sites(
     assert len(selected) == chosen
 
 
+@pytest.mark.slow
 def test_alternative_optima_reach_the_same_coverage(
     shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
