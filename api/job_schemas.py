@@ -24,6 +24,7 @@ from api.schemas import MAX_LISTS, STRICT, KindName, ListName, PointIn, RunStatu
 from coverage.itinerary.settings import MAX_PERMANENCES_PER_DAY
 from coverage.jobs.place import DEFAULT_ALTERNATIVES, MAX_ALTERNATIVES, ZONE_RULE_CHOICES
 from coverage.jobs.placement_instance import CANDIDATE_SETS
+from coverage.jobs.placement_questions import MAX_CURVE_MINUTES, MAX_CURVE_POINTS
 from coverage.placement.models import MODELS, SOLVERS
 
 MAX_SITES = 1000
@@ -32,6 +33,8 @@ MAX_TIME_LIMIT_S = 600.0
 """Longest HiGHS time limit a posted placement may ask for."""
 MAX_STOPS = 200
 MAX_FIXED = 100
+CurveMinutes = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
+"""A threshold of the curve against the threshold, minutes."""
 InseeCode = Annotated[str, Field(pattern=r"^[0-9][0-9AB][0-9]{3}$", examples=["32013"])]
 TerritoryName = Annotated[
     str | None,
@@ -162,6 +165,38 @@ class PlacementBody(StrictBody):
         description="Évaluer aussi le plan écrit (un site par chef-lieu de canton, sites "
         "ouverts gardés) et le comparer à l'optimum (bloc `written_plan` de placement.json).",
     )
+    curve_to: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CURVE_POINTS,
+        description="Courbe selon le nombre de sites, jusqu'à ce nombre de sites (des sites "
+        "gardés, ou de `curve_from`) ; `courbe_sites.csv`, `courbes.png`.",
+        examples=[25],
+    )
+    curve_from: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CURVE_POINTS,
+        description="Premier point de la courbe selon le nombre de sites (seul : un point ; "
+        "les deux bornes dans n'importe quel ordre).",
+        examples=[3],
+    )
+    curve_minutes: list[CurveMinutes] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CURVE_MINUTES,
+        description="Courbe selon le seuil (minutes) ; `courbe_seuil.csv`.",
+        examples=[[10, 15, 20, 25, 30]],
+    )
+    tradeoff: bool = Field(
+        default=False,
+        description="Compromis couverture / temps moyen (`compromis.csv`), plusieurs minutes.",
+    )
+    sensitivity: bool = Field(
+        default=False,
+        description="Sensibilité : vitesses ×0,9 et ×1,1, détour d'accès ±20 % "
+        "(`sensibilite.csv`).",
+    )
     alternatives: int = Field(
         default=DEFAULT_ALTERNATIVES,
         ge=0,
@@ -222,6 +257,12 @@ class PlacementOut(JobOut):
     )
     sites: list[dict[str, Any]] | None = Field(
         default=None, description="Sites retenus (`status` : `existant` ou `nouveau`)."
+    )
+    questions: dict[str, Any] | None = Field(
+        default=None,
+        description="Questions autour du plan : temps de calcul, courbe selon le nombre de sites "
+        "(`curve_sites`), sensibilité (`sensitivity`) ; les tableaux complets dans les fichiers "
+        "(`/placements/{id}/files/{name}`).",
     )
     alternatives: dict[str, Any] | None = Field(
         default=None,

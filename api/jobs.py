@@ -188,6 +188,7 @@ def placement_headline(study: Any) -> dict[str, Any]:
         "sites": summary["sites"],
         "written_plan": _written_plan_headline(summary.get("written_plan")),
         "alternatives": summary.get("alternatives"),
+        "questions": summary.get("questions"),
     }
     return json.loads(dumps(small))
 
@@ -200,6 +201,15 @@ def _written_plan_headline(block: dict[str, Any] | None) -> dict[str, Any] | Non
         return {"skipped": block.get("skipped")}
     keep = ("rule", "threshold_minutes", "territory", "only_plan", "only_optimum", "common")
     return {key: block[key] for key in keep}
+
+
+def _curve_span(first: int | None, last: int | None) -> tuple[int | None, int] | None:
+    """The curve against the number of sites the body asks for, as ``(first, last)``."""
+    if first is None and last is None:
+        return None
+    if first is None or last is None:
+        return (None, int(last)) if first is None else (int(first), int(first))  # type: ignore[arg-type]
+    return (min(first, last), max(first, last))
 
 
 def placement_executor(state: AppState) -> JobFunction:
@@ -236,6 +246,10 @@ def placement_executor(state: AppState) -> JobFunction:
                 write_map=False,
                 written_plan=body.written_plan,
                 alternatives=body.alternatives,
+                curve=_curve_span(body.curve_from, body.curve_to),
+                curve_minutes=body.curve_minutes,
+                tradeoff=body.tradeoff,
+                sensitivity=body.sensitivity,
                 resources=t.resources_for_files(files),
                 progress=progress,
             )

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import shapely.geometry
 
@@ -238,7 +239,7 @@ def test_placement_keeps_the_open_sites_and_adds_three(
     assert figures["pop_within_after"] > figures["pop_within_before"] > 0
     assert figures["pop_newly_within"] == figures["pop_within_after"] - figures["pop_within_before"]
     assert placement["solver"]["method"] == "greedy"
-    assert set(placement["links"]) == {"self", "sites", "cantons"}
+    assert set(placement["links"]) == {"self", "sites", "cantons", "files"}
     # the written plan beside it: 15 chefs-lieux + Lombez, the open sites among them
     written = placement["written_plan"]
     assert written["territory"]["plan"]["sites"] == 16
@@ -258,6 +259,43 @@ def test_placement_keeps_the_open_sites_and_adds_three(
     # the canton table adds up to the headline figures
     assert sum(c["pop_within_20_before"] for c in cantons) == figures["pop_within_before"]
     assert sum(c["pop_within_20_after"] for c in cantons) == figures["pop_within_after"]
+
+
+def test_placement_files_are_served(client: TestClient, placement: dict[str, Any]) -> None:
+    """The explanation and the cost matrix of every placement, as ``coverage place`` writes
+    them; a file the study was not asked for is a 404 naming ``name``."""
+    files = placement["links"]["files"]
+    explained = client.get(files.format(name="sites_explication.csv"))
+    assert explained.status_code == 200
+    assert explained.headers["content-type"].startswith("text/csv")
+    table = pd.read_csv(io.StringIO(explained.text))
+    assert len(table) == len(placement["sites"])
+    matrix = client.get(files.format(name="matrice_couts.parquet"))
+    assert matrix.headers["content-type"] == "application/vnd.apache.parquet"
+    pairs = pd.read_parquet(io.BytesIO(matrix.content))
+    # one weight per demand point (commune): together the Gers population
+    weights = pairs.drop_duplicates("id_demande")["poids_demande"]
+    assert weights.sum() == pytest.approx(GERS_POPULATION)
+    assert list(pairs["minutes"] * 60) == pytest.approx(list(pairs["secondes"]))
+    assert_field_error(client.get(files.format(name="courbes.png")), 404, "name")
+    assert client.get(files.format(name="..%2Fstate.db")).status_code in (404, 422)
+
+
+def test_placement_curves_through_the_api(client: TestClient) -> None:
+    """The bounds come in either order; each point of both curves is a row of its file."""
+    body = {**PLACEMENT_EXAMPLE, "curve_from": 5, "curve_to": 4, "curve_minutes": [20, 15]}
+    response = client.post("/placements", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    done = wait_job(client, f"/placements/{response.json()['id']}")
+    assert done["status"] == "done", done
+    files = done["links"]["files"]
+    by_sites = pd.read_csv(io.StringIO(client.get(files.format(name="courbe_sites.csv")).text))
+    assert list(by_sites["nombre_sites"]) == [4, 5]
+    by_minutes = pd.read_csv(io.StringIO(client.get(files.format(name="courbe_seuil.csv")).text))
+    assert len(by_minutes) == 2
+    png = client.get(files.format(name="courbes.png"))
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert [row["nombre_sites"] for row in done["questions"]["curve_sites"]] == [4, 5]
 
 
 def test_jobs_of_one_kind_are_not_found_as_another(
@@ -292,6 +330,11 @@ def test_jobs_of_one_kind_are_not_found_as_another(
         ({"new_sites": 2, "demand": "cells", "cell_size_m": 300}, "cell_size_m"),
         ({"new_sites": 2, "candidates": "/etc/passwd"}, "candidates"),
         ({"new_sites": 2, "scenario": "x.toml"}, "scenario"),
+        ({"new_sites": 2, "curve_to": 101}, "curve_to"),
+        ({"new_sites": 2, "curve_from": 0}, "curve_from"),
+        ({"new_sites": 2, "curve_minutes": [10, 0]}, "curve_minutes[1]"),
+        ({"new_sites": 2, "curve_minutes": [10] * 13}, "curve_minutes"),
+        ({"new_sites": 2, "alternatives": 11}, "alternatives"),
     ],
 )
 def test_bad_placement_bodies_name_the_field(

@@ -8,7 +8,7 @@ resources into a server-named folder (``placement-<id>``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.cache import CachedBody, cached_response
 from api.deps import RunIdPath, core, done_path, get_run
+from api.errors import NotFoundError
 from api.geojson import dumps, feature_collection, records
 from api.job_schemas import PLACEMENT_OUT_EXAMPLE, PlacementBody, PlacementOut
 from api.jobs import check_placement, job_fields, job_territory, placement_label, queue_job
@@ -44,6 +45,27 @@ SITES_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
+PLACEMENT_FILES: dict[str, str] = {
+    "placement.json": "application/json",
+    "sites.csv": "text/csv; charset=utf-8",
+    "communes.csv": "text/csv; charset=utf-8",
+    "cantons.csv": "text/csv; charset=utf-8",
+    "zones.csv": "text/csv; charset=utf-8",
+    "scenario.toml": "application/toml",
+    "plan_ecrit.csv": "text/csv; charset=utf-8",
+    "plan_ecrit_communes.csv": "text/csv; charset=utf-8",
+    "comparaison_cantons.csv": "text/csv; charset=utf-8",
+    "sites_explication.csv": "text/csv; charset=utf-8",
+    "matrice_couts.csv": "text/csv; charset=utf-8",
+    "matrice_couts.parquet": "application/vnd.apache.parquet",
+    "courbe_sites.csv": "text/csv; charset=utf-8",
+    "courbe_seuil.csv": "text/csv; charset=utf-8",
+    "courbes.png": "image/png",
+    "compromis.csv": "text/csv; charset=utf-8",
+    "sensibilite.csv": "text/csv; charset=utf-8",
+}
+"""The files of a finished placement an API client may download, with their media type."""
+PlacementFile = Literal[tuple(PLACEMENT_FILES)]  # type: ignore[valid-type]
 CANTONS_EXAMPLE: dict[str, Any] = {
     "placement": "3f9a1c0b7d2e4a65",
     "cantons": [
@@ -67,6 +89,7 @@ def placement_out(state: AppState, record: RunRecord) -> PlacementOut:
             {
                 "sites": f"/placements/{record.id}/sites",
                 "cantons": f"/placements/{record.id}/cantons",
+                "files": f"/placements/{record.id}/files/{{name}}",
             }
         )
     return PlacementOut(
@@ -77,6 +100,7 @@ def placement_out(state: AppState, record: RunRecord) -> PlacementOut:
         sites=head.get("sites"),
         written_plan=head.get("written_plan"),
         alternatives=head.get("alternatives"),
+        questions=head.get("questions"),
     )
 
 
@@ -180,4 +204,39 @@ async def cantons(request: Request, placement_id: RunIdPath) -> Response:
 
     return await cached_response(
         request, state.results_cache, ("placement_cantons", record.id), compute
+    )
+
+
+@router.get(
+    "/placements/{placement_id}/files/{name}",
+    response_class=Response,
+    summary="Un fichier d'une étude terminée (tableaux, courbes, matrice des coûts)",
+    responses={
+        200: {
+            "description": "Le fichier tel que `coverage place` l'écrit.",
+            "content": {
+                media.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
+                for media in sorted(set(PLACEMENT_FILES.values()))
+            },
+        },
+        **error_responses(404, 409, 422),
+    },
+)
+async def placement_file(
+    request: Request, placement_id: RunIdPath, name: PlacementFile
+) -> Response:
+    """Un fichier du dossier de résultats : `placement.json`, les tableaux CSV, la matrice des
+    coûts (`matrice_couts.parquet`, `.csv`), les courbes (`courbes.png`) quand elles ont été
+    demandées."""
+    state = core(request)
+    record = get_run(state, placement_id, kind=KIND)
+    path = done_path(state, record) / name
+    if not path.is_file():
+        raise NotFoundError(
+            f"l'étude {record.id} n'a pas écrit {name} (option non demandée)", field="name"
+        )
+    return Response(
+        path.read_bytes(),
+        media_type=PLACEMENT_FILES[name],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -282,6 +282,7 @@ def place(
         raise PlacementError(
             f"alternatives doit être un entier de 0 à {MAX_ALTERNATIVES}, reçu {alternatives!r}"
         )
+    questions.check_options(curve, curve_minutes)
     if output_dir is not None:
         refuse_existing(output_dir, overwrite=overwrite)
 

@@ -64,6 +64,11 @@ STATUS_FR = {
     "heuristic": "heuristique",
 }
 
+MAX_CURVE_POINTS = 100
+"""Most points of the curve against the number of sites (each one a solve)."""
+MAX_CURVE_MINUTES = 12
+"""Most thresholds of the curve against the threshold."""
+
 FILES = {
     "curve_sites": "courbe_sites.csv",
     "curve_minutes": "courbe_seuil.csv",
@@ -97,6 +102,11 @@ def parse_curve(text: str) -> tuple[int | None, int]:
             f"--curve : « {text} » n'est pas un nombre de sites « N » ou un intervalle « A-B » "
             "(entiers, 1 <= A <= B), par exemple 3-25"
         )
+    if values[-1] - (values[0] if len(values) == 2 else 1) + 1 > MAX_CURVE_POINTS:
+        raise PlacementError(
+            f"--curve : « {text} » demande plus de {MAX_CURVE_POINTS} points (une résolution "
+            "par point) ; réduire l'intervalle"
+        )
     return (None, values[0]) if len(values) == 1 else (values[0], values[1])
 
 
@@ -120,7 +130,36 @@ def parse_minutes(text: str) -> list[float]:
                 "(0, 600] (liste séparée par des virgules, par exemple 10,15,20,25,30)"
             )
         out.append(value)
+    if len(set(out)) > MAX_CURVE_MINUTES:
+        raise PlacementError(
+            f"--curve-minutes : {len(set(out))} seuils, au plus {MAX_CURVE_MINUTES}"
+        )
     return sorted(set(out))
+
+
+def curve_text(curve: str | tuple[int | None, int]) -> str:
+    """The CLI form of a curve span given as text or as a ``(first, last)`` tuple."""
+    if isinstance(curve, str):
+        return curve
+    first, last = curve
+    return str(last) if first is None else f"{first}-{last}"
+
+
+def minutes_text(curve_minutes: str | Sequence[float]) -> str:
+    """The CLI form (``"10,15,20"``) of thresholds given as text or as numbers."""
+    if isinstance(curve_minutes, str):
+        return curve_minutes
+    return ",".join(str(v) for v in curve_minutes)
+
+
+def check_options(
+    curve: str | tuple[int | None, int] | None, curve_minutes: str | Sequence[float] | None
+) -> None:
+    """Refuse bad curve options before any solve (:class:`PlacementError` naming the option)."""
+    if curve is not None:
+        parse_curve(curve_text(curve))
+    if curve_minutes is not None:
+        parse_minutes(minutes_text(curve_minutes))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -650,7 +689,7 @@ def write_questions(
     by_sites = by_minutes = None
     if curve is not None:
         t0 = time.perf_counter()
-        span = parse_curve(curve) if isinstance(curve, str) else curve
+        span = parse_curve(curve_text(curve))
         by_sites = sites_curve(
             instance.problem, model, span, threshold_minutes, groups=groups, options=opts
         )
@@ -664,11 +703,7 @@ def write_questions(
         )
     if curve_minutes is not None:
         t0 = time.perf_counter()
-        values = (
-            parse_minutes(curve_minutes)
-            if isinstance(curve_minutes, str)
-            else [float(v) for v in curve_minutes]
-        )
+        values = parse_minutes(minutes_text(curve_minutes))
         by_minutes = minutes_curve(
             instance.problem, model, plan_p, values, result=result, groups=groups, options=opts
         )
