@@ -120,7 +120,8 @@ def place(
         str | None,
         typer.Option(
             "--curve",
-            help="Courbe couverture/temps moyen selon le nombre de sites : A-B (ex. 3-25) ou N.",
+            help="Courbe couverture/temps moyen selon le nombre de sites : A-B (ex. 3-25) ou N "
+            "(au plus 100 sites).",
         ),
     ] = None,
     curve_minutes: Annotated[

@@ -65,7 +65,7 @@ STATUS_FR = {
 }
 
 MAX_CURVE_POINTS = 100
-"""Most points of the curve against the number of sites (each one a solve)."""
+"""Largest number of sites of the curve against the number of sites (each point a solve)."""
 MAX_CURVE_MINUTES = 12
 """Most thresholds of the curve against the threshold."""
 
@@ -102,9 +102,9 @@ def parse_curve(text: str) -> tuple[int | None, int]:
             f"--curve : « {text} » n'est pas un nombre de sites « N » ou un intervalle « A-B » "
             "(entiers, 1 <= A <= B), par exemple 3-25"
         )
-    if values[-1] - (values[0] if len(values) == 2 else 1) + 1 > MAX_CURVE_POINTS:
+    if values[-1] > MAX_CURVE_POINTS:
         raise PlacementError(
-            f"--curve : « {text} » demande plus de {MAX_CURVE_POINTS} points (une résolution "
+            f"--curve : « {text} » va au-delà de {MAX_CURVE_POINTS} sites (une résolution "
             "par point) ; réduire l'intervalle"
         )
     return (None, values[0]) if len(values) == 1 else (values[0], values[1])
