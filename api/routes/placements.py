@@ -58,6 +58,7 @@ PLACEMENT_FILES: dict[str, str] = {
     "sites_explication.csv": "text/csv; charset=utf-8",
     "matrice_couts.csv": "text/csv; charset=utf-8",
     "matrice_couts.parquet": "application/vnd.apache.parquet",
+    "candidats.csv": "text/csv; charset=utf-8",
     "courbe_sites.csv": "text/csv; charset=utf-8",
     "courbe_seuil.csv": "text/csv; charset=utf-8",
     "courbes.png": "image/png",

@@ -78,6 +78,7 @@ FILES = {
     "sensitivity": "sensibilite.csv",
     "matrix_parquet": "matrice_couts.parquet",
     "matrix_csv": "matrice_couts.csv",
+    "candidates": "candidats.csv",
 }
 
 
@@ -639,13 +640,55 @@ def cost_matrix_table(problem: PlacementProblem) -> pd.DataFrame:
     )
 
 
+def candidates_table(problem: PlacementProblem) -> pd.DataFrame:
+    """The candidates of the instance: what an independent solver needs beside the matrix.
+
+    Columns ``id_candidat``, ``zone`` (empty outside every zone), ``min_sites_zone``
+    and ``max_sites_zone`` (the zone's bounds; empty without zone or bound),
+    ``impose`` (kept open whatever the choice) and ``capacite`` (empty: no limit).
+    """
+    zone_of, lo, hi = problem.zone_table()
+    names = list(problem.zone_names) if problem.zone_names is not None else []
+    n = problem.n_candidates
+    fixed = np.zeros(n, dtype=bool)
+    fixed[problem.fixed] = True
+    has_zone = zone_of >= 0 if zone_of.size else np.zeros(n, dtype=bool)
+    safe = np.where(has_zone, zone_of, 0) if zone_of.size else np.zeros(n, dtype=int)
+    caps = (
+        np.full(n, np.nan)
+        if problem.capacities is None
+        else np.where(np.isfinite(problem.capacities), problem.capacities, np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "id_candidat": problem.candidate_ids.astype(str),
+            "zone": [str(names[z]) if ok else "" for z, ok in zip(safe, has_zone, strict=True)],
+            "min_sites_zone": [
+                float(lo[z]) if ok else np.nan for z, ok in zip(safe, has_zone, strict=True)
+            ],
+            "max_sites_zone": [
+                float(hi[z]) if ok and np.isfinite(hi[z]) else np.nan
+                for z, ok in zip(safe, has_zone, strict=True)
+            ],
+            "impose": fixed,
+            "capacite": caps,
+        }
+    )
+
+
 def write_cost_matrix(folder: str | Path, problem: PlacementProblem) -> dict[str, str]:
-    """Write ``matrice_couts.parquet`` (pyarrow) and ``matrice_couts.csv``."""
+    """Write the instance: ``matrice_couts.parquet`` (pyarrow), ``matrice_couts.csv`` and
+    ``candidats.csv`` (zones, bounds, sites kept open, capacities)."""
     folder = Path(folder)
     table = cost_matrix_table(problem)
     table.to_parquet(folder / FILES["matrix_parquet"], engine="pyarrow", index=False)
     table.to_csv(folder / FILES["matrix_csv"], index=False)
-    return {"matrix_parquet": FILES["matrix_parquet"], "matrix_csv": FILES["matrix_csv"]}
+    candidates_table(problem).to_csv(folder / FILES["candidates"], index=False)
+    return {
+        "matrix_parquet": FILES["matrix_parquet"],
+        "matrix_csv": FILES["matrix_csv"],
+        "candidates": FILES["candidates"],
+    }
 
 
 # --- the files of a study -----------------------------------------------------------------------
