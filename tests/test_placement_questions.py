@@ -302,7 +302,14 @@ def test_cost_matrix_round_trip(tmp_path: Path) -> None:
     cost[2, 1] = np.inf  # no route: the pair is left out
     problem = PlacementProblem(cost, WEIGHTS, candidate_ids=IDS, demand_ids="ABCD")
     files = write_cost_matrix(tmp_path, problem)
-    assert files == {"matrix_parquet": "matrice_couts.parquet", "matrix_csv": "matrice_couts.csv"}
+    assert files == {
+        "matrix_parquet": "matrice_couts.parquet",
+        "matrix_csv": "matrice_couts.csv",
+        "candidates": "candidats.csv",
+    }
+    candidates = pd.read_csv(tmp_path / "candidats.csv")
+    assert list(candidates["id_candidat"]) == list(IDS)
+    assert not candidates["impose"].any() and candidates["capacite"].isna().all()
     table = pd.read_parquet(tmp_path / "matrice_couts.parquet")
     csv = pd.read_csv(tmp_path / "matrice_couts.csv", dtype={"id_demande": str})
     assert list(table.columns) == [
@@ -463,3 +470,23 @@ def test_gers_maxmin_cli(shared_data: Path, tmp_path: Path) -> None:
     shares = summary["questions"]["group_shares"]
     assert min(shares.values()) == pytest.approx(result["objective"])
     assert len(shares) == 15  # the 15 canton zones of the Gers
+
+
+def test_candidates_table_carries_zones_bounds_and_open_sites() -> None:
+    from coverage.jobs.placement_questions import candidates_table
+
+    problem = PlacementProblem(
+        MINUTES * 60,
+        WEIGHTS,
+        candidate_ids=IDS,
+        zones=["A", "A", None, "B"],
+        zone_rule="exactly_one",
+        fixed=["c3"],
+        capacities=[100.0, np.inf, 50.0, 80.0],
+    )
+    table = candidates_table(problem)
+    assert list(table["zone"]) == ["A", "A", "", "B"]
+    assert list(table["min_sites_zone"].fillna(-1)) == [1, 1, -1, 1]
+    assert list(table["max_sites_zone"].fillna(-1)) == [1, 1, -1, 1]
+    assert list(table["impose"]) == [False, False, False, True]
+    assert list(table["capacite"].fillna(-1)) == [100.0, -1, 50.0, 80.0]
