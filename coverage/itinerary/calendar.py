@@ -177,6 +177,37 @@ def service_days(working: Sequence[date], n_days: int) -> list[date]:
     return [working[int((k + 0.5) * total / n_days)] for k in range(n_days)]
 
 
+def balanced_service_days(working: Sequence[date], n_days: int) -> list[date]:
+    """Choose ``n_days`` working days with as many Mondays as Fridays (±1), spread over the year.
+
+    The days are shared between the weekdays present as evenly as possible
+    (the counts differ by at most one; the extra days go to the weekdays
+    with the most working days, then the earliest in the week, so that a
+    weekday emptied by holidays is not asked for more days than it has);
+    each weekday's days are then spread evenly over its working days as
+    :func:`service_days` does. Falls back to :func:`service_days` when a
+    weekday has too few working days for its share.
+
+    Raises
+    ------
+    QueryError
+        More service days asked than working days available.
+    """
+    plain = service_days(working, n_days)  # validates n_days
+    by_day: dict[int, list[date]] = {}
+    for d in working:
+        by_day.setdefault(d.weekday(), []).append(d)
+    order = sorted(by_day, key=lambda w: (-len(by_day[w]), w))
+    base, extra = divmod(n_days, len(order))
+    share = {w: base + (1 if k < extra else 0) for k, w in enumerate(order)}
+    if any(share[w] > len(by_day[w]) for w in order):
+        return plain
+    out: list[date] = []
+    for w, days in by_day.items():
+        out += [days[int((k + 0.5) * len(days) / share[w])] for k in range(share[w])]
+    return sorted(out)
+
+
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _FR = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
 

@@ -48,6 +48,7 @@ import numpy as np
 import scipy.sparse
 
 from coverage._highs import solve_mip
+from coverage.itinerary.mip_log import record
 from coverage.itinerary.settings import InfeasiblePlanError
 
 GROUP_PENALTY_S = 3600.0
@@ -122,6 +123,7 @@ def group_days(
     seconds: np.ndarray | None = None,
     labels: Sequence[str] | None = None,
     time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
 ) -> DayGroups:
     """Pack the visits into day groups of feasible tours, at least driving (MIP).
 
@@ -141,6 +143,8 @@ def group_days(
         Stop names for error messages.
     time_limit_s
         HiGHS time limit.
+    log
+        HiGHS runs are recorded there (:mod:`coverage.itinerary.mip_log`).
 
     Raises
     ------
@@ -227,6 +231,7 @@ def group_days(
         time_limit_s=time_limit_s,
         mip_gap=1e-4,
     )
+    record(log, "day groups", result, time_limit_s=time_limit_s, mip_gap=1e-4)
     if not result.has_solution:
         raise InfeasiblePlanError(
             f"the {total} visits cannot be packed into {n_days} days of at most {per_day} "
@@ -306,6 +311,7 @@ def assign_dates(
     time_limit_s: float = 20.0,
     initial: Sequence[int] | None = None,
     repair: bool = True,
+    log: list[dict] | None = None,
 ) -> tuple[list[int], dict[str, float]]:
     """Lay the group-days on the dates, spacing each stop's visits evenly.
 
@@ -462,6 +468,7 @@ def assign_dates(
             min_spacing_days=min_spacing_days,
             max_spacing_days=max_spacing_days,
             time_limit_s=time_limit_s,
+            log=log,
         )
         if fixed is not None:
             seq, again = assign_dates(
@@ -499,6 +506,7 @@ def repair_dates(
     min_spacing_days: int,
     max_spacing_days: int,
     time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
 ) -> list[int] | None:
     """Find group-per-date assignment meeting every spacing rule, changing as few dates as possible.
 
@@ -577,6 +585,7 @@ def repair_dates(
         time_limit_s=time_limit_s,
         mip_gap=1e-6,
     )
+    record(log, "date repair", result, time_limit_s=time_limit_s, mip_gap=1e-6)
     if not result.has_solution:
         return None
     z = result.solution.reshape(n_g, n) > 0.5
