@@ -596,9 +596,12 @@ def plan_from_matrices(
         Leg matrix (durations, km, route lines) between points ``(n, 2)`` of the
         territory CRS, the depots first (called with ``n_depots=``).
     served_codes
-        INSEE codes of the communes that host a fixed site (France services,
-        tiers-lieux planned and open): communes within ``served_minutes`` of
-        one are *served* (see :class:`~coverage.itinerary.settings.ItinerarySettings`).
+        INSEE codes of the communes of the tiers-lieux (planned and open).
+        A commune is *served* already when it hosts a fixed service of the
+        kinds, when its inhabitants' mean time to the nearest one
+        (``minutes_mean``, computed per population cell) is at most
+        ``served_minutes``, or when its point is within ``served_minutes`` by
+        car of a tiers-lieu's commune (see :func:`served_communes`).
     settings
         The plan's settings.
     territory_name, territory_label, crs
@@ -625,6 +628,9 @@ def plan_from_matrices(
     n_communes = len(communes)
     reach_s = settings.reach_minutes * 60.0
     served = served_communes(communes, served_codes, between, settings.served_minutes)
+    if settings.served_minutes > 0:
+        served |= under.communes["hosts_service"].to_numpy(dtype=bool)
+        served |= under.communes["minutes_mean"].to_numpy(dtype=float) <= settings.served_minutes
     mip_log: list[dict[str, Any]] = []
     method: dict[str, Any] = {
         "kinds": under.kinds,

@@ -126,15 +126,6 @@ def resolve_depots(
     return out
 
 
-def site_communes(
-    territory: Territory, catalogue: ServiceCatalogue, under: Underserved
-) -> list[str]:
-    """Communes with a fixed site: services of the plan's kinds, tiers-lieux planned and open."""
-    codes = list(under.communes.loc[under.communes["hosts_service"], "insee_code"].astype(str))
-    codes += planned_tiers_lieux(territory, catalogue)
-    return list(dict.fromkeys(codes))
-
-
 def underserved_population(
     context: AccessContext,
     catalogue: ServiceCatalogue,
@@ -355,7 +346,7 @@ def plan_itinerary(
         naive=naive,
         progress=say,
         today=today,
-        served_codes=site_communes(terr, resources.catalogue, under),
+        served_codes=planned_tiers_lieux(terr, resources.catalogue),
     )
     plan.details["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     return plan
