@@ -205,9 +205,11 @@ def build_plan(
         for attempt in range(MAX_MIXED_ROUNDS):
             try:
                 if settings.fixed_weekday:
-                    packed = group_days_by_weekday(
+                    packed, dates = group_days_by_weekday(
                         visits,
-                        dates,
+                        working,
+                        settings.weekdays,
+                        n_days,
                         per_day,
                         cost,
                         seconds=seconds,

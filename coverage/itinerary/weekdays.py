@@ -1,22 +1,22 @@
 """A fixed weekday per stop: the day groups and their dates when every stop keeps its weekday.
 
 Residents expect "le mardi, toutes les six semaines", not a different weekday
-at each visit. :func:`group_days_by_weekday` extends the grouping MIP of
-:func:`coverage.itinerary.schedule.group_days` with the weekday::
+at each visit. :func:`group_days_by_weekday` takes the day groups of
+:func:`coverage.itinerary.schedule.group_days`, joins the groups that share a
+stop into components, and gives each component one weekday with a small MIP
+(HiGHS) that evens the weekdays' loads::
 
-    min  Σ_g cost_g Σ_w x_gw + λ Σ_g y_g
-    s.t. Σ_g x_gw = D_w                      for every weekday w (its service dates)
-         Σ_{g ∋ s} Σ_w x_gw = visits_s       for every stop s
-         x_gw <= ub_g z_sw                   for every group g, stop s of g, weekday w
-         Σ_w z_sw = 1                        for every stop s (one weekday)
-         Σ_w x_gw <= ub_g y_g
-         x ∈ ℕ, y, z ∈ {0, 1}
+    min  hi - lo
+    s.t. Σ_w a_cw = 1                    for every component c
+         lo <= Σ_c days_c a_cw <= hi      for every weekday w
+         a_cw ∈ {0, 1}
 
-so every stop is visited on one weekday only, and every weekday gets exactly
-its number of service dates (balanced by
-:func:`coverage.itinerary.calendar.balanced_service_days`). The dates are then
-laid weekday by weekday with :func:`coverage.itinerary.schedule.assign_dates`
-(a stop's visits all fall on its weekday, so the weekdays are independent).
+so every stop is visited on one weekday only and the weekdays carry as even
+a number of days as the components allow (the spread, ``hi - lo``, is
+reported). The service dates then follow: each weekday's days spread evenly
+over its working days. The dates are laid weekday by weekday with
+:func:`coverage.itinerary.schedule.assign_dates` (a stop's visits all fall on
+its weekday, so the weekdays are independent).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import scipy.sparse
 
 from coverage._highs import solve_mip
 from coverage.itinerary.mip_log import record
-from coverage.itinerary.schedule import GROUP_PENALTY_S, assign_dates, candidate_groups
+from coverage.itinerary.schedule import assign_dates, group_days
 from coverage.itinerary.settings import InfeasiblePlanError
 
 MIP_GAP = 1e-4
@@ -110,9 +110,48 @@ class WeekdayGroups:
         return sequence, stats
 
 
+def _components(groups: Sequence[tuple[int, ...]], n_stops: int) -> list[int]:
+    """Component number of every group: groups sharing a stop (directly or not) are one."""
+    parent = list(range(n_stops))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for g in groups:
+        for s in g[1:]:
+            parent[find(s)] = find(g[0])
+    roots = {r: k for k, r in enumerate(dict.fromkeys(find(g[0]) for g in groups))}
+    return [roots[find(g[0])] for g in groups]
+
+
+def weekday_dates(working: Sequence[date], per_weekday: dict[int, int]) -> list[date]:
+    """``per_weekday[w]`` dates of each weekday, spread evenly over its working days.
+
+    Raises
+    ------
+    InfeasiblePlanError
+        A weekday asked for more days than it has.
+    """
+    out: list[date] = []
+    for w, n in per_weekday.items():
+        days = [d for d in working if d.weekday() == w]
+        if n > len(days):
+            raise InfeasiblePlanError(
+                f"{n} jours de service demandés le même jour de la semaine ({w}) mais la période "
+                f"n'en compte que {len(days)} ouvrés"
+            )
+        out += [days[int((k + 0.5) * len(days) / n)] for k in range(n)]
+    return sorted(out)
+
+
 def group_days_by_weekday(
     visits: Sequence[int],
-    dates: Sequence[date],
+    working: Sequence[date],
+    weekdays: Sequence[int],
+    n_days: int,
     per_day: int,
     tour_cost: Callable[[tuple[int, ...]], float | None],
     *,
@@ -120,103 +159,103 @@ def group_days_by_weekday(
     labels: Sequence[str] | None = None,
     time_limit_s: float = 20.0,
     log: list[dict[str, Any]] | None = None,
-) -> WeekdayGroups:
-    """Pack the visits into day groups, each stop on one weekday (MIP, module docstring).
+) -> tuple[WeekdayGroups, list[date]]:
+    """Day groups with one weekday per stop, and the service dates that follow.
 
-    Raises
-    ------
-    InfeasiblePlanError
-        A stop without a feasible day, or no packing that keeps one weekday per
-        stop (too few dates on a weekday for a stop's visits...).
+    The groups are those of :func:`coverage.itinerary.schedule.group_days`;
+    groups sharing a stop form a component, and a small MIP gives each
+    component one weekday so that the weekdays' loads (days) are as even as
+    possible (least ``max - min``). Each weekday's dates are then spread
+    evenly over its working days (:func:`weekday_dates`).
+
+    Returns
+    -------
+    tuple
+        The groups and the service dates (sorted).
     """
-    v = np.asarray(visits, dtype=np.int64)
-    names = list(labels) if labels is not None else [f"arrêt {i}" for i in range(v.size)]
-    weekdays = sorted({d.weekday() for d in dates})
-    days_of = {w: sum(1 for d in dates if d.weekday() == w) for w in weekdays}
-    n_w = len(weekdays)
-    groups, costs = [], []
-    for group in candidate_groups(v.size, per_day, seconds):
-        if any(v[s] == 0 for s in group):
-            continue
-        cost = tour_cost(group)
-        if cost is not None:
-            groups.append(group)
-            costs.append(float(cost))
-    for s in range(v.size):
-        if v[s] > 0 and not any(s in g for g in groups):
-            raise InfeasiblePlanError(f"{names[s]} : aucune journée possible dans les règles")
-    n_g, n_s = len(groups), v.size
-    ub = np.array([min(int(v[s]) for s in g) for g in groups], dtype=np.float64)
-    # columns: x[g, w] (n_g * n_w), y[g] (n_g), z[s, w] (n_s * n_w)
-    x0, y0, z0 = 0, n_g * n_w, n_g * n_w + n_g
-    n_col = z0 + n_s * n_w
-
-    def xc(g: int, k: int) -> int:
-        return x0 + g * n_w + k
-
-    def zc(s: int, k: int) -> int:
-        return z0 + s * n_w + k
-
+    packed = group_days(
+        visits,
+        n_days,
+        per_day,
+        tour_cost,
+        seconds=seconds,
+        labels=labels,
+        time_limit_s=time_limit_s,
+        log=log,
+    )
+    comp = _components(packed.groups, len(visits))
+    n_c = max(comp) + 1
+    load = np.zeros(n_c)
+    for k, c in zip(comp, packed.counts, strict=True):
+        load[k] += c
+    wd = sorted(set(weekdays))
+    n_w = len(wd)
+    # columns: a[c, w] (n_c * n_w), hi, lo; rows: one weekday per component; lo <= load_w <= hi
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
-    lo: list[float] = []
-    hi: list[float] = []
-
-    def row(entries: list[tuple[int, float]], low: float, high: float) -> None:
-        r = len(lo)
-        for c, a in entries:
+    lo_b: list[float] = []
+    hi_b: list[float] = []
+    r = 0
+    for c in range(n_c):
+        for k in range(n_w):
             rows.append(r)
-            cols.append(c)
-            vals.append(a)
-        lo.append(low)
-        hi.append(high)
-
-    for k, w in enumerate(weekdays):
-        row([(xc(g, k), 1.0) for g in range(n_g)], days_of[w], days_of[w])
-    for s in range(n_s):
-        mine = [g for g in range(n_g) if s in groups[g]]
-        row([(xc(g, k), 1.0) for g in mine for k in range(n_w)], float(v[s]), float(v[s]))
-        row([(zc(s, k), 1.0) for k in range(n_w)], 1.0, 1.0)
-    for g in range(n_g):
-        for s in groups[g]:
-            for k in range(n_w):
-                row([(xc(g, k), 1.0), (zc(s, k), -ub[g])], -np.inf, 0.0)
-        row([*[(xc(g, k), 1.0) for k in range(n_w)], (y0 + g, -ub[g])], -np.inf, 0.0)
-    a = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(lo), n_col))
-    cost = np.concatenate(
-        [np.repeat(np.asarray(costs), n_w), np.full(n_g, GROUP_PENALTY_S), np.zeros(n_s * n_w)]
-    )
-    upper = np.concatenate([np.repeat(ub, n_w), np.ones(n_g), np.ones(n_s * n_w)])
+            cols.append(c * n_w + k)
+            vals.append(1.0)
+        lo_b.append(1.0)
+        hi_b.append(1.0)
+        r += 1
+    hi_col, lo_col = n_c * n_w, n_c * n_w + 1
+    for k in range(n_w):
+        for sign, col in ((1.0, hi_col), (-1.0, lo_col)):
+            for c in range(n_c):
+                rows.append(r)
+                cols.append(c * n_w + k)
+                vals.append(sign * load[c])
+            rows.append(r)
+            cols.append(col)
+            vals.append(-sign)
+            lo_b.append(-np.inf)
+            hi_b.append(0.0)
+            r += 1
+    n_col = n_c * n_w + 2
+    a = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(r, n_col))
+    cost = np.zeros(n_col)
+    cost[hi_col], cost[lo_col] = 1.0, -1.0
+    limit = min(time_limit_s, 5.0)
     result = solve_mip(
         cost,
         a,
-        np.asarray(lo),
-        np.asarray(hi),
+        np.asarray(lo_b),
+        np.asarray(hi_b),
         np.zeros(n_col),
-        upper,
-        integer=np.ones(n_col, dtype=bool),
-        time_limit_s=time_limit_s,
+        np.concatenate([np.ones(n_c * n_w), [np.inf, np.inf]]),
+        integer=np.concatenate([np.ones(n_c * n_w, dtype=bool), [False, False]]),
+        time_limit_s=limit,
         mip_gap=MIP_GAP,
     )
-    record(
-        log, "day groups, one weekday per stop", result, time_limit_s=time_limit_s, mip_gap=MIP_GAP
-    )
+    record(log, "weekday of each stop", result, time_limit_s=limit, mip_gap=MIP_GAP)
     if not result.has_solution:
         raise InfeasiblePlanError(
-            f"aucun regroupement ne garde un seul jour de la semaine par arrêt ({v.sum()} "
-            f"passages, {len(dates)} jours ; solveur : {result.status}) ; "
-            "retirez --jour-fixe ou changez le nombre de passages"
+            f"aucun jour de la semaine par arrêt trouvé (solveur : {result.status})"
         )
-    x = np.rint(result.solution[: n_g * n_w]).astype(np.int64).reshape(n_g, n_w)
-    z = result.solution[z0:].reshape(n_s, n_w) > 0.5
-    used = [g for g in range(n_g) if x[g].sum() > 0]
-    return WeekdayGroups(
-        groups=[groups[g] for g in used],
-        counts=[int(x[g].sum()) for g in used],
-        per_weekday=[{weekdays[k]: int(x[g, k]) for k in range(n_w) if x[g, k]} for g in used],
-        cost_s=[costs[g] for g in used],
-        stop_weekday=[weekdays[int(np.argmax(z[s]))] for s in range(n_s)],
-        candidates=n_g,
-        status=result.status,
+    choice = result.solution[: n_c * n_w].reshape(n_c, n_w).argmax(axis=1)
+    weekday_of_comp = [wd[int(k)] for k in choice]
+    per_weekday: dict[int, int] = {w: 0 for w in wd}
+    for c in range(n_c):
+        per_weekday[weekday_of_comp[c]] += int(load[c])
+    dates = weekday_dates(working, {w: n for w, n in per_weekday.items() if n})
+    stop_weekday = [-1] * len(visits)
+    for g, c in zip(packed.groups, comp, strict=True):
+        for s in g:
+            stop_weekday[s] = weekday_of_comp[c]
+    out = WeekdayGroups(
+        groups=packed.groups,
+        counts=packed.counts,
+        per_weekday=[{weekday_of_comp[c]: n} for c, n in zip(comp, packed.counts, strict=True)],
+        cost_s=packed.cost_s,
+        stop_weekday=stop_weekday,
+        candidates=packed.candidates,
+        status=packed.status,
     )
+    return out, dates
