@@ -88,7 +88,8 @@ def assert_plan_rules(plan: ItineraryPlan, settings: ItinerarySettings) -> None:
     for day, rows in cal.groupby("date"):
         row = days.loc[days["date"] == day].iloc[0]
         stops = [code_to_stop[c] for c in rows.sort_values("slot")["insee_code"]]
-        legs = list(itertools.pairwise([0, *[s + 1 for s in stops], 0]))
+        depot = plan.depot_names().index(row["depot"])  # the day's own depot
+        legs = list(itertools.pairwise(plan.legs.day_points(depot, stops)))
         driving = sum(seconds[a, b] for a, b in legs) / 60
         assert row["driving_minutes"] == pytest.approx(driving, abs=0.06)
         assert driving <= settings.max_driving_minutes + 1e-6
