@@ -229,7 +229,7 @@ def test_stop_out_of_reach_within_the_day_is_named() -> None:
     far[0, 3] = far[3, 0] = 130 * 60  # Commune C is 130 min away
     legs_far = LegMatrix.from_matrix(far, legs.xy)
     with pytest.raises(InfeasiblePlanError) as err:
-        build_plan(stops, depot, legs_far, ItinerarySettings(year=2027, days=20))
+        build_plan(stops, depot, legs_far, ItinerarySettings(year=2027, days=20, mixed_days=False))
     message = str(err.value)
     assert "Commune C (99101) cannot be visited within a day from Dépôt" in message
     assert "130 min from the depot" in message

@@ -158,8 +158,16 @@ def build_plan(
     working = working_days(
         period[0], period[1], weekdays=settings.weekdays, closures=settings.closures
     )
-    pick = balanced_service_days if settings.balanced_weekdays else service_days
-    dates = pick(working, settings.days)
+    dates = service_days(working, settings.days)
+    if settings.balanced_weekdays:
+        # even weekdays, unless that leaves a spacing window thinner than the plain spread
+        balanced = balanced_service_days(working, settings.days)
+        window = {"max_spacing_days": settings.max_spacing_days}
+        if (
+            tightest_window(balanced, period, **window)[2]
+            >= tightest_window(dates, period, **window)[2]
+        ):
+            dates = balanced
     n_days = len(dates)
     timings["calendar"] = time.perf_counter() - t0
 
