@@ -240,25 +240,44 @@ def test_stop_without_companion_for_two_half_days_is_named() -> None:
     far = legs.seconds.copy()
     far[0, 2] = far[2, 0] = 65 * 60  # alone it fits, with anyone else the day is too long
     far[2, [1, 3, 4]] = far[[1, 3, 4], 2] = 60 * 60
+    settings = ItinerarySettings(year=2027, days=20, max_spacing_days=90, mixed_days=False)
     with pytest.raises(InfeasiblePlanError, match=r"Commune B \(99102\) cannot share a day of 2"):
-        build_plan(
-            stops,
-            depot,
-            LegMatrix.from_matrix(far, legs.xy),
-            ItinerarySettings(year=2027, days=20, max_spacing_days=90),
-        )
+        build_plan(stops, depot, LegMatrix.from_matrix(far, legs.xy), settings)
+    # mixed days (the default since issue 16): B gets days of its own instead of an error;
+    # 4 stops × 8 visits = 32 in 20 days: B's 8 days alone, A, C, D's 24 visits fill the other 12
+    plan = build_plan(
+        stops, depot, LegMatrix.from_matrix(far, legs.xy), replace(settings, mixed_days=True)
+    )
+    days = plan.days()
+    cal = plan.calendar()
+    alone = cal.groupby("date")["insee_code"].agg(list)
+    assert (plan.stops["visits"] == 8).all()
+    assert sorted(alone[alone.map(len) == 1].map(tuple)) == [("99102",)] * 8
+    assert (alone.map(len) == 2).sum() == 12 and len(days) == 20
+    assert plan.details["grouping"]["stops_without_companion"] == ["99102"]
+    assert_plan_rules(plan, plan.settings)
 
 
 def test_impossible_spacing_is_a_clear_error() -> None:
     stops, depot, legs = grid_case()
-    # 75 days from 16 June to 29 August hold 5 of the service days (24/6, 1/7, 8/7, 20/7,
-    # 27/7; August closed):
-    # 10 permanences for 12 stops that each need a visit there
+    # Balanced weekdays (the default since issue 16) give 20 Tuesdays and 20 Thursdays; the
+    # 75 days from 25 June to 7 September hold 5 of those service days (29/6, 8/7, 20/7, 27/7,
+    # 29/7; August closed, the next one 9/9): 10 permanences for 12 stops that each need a
+    # visit there
+    with pytest.raises(
+        InfeasiblePlanError,
+        match=r"the 75 days from 2027-06-25 to 2027-09-07 hold only 5 service days",
+    ):
+        build_plan(stops, depot, legs, replace(SETTINGS, max_spacing_days=75))
+    # the plain spread (23 Thursdays, 17 Tuesdays): 16 June to 29 August, 24/6, 1/7, 8/7,
+    # 20/7, 27/7
     with pytest.raises(
         InfeasiblePlanError,
         match=r"the 75 days from 2027-06-16 to 2027-08-29 hold only 5 service days",
     ):
-        build_plan(stops, depot, legs, replace(SETTINGS, max_spacing_days=75))
+        build_plan(
+            stops, depot, legs, replace(SETTINGS, max_spacing_days=75, balanced_weekdays=False)
+        )
     with pytest.raises(InfeasiblePlanError, match="spacing impossible"):
         build_plan(
             stops,

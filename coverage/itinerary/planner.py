@@ -30,7 +30,7 @@ from coverage.itinerary.calendar import (
 )
 from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.plan import ItineraryPlan
-from coverage.itinerary.schedule import assign_dates, group_days, naive_schedule
+from coverage.itinerary.schedule import assign_dates, group_days, most_visits, naive_schedule
 from coverage.itinerary.settings import InfeasiblePlanError, ItinerarySettings
 from coverage.itinerary.stops import (
     EPSILON_POPULATION,
@@ -54,8 +54,6 @@ MIP_TIME_LIMIT_S = 20.0
 SEARCH_TIME_LIMIT_S = 20.0
 MAX_CHOICE_ROUNDS = 10
 """Rounds of the choice of stops that drop stops without a feasible companion."""
-MAX_MIXED_ROUNDS = 8
-"""Tries of the mixed-day packing, one visit fewer each time the MIP finds no packing."""
 
 
 def _stop_label(stops: pd.DataFrame, s: int) -> str:
@@ -67,6 +65,45 @@ def _explain_single(tour: DayTour, out_s: float, back_s: float) -> str:
     if not math.isfinite(out_s) or not math.isfinite(back_s):
         return "no road route joins it to the depot"
     return f"{legs}: {'; '.join(tour.violations)}"
+
+
+def service_calendar(
+    settings: ItinerarySettings, *, today: date | None = None
+) -> tuple[tuple[date, date], list[date], list[date]]:
+    """The period, its working days and the service days of a plan.
+
+    With ``balanced_weekdays`` the service days are balanced over the weekdays,
+    unless that leaves a spacing window thinner than the plain spread.
+    """
+    period = settings.period(today=today)
+    working = working_days(
+        period[0], period[1], weekdays=settings.weekdays, closures=settings.closures
+    )
+    dates = service_days(working, settings.days)
+    if settings.balanced_weekdays:
+        balanced = balanced_service_days(working, settings.days)
+        window = {"max_spacing_days": settings.max_spacing_days}
+        if (
+            tightest_window(balanced, period, **window)[2]
+            >= tightest_window(dates, period, **window)[2]
+        ):
+            dates = balanced
+    return period, working, dates
+
+
+def affordable_lonely(n_stops: int, lower: int, n_days: int, per_day: int) -> int:
+    """Most stops that can be alone on their days when every stop gets ``lower`` visits.
+
+    ``L`` lonely stops take ``L × lower`` days alone; the other stops' visits
+    must fit in the remaining days: ``(n - L) lower <= per_day (n_days - L lower)``.
+    """
+    best = 0
+    for lonely in range(1, n_stops):
+        alone = lonely * lower
+        if alone > n_days or (n_stops - lonely) * lower > per_day * (n_days - alone):
+            break
+        best = lonely
+    return best
 
 
 def build_plan(
@@ -154,20 +191,7 @@ def build_plan(
                 )
 
     say("Calendrier : jours ouvrés et jours de service")
-    period = settings.period(today=today)
-    working = working_days(
-        period[0], period[1], weekdays=settings.weekdays, closures=settings.closures
-    )
-    dates = service_days(working, settings.days)
-    if settings.balanced_weekdays:
-        # even weekdays, unless that leaves a spacing window thinner than the plain spread
-        balanced = balanced_service_days(working, settings.days)
-        window = {"max_spacing_days": settings.max_spacing_days}
-        if (
-            tightest_window(balanced, period, **window)[2]
-            >= tightest_window(dates, period, **window)[2]
-        ):
-            dates = balanced
+    period, working, dates = service_calendar(settings, today=today)
     n_days = len(dates)
     timings["calendar"] = time.perf_counter() - t0
 
@@ -202,47 +226,68 @@ def build_plan(
 
         say("Nombre de passages par commune")
         lonely = _lonely_stops(n, per_day, cost) if settings.mixed_days else []
-        cap: int | None = None
         visits = _visits(stops, settings, dates, period, n_days, names)
         if lonely:
             cap = _mixed_total(visits, lonely, n_days, per_day)
             visits = _visits(stops, settings, dates, period, n_days, names, cap=cap)
+            _check_lonely_fit(visits, lonely, n_days, per_day, names)
         timings["visits"] = time.perf_counter() - t1
         say("Regroupement des communes par jour (MIP)")
         t2 = time.perf_counter()
-        for attempt in range(MAX_MIXED_ROUNDS):
-            try:
-                if settings.fixed_weekday:
-                    packed, dates = group_days_by_weekday(
-                        visits,
-                        working,
-                        settings.weekdays,
-                        n_days,
-                        per_day,
-                        cost,
-                        seconds=seconds,
-                        labels=names,
-                        time_limit_s=MIP_TIME_LIMIT_S,
-                        log=mip_log,
-                    )
-                else:
-                    packed = group_days(
-                        visits,
-                        n_days,
-                        per_day,
-                        cost,
-                        seconds=seconds,
-                        labels=names,
-                        time_limit_s=MIP_TIME_LIMIT_S,
-                        log=mip_log,
-                    )
-                break
+
+        def pack(v: np.ndarray) -> Any:
+            if settings.fixed_weekday:
+                out, days = group_days_by_weekday(
+                    v,
+                    working,
+                    settings.weekdays,
+                    n_days,
+                    per_day,
+                    cost,
+                    seconds=seconds,
+                    labels=names,
+                    time_limit_s=MIP_TIME_LIMIT_S,
+                    log=mip_log,
+                )
+                return out, days
+            out = group_days(
+                v,
+                n_days,
+                per_day,
+                cost,
+                seconds=seconds,
+                labels=names,
+                time_limit_s=MIP_TIME_LIMIT_S,
+                log=mip_log,
+            )
+            return out, dates
+
+        try:
+            packed, dates = pack(visits)
+        except InfeasiblePlanError:
+            if not settings.mixed_days:
+                raise
+            # mixed days: one MIP says how many visits fit (no retry one visit fewer at a time)
+            floor = np.full(n, _lower_visits(settings, dates, period), dtype=np.int64)
+            fit = most_visits(
+                visits,
+                floor,
+                n_days,
+                per_day,
+                cost,
+                seconds=seconds,
+                time_limit_s=MIP_TIME_LIMIT_S,
+                log=mip_log,
+            )
+            if fit is None:
+                raise
+            spread = _visits(stops, settings, dates, period, n_days, names, cap=int(fit.sum()))
+            try:  # the same total spread evenly, else the packing the MIP found
+                packed, dates = pack(spread)
+                visits = spread
             except InfeasiblePlanError:
-                # mixed days: a visit fewer frees a day for a stop alone; try again
-                if not settings.mixed_days or attempt == MAX_MIXED_ROUNDS - 1:
-                    raise
-                cap = int(visits.sum()) - 1
-                visits = _visits(stops, settings, dates, period, n_days, names, cap=cap)
+                packed, dates = pack(fit)
+                visits = fit
         groups, counts = packed.groups, packed.counts
         singles = sum(c for g, c in zip(groups, counts, strict=True) if len(g) < per_day)
         grouping = {
@@ -407,7 +452,7 @@ def _visits(
                 f"max_spacing_days ({settings.max_spacing_days}); at least {lower} are needed"
             )
         return np.full(n, v, dtype=np.int64)
-    lower = min(lower + 1, upper)  # a margin: see coverage.itinerary.visits
+    lower = _lower_visits(settings, dates, period)
     if n * lower > slots:
         raise InfeasiblePlanError(
             f"more visits than permanences: waiting at most {settings.max_spacing_days} days "
@@ -433,6 +478,54 @@ def _visits(
         else stops["population"].to_numpy(dtype=float)
     )
     return allocate_visits(weights, total, lower=lower, upper=upper, tie_break=tie)
+
+
+def _lower_visits(settings: ItinerarySettings, dates: list[date], period: tuple[date, date]) -> int:
+    """Least visits :func:`_visits` gives a stop (the spacing bound plus a margin of one)."""
+    if settings.visits_per_stop is not None:
+        return settings.visits_per_stop
+    lower, upper = visit_bounds(
+        dates,
+        period,
+        min_spacing_days=settings.min_spacing_days,
+        max_spacing_days=settings.max_spacing_days,
+    )
+    return min(lower + 1, upper)  # a margin: see coverage.itinerary.visits
+
+
+class LonelyStopsError(InfeasiblePlanError):
+    """Stops that share no day with another stop and cannot all get days of their own.
+
+    Attributes
+    ----------
+    stops
+        Their numbers in the plan's stops.
+    """
+
+    def __init__(self, message: str, stops: list[int]) -> None:
+        super().__init__(message)
+        self.stops = stops
+
+
+def _check_lonely_fit(
+    visits: np.ndarray, lonely: list[int], n_days: int, per_day: int, names: list[str]
+) -> None:
+    """Raise :class:`LonelyStopsError` when the lonely stops' own days leave too few for the rest.
+
+    The ``A`` visits of the lonely stops take ``A`` days alone; the other
+    visits must fill the other ``n_days - A`` days, ``per_day`` at most a day.
+    """
+    alone = int(visits[lonely].sum())
+    rest = int(visits.sum()) - alone
+    if alone <= n_days and n_days - alone <= rest <= per_day * (n_days - alone):
+        return
+    who = ", ".join(names[s] for s in lonely)
+    raise LonelyStopsError(
+        f"{who} cannot share a day with another stop, and their {alone} visits on days of their "
+        f"own leave {n_days - alone} days for the {rest} visits of the other stops "
+        f"(at most {per_day} a day): choose other stops, more days or fewer visits",
+        list(lonely),
+    )
 
 
 def _lonely_stops(
@@ -655,6 +748,7 @@ def plan_from_matrices(
         "communes_served_by_sites": int(served.sum()),
         "depots": [d["name"] for d in depots],
     }
+    room = 0
     if settings.stop_codes is not None:
         rows = rows_of_codes(communes, settings.stop_codes, what="stops")
         method["chosen_by"] = "list"
@@ -670,7 +764,12 @@ def plan_from_matrices(
                     f"days × {settings.permanences_per_day} permanences"
                 )
         per_day = settings.permanences_per_day
-        alone_per_day = 1 if settings.mixed_days else per_day
+        if settings.mixed_days:  # how many stops the days leave room to be alone
+            period, _working, dates = service_calendar(settings, today=today)
+            lower = _lower_visits(settings, dates, period)
+            room = affordable_lonely(n_stops, lower, len(dates), per_day)
+        # a stop alone on its days needs only one permanence to fit in the day
+        alone_per_day = 1 if room > 0 else per_day
         fits = np.array(
             [
                 any(
@@ -706,7 +805,7 @@ def plan_from_matrices(
                     time_limit_s=MIP_TIME_LIMIT_S,
                     log=mip_log,
                 )
-                if settings.mixed_days:  # a stop without companion gets days of its own
+                if room > 0:  # mixed days: a stop without companion gets days of its own
                     break
                 alone = without_companion(rows, out_s, back_s, between, rules, per_day)
                 if not alone:
@@ -765,14 +864,24 @@ def plan_from_matrices(
             if naive:
                 plan = build_plan(choice.stops, depots, legs, settings, naive=True, **kwargs)
             break
-        except InfeasiblePlanError:
-            # the chosen stops cannot be paired into full days: leave out the one with the
-            # fewest possible companions and choose again (only for stops the MIP chose)
+        except InfeasiblePlanError as err:
+            # the chosen stops cannot be paired into full days: leave out the stops that can
+            # only be alone (all of them at once) or else the one with the fewest possible
+            # companions, and choose again (only for stops the MIP chose)
             if settings.stop_codes is not None or attempt == MAX_CHOICE_ROUNDS:
                 raise
-            weakest = fewest_companions(rows, out_s, back_s, between, rules, per_day)
-            unpackable.append(weakest)
-            candidates[weakest] = False
+            if isinstance(err, LonelyStopsError):
+                # keep the lonely stops the days have room for (most underserved reached first)
+                index = {c: j for j, c in enumerate(communes["insee_code"].astype(str))}
+                codes = choice.stops["insee_code"].astype(str)
+                reached = choice.stops["reached_underserved"].to_numpy()
+                ranked = sorted(err.stops, key=lambda s: -reached[s])
+                keep = room if len(ranked) > room else len(ranked) - 1
+                dropped = [index[codes.iat[s]] for s in ranked[keep:]]
+            else:
+                dropped = [fewest_companions(rows, out_s, back_s, between, rules, per_day)]
+            unpackable.extend(dropped)
+            candidates[dropped] = False
             method["excluded_unpackable"] = [str(communes["insee_code"].iat[j]) for j in unpackable]
             say("Choix des arrêts (couverture maximale, MIP), sans un arrêt impossible à apparier")
             rows, status = choose()

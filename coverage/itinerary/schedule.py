@@ -250,6 +250,74 @@ def group_days(
     )
 
 
+def most_visits(
+    visits: Sequence[int],
+    lower: Sequence[int],
+    n_days: int,
+    per_day: int,
+    tour_cost: Callable[[tuple[int, ...]], float | None],
+    *,
+    seconds: np.ndarray | None = None,
+    time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
+) -> np.ndarray | None:
+    """The most visits that fit in feasible day groups, each stop between its bounds (MIP).
+
+    One solve instead of trying one visit fewer at a time: with the candidate
+    groups of :func:`group_days`, ``max Σ_g |g| x_g`` s.t. ``Σ_g x_g = n_days``
+    and ``lower_s <= Σ_{g ∋ s} x_g <= visits_s`` (ties: least driving).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Visits of each stop in such a packing, or None when even the lower
+        bounds do not fit (or HiGHS finds nothing in time).
+    """
+    v = np.asarray(visits, dtype=np.int64)
+    lo = np.minimum(np.asarray(lower, dtype=np.int64), v)
+    groups, costs = [], []
+    for group in candidate_groups(v.size, per_day, seconds):
+        if any(v[s] == 0 for s in group):
+            continue
+        cost = tour_cost(group)
+        if cost is not None:
+            groups.append(group)
+            costs.append(float(cost))
+    if not groups:
+        return None
+    n_g = len(groups)
+    rows, cols = [], []
+    for k, g in enumerate(groups):
+        rows.append(0)
+        cols.append(k)
+        for s in g:
+            rows.append(1 + s)
+            cols.append(k)
+    a = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(1 + v.size, n_g))
+    # a visit is worth more than any day's driving (at most a day of 86 400 s)
+    objective = np.array([-len(g) * 1e5 + c for g, c in zip(groups, costs, strict=True)])
+    result = solve_mip(
+        objective,
+        a,
+        np.concatenate([[n_days], lo.astype(np.float64)]),
+        np.concatenate([[n_days], v.astype(np.float64)]),
+        np.zeros(n_g),
+        np.array([min(int(v[s]) for s in g) for g in groups], dtype=np.float64),
+        integer=np.ones(n_g, dtype=bool),
+        time_limit_s=time_limit_s,
+        mip_gap=1e-4,
+    )
+    record(log, "most visits that fit", result, time_limit_s=time_limit_s, mip_gap=1e-4)
+    if not result.has_solution:
+        return None
+    x = np.rint(result.solution).astype(np.int64)
+    out = np.zeros(v.size, dtype=np.int64)
+    for k, g in enumerate(groups):
+        for s in g:
+            out[s] += x[k]
+    return out
+
+
 # --- dates ------------------------------------------------------------------------------------
 
 
