@@ -30,7 +30,14 @@ from coverage.itinerary.calendar import (
 )
 from coverage.itinerary.legs import LegMatrix
 from coverage.itinerary.plan import ItineraryPlan
-from coverage.itinerary.schedule import assign_dates, group_days, most_visits, naive_schedule
+from coverage.itinerary.schedule import (
+    FEWEST_GROUPS_PENALTY_S,
+    GROUP_PENALTY_S,
+    assign_dates,
+    group_days,
+    most_visits,
+    naive_schedule,
+)
 from coverage.itinerary.settings import InfeasiblePlanError, ItinerarySettings
 from coverage.itinerary.stops import (
     EPSILON_POPULATION,
@@ -91,16 +98,20 @@ def service_calendar(
     return period, working, dates
 
 
-def affordable_lonely(n_stops: int, lower: int, n_days: int, per_day: int) -> int:
+def affordable_lonely(n_stops: int, lower: int, n_days: int, per_day: int, held: int) -> int:
     """Most stops that can be alone on their days when every stop gets ``lower`` visits.
 
     ``L`` lonely stops take ``L × lower`` days alone; the other stops' visits
     must fit in the remaining days: ``(n - L) lower <= per_day (n_days - L lower)``.
+    And the tightest ``max_spacing_days`` window, which holds ``held``
+    service days, needs a visit of every stop: ``L + ⌈(n - L) / per_day⌉ <= held``.
     """
     best = 0
     for lonely in range(1, n_stops):
         alone = lonely * lower
         if alone > n_days or (n_stops - lonely) * lower > per_day * (n_days - alone):
+            break
+        if lonely + math.ceil((n_stops - lonely) / per_day) > held:
             break
         best = lonely
     return best
@@ -230,12 +241,13 @@ def build_plan(
         if lonely:
             cap = _mixed_total(visits, lonely, n_days, per_day)
             visits = _visits(stops, settings, dates, period, n_days, names, cap=cap)
-            _check_lonely_fit(visits, lonely, n_days, per_day, names)
+            window = tightest_window(dates, period, max_spacing_days=settings.max_spacing_days)
+            _check_lonely_fit(visits, lonely, n_days, per_day, names, window)
         timings["visits"] = time.perf_counter() - t1
         say("Regroupement des communes par jour (MIP)")
         t2 = time.perf_counter()
 
-        def pack(v: np.ndarray) -> Any:
+        def pack(v: np.ndarray, penalty: float = GROUP_PENALTY_S) -> Any:
             if settings.fixed_weekday:
                 out, days = group_days_by_weekday(
                     v,
@@ -248,6 +260,7 @@ def build_plan(
                     labels=names,
                     time_limit_s=MIP_TIME_LIMIT_S,
                     log=mip_log,
+                    group_penalty_s=penalty,
                 )
                 return out, days
             out = group_days(
@@ -259,6 +272,7 @@ def build_plan(
                 labels=names,
                 time_limit_s=MIP_TIME_LIMIT_S,
                 log=mip_log,
+                group_penalty_s=penalty,
             )
             return out, dates
 
@@ -288,6 +302,49 @@ def build_plan(
             except InfeasiblePlanError:
                 packed, dates = pack(fit)
                 visits = fit
+        timings["grouping"] = time.perf_counter() - t2
+        say("Placement des jours dans l'année (recherche locale)")
+        t3 = time.perf_counter()
+
+        def place(packed: Any, days: list[date]) -> tuple[list[int], dict[str, Any]]:
+            if settings.fixed_weekday:
+                return packed.assign(
+                    days,
+                    period,
+                    n,
+                    min_spacing_days=settings.min_spacing_days,
+                    max_spacing_days=settings.max_spacing_days,
+                    seed=settings.seed,
+                    time_limit_s=SEARCH_TIME_LIMIT_S,
+                    log=mip_log,
+                )
+            return assign_dates(
+                packed.groups,
+                packed.counts,
+                days,
+                period,
+                n,
+                min_spacing_days=settings.min_spacing_days,
+                max_spacing_days=settings.max_spacing_days,
+                seed=settings.seed,
+                time_limit_s=SEARCH_TIME_LIMIT_S,
+                log=mip_log,
+            )
+
+        sequence, search = place(packed, dates)
+        regrouped = False
+        if search.get("violation_days", 0) > 0:
+            # no dates keep the spacing with these groups (e.g. a triangle of pairs in a window
+            # that must hold one visit of every stop): group again, fewest distinct groups first
+            try:
+                again, again_dates = pack(visits, FEWEST_GROUPS_PENALTY_S)
+            except InfeasiblePlanError:
+                again = None
+            if again is not None:
+                seq2, search2 = place(again, again_dates)
+                if search2.get("violation_days", 0) < search["violation_days"]:
+                    packed, dates, sequence, search = again, again_dates, seq2, search2
+                    regrouped = True
         groups, counts = packed.groups, packed.counts
         singles = sum(c for g, c in zip(groups, counts, strict=True) if len(g) < per_day)
         grouping = {
@@ -299,34 +356,8 @@ def build_plan(
             "stops_without_companion": [str(stops["insee_code"].iat[s]) for s in lonely],
             "days_with_fewer_permanences": int(singles),
             "fixed_weekday": settings.fixed_weekday,
+            "regrouped_for_spacing": regrouped,
         }
-        timings["grouping"] = time.perf_counter() - t2
-        say("Placement des jours dans l'année (recherche locale)")
-        t3 = time.perf_counter()
-        if settings.fixed_weekday:
-            sequence, search = packed.assign(
-                dates,
-                period,
-                n,
-                min_spacing_days=settings.min_spacing_days,
-                max_spacing_days=settings.max_spacing_days,
-                seed=settings.seed,
-                time_limit_s=SEARCH_TIME_LIMIT_S,
-                log=mip_log,
-            )
-        else:
-            sequence, search = assign_dates(
-                groups,
-                counts,
-                dates,
-                period,
-                n,
-                min_spacing_days=settings.min_spacing_days,
-                max_spacing_days=settings.max_spacing_days,
-                seed=settings.seed,
-                time_limit_s=SEARCH_TIME_LIMIT_S,
-                log=mip_log,
-            )
         timings["dates"] = time.perf_counter() - t3
 
     # number the tours in the order they first run
@@ -508,18 +539,35 @@ class LonelyStopsError(InfeasiblePlanError):
 
 
 def _check_lonely_fit(
-    visits: np.ndarray, lonely: list[int], n_days: int, per_day: int, names: list[str]
+    visits: np.ndarray,
+    lonely: list[int],
+    n_days: int,
+    per_day: int,
+    names: list[str],
+    window: tuple[date, date, int],
 ) -> None:
     """Raise :class:`LonelyStopsError` when the lonely stops' own days leave too few for the rest.
 
     The ``A`` visits of the lonely stops take ``A`` days alone; the other
-    visits must fill the other ``n_days - A`` days, ``per_day`` at most a day.
+    visits must fill the other ``n_days - A`` days, ``per_day`` at most a day;
+    and the tightest spacing window (``window``: first day, last day, service
+    days it holds) needs a day for each lonely stop plus days for the others.
     """
     alone = int(visits[lonely].sum())
     rest = int(visits.sum()) - alone
+    n_l, n = len(lonely), visits.size
+    who = ", ".join(names[s] for s in lonely)
+    first, last, held = window
+    if n_l + math.ceil((n - n_l) / per_day) > held:
+        raise LonelyStopsError(
+            f"{who} cannot share a day with another stop, but the {held} service days from "
+            f"{first} to {last} must hold a visit of every stop: {n_l} days alone and "
+            f"{math.ceil((n - n_l) / per_day)} for the {n - n_l} other stops do not fit; choose "
+            "other stops, more days or a longer max_spacing_days",
+            list(lonely),
+        )
     if alone <= n_days and n_days - alone <= rest <= per_day * (n_days - alone):
         return
-    who = ", ".join(names[s] for s in lonely)
     raise LonelyStopsError(
         f"{who} cannot share a day with another stop, and their {alone} visits on days of their "
         f"own leave {n_days - alone} days for the {rest} visits of the other stops "
@@ -767,7 +815,8 @@ def plan_from_matrices(
         if settings.mixed_days:  # how many stops the days leave room to be alone
             period, _working, dates = service_calendar(settings, today=today)
             lower = _lower_visits(settings, dates, period)
-            room = affordable_lonely(n_stops, lower, len(dates), per_day)
+            held = tightest_window(dates, period, max_spacing_days=settings.max_spacing_days)[2]
+            room = affordable_lonely(n_stops, lower, len(dates), per_day, held)
         # a stop alone on its days needs only one permanence to fit in the day
         alone_per_day = 1 if room > 0 else per_day
         fits = np.array(

@@ -13,8 +13,11 @@ Two stages, each with its own objective:
             Σ_{g ∋ s} x_g = visits_s           for every stop s
             x_g <= ub_g y_g,  x_g ∈ ℕ,  y_g ∈ {0, 1}
 
-   ``λ`` (:data:`GROUP_PENALTY_S`, 5 minutes) prefers few distinct groups, so
-   a stop keeps the same companions and its visits come back regularly. All
+   ``λ`` (:data:`GROUP_PENALTY_S`, one hour) prefers few distinct groups, so
+   a stop keeps the same companions and its visits come back regularly. When
+   no dates meet the spacing rules with those groups (a tight window must hold
+   one visit of every stop: a triangle of pairs cannot), the planner groups
+   again with :data:`FEWEST_GROUPS_PENALTY_S`: fewest distinct groups first. All
    sets of up to three stops are candidates; for four or more stops a day,
    sets drawn from each stop's nearest neighbours.
 2. **Dates** (:func:`assign_dates`): the group-days are laid on the service
@@ -23,11 +26,12 @@ Two stages, each with its own objective:
    every stop, ``10⁴ × (days of spacing violation) + Σ (gap − ideal gap)² /
    ideal gap`` (ideal gap = period length / visits; waits at the ends of the
    period count only beyond one ideal gap). The search is seeded and
-   deterministic; it stops after a pass without improvement (with a few random
-   kicks while violations remain) or at its time limit. When spacing
-   violations remain (long closures make a plain rotation too regular), a MIP
-   (:func:`repair_dates`) finds the assignment that meets every spacing rule
-   while changing the fewest dates, and the search polishes it again.
+   deterministic; it stops after a pass without improvement or at its time
+   limit. When spacing violations remain (long closures make a plain rotation
+   too regular), a MIP (:func:`repair_dates`) finds the assignment that meets
+   every spacing rule while changing the fewest dates (or proves there is
+   none), and the search polishes it again (with a few random kicks while
+   violations remain).
 
 :func:`naive_schedule` is the baseline the benchmark compares against: stops
 in INSEE-code order, cut into consecutive groups, repeated as a fixed round.
@@ -53,6 +57,8 @@ from coverage.itinerary.settings import InfeasiblePlanError
 
 GROUP_PENALTY_S = 3600.0
 """Cost of each distinct day group in the grouping MIP (seconds of driving)."""
+FEWEST_GROUPS_PENALTY_S = 1e6
+"""Cost of a distinct group when the dates failed: more than any year's driving gained."""
 HARD_WEIGHT = 1e4
 """Weight of a day of spacing violation against the regularity term."""
 ALL_COMBINATIONS_UP_TO = 3
@@ -124,6 +130,7 @@ def group_days(
     labels: Sequence[str] | None = None,
     time_limit_s: float = 20.0,
     log: list[dict] | None = None,
+    group_penalty_s: float = GROUP_PENALTY_S,
 ) -> DayGroups:
     """Pack the visits into day groups of feasible tours, at least driving (MIP).
 
@@ -145,6 +152,8 @@ def group_days(
         HiGHS time limit.
     log
         HiGHS runs are recorded there (:mod:`coverage.itinerary.mip_log`).
+    group_penalty_s
+        Cost of each distinct group (``λ``).
 
     Raises
     ------
@@ -221,7 +230,7 @@ def group_days(
     lower = np.concatenate([[n_days], v.astype(np.float64), np.full(n_g, -np.inf)])
     upper = np.concatenate([[n_days], v.astype(np.float64), np.zeros(n_g)])
     result = solve_mip(
-        np.concatenate([np.asarray(costs), np.full(n_g, GROUP_PENALTY_S)]),
+        np.concatenate([np.asarray(costs), np.full(n_g, float(group_penalty_s))]),
         a,
         lower,
         upper,
@@ -491,8 +500,8 @@ def assign_dates(
             best_cost, best_seq = total, list(seq)
         if improved:
             continue
-        if total < HARD_WEIGHT or kicks >= 20:
-            break
+        if total < HARD_WEIGHT or kicks >= 20 or repair:
+            break  # with repair on, violations go straight to the exact repair MIP (no kicks)
         # violations remain: kick (random swaps among the violating stops' days) and go on
         kicks += 1
         bad_days = [

@@ -31,7 +31,7 @@ import scipy.sparse
 
 from coverage._highs import solve_mip
 from coverage.itinerary.mip_log import record
-from coverage.itinerary.schedule import assign_dates, group_days
+from coverage.itinerary.schedule import GROUP_PENALTY_S, assign_dates, group_days
 from coverage.itinerary.settings import InfeasiblePlanError
 
 MIP_GAP = 1e-4
@@ -159,6 +159,7 @@ def group_days_by_weekday(
     labels: Sequence[str] | None = None,
     time_limit_s: float = 20.0,
     log: list[dict[str, Any]] | None = None,
+    group_penalty_s: float = GROUP_PENALTY_S,
 ) -> tuple[WeekdayGroups, list[date]]:
     """Day groups with one weekday per stop, and the service dates that follow.
 
@@ -182,6 +183,7 @@ def group_days_by_weekday(
         labels=labels,
         time_limit_s=time_limit_s,
         log=log,
+        group_penalty_s=group_penalty_s,
     )
     comp = _components(packed.groups, len(visits))
     n_c = max(comp) + 1
