@@ -59,6 +59,8 @@ from coverage.progress import Progress, silent
 
 MIP_TIME_LIMIT_S = 20.0
 SEARCH_TIME_LIMIT_S = 20.0
+REGROUP_TIME_LIMIT_S = 3.0
+"""Time limit of the fewest-groups regrouping (its incumbent is used when it stops there)."""
 MAX_CHOICE_ROUNDS = 10
 """Rounds of the choice of stops that drop stops without a feasible companion."""
 
@@ -247,7 +249,9 @@ def build_plan(
         say("Regroupement des communes par jour (MIP)")
         t2 = time.perf_counter()
 
-        def pack(v: np.ndarray, penalty: float = GROUP_PENALTY_S) -> Any:
+        def pack(
+            v: np.ndarray, penalty: float = GROUP_PENALTY_S, limit: float = MIP_TIME_LIMIT_S
+        ) -> Any:
             if settings.fixed_weekday:
                 out, days = group_days_by_weekday(
                     v,
@@ -258,7 +262,7 @@ def build_plan(
                     cost,
                     seconds=seconds,
                     labels=names,
-                    time_limit_s=MIP_TIME_LIMIT_S,
+                    time_limit_s=limit,
                     log=mip_log,
                     group_penalty_s=penalty,
                 )
@@ -270,7 +274,7 @@ def build_plan(
                 cost,
                 seconds=seconds,
                 labels=names,
-                time_limit_s=MIP_TIME_LIMIT_S,
+                time_limit_s=limit,
                 log=mip_log,
                 group_penalty_s=penalty,
             )
@@ -337,7 +341,7 @@ def build_plan(
             # no dates keep the spacing with these groups (e.g. a triangle of pairs in a window
             # that must hold one visit of every stop): group again, fewest distinct groups first
             try:
-                again, again_dates = pack(visits, FEWEST_GROUPS_PENALTY_S)
+                again, again_dates = pack(visits, FEWEST_GROUPS_PENALTY_S, REGROUP_TIME_LIMIT_S)
             except InfeasiblePlanError:
                 again = None
             if again is not None:
@@ -397,6 +401,7 @@ def build_plan(
             "limits": {
                 "mip_time_limit_s": MIP_TIME_LIMIT_S,
                 "search_time_limit_s": SEARCH_TIME_LIMIT_S,
+                "regroup_time_limit_s": REGROUP_TIME_LIMIT_S,
                 "mip_gap_groups": 1e-4,
                 "mip_gap_stops": 1e-6,
                 "mip_gap_repair": 1e-6,
