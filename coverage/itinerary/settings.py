@@ -21,6 +21,10 @@ DEFAULT_KINDS: tuple[str, ...] = ("france_services", "mds")
 DEPOT_SETS: tuple[str, ...] = ("depot", "mds", "tiers-lieux")
 """Named depot sets: ``depot`` only; the MDS of the catalogue; the tiers-lieux (planned, open)."""
 MAX_PERMANENCES_PER_DAY = 8
+MAX_DEPOTS = 50
+"""Most depots listed by INSEE code (each day's tour is solved from every depot)."""
+MAX_SERVED_MINUTES = 600.0
+"""Largest ``served_minutes``."""
 
 
 class InfeasiblePlanError(QueryError):
@@ -321,7 +325,14 @@ class ItinerarySettings:
             raise QueryError(
                 f"depots : donnez des codes INSEE (par exemple 32013,32296), reçu {self.depots!r}"
             )
+        elif len(self.depots) > MAX_DEPOTS:
+            raise QueryError(f"depots : au plus {MAX_DEPOTS} codes, reçu {len(self.depots)}")
         minutes("served_minutes", self.served_minutes, allow_zero=True)
+        if self.served_minutes > MAX_SERVED_MINUTES:
+            raise QueryError(
+                f"served_minutes doit être au plus {MAX_SERVED_MINUTES:g}, "
+                f"reçu {self.served_minutes!r}"
+            )
         w = self.served_weight
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
             raise QueryError(f"served_weight doit être entre 0 et 1, reçu {w!r}")
