@@ -425,3 +425,22 @@ def test_write_outputs(plan: ItineraryPlan, tmp_path: Path) -> None:
     with pytest.raises(PlanExistsError, match="--overwrite"):
         plan.write(out, writers=False)
     plan.write(out, writers=False, overwrite=True)
+
+
+def test_most_visits_that_fit_and_room_for_lonely_stops() -> None:
+    from coverage.itinerary.planner import affordable_lonely
+    from coverage.itinerary.schedule import most_visits
+
+    # stop 1 shares no day; 16 days of 2 permanences: b days alone for stop 1 and 16 - b
+    # pairs among 0, 2, 3 give 32 - b visits, most with b = its floor 4 (pairs 8 + 8 + 8)
+    def cost(group: tuple[int, ...]) -> float | None:
+        return None if 1 in group and len(group) > 1 else 600.0 * len(group)
+
+    fit = most_visits([8, 8, 8, 8], [4, 4, 4, 4], 16, 2, cost)
+    assert fit is not None and fit.tolist() == [8, 4, 8, 8]
+    assert most_visits([8, 8, 8, 8], [8, 8, 8, 8], 16, 2, cost) is None  # floors do not fit
+    # the default plan: 26 stops, 7 visits at least, 103 days, 15 days in the tightest
+    # 60-day window: 3 alone (21 days; 23 × 7 = 161 <= 2 × 82; 3 + 12 <= 15), not 4
+    assert affordable_lonely(26, 7, 103, 2, 15) == 3
+    assert affordable_lonely(26, 7, 103, 2, 13) == 0  # August closed: 13 days, all paired
+    assert affordable_lonely(6, 7, 24, 2, 6) == 0  # 5 × 7 = 35 > 2 × 17
