@@ -241,8 +241,8 @@ def build_plan(
         lonely = _lonely_stops(n, per_day, cost) if settings.mixed_days else []
         visits = _visits(stops, settings, dates, period, n_days, names)
         if lonely:
-            cap = _mixed_total(visits, lonely, n_days, per_day)
-            visits = _visits(stops, settings, dates, period, n_days, names, cap=cap)
+            floor = _lower_visits(settings, dates, period)
+            visits = _mixed_visits(visits, lonely, floor, n_days, per_day)
             window = tightest_window(dates, period, max_spacing_days=settings.max_spacing_days)
             _check_lonely_fit(visits, lonely, n_days, per_day, names, window)
         timings["visits"] = time.perf_counter() - t1
@@ -592,23 +592,33 @@ def _lonely_stops(
     ]
 
 
-def _mixed_total(visits: np.ndarray, lonely: list[int], n_days: int, per_day: int) -> int:
-    """Most visits in all such that the lonely stops' visits get days of their own.
+def _mixed_visits(
+    visits: np.ndarray, lonely: list[int], floor: int, n_days: int, per_day: int
+) -> np.ndarray:
+    """Visits when the ``lonely`` stops are alone on their days.
 
-    With ``T`` visits in ``n_days`` days of 1..``per_day`` permanences, and
-    ``L`` visits of stops that are alone on their days, the other ``T - L``
-    visits must fill the other ``n_days - L`` days: ``n_days - L <= T - L <=
-    per_day (n_days - L)``. The visits shrink evenly (largest first) until it holds.
+    A lonely stop's visit takes a whole day: while the lonely stops' days
+    leave too few days for the other visits (``per_day`` a day), the largest
+    visit count is lowered by one (ties: a lonely stop first, it frees a
+    day), never below ``floor``. When nothing is left to lower, the visits are
+    returned as they are (:func:`_check_lonely_fit` says why).
     """
     v = visits.astype(np.int64).copy()
     mask = np.zeros(v.size, dtype=bool)
     mask[lonely] = True
-    while v.sum() > n_days:
+
+    def fits() -> bool:
         alone = int(v[mask].sum())
-        if int(v.sum()) - alone <= per_day * (n_days - alone):
+        rest = int(v.sum()) - alone
+        return alone <= n_days and rest <= per_day * (n_days - alone)
+
+    while not fits():
+        movable = np.flatnonzero(v > floor)
+        if not movable.size:
             break
-        v[int(np.argmax(v))] -= 1
-    return int(v.sum())
+        k = movable[np.lexsort((~mask[movable], -v[movable]))[0]]
+        v[k] -= 1
+    return v
 
 
 def fits_alone(out_s: float, back_s: float, rules: Any, per_day: int) -> bool:
@@ -802,6 +812,7 @@ def plan_from_matrices(
         "depots": [d["name"] for d in depots],
     }
     room = 0
+    fits_full: np.ndarray | None = None
     if settings.stop_codes is not None:
         rows = rows_of_codes(communes, settings.stop_codes, what="stops")
         method["chosen_by"] = "list"
@@ -932,6 +943,22 @@ def plan_from_matrices(
                 ranked = sorted(err.stops, key=lambda s: -reached[s])
                 keep = room if len(ranked) > room else len(ranked) - 1
                 dropped = [index[codes.iat[s]] for s in ranked[keep:]]
+                if fits_full is None:
+                    # from now on a new stop must fit a full day alone: the lonely ones kept
+                    # are the only stops with one permanence (else the choice would bring new
+                    # lonely stops round after round)
+                    fits_full = np.array(
+                        [
+                            any(
+                                fits_alone(out_s[d, j], back_s[d, j], rules, per_day)
+                                for d in range(len(depots))
+                            )
+                            for j in range(n_communes)
+                        ]
+                    )
+                    kept = np.zeros(n_communes, dtype=bool)
+                    kept[[index[codes.iat[s]] for s in ranked[:keep]]] = True
+                    candidates &= fits_full | kept
             else:
                 dropped = [fewest_companions(rows, out_s, back_s, between, rules, per_day)]
             unpackable.extend(dropped)
