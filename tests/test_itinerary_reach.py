@@ -7,6 +7,7 @@ have a site excluded, one weekday per stop when asked.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from coverage.jobs.resources import TerritoryResources
 from tests.test_itinerary_plan import assert_plan_rules
 
 SETTINGS = ItinerarySettings(year=2027)
+AUGUST_CLOSED = tuple(date(2027, 8, 9) + timedelta(days=i) for i in range(12))
 GRAND_BAS_ARMAGNAC = {"32127": "Estang", "32155": "Le Houga", "32271": "Monguilhem"}
 
 
@@ -103,19 +105,23 @@ def test_no_served_exclusion_keeps_hosting_rule(resources) -> None:
     assert not plan.choice.communes["served"].any()
 
 
-def test_fixed_weekday_on_the_default_plan(resources) -> None:
-    """The default 26-stop plan with one weekday per stop keeps every rule (measured: ~4 s).
+@pytest.mark.parametrize("closed", [(), AUGUST_CLOSED])
+def test_fixed_weekday_on_the_default_plan(resources, closed) -> None:
+    """The default 26-stop plan with one weekday per stop keeps every rule (~4 s each).
 
-    The first day groups (a stop paired with two others) leave no dates within 60 days
-    once every stop keeps its weekday; the planner groups again with fewest distinct
-    groups (13 pairs, one weekday each), and the worst gap is 56 days.
+    Each weekday's days spread evenly over its working days left gaps of 63 days; the
+    weekdays whose dates break the spacing choose their dates again among all their
+    working days (measured: 12 dates moved, worst gap 56 days, with or without the
+    August closure).
     """
-    settings = ItinerarySettings(year=2027, fixed_weekday=True)
+    settings = ItinerarySettings(year=2027, fixed_weekday=True, closures=closed)
     plan = plan_itinerary(resources=resources, settings=settings)
     assert_plan_rules(plan, settings)
     assert plan.violations() == []
-    assert plan.summary()["weekdays_per_stop"] == {"min": 1, "max": 1}
-    assert plan.summary()["spacing_days"]["worst_gap"] <= 60
-    grouping = plan.details["grouping"]
-    assert grouping["regrouped_for_spacing"] and grouping["groups"] == 13
-    assert plan.summary()["permanences"] == 206 and "Estang" in set(plan.stops["name"])
+    summary = plan.summary()
+    assert summary["weekdays_per_stop"] == {"min": 1, "max": 1}
+    assert summary["spacing_days"]["worst_gap"] <= 60
+    assert summary["spacing_days"]["worst_wait"] <= 60
+    assert summary["permanences"] == 206 and summary["service_days"] == 103
+    assert plan.details["search"]["dates_moved_within_weekday"] > 0
+    assert "Estang" in set(plan.stops["name"])

@@ -310,7 +310,7 @@ def build_plan(
         say("Placement des jours dans l'année (recherche locale)")
         t3 = time.perf_counter()
 
-        def place(packed: Any, days: list[date]) -> tuple[list[int], dict[str, Any]]:
+        def place(packed: Any, days: list[date]) -> tuple[list[int], dict[str, Any], list[date]]:
             if settings.fixed_weekday:
                 return packed.assign(
                     days,
@@ -321,8 +321,9 @@ def build_plan(
                     seed=settings.seed,
                     time_limit_s=SEARCH_TIME_LIMIT_S,
                     log=mip_log,
+                    working=working,
                 )
-            return assign_dates(
+            seq, stats = assign_dates(
                 packed.groups,
                 packed.counts,
                 days,
@@ -334,8 +335,9 @@ def build_plan(
                 time_limit_s=SEARCH_TIME_LIMIT_S,
                 log=mip_log,
             )
+            return seq, stats, days
 
-        sequence, search = place(packed, dates)
+        sequence, search, dates = place(packed, dates)
         regrouped = False
         if search.get("violation_days", 0) > 0:
             # no dates keep the spacing with these groups (e.g. a triangle of pairs in a window
@@ -345,9 +347,9 @@ def build_plan(
             except InfeasiblePlanError:
                 again = None
             if again is not None:
-                seq2, search2 = place(again, again_dates)
+                seq2, search2, dates2 = place(again, again_dates)
                 if search2.get("violation_days", 0) < search["violation_days"]:
-                    packed, dates, sequence, search = again, again_dates, seq2, search2
+                    packed, dates, sequence, search = again, dates2, seq2, search2
                     regrouped = True
         groups, counts = packed.groups, packed.counts
         singles = sum(c for g, c in zip(groups, counts, strict=True) if len(g) < per_day)

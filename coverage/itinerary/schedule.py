@@ -584,6 +584,7 @@ def repair_dates(
     max_spacing_days: int,
     time_limit_s: float = 20.0,
     log: list[dict] | None = None,
+    optional_dates: bool = False,
 ) -> list[int] | None:
     """Find group-per-date assignment meeting every spacing rule, changing as few dates as possible.
 
@@ -594,10 +595,14 @@ def repair_dates(
     ``min_spacing_days`` consecutive days hold at most one. The objective counts
     the dates whose group differs from ``current``.
 
+    With ``optional_dates`` a date may hold no group (``current`` then holds
+    -1 for the dates unused so far): the MIP also chooses which dates serve.
+
     Returns
     -------
     list of int or None
-        Group per date, or None when HiGHS finds no assignment in time.
+        Group per date (-1: no service that date), or None when HiGHS finds no
+        assignment in time.
     """
     n_g, n = len(groups), len(day)
     day_arr = np.asarray(day)
@@ -610,11 +615,11 @@ def repair_dates(
     lower: list[float] = []
     upper: list[float] = []
     r = 0
-    for i in range(n):  # one group per date
+    for i in range(n):  # one group per date (at most one with optional dates)
         for g in range(n_g):
             rows.append(r)
             cols.append(col(g, i))
-        lower.append(1.0)
+        lower.append(0.0 if optional_dates else 1.0)
         upper.append(1.0)
         r += 1
     for g in range(n_g):  # each group its number of dates
@@ -650,7 +655,8 @@ def repair_dates(
     a = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(r, n_g * n))
     cost = np.ones(n_g * n)
     for i, g in enumerate(current):
-        cost[col(g, i)] = 0.0
+        if g >= 0:
+            cost[col(g, i)] = 0.0
     result = solve_mip(
         cost,
         a,
@@ -666,7 +672,7 @@ def repair_dates(
     if not result.has_solution:
         return None
     z = result.solution.reshape(n_g, n) > 0.5
-    return [int(np.flatnonzero(z[:, i])[0]) for i in range(n)]
+    return [int(np.flatnonzero(z[:, i])[0]) if z[:, i].any() else -1 for i in range(n)]
 
 
 def naive_schedule(

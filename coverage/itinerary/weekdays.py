@@ -31,7 +31,7 @@ import scipy.sparse
 
 from coverage._highs import solve_mip
 from coverage.itinerary.mip_log import record
-from coverage.itinerary.schedule import GROUP_PENALTY_S, assign_dates, group_days
+from coverage.itinerary.schedule import GROUP_PENALTY_S, assign_dates, group_days, repair_dates
 from coverage.itinerary.settings import InfeasiblePlanError
 
 MIP_GAP = 1e-4
@@ -81,33 +81,83 @@ class WeekdayGroups:
         seed: int = 0,
         time_limit_s: float = 20.0,
         log: list[dict[str, Any]] | None = None,
-    ) -> tuple[list[int], dict[str, float]]:
-        """Group index per date, weekday by weekday (see the module docstring)."""
-        sequence = [-1] * len(dates)
-        stats: dict[str, float] = {"cost": 0.0, "violation_days": 0.0, "seconds": 0.0}
+        working: Sequence[date] | None = None,
+    ) -> tuple[list[int], dict[str, Any], list[date]]:
+        """Group index per date, weekday by weekday (see the module docstring).
+
+        When a weekday's dates leave spacing violations and ``working`` (the
+        period's working days) is given, that weekday's dates are chosen again
+        among all its working days (:func:`~coverage.itinerary.schedule.repair_dates`
+        with optional dates), so that each stop's visits can be spread over
+        the weekday's whole calendar.
+
+        Returns
+        -------
+        tuple
+            Group index per date, statistics, and the dates (sorted; the same
+            number, possibly moved within their weekday).
+        """
+        by_date: dict[date, int] = {}
+        stats: dict[str, Any] = {"cost": 0.0, "violation_days": 0.0, "seconds": 0.0}
+        moved = 0
+        span = (period[1] - period[0]).days
         for w in sorted({d.weekday() for d in dates}):
-            where = [i for i, d in enumerate(dates) if d.weekday() == w]
+            where = [d for d in dates if d.weekday() == w]
             used = [k for k, per in enumerate(self.per_weekday) if per.get(w, 0) > 0]
-            if not where:
-                continue
+            groups = [self.groups[k] for k in used]
+            counts = [self.per_weekday[k][w] for k in used]
+            window = {"min_spacing_days": min_spacing_days, "max_spacing_days": max_spacing_days}
             seq, st = assign_dates(
-                [self.groups[k] for k in used],
-                [self.per_weekday[k][w] for k in used],
-                [dates[i] for i in where],
+                groups,
+                counts,
+                where,
                 period,
                 n_stops,
-                min_spacing_days=min_spacing_days,
-                max_spacing_days=max_spacing_days,
                 seed=seed,
                 time_limit_s=time_limit_s / 5,
                 log=log,
+                **window,
             )
-            for i, k in zip(where, seq, strict=True):
-                sequence[i] = used[k]
+            if st.get("violation_days", 0) > 0 and working is not None:
+                every = [d for d in working if d.weekday() == w]
+                at = {d: k for d, k in zip(where, seq, strict=True)}
+                fixed = repair_dates(
+                    groups,
+                    counts,
+                    [(d - period[0]).days for d in every],
+                    span,
+                    n_stops,
+                    [at.get(d, -1) for d in every],
+                    time_limit_s=time_limit_s / 5,
+                    log=log,
+                    optional_dates=True,
+                    **window,
+                )
+                if fixed is not None:
+                    new_where = [d for d, k in zip(every, fixed, strict=True) if k >= 0]
+                    seq2, st2 = assign_dates(
+                        groups,
+                        counts,
+                        new_where,
+                        period,
+                        n_stops,
+                        seed=seed,
+                        time_limit_s=time_limit_s / 5,
+                        initial=[k for k in fixed if k >= 0],
+                        repair=False,
+                        **window,
+                    )
+                    if st2["violation_days"] < st["violation_days"]:
+                        moved += len(set(new_where) - set(where))
+                        where, seq, st = new_where, seq2, st2
+            for d, k in zip(where, seq, strict=True):
+                by_date[d] = used[k]
             for key in ("cost", "violation_days", "seconds"):
                 stats[key] += float(st.get(key, 0.0))
-        stats["method"] = "per weekday"  # type: ignore[assignment]
-        return sequence, stats
+        stats["method"] = "per weekday"
+        stats["dates_moved_within_weekday"] = float(moved)
+        days = sorted(by_date)
+        return [by_date[d] for d in days], stats, days
 
 
 def _components(groups: Sequence[tuple[int, ...]], n_stops: int) -> list[int]:
