@@ -16,7 +16,11 @@ a number of days as the components allow (the spread, ``hi - lo``, is
 reported). The service dates then follow: each weekday's days spread evenly
 over its working days. The dates are laid weekday by weekday with
 :func:`coverage.itinerary.schedule.assign_dates` (a stop's visits all fall on
-its weekday, so the weekdays are independent).
+its weekday, so the weekdays are independent). A weekday whose dates still
+break the spacing chooses them again among all its working days
+(:func:`coverage.itinerary.schedule.repair_dates` with optional dates): the
+evenly spread dates of one weekday need not suit the stops it serves (63-day
+gaps on the default Gers plan before).
 """
 
 from __future__ import annotations
