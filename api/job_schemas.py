@@ -21,7 +21,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.schemas import MAX_LISTS, STRICT, KindName, ListName, PointIn, RunStatus, StrictBody
-from coverage.itinerary.settings import MAX_PERMANENCES_PER_DAY
+from coverage.itinerary.settings import (
+    DEPOT_SETS,
+    MAX_DEPOTS,
+    MAX_PERMANENCES_PER_DAY,
+    MAX_SERVED_MINUTES,
+)
 from coverage.jobs.place import DEFAULT_ALTERNATIVES, MAX_ALTERNATIVES, ZONE_RULE_CHOICES
 from coverage.jobs.placement_instance import CANDIDATE_SETS
 from coverage.jobs.placement_questions import MAX_CURVE_MINUTES, MAX_CURVE_POINTS
@@ -311,6 +316,8 @@ PLACEMENT_OUT_EXAMPLE: dict[str, Any] = {
 
 # --- itineraries -------------------------------------------------------------------------------
 
+DepotCodes = Annotated[list[InseeCode], Field(min_length=1, max_length=MAX_DEPOTS)]
+
 ITINERARY_EXAMPLE: dict[str, Any] = {
     "territory": "gers",
     "n_stops": 6,
@@ -404,6 +411,41 @@ class ItineraryBody(StrictBody):
     closures: list[IsoDate] = Field(default_factory=list, max_length=366)
     solver: Literal["vroom", "exact"] = "vroom"
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    depots: Literal[DEPOT_SETS] | DepotCodes = Field(  # type: ignore[valid-type]
+        default="tiers-lieux",
+        description=(
+            "Bases d'où partent les journées, en plus de depot : depot (lui seul), mds, "
+            "tiers-lieux (chefs-lieux prévus et tiers-lieux ouverts) ou des codes INSEE ; "
+            "chaque journée part de la base dont la tournée roule le moins."
+        ),
+    )
+    mixed_days: bool = Field(
+        default=True,
+        description="Un arrêt qui ne peut partager sa journée a des journées à lui seul.",
+    )
+    served_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        le=MAX_SERVED_MINUTES,
+        allow_inf_nan=False,
+        description=(
+            "Une commune à moins de ce temps d'un site fixe (France services, tiers-lieux) est "
+            "déjà desservie (0 : aucune)."
+        ),
+    )
+    served_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Poids des communes déjà desservies dans le choix (0 : exclues).",
+    )
+    fixed_weekday: bool = Field(
+        default=False, description="Chaque arrêt toujours le même jour de la semaine."
+    )
+    balanced_weekdays: bool = Field(
+        default=True, description="Autant de lundis, mardis... de service (à un près)."
+    )
     lists: list[ListName] = ListsField
 
     @model_validator(mode="after")

@@ -296,6 +296,12 @@ def itinerary_settings(body: ItineraryBody) -> ItinerarySettings:
         depot_name=body.depot_name,
         solver=body.solver,
         seed=body.seed,
+        depots=body.depots if isinstance(body.depots, str) else tuple(body.depots),
+        mixed_days=body.mixed_days,
+        served_minutes=body.served_minutes,
+        served_weight=body.served_weight,
+        fixed_weekday=body.fixed_weekday,
+        balanced_weekdays=body.balanced_weekdays,
     )
 
 

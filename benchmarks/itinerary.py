@@ -10,7 +10,9 @@ grouping of stops.
 
 Printed: wall time of the whole optimised job (load included, cold and warm
 cache), driving hours and km per year, daily driving, spacing between visits
-(mean, shortest, longest, longest wait), and the rule violations of each plan.
+(mean, shortest, longest, longest wait), the rule violations of each plan, and
+every HiGHS solve of the optimised plan (step, status, time, limit, gap, from
+``details.solver_runs``).
 
 Usage::
 
@@ -57,6 +59,18 @@ def plan_figures(plan: Any) -> dict[str, Any]:
         "violations": len(summary["violations"]),
         "violation_examples": summary["violations"][:3],
     }
+
+
+def solver_rows(plan: Any) -> list[str]:
+    """One line per HiGHS solve of a plan: step, status, time against its limit, gap."""
+    lines = [f"{'HiGHS solve':<28} {'status':<20} {'time s':>8} {'limit s':>8} {'gap':>10}"]
+    for run in plan.details.get("solver_runs", []):
+        gap = run.get("gap")
+        lines.append(
+            f"{run['step']:<28} {run['status']:<20} {run['time_s']:>8.3f} "
+            f"{run['time_limit_s']:>8.1f} {'-' if gap is None else f'{gap:.2e}':>10}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -123,6 +137,8 @@ def main() -> None:
     saved = ours["driving_hours_year"] - base["driving_hours_year"]
     share = -saved / base["driving_hours_year"] * 100 if base["driving_hours_year"] else 0.0
     print(f"\ndriving time: {saved:+.1f} h per year ({share:.0f}% less than the naive round)")
+    print()
+    print("\n".join(solver_rows(optimised)))
     if base["violation_examples"]:
         print("naive round, first violations:")
         for text in base["violation_examples"]:
@@ -138,6 +154,7 @@ def main() -> None:
                     "naive_s": naive_s,
                     "optimised": ours,
                     "naive": base,
+                    "solver_runs": optimised.details.get("solver_runs", []),
                 },
                 indent=2,
                 ensure_ascii=False,

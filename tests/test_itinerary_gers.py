@@ -102,7 +102,7 @@ def test_gers_legs_follow_the_road_network(gers_plan, resources) -> None:
 
 def test_gers_depot_as_lon_lat(resources) -> None:
     settings = ItinerarySettings(
-        year=2027, n_stops=6, days=24, depot=AUCH_LONLAT, depot_name="MDS d'Auch"
+        year=2027, n_stops=6, days=24, depot=AUCH_LONLAT, depot_name="MDS d'Auch", depots="depot"
     )
     plan = plan_itinerary(resources=resources, settings=settings)
     assert_plan_rules(plan, settings)
@@ -184,6 +184,8 @@ def test_cli_stop_out_of_reach_is_one_clear_line(
             str(communes),
             "--max-driving-hours",
             "1.5",
+            "--depots",
+            "depot",
             "--days",
             "20",
             "--no-map",

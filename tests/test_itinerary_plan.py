@@ -88,7 +88,8 @@ def assert_plan_rules(plan: ItineraryPlan, settings: ItinerarySettings) -> None:
     for day, rows in cal.groupby("date"):
         row = days.loc[days["date"] == day].iloc[0]
         stops = [code_to_stop[c] for c in rows.sort_values("slot")["insee_code"]]
-        legs = list(itertools.pairwise([0, *[s + 1 for s in stops], 0]))
+        depot = plan.depot_names().index(row["depot"])  # the day's own depot
+        legs = list(itertools.pairwise(plan.legs.day_points(depot, stops)))
         driving = sum(seconds[a, b] for a, b in legs) / 60
         assert row["driving_minutes"] == pytest.approx(driving, abs=0.06)
         assert driving <= settings.max_driving_minutes + 1e-6
@@ -228,7 +229,7 @@ def test_stop_out_of_reach_within_the_day_is_named() -> None:
     far[0, 3] = far[3, 0] = 130 * 60  # Commune C is 130 min away
     legs_far = LegMatrix.from_matrix(far, legs.xy)
     with pytest.raises(InfeasiblePlanError) as err:
-        build_plan(stops, depot, legs_far, ItinerarySettings(year=2027, days=20))
+        build_plan(stops, depot, legs_far, ItinerarySettings(year=2027, days=20, mixed_days=False))
     message = str(err.value)
     assert "Commune C (99101) cannot be visited within a day from Dépôt" in message
     assert "130 min from the depot" in message
@@ -239,25 +240,44 @@ def test_stop_without_companion_for_two_half_days_is_named() -> None:
     far = legs.seconds.copy()
     far[0, 2] = far[2, 0] = 65 * 60  # alone it fits, with anyone else the day is too long
     far[2, [1, 3, 4]] = far[[1, 3, 4], 2] = 60 * 60
+    settings = ItinerarySettings(year=2027, days=20, max_spacing_days=90, mixed_days=False)
     with pytest.raises(InfeasiblePlanError, match=r"Commune B \(99102\) cannot share a day of 2"):
-        build_plan(
-            stops,
-            depot,
-            LegMatrix.from_matrix(far, legs.xy),
-            ItinerarySettings(year=2027, days=20, max_spacing_days=90),
-        )
+        build_plan(stops, depot, LegMatrix.from_matrix(far, legs.xy), settings)
+    # mixed days (the default since issue 16): B gets days of its own instead of an error;
+    # 4 stops × 8 visits = 32 in 20 days: B's 8 days alone, A, C, D's 24 visits fill the other 12
+    plan = build_plan(
+        stops, depot, LegMatrix.from_matrix(far, legs.xy), replace(settings, mixed_days=True)
+    )
+    days = plan.days()
+    cal = plan.calendar()
+    alone = cal.groupby("date")["insee_code"].agg(list)
+    assert (plan.stops["visits"] == 8).all()
+    assert sorted(alone[alone.map(len) == 1].map(tuple)) == [("99102",)] * 8
+    assert (alone.map(len) == 2).sum() == 12 and len(days) == 20
+    assert plan.details["grouping"]["stops_without_companion"] == ["99102"]
+    assert_plan_rules(plan, plan.settings)
 
 
 def test_impossible_spacing_is_a_clear_error() -> None:
     stops, depot, legs = grid_case()
-    # 75 days from 16 June to 29 August hold 5 of the service days (24/6, 1/7, 8/7, 20/7,
-    # 27/7; August closed):
-    # 10 permanences for 12 stops that each need a visit there
+    # Balanced weekdays (the default since issue 16) give 20 Tuesdays and 20 Thursdays; the
+    # 75 days from 25 June to 7 September hold 5 of those service days (29/6, 8/7, 20/7, 27/7,
+    # 29/7; August closed, the next one 9/9): 10 permanences for 12 stops that each need a
+    # visit there
+    with pytest.raises(
+        InfeasiblePlanError,
+        match=r"the 75 days from 2027-06-25 to 2027-09-07 hold only 5 service days",
+    ):
+        build_plan(stops, depot, legs, replace(SETTINGS, max_spacing_days=75))
+    # the plain spread (23 Thursdays, 17 Tuesdays): 16 June to 29 August, 24/6, 1/7, 8/7,
+    # 20/7, 27/7
     with pytest.raises(
         InfeasiblePlanError,
         match=r"the 75 days from 2027-06-16 to 2027-08-29 hold only 5 service days",
     ):
-        build_plan(stops, depot, legs, replace(SETTINGS, max_spacing_days=75))
+        build_plan(
+            stops, depot, legs, replace(SETTINGS, max_spacing_days=75, balanced_weekdays=False)
+        )
     with pytest.raises(InfeasiblePlanError, match="spacing impossible"):
         build_plan(
             stops,
@@ -405,3 +425,22 @@ def test_write_outputs(plan: ItineraryPlan, tmp_path: Path) -> None:
     with pytest.raises(PlanExistsError, match="--overwrite"):
         plan.write(out, writers=False)
     plan.write(out, writers=False, overwrite=True)
+
+
+def test_most_visits_that_fit_and_room_for_lonely_stops() -> None:
+    from coverage.itinerary.planner import affordable_lonely
+    from coverage.itinerary.schedule import most_visits
+
+    # stop 1 shares no day; 16 days of 2 permanences: b days alone for stop 1 and 16 - b
+    # pairs among 0, 2, 3 give 32 - b visits, most with b = its floor 4 (pairs 8 + 8 + 8)
+    def cost(group: tuple[int, ...]) -> float | None:
+        return None if 1 in group and len(group) > 1 else 600.0 * len(group)
+
+    fit = most_visits([8, 8, 8, 8], [4, 4, 4, 4], 16, 2, cost)
+    assert fit is not None and fit.tolist() == [8, 4, 8, 8]
+    assert most_visits([8, 8, 8, 8], [8, 8, 8, 8], 16, 2, cost) is None  # floors do not fit
+    # the default plan: 26 stops, 7 visits at least, 103 days, 15 days in the tightest
+    # 60-day window: 3 alone (21 days; 23 × 7 = 161 <= 2 × 82; 3 + 12 <= 15), not 4
+    assert affordable_lonely(26, 7, 103, 2, 15) == 3
+    assert affordable_lonely(26, 7, 103, 2, 13) == 0  # August closed: 13 days, all paired
+    assert affordable_lonely(6, 7, 24, 2, 6) == 0  # 5 × 7 = 35 > 2 × 17

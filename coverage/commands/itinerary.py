@@ -42,6 +42,14 @@ def _parse_depot(text: str) -> str | tuple[float, float]:
     return value
 
 
+def _parse_depots(text: str) -> str | tuple[str, ...]:
+    """``tiers-lieux``, ``mds``, ``depot`` or comma-separated INSEE codes."""
+    value = text.strip()
+    if value in ("tiers-lieux", "mds", "depot"):
+        return value
+    return tuple(c.strip() for c in value.split(",") if c.strip())
+
+
 def _parse_lunch(text: str) -> tuple[Any, Any]:
     from coverage.errors import QueryError
     from coverage.itinerary.settings import parse_clock
@@ -89,6 +97,51 @@ def itinerary(
     depot_name: Annotated[
         str | None, typer.Option("--depot-name", help="Nom du dépôt (par défaut la commune).")
     ] = None,
+    depots: Annotated[
+        str,
+        typer.Option(
+            "--depots",
+            help="Bases des agents en plus de --depot : tiers-lieux (prévus et ouverts), mds "
+            "(MDS du catalogue), depot (--depot seul) ou codes INSEE séparés par des virgules. "
+            "Chaque tournée part de la base et y revient : celle qui conduit le moins.",
+        ),
+    ] = "tiers-lieux",
+    mixed_days: Annotated[
+        bool,
+        typer.Option(
+            "--mixed-days/--no-mixed-days",
+            help="Autoriser des journées à une seule permanence pour les arrêts isolés.",
+        ),
+    ] = True,
+    served_minutes: Annotated[
+        float,
+        typer.Option(
+            "--served-minutes",
+            help="Une commune à moins de ce temps d'un site fixe (France services, tiers-lieu "
+            "prévu ou ouvert) est déjà desservie (0 : aucune).",
+        ),
+    ] = 10.0,
+    served_weight: Annotated[
+        float,
+        typer.Option(
+            "--served-weight",
+            help="Poids des communes déjà desservies dans le choix des arrêts (0 : exclues).",
+        ),
+    ] = 0.0,
+    fixed_weekday: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-weekday",
+            help="Chaque arrêt toujours le même jour de la semaine (« le mardi »).",
+        ),
+    ] = False,
+    balanced_weekdays: Annotated[
+        bool,
+        typer.Option(
+            "--balanced-weekdays/--no-balanced-weekdays",
+            help="Autant de lundis que de vendredis (±1) parmi les jours de service.",
+        ),
+    ] = True,
     kinds: Annotated[
         str,
         typer.Option(
@@ -233,6 +286,12 @@ def itinerary(
         max_driving_minutes=max_driving_hours * 60.0,
         depot=_parse_depot(depot),
         depot_name=depot_name,
+        depots=_parse_depots(depots),
+        mixed_days=mixed_days,
+        served_minutes=served_minutes,
+        served_weight=served_weight,
+        fixed_weekday=fixed_weekday,
+        balanced_weekdays=balanced_weekdays,
         solver=solver,
         seed=seed,
     )
@@ -272,8 +331,15 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
         f"{summary['permanences']} permanences, {summary['tours']} tournées différentes[/bold]",
         highlight=False,
     )
+    depots = [d["name"] for d in summary.get("depots", [summary["depot"]])]
+    where = (
+        f"Dépôt : {depots[0]}. "
+        if len(depots) == 1
+        else f"{len(depots)} bases ({', '.join(depots)}) : chaque tournée part de la plus "
+        "proche de ses arrêts. "
+    )
     console.print(
-        f"Dépôt : {summary['depot']['name']}. "
+        f"{where}"
         f"Conduite : {fmt_num(summary['driving_hours_year'])} h "
         f"et {fmt_int(summary['km_year'])} km par an ; "
         f"{fmt_num(summary['driving_minutes_day']['mean'], 0)} min par jour en moyenne, "
@@ -293,14 +359,31 @@ def _print_summary(summary: dict[str, Any], plan: Any) -> None:
             f"{fmt_num(settings['underserved_minutes'], 0)} min de {kinds} ({fmt_share(share)}).",
             highlight=False,
         )
-        if method.get("underserved_out_of_day"):
+        if "population_reached_without_sites" in reach and reach["communes_served_by_sites"]:
             console.print(
-                f"  {fmt_int(method['underserved_out_of_day'])} habitants mal desservis vivent "
-                f"dans "
-                f"{method['excluded_out_of_day']} communes trop loin du dépôt pour "
-                f"{settings['permanences_per_day']} permanence(s) dans la journée.",
+                f"  Sans les {reach['communes_served_by_sites']} communes ayant déjà un site à "
+                f"moins de {fmt_num(settings['served_minutes'], 0)} min (France services, "
+                f"tiers-lieu) : {fmt_int(reach['population_reached_without_sites'])} habitants "
+                f"dans {reach['communes_reached_without_sites']} communes atteintes.",
                 highlight=False,
             )
+        if method.get("underserved_out_of_day"):
+            one_day = 1 if settings.get("mixed_days") else settings["permanences_per_day"]
+            console.print(
+                f"  {fmt_int(method['underserved_out_of_day'])} habitants mal desservis vivent "
+                f"dans {method['underserved_communes_out_of_day']} communes trop loin des bases "
+                f"pour {one_day} permanence(s) dans la journée.",
+                highlight=False,
+            )
+    per_weekday = summary.get("service_days_per_weekday", {})
+    if per_weekday:
+        console.print(
+            "Jours de service par jour de la semaine : "
+            + ", ".join(f"{k} {v}" for k, v in per_weekday.items())
+            + f" ; jours de la semaine par arrêt : {summary['weekdays_per_stop']['min']} à "
+            f"{summary['weekdays_per_stop']['max']}.",
+            highlight=False,
+        )
     console.print(
         f"Espacement des passages : {fmt_num(spacing['mean_gap'] or 0)} jours en moyenne, "
         f"{fmt_num(spacing['worst_gap'] or 0, 0)} au plus entre deux passages, "

@@ -177,6 +177,65 @@ def service_days(working: Sequence[date], n_days: int) -> list[date]:
     return [working[int((k + 0.5) * total / n_days)] for k in range(n_days)]
 
 
+WEEKDAY_WINDOW = 2
+"""Working days a balanced service day may move from its evenly spread place."""
+
+
+def balanced_service_days(working: Sequence[date], n_days: int) -> list[date]:
+    """Choose ``n_days`` working days with as many Mondays as Fridays (±1), spread over the year.
+
+    The days are shared between the weekdays present as evenly as possible
+    (the counts differ by at most one; the extra days go to the weekdays
+    with the most working days, then the earliest in the week, so that a
+    weekday emptied by holidays is not asked for more days than it has);
+    each service day is then taken within ``WEEKDAY_WINDOW`` working days of
+    its place in :func:`service_days`, on the weekday furthest below its
+    share (ties: the nearest day), so that the days stay evenly spread. Falls
+    back to :func:`service_days` when the counts cannot be evened so.
+
+    Raises
+    ------
+    QueryError
+        More service days asked than working days available.
+    """
+    plain = service_days(working, n_days)  # validates n_days
+    by_day: dict[int, list[date]] = {}
+    for d in working:
+        by_day.setdefault(d.weekday(), []).append(d)
+    order = sorted(by_day, key=lambda w: (-len(by_day[w]), w))
+    base, extra = divmod(n_days, len(order))
+    share = {w: base + (1 if k < extra else 0) for k, w in enumerate(order)}
+    if any(share[w] > len(by_day[w]) for w in order):
+        return plain
+    total = len(working)
+    used = {w: 0 for w in order}
+    chosen: list[int] = []
+    last = -1
+    for k in range(n_days):
+        ideal = int((k + 0.5) * total / n_days)
+        room = n_days - k - 1  # keep enough days after this one
+        window = [
+            i
+            for i in range(max(last + 1, ideal - WEEKDAY_WINDOW), ideal + WEEKDAY_WINDOW + 1)
+            if i < total - room
+        ]
+        if not window:
+            return plain
+        best = max(
+            window,
+            key=lambda i: (
+                share[working[i].weekday()] - used[working[i].weekday()],
+                -abs(i - ideal),
+            ),
+        )
+        chosen.append(best)
+        used[working[best].weekday()] += 1
+        last = best
+    if max(used.values()) - min(used.values()) > 1:
+        return plain
+    return [working[i] for i in chosen]
+
+
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _FR = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")
 

@@ -128,8 +128,12 @@ def check_plan(plan: PlanData) -> list[str]:
     for k in plan.day_tour:
         if len(plan.tours[k].stops) > s.permanences_per_day:
             out.append(f"tour {k + 1} has more than {s.permanences_per_day} stops")
+    n_depots = getattr(plan.legs, "n_depots", 1)
     for k, tour in enumerate(plan.tours):
-        for problem in check_tour(tour, plan.legs.seconds, plan.rules):
+        if not 0 <= tour.depot < n_depots:
+            out.append(f"tour {k + 1}: depot {tour.depot} is not one of the {n_depots} depots")
+            continue
+        for problem in check_tour(tour, plan.legs.day_seconds(tour.depot), plan.rules):
             out.append(f"tour {k + 1}: {problem}")
     visits: list[list[date]] = [[] for _ in range(len(plan.stops))]
     for d, k in zip(plan.dates, plan.day_tour, strict=True):
@@ -144,6 +148,10 @@ def check_plan(plan: PlanData) -> list[str]:
             out.append(f"{name}: never visited")
             continue
         days = sorted(days)
+        if getattr(s, "fixed_weekday", False) and len({d.weekday() for d in days}) > 1:
+            out.append(
+                f"{name}: visited on {len({d.weekday() for d in days})} weekdays (one asked)"
+            )
         for a, b in itertools.pairwise(days):
             gap = (b - a).days
             if gap < s.min_spacing_days:

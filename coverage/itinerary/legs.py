@@ -14,6 +14,7 @@ projection on the road, through the nodes of the path, to the other point
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class LegMatrix:
         ``(n, n)`` travel time of the recovered path (equals ``seconds``).
     xy
         ``(n, 2)`` point coordinates (EPSG:2154).
+    n_depots
+        The first ``n_depots`` points are depots; stop ``s`` is point ``n_depots + s``.
     """
 
     seconds: np.ndarray
@@ -44,10 +47,33 @@ class LegMatrix:
     path_seconds: np.ndarray
     xy: np.ndarray
     _paths: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+    n_depots: int = 1
+
+    def day_points(self, depot: int, stops: Sequence[int]) -> list[int]:
+        """Points of a day: the depot, the stops in order, the depot."""
+        return [depot, *[self.n_depots + int(s) for s in stops], depot]
+
+    def day_seconds(self, depot: int = 0) -> np.ndarray:
+        """Durations seen from one depot: location 0 is depot ``depot``, ``s + 1`` is stop ``s``.
+
+        This is the matrix every tour of that depot is solved and checked on
+        (with one depot, the matrix itself).
+        """
+        if self.n_depots == 1 and depot == 0:
+            return self.seconds
+        if not 0 <= depot < self.n_depots:
+            raise QueryError(f"depot number {depot} is out of range (0..{self.n_depots - 1})")
+        idx = [depot, *range(self.n_depots, self.n_points)]
+        return self.seconds[np.ix_(idx, idx)]
 
     @classmethod
     def from_matrix(
-        cls, seconds: np.ndarray, xy: np.ndarray, *, metres: np.ndarray | None = None
+        cls,
+        seconds: np.ndarray,
+        xy: np.ndarray,
+        *,
+        metres: np.ndarray | None = None,
+        n_depots: int = 1,
     ) -> LegMatrix:
         """A leg matrix from given durations (your own matrix), with straight route lines.
 
@@ -59,6 +85,8 @@ class LegMatrix:
             ``(n, 2)`` coordinates (for the lines and the map).
         metres
             ``(n, n)`` distances; default: straight-line distances.
+        n_depots
+            Number of depots (the first points).
 
         Raises
         ------
@@ -83,6 +111,7 @@ class LegMatrix:
             path_seconds=seconds.copy(),
             xy=xy,
             _paths=paths,
+            n_depots=int(n_depots),
         )
 
     @property

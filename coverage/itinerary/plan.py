@@ -137,8 +137,13 @@ class ItineraryPlan:
 
     def tour_km(self, k: int) -> float:
         """Road kilometres of tour ``k``."""
-        pts = [0, *[s + 1 for s in self.tours[k].stops], 0]
+        pts = self.legs.day_points(self.tours[k].depot, self.tours[k].stops)
         return float(sum(self.legs.metres[a, b] for a, b in itertools.pairwise(pts))) / 1000.0
+
+    def depot_names(self) -> list[str]:
+        """Names of the plan's depots, in depot-number order."""
+        depots = self.details.get("depots") or [self.depot]
+        return [str(d.get("name", "")) for d in depots]
 
     def visit_days(self) -> list[list[date]]:
         """For each stop, its visit dates."""
@@ -195,6 +200,7 @@ class ItineraryPlan:
                         str(self.stops["insee_code"].iat[s]) for s in tour.stops
                     ),
                     "stop_names": " → ".join(names),
+                    "depot": self.depot_names()[tour.depot],
                     "depart": clock(tour.depart_s),
                     "return": clock(tour.return_s),
                     "day_end": clock(tour.day_end_s),
@@ -226,6 +232,10 @@ class ItineraryPlan:
                     "gap_max_days": stats["gap_max"],
                     "wait_first_days": stats["wait_first"],
                     "wait_last_days": stats["wait_last"],
+                    "weekdays": len({d.weekday() for d in visits}),
+                    "weekday_names": ";".join(
+                        WEEKDAY_NAMES_FR[w] for w in sorted({d.weekday() for d in visits})
+                    ),
                 }
             )
         return pd.DataFrame(rows)
@@ -242,6 +252,7 @@ class ItineraryPlan:
                         str(self.stops["insee_code"].iat[s]) for s in tour.stops
                     ),
                     "stop_names": " → ".join(str(self.stops["name"].iat[s]) for s in tour.stops),
+                    "depot": self.depot_names()[tour.depot],
                     "days": len(days),
                     "dates": ";".join(d.isoformat() for d in days),
                     "depart": clock(tour.depart_s),
@@ -299,6 +310,27 @@ class ItineraryPlan:
                     "max": round(float(days["driving_minutes"].max()), 1),
                 },
                 "reach": reach,
+                "depots": [
+                    {k: (round(v, 1) if isinstance(v, float) else v) for k, v in d.items()}
+                    for d in (self.details.get("depots") or [self.depot])
+                ],
+                "days_per_depot": {
+                    name: int(sum(1 for k in self.day_tour if self.tours[k].depot == i))
+                    for i, name in enumerate(self.depot_names())
+                    if any(self.tours[k].depot == i for k in self.day_tour)
+                },
+                "service_days_per_weekday": {
+                    WEEKDAY_NAMES_FR[w]: int(sum(1 for d in self.dates if d.weekday() == w))
+                    for w in sorted({d.weekday() for d in self.dates})
+                },
+                "days_by_permanences": {
+                    str(n): int(sum(1 for k in self.day_tour if len(self.tours[k].stops) == n))
+                    for n in sorted({len(self.tours[k].stops) for k in self.day_tour})
+                },
+                "weekdays_per_stop": {
+                    "min": int(spacing["weekdays"].min()) if len(spacing) else 0,
+                    "max": int(spacing["weekdays"].max()) if len(spacing) else 0,
+                },
                 "spacing_days": {
                     "mean_gap": round(float(gaps.mean()), 1) if len(gaps) else None,
                     "worst_gap": float(worst.max()) if len(worst) else None,
@@ -334,7 +366,7 @@ class ItineraryPlan:
         return geo.to_crs(WEB_CRS)
 
     def _tour_line(self, k: int) -> shapely.LineString:
-        pts = [0, *[s + 1 for s in self.tours[k].stops], 0]
+        pts = self.legs.day_points(self.tours[k].depot, self.tours[k].stops)
         return shapely.LineString(self.legs.route_line(pts))
 
     def routes_frame(self) -> gpd.GeoDataFrame:

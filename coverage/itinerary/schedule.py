@@ -13,8 +13,11 @@ Two stages, each with its own objective:
             Σ_{g ∋ s} x_g = visits_s           for every stop s
             x_g <= ub_g y_g,  x_g ∈ ℕ,  y_g ∈ {0, 1}
 
-   ``λ`` (:data:`GROUP_PENALTY_S`, 5 minutes) prefers few distinct groups, so
-   a stop keeps the same companions and its visits come back regularly. All
+   ``λ`` (:data:`GROUP_PENALTY_S`, one hour) prefers few distinct groups, so
+   a stop keeps the same companions and its visits come back regularly. When
+   no dates meet the spacing rules with those groups (a tight window must hold
+   one visit of every stop: a triangle of pairs cannot), the planner groups
+   again with :data:`FEWEST_GROUPS_PENALTY_S`: fewest distinct groups first. All
    sets of up to three stops are candidates; for four or more stops a day,
    sets drawn from each stop's nearest neighbours.
 2. **Dates** (:func:`assign_dates`): the group-days are laid on the service
@@ -23,11 +26,12 @@ Two stages, each with its own objective:
    every stop, ``10⁴ × (days of spacing violation) + Σ (gap − ideal gap)² /
    ideal gap`` (ideal gap = period length / visits; waits at the ends of the
    period count only beyond one ideal gap). The search is seeded and
-   deterministic; it stops after a pass without improvement (with a few random
-   kicks while violations remain) or at its time limit. When spacing
-   violations remain (long closures make a plain rotation too regular), a MIP
-   (:func:`repair_dates`) finds the assignment that meets every spacing rule
-   while changing the fewest dates, and the search polishes it again.
+   deterministic; it stops after a pass without improvement or at its time
+   limit. When spacing violations remain (long closures make a plain rotation
+   too regular), a MIP (:func:`repair_dates`) finds the assignment that meets
+   every spacing rule while changing the fewest dates (or proves there is
+   none), and the search polishes it again (with a few random kicks while
+   violations remain).
 
 :func:`naive_schedule` is the baseline the benchmark compares against: stops
 in INSEE-code order, cut into consecutive groups, repeated as a fixed round.
@@ -48,10 +52,13 @@ import numpy as np
 import scipy.sparse
 
 from coverage._highs import solve_mip
+from coverage.itinerary.mip_log import record
 from coverage.itinerary.settings import InfeasiblePlanError
 
 GROUP_PENALTY_S = 3600.0
 """Cost of each distinct day group in the grouping MIP (seconds of driving)."""
+FEWEST_GROUPS_PENALTY_S = 1e6
+"""Cost of a distinct group when the dates failed: more than any year's driving gained."""
 HARD_WEIGHT = 1e4
 """Weight of a day of spacing violation against the regularity term."""
 ALL_COMBINATIONS_UP_TO = 3
@@ -122,6 +129,8 @@ def group_days(
     seconds: np.ndarray | None = None,
     labels: Sequence[str] | None = None,
     time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
+    group_penalty_s: float = GROUP_PENALTY_S,
 ) -> DayGroups:
     """Pack the visits into day groups of feasible tours, at least driving (MIP).
 
@@ -141,6 +150,10 @@ def group_days(
         Stop names for error messages.
     time_limit_s
         HiGHS time limit.
+    log
+        HiGHS runs are recorded there (:mod:`coverage.itinerary.mip_log`).
+    group_penalty_s
+        Cost of each distinct group (``λ``).
 
     Raises
     ------
@@ -217,7 +230,7 @@ def group_days(
     lower = np.concatenate([[n_days], v.astype(np.float64), np.full(n_g, -np.inf)])
     upper = np.concatenate([[n_days], v.astype(np.float64), np.zeros(n_g)])
     result = solve_mip(
-        np.concatenate([np.asarray(costs), np.full(n_g, GROUP_PENALTY_S)]),
+        np.concatenate([np.asarray(costs), np.full(n_g, float(group_penalty_s))]),
         a,
         lower,
         upper,
@@ -227,6 +240,7 @@ def group_days(
         time_limit_s=time_limit_s,
         mip_gap=1e-4,
     )
+    record(log, "day groups", result, time_limit_s=time_limit_s, mip_gap=1e-4)
     if not result.has_solution:
         raise InfeasiblePlanError(
             f"the {total} visits cannot be packed into {n_days} days of at most {per_day} "
@@ -243,6 +257,74 @@ def group_days(
         candidates=n_g,
         status=result.status,
     )
+
+
+def most_visits(
+    visits: Sequence[int],
+    lower: Sequence[int],
+    n_days: int,
+    per_day: int,
+    tour_cost: Callable[[tuple[int, ...]], float | None],
+    *,
+    seconds: np.ndarray | None = None,
+    time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
+) -> np.ndarray | None:
+    """The most visits that fit in feasible day groups, each stop between its bounds (MIP).
+
+    One solve instead of trying one visit fewer at a time: with the candidate
+    groups of :func:`group_days`, ``max Σ_g |g| x_g`` s.t. ``Σ_g x_g = n_days``
+    and ``lower_s <= Σ_{g ∋ s} x_g <= visits_s`` (ties: least driving).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Visits of each stop in such a packing, or None when even the lower
+        bounds do not fit (or HiGHS finds nothing in time).
+    """
+    v = np.asarray(visits, dtype=np.int64)
+    lo = np.minimum(np.asarray(lower, dtype=np.int64), v)
+    groups, costs = [], []
+    for group in candidate_groups(v.size, per_day, seconds):
+        if any(v[s] == 0 for s in group):
+            continue
+        cost = tour_cost(group)
+        if cost is not None:
+            groups.append(group)
+            costs.append(float(cost))
+    if not groups:
+        return None
+    n_g = len(groups)
+    rows, cols = [], []
+    for k, g in enumerate(groups):
+        rows.append(0)
+        cols.append(k)
+        for s in g:
+            rows.append(1 + s)
+            cols.append(k)
+    a = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(1 + v.size, n_g))
+    # a visit is worth more than any day's driving (at most a day of 86 400 s)
+    objective = np.array([-len(g) * 1e5 + c for g, c in zip(groups, costs, strict=True)])
+    result = solve_mip(
+        objective,
+        a,
+        np.concatenate([[n_days], lo.astype(np.float64)]),
+        np.concatenate([[n_days], v.astype(np.float64)]),
+        np.zeros(n_g),
+        np.array([min(int(v[s]) for s in g) for g in groups], dtype=np.float64),
+        integer=np.ones(n_g, dtype=bool),
+        time_limit_s=time_limit_s,
+        mip_gap=1e-4,
+    )
+    record(log, "most visits that fit", result, time_limit_s=time_limit_s, mip_gap=1e-4)
+    if not result.has_solution:
+        return None
+    x = np.rint(result.solution).astype(np.int64)
+    out = np.zeros(v.size, dtype=np.int64)
+    for k, g in enumerate(groups):
+        for s in g:
+            out[s] += x[k]
+    return out
 
 
 # --- dates ------------------------------------------------------------------------------------
@@ -306,6 +388,7 @@ def assign_dates(
     time_limit_s: float = 20.0,
     initial: Sequence[int] | None = None,
     repair: bool = True,
+    log: list[dict] | None = None,
 ) -> tuple[list[int], dict[str, float]]:
     """Lay the group-days on the dates, spacing each stop's visits evenly.
 
@@ -417,8 +500,8 @@ def assign_dates(
             best_cost, best_seq = total, list(seq)
         if improved:
             continue
-        if total < HARD_WEIGHT or kicks >= 20:
-            break
+        if total < HARD_WEIGHT or kicks >= 20 or repair:
+            break  # with repair on, violations go straight to the exact repair MIP (no kicks)
         # violations remain: kick (random swaps among the violating stops' days) and go on
         kicks += 1
         bad_days = [
@@ -462,6 +545,7 @@ def assign_dates(
             min_spacing_days=min_spacing_days,
             max_spacing_days=max_spacing_days,
             time_limit_s=time_limit_s,
+            log=log,
         )
         if fixed is not None:
             seq, again = assign_dates(
@@ -499,6 +583,8 @@ def repair_dates(
     min_spacing_days: int,
     max_spacing_days: int,
     time_limit_s: float = 20.0,
+    log: list[dict] | None = None,
+    optional_dates: bool = False,
 ) -> list[int] | None:
     """Find group-per-date assignment meeting every spacing rule, changing as few dates as possible.
 
@@ -509,10 +595,14 @@ def repair_dates(
     ``min_spacing_days`` consecutive days hold at most one. The objective counts
     the dates whose group differs from ``current``.
 
+    With ``optional_dates`` a date may hold no group (``current`` then holds
+    -1 for the dates unused so far): the MIP also chooses which dates serve.
+
     Returns
     -------
     list of int or None
-        Group per date, or None when HiGHS finds no assignment in time.
+        Group per date (-1: no service that date), or None when HiGHS finds no
+        assignment in time.
     """
     n_g, n = len(groups), len(day)
     day_arr = np.asarray(day)
@@ -525,11 +615,11 @@ def repair_dates(
     lower: list[float] = []
     upper: list[float] = []
     r = 0
-    for i in range(n):  # one group per date
+    for i in range(n):  # one group per date (at most one with optional dates)
         for g in range(n_g):
             rows.append(r)
             cols.append(col(g, i))
-        lower.append(1.0)
+        lower.append(0.0 if optional_dates else 1.0)
         upper.append(1.0)
         r += 1
     for g in range(n_g):  # each group its number of dates
@@ -565,7 +655,8 @@ def repair_dates(
     a = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(r, n_g * n))
     cost = np.ones(n_g * n)
     for i, g in enumerate(current):
-        cost[col(g, i)] = 0.0
+        if g >= 0:
+            cost[col(g, i)] = 0.0
     result = solve_mip(
         cost,
         a,
@@ -577,10 +668,11 @@ def repair_dates(
         time_limit_s=time_limit_s,
         mip_gap=1e-6,
     )
+    record(log, "date repair", result, time_limit_s=time_limit_s, mip_gap=1e-6)
     if not result.has_solution:
         return None
     z = result.solution.reshape(n_g, n) > 0.5
-    return [int(np.flatnonzero(z[:, i])[0]) for i in range(n)]
+    return [int(np.flatnonzero(z[:, i])[0]) if z[:, i].any() else -1 for i in range(n)]
 
 
 def naive_schedule(

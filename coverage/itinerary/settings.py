@@ -18,7 +18,13 @@ VisitMode = Literal["uniform", "population"]
 VISIT_MODES: tuple[str, ...] = ("uniform", "population")
 SOLVERS: tuple[str, ...] = ("vroom", "exact")
 DEFAULT_KINDS: tuple[str, ...] = ("france_services", "mds")
+DEPOT_SETS: tuple[str, ...] = ("depot", "mds", "tiers-lieux")
+"""Named depot sets: ``depot`` only; the MDS of the catalogue; the tiers-lieux (planned, open)."""
 MAX_PERMANENCES_PER_DAY = 8
+MAX_DEPOTS = 50
+"""Most depots listed by INSEE code (each day's tour is solved from every depot)."""
+MAX_SERVED_MINUTES = 600.0
+"""Largest ``served_minutes``."""
 
 
 class InfeasiblePlanError(QueryError):
@@ -148,6 +154,31 @@ class ItinerarySettings:
         Seed of the calendar's local search.
     service_label
         Name of the service in the calendar (``Service public itinérant``).
+    depots
+        The agents' bases a day may start from, besides ``depot``: ``depot``
+        (that one only), ``mds`` (the MDS of the catalogue), ``tiers-lieux``
+        (the tiers-lieux planned at the canton chefs-lieux and those open), or
+        INSEE codes. Each day starts and ends at the one depot whose tour
+        drives least (ties: ``depot``, then the order listed).
+    mixed_days
+        Days with fewer permanences than ``permanences_per_day`` are allowed:
+        a stop that shares no feasible day with another stop gets days of its
+        own (one permanence), so that remote communes fit in the working day.
+    served_minutes
+        A commune within this time of a fixed site (the services of ``kinds``
+        in the territory, the tiers-lieux planned and open) is *served*
+        already (0: none is).
+    served_weight
+        Weight of a served commune's underserved inhabitants in the choice of
+        stops (0: excluded, and served communes host no stop; 0 < w < 1:
+        down-weighted; 1: as the others).
+    fixed_weekday
+        Every stop is always visited on the same weekday ("un mardi sur
+        six"): the grouping MIP gives each stop one weekday.
+    balanced_weekdays
+        Service days are spread evenly over the weekdays (the counts of
+        Mondays, Tuesdays... differ by at most one) instead of evenly over the
+        working days.
     """
 
     n_stops: int | None = 26
@@ -179,6 +210,12 @@ class ItinerarySettings:
     solver: str = "vroom"
     seed: int = 0
     service_label: str = "Service public itinérant"
+    depots: str | tuple[str, ...] = "tiers-lieux"
+    mixed_days: bool = True
+    served_minutes: float = 10.0
+    served_weight: float = 0.0
+    fixed_weekday: bool = False
+    balanced_weekdays: bool = True
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
@@ -277,6 +314,31 @@ class ItinerarySettings:
                 raise QueryError(f"depot must be an INSEE code or (lon, lat), got {self.depot!r}")
         elif not isinstance(self.depot, str) or not self.depot.strip():
             raise QueryError(f"depot must be an INSEE code or (lon, lat), got {self.depot!r}")
+
+        if isinstance(self.depots, str):
+            if self.depots not in DEPOT_SETS:
+                raise QueryError(
+                    f"depots : {self.depots!r} n'est ni {', '.join(DEPOT_SETS)} ni une liste "
+                    "de codes INSEE"
+                )
+        elif not self.depots or not all(isinstance(c, str) and c.strip() for c in self.depots):
+            raise QueryError(
+                f"depots : donnez des codes INSEE (par exemple 32013,32296), reçu {self.depots!r}"
+            )
+        elif len(self.depots) > MAX_DEPOTS:
+            raise QueryError(f"depots : au plus {MAX_DEPOTS} codes, reçu {len(self.depots)}")
+        minutes("served_minutes", self.served_minutes, allow_zero=True)
+        if self.served_minutes > MAX_SERVED_MINUTES:
+            raise QueryError(
+                f"served_minutes doit être au plus {MAX_SERVED_MINUTES:g}, "
+                f"reçu {self.served_minutes!r}"
+            )
+        w = self.served_weight
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
+            raise QueryError(f"served_weight doit être entre 0 et 1, reçu {w!r}")
+        for name in ("mixed_days", "fixed_weekday", "balanced_weekdays"):
+            if not isinstance(getattr(self, name), bool):
+                raise QueryError(f"{name} doit valoir true ou false, reçu {getattr(self, name)!r}")
 
     def period(self, *, today: date | None = None) -> tuple[date, date]:
         """The planned period: ``start_date``..``end_date``, the year, or next year."""

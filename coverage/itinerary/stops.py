@@ -42,6 +42,7 @@ import scipy.sparse
 
 from coverage._highs import solve_mip
 from coverage.errors import DataError, QueryError
+from coverage.itinerary.mip_log import record
 from coverage.itinerary.settings import InfeasiblePlanError
 
 EPSILON_POPULATION = 1e-3
@@ -89,6 +90,7 @@ def max_covering(
     *,
     candidates: np.ndarray,
     time_limit_s: float = 30.0,
+    log: list[dict] | None = None,
 ) -> tuple[list[int], str]:
     """Solve the maximal covering problem (see the module docstring).
 
@@ -138,6 +140,7 @@ def max_covering(
         time_limit_s=time_limit_s,
         mip_gap=1e-6,
     )
+    record(log, "choice of stops", result, time_limit_s=time_limit_s, mip_gap=1e-6)
     if not result.has_solution:
         raise InfeasiblePlanError(f"the choice of stops failed (solver: {result.status})")
     chosen = cand[np.flatnonzero(result.solution[:n_c] > 0.5)]
@@ -168,13 +171,26 @@ class StopChoice:
     method: dict[str, Any]
 
     def totals(self) -> dict[str, int]:
-        """Population and underserved inhabitants reached by all the stops."""
-        reached = self.communes["stop_code"] != ""
+        """Population and underserved inhabitants reached by all the stops.
+
+        ``*_without_sites`` count the same figures without the communes that
+        already have a fixed site within ``served_minutes`` (``served`` column;
+        without it, every commune counts).
+        """
+        c = self.communes
+        reached = c["stop_code"] != ""
+        served = c["served"].to_numpy(dtype=bool) if "served" in c else np.zeros(len(c), bool)
+        own = reached & ~served
         return {
-            "population_reached": int(self.communes.loc[reached, "population"].sum()),
-            "underserved_reached": int(self.communes.loc[reached, "underserved"].sum()),
-            "underserved_total": int(self.communes["underserved"].sum()),
+            "population_reached": int(c.loc[reached, "population"].sum()),
+            "underserved_reached": int(c.loc[reached, "underserved"].sum()),
+            "underserved_total": int(c["underserved"].sum()),
             "communes_reached": int(reached.sum()),
+            "population_reached_without_sites": int(c.loc[own, "population"].sum()),
+            "underserved_reached_without_sites": int(c.loc[own, "underserved"].sum()),
+            "communes_reached_without_sites": int(own.sum()),
+            "communes_served_by_sites": int(served.sum()),
+            "population_served_by_sites": int(c.loc[served, "population"].sum()),
         }
 
 
@@ -209,8 +225,13 @@ def build_choice(
     *,
     reach_minutes: float,
     method: dict[str, Any],
+    served: np.ndarray | None = None,
 ) -> StopChoice:
-    """Assemble the stop table and the commune catchments for given stop rows."""
+    """Assemble the stop table and the commune catchments for given stop rows.
+
+    ``served`` (one flag per commune) marks the communes that already have a
+    fixed site within ``served_minutes``; it becomes the ``served`` column.
+    """
     table = underserved.communes
     reach_s = reach_minutes * 60.0
     owner, minutes_s = stop_catchments(stop_rows, seconds, reach_s=reach_s)
@@ -224,6 +245,9 @@ def build_choice(
             "underserved": table["underserved"].to_numpy(),
             "stop_code": [codes[stop_rows[o]] if o >= 0 else "" for o in owner],
             "minutes_to_stop": np.round(minutes_s / 60.0, 2),
+            "served": (
+                np.zeros(len(codes), dtype=bool) if served is None else np.asarray(served, bool)
+            ),
         }
     )
     rows = []

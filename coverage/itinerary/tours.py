@@ -80,6 +80,10 @@ class DayTour:
         Seconds by which the rules are broken in total (0 when feasible).
     solver
         ``vroom``, ``exact`` or ``fixed`` (a given order).
+    depot
+        The depot the day starts and ends at (its number in the plan's depots;
+        the matrix the tour was timed on is that depot's
+        :meth:`~coverage.itinerary.legs.LegMatrix.day_seconds`).
     """
 
     stops: tuple[int, ...]
@@ -98,6 +102,7 @@ class DayTour:
     violations: tuple[str, ...] = ()
     overrun_s: float = 0.0
     solver: str = "fixed"
+    depot: int = 0
 
     @property
     def feasible(self) -> bool:
@@ -411,6 +416,30 @@ def solve_day(
     if solver == "vroom":
         return solve_vroom(stops, seconds, rules)
     raise QueryError(f"solver must be vroom or exact, got {solver!r}")
+
+
+def solve_day_depots(
+    stops: Sequence[int],
+    matrices: Sequence[np.ndarray],
+    rules: DayRules,
+    *,
+    solver: str = "vroom",
+) -> DayTour:
+    """The best tour of a day's stops over several depots (the rule of the plan).
+
+    Each depot's tour is solved on its matrix (location 0 = that depot); the
+    day starts and ends at the depot whose feasible tour drives least (ties:
+    the lowest depot number, i.e. the first listed). When no depot gives a
+    feasible tour, the one breaking the rules least is returned.
+    """
+    best: DayTour | None = None
+    for d, m in enumerate(matrices):
+        tour = dataclasses.replace(solve_day(stops, m, rules, solver=solver), depot=d)
+        if best is None or _rank(tour) < _rank(best):
+            best = tour
+    if best is None:
+        raise QueryError("no depot given")
+    return best
 
 
 def single_stop_check(seconds: np.ndarray, rules: DayRules) -> list[DayTour]:

@@ -60,6 +60,72 @@ def resolve_depot(territory: Territory, depot: str | tuple[float, float], name: 
     return {"code": "", "name": name or "Dépôt", "x": float(x), "y": float(y)}
 
 
+CHEFS_LIEUX_FILE = "chefs_lieux.csv"
+"""The canton chefs-lieux (next to the territory description): the planned tiers-lieux."""
+
+
+def planned_tiers_lieux(territory: Territory, catalogue: ServiceCatalogue) -> list[str]:
+    """INSEE codes of the tiers-lieux, planned and open, in the territory.
+
+    The planned ones are the canton chefs-lieux (``chefs_lieux.csv`` beside the
+    territory description: Gers Solidaire aims at one tiers-lieu per canton
+    chef-lieu); the open and planned ones of the catalogue (kind ``tiers_lieu``)
+    are added. Codes are unique, in file order.
+    """
+    codes: list[str] = []
+    path = Path(territory.config.path).parent / CHEFS_LIEUX_FILE
+    if path.is_file():
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "insee_code" not in table.columns:
+            raise QueryError(f"{path} : colonne insee_code absente")
+        codes += [c.strip() for c in table["insee_code"] if c.strip()]
+    frame = catalogue.frame
+    if len(frame) and "kind" in frame:
+        mask = (frame["kind"] == "tiers_lieu") & frame["status"].isin(["open", "planned"])
+        codes += [str(c) for c in frame.loc[mask, "insee_code"] if isinstance(c, str) and c]
+    known = set(territory.communes["insee_code"].astype(str))
+    return [c for c in dict.fromkeys(codes) if c in known]
+
+
+def resolve_depots(
+    territory: Territory,
+    catalogue: ServiceCatalogue,
+    settings: ItinerarySettings,
+) -> list[dict]:
+    """The depots of a plan: ``settings.depot`` first, then the set ``settings.depots`` names.
+
+    ``depot``: that one only; ``mds``: the open MDS of the catalogue in the
+    territory; ``tiers-lieux``: :func:`planned_tiers_lieux`; a tuple: INSEE codes.
+
+    Raises
+    ------
+    QueryError
+        An unknown INSEE code, or ``mds`` with no MDS in the catalogue.
+    """
+    first = resolve_depot(territory, settings.depot, settings.depot_name)
+    wanted = settings.depots
+    if wanted == "depot":
+        codes: list[str] = []
+    elif wanted == "mds":
+        mds = catalogue.of_kind("mds") if len(catalogue.frame) else catalogue.frame
+        codes = [str(c) for c in mds.get("insee_code", []) if isinstance(c, str) and c]
+        if not codes:
+            raise QueryError(
+                "depots : le catalogue ne contient aucune MDS (type mds) ; importez-les avec "
+                "`coverage services import` ou donnez --depots tiers-lieux ou une liste de codes"
+            )
+    elif wanted == "tiers-lieux":
+        codes = planned_tiers_lieux(territory, catalogue)
+    else:
+        codes = [str(c).strip() for c in wanted]
+    out = [first]
+    for code in dict.fromkeys(codes):
+        if code == first["code"]:
+            continue
+        out.append(resolve_depot(territory, code, None))
+    return out
+
+
 def underserved_population(
     context: AccessContext,
     catalogue: ServiceCatalogue,
@@ -129,7 +195,11 @@ def underserved_population(
 
 
 def leg_matrix(
-    network: RoadNetwork, xy: np.ndarray, *, access: AccessSettings | None = None
+    network: RoadNetwork,
+    xy: np.ndarray,
+    *,
+    access: AccessSettings | None = None,
+    n_depots: int = 1,
 ) -> LegMatrix:
     """Durations, distances and route lines between every pair of points.
 
@@ -141,6 +211,8 @@ def leg_matrix(
         ``(n, 2)`` coordinates in the network's CRS (depot first, by convention).
     access
         Access-leg settings (default :class:`~coverage.routing.snap.AccessSettings`).
+    n_depots
+        The first ``n_depots`` points are depots.
 
     Returns
     -------
@@ -176,7 +248,14 @@ def leg_matrix(
             path_seconds[i, j] = route.seconds
             metres[i, j] = route.metres
             paths[(i, j)] = route.line
-    return LegMatrix(seconds=seconds, metres=metres, path_seconds=path_seconds, xy=xy, _paths=paths)
+    return LegMatrix(
+        seconds=seconds,
+        metres=metres,
+        path_seconds=path_seconds,
+        xy=xy,
+        _paths=paths,
+        n_depots=int(n_depots),
+    )
 
 
 def plan_itinerary(
@@ -229,7 +308,7 @@ def plan_itinerary(
             resources = TerritoryResources.load(territory, data_dir=data_dir, progress=say)
     terr, network, ctx = resources.territory, resources.network, resources.context
     timings = {"load": time.perf_counter() - t0}
-    depot = resolve_depot(terr, settings.depot, settings.depot_name)
+    depots = resolve_depots(terr, resources.catalogue, settings)
 
     say("Accès aux services fixes (population mal desservie)")
     t1 = time.perf_counter()
@@ -243,9 +322,9 @@ def plan_itinerary(
     pts = ctx.commune_points
     between = travel_times(network, pts, pts).seconds
     np.fill_diagonal(between, np.where(pts.too_far, np.nan, 0.0))
-    depot_xy = np.array([[depot["x"], depot["y"]]])
-    out_s = travel_times(network, depot_xy, pts, access=ctx.access).seconds[0]
-    back_s = travel_times(network, pts, depot_xy, access=ctx.access).seconds[:, 0]
+    depot_xy = np.array([[d["x"], d["y"]] for d in depots])
+    out_s = travel_times(network, depot_xy, pts, access=ctx.access).seconds
+    back_s = travel_times(network, pts, depot_xy, access=ctx.access).seconds.T
     timings["access"] = time.perf_counter() - t1
 
     plan = plan_from_matrices(
@@ -254,8 +333,10 @@ def plan_itinerary(
         between=between,
         out_s=out_s,
         back_s=back_s,
-        depot=depot,
-        legs_for=lambda xy: leg_matrix(network, xy, access=ctx.access),
+        depot=depots,
+        legs_for=lambda xy, n_depots=1: leg_matrix(
+            network, xy, access=ctx.access, n_depots=n_depots
+        ),
         settings=settings,
         territory_name=terr.name,
         territory_label=terr.config.label,
@@ -265,6 +346,7 @@ def plan_itinerary(
         naive=naive,
         progress=say,
         today=today,
+        served_codes=planned_tiers_lieux(terr, resources.catalogue),
     )
     plan.details["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     return plan
