@@ -105,7 +105,10 @@ def test_no_served_exclusion_keeps_hosting_rule(resources) -> None:
     assert not plan.choice.communes["served"].any()
 
 
-@pytest.mark.parametrize("closed", [(), AUGUST_CLOSED])
+@pytest.mark.parametrize(
+    "closed",
+    [pytest.param((), id="open"), pytest.param(AUGUST_CLOSED, id="august", marks=pytest.mark.slow)],
+)
 def test_fixed_weekday_on_the_default_plan(resources, closed) -> None:
     """The default 26-stop plan with one weekday per stop keeps every rule (~4 s each).
 

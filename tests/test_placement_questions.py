@@ -445,6 +445,7 @@ def test_gers_sensitivity(gers_questions) -> None:
     assert changed and changed <= set(study.result.candidate_ids)
 
 
+@pytest.mark.slow
 def test_gers_maxmin_cli(shared_data: Path, tmp_path: Path) -> None:
     """``coverage place --model maxmin``: the worst canton's share, proven, no canton below it."""
     from coverage._cli_common import console
