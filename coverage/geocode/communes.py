@@ -27,6 +27,7 @@ from coverage.geocode.base import (
     ProgressCallback,
     rejected,
 )
+from coverage.geocode.former import FormerCommune
 from coverage.geocode.normalize import (
     STREET_TYPES,
     ParsedAddress,
@@ -90,6 +91,11 @@ class CommuneIndex:
     aliases
         Extra names (``{"Castelnau-d'Auzan": "32080"}``): former names of merged
         communes, spellings of an address file.
+    former
+        Former communes of the COG (:mod:`coverage.geocode.former`): their names
+        designate today's commune, and a resolution through one says so in its
+        reason (``Cannet, commune déléguée de Riscle``). A former name that is
+        also a current commune's name is left to the current commune.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class CommuneIndex:
         *,
         departement: str,
         aliases: Mapping[str, str] | None = None,
+        former: Sequence[FormerCommune] = (),
     ) -> None:
         if communes.crs is None:
             raise ValueError("the commune frame needs a CRS")
@@ -132,6 +139,9 @@ class CommuneIndex:
         self.by_name: dict[str, list[str]] = {}
         for code, name in self.names.items():
             self._add_name(name, code)
+        self.former: dict[str, FormerCommune] = {}
+        for entry in former:
+            self.add_former(entry)
         for name, code in (aliases or {}).items():
             self.add_alias(name, code)
         self._geoms = np.asarray(communes.geometry.values)
@@ -143,9 +153,12 @@ class CommuneIndex:
     @classmethod
     def from_territory(cls, territory: Territory) -> CommuneIndex:
         """Build the index of a :class:`coverage.layers.Territory`."""
+        from coverage.geocode.former import former_communes
+
         return cls(
             territory.communes,
             departement=territory.config.departement,
+            former=former_communes(territory),
         )
 
     def _add_name(self, name: str, code: str) -> None:
@@ -166,6 +179,23 @@ class CommuneIndex:
         """Let ``name`` (a former or alternative name) designate commune ``code``."""
         if code in self._position:
             self._add_name(name, code)
+
+    def add_former(self, entry: FormerCommune) -> None:
+        """Let a former commune's name designate today's commune, noted when used."""
+        norm = normalise_text(entry.name)
+        if entry.current not in self._position or not norm or norm in self.by_name:
+            return
+        self._add_name(entry.name, entry.current)
+        for form, codes in self.by_name.items():
+            if codes == [entry.current] and (form == norm or norm.endswith(" " + form)):
+                self.former.setdefault(form, entry)
+
+    def former_note(self, form: str, code: str) -> str:
+        """``Cannet, commune déléguée de Riscle`` when ``form`` is a former name of ``code``."""
+        entry = self.former.get(form)
+        if entry is None or entry.current != code:
+            return ""
+        return f"{entry.name}, {entry.kind} de {self.names[code]} (code INSEE {code})"
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -198,27 +228,45 @@ class CommuneIndex:
         tuple of (str, float)
             INSEE code and score in [0, 1] (1 for an exact name), or ``("", 0.0)``.
         """
+        code, score, _ = self._match_form(city, within=within)
+        return code, score
+
+    def _match_form(
+        self, city: str, *, within: Iterable[str] | None = None
+    ) -> tuple[str, float, str]:
+        """:meth:`match_name` plus the indexed form matched (to tell a former name)."""
         if not city:
-            return "", 0.0
+            return "", 0.0, ""
         allowed = set(within) if within is not None else None
         exact = self.by_name.get(city, [])
         if allowed is not None:
             exact = [c for c in exact if c in allowed]
         if len(exact) == 1:
-            return exact[0], 1.0
+            return exact[0], 1.0, city
         if len(exact) > 1:
-            return "", 0.0  # two communes of the same name: the postcode must decide
+            return "", 0.0, ""  # two communes of the same name: the postcode must decide
         choices = {
             form: codes[0]
             for form, codes in self.by_name.items()
             if len(codes) == 1 and (allowed is None or codes[0] in allowed)
         }
         if not choices:
-            return "", 0.0
+            return "", 0.0, ""
         best = process.extractOne(city, list(choices), scorer=fuzz.ratio, score_cutoff=NAME_CUTOFF)
         if best is None:
-            return "", 0.0
-        return choices[best[0]], float(best[1]) / 100.0
+            return "", 0.0, ""
+        return choices[best[0]], float(best[1]) / 100.0, best[0]
+
+    def closest_name(self, city: str, codes: Iterable[str]) -> str:
+        """Official name of the commune among ``codes`` whose name is closest to ``city``.
+
+        ``city`` is normalised; ``""`` when ``codes`` is empty.
+        """
+        names = {code: normalise_text(self.names[code]) for code in codes if code in self}
+        if not names:
+            return ""
+        best = process.extractOne(city, names, scorer=fuzz.ratio)
+        return self.names[best[2]] if best is not None else ""
 
     def split_city(
         self,
@@ -315,20 +363,29 @@ class CommuneIndex:
                 notes.append(f"commune « {parsed.city} » non cherchée dans le territoire")
             return Resolution((), street, "", 0.0, "; ".join(notes))
         if parsed.city:
-            found, score = self.match_name(parsed.city, within=candidates or None)
+            found, score, form = self._match_form(parsed.city, within=candidates or None)
+            disagreement = ""
             if not found and candidates:
                 # the postcode's communes do not have that name: try the whole territory
-                found, score = self.match_name(parsed.city)
+                found, score, form = self._match_form(parsed.city)
                 if found:
                     score *= 0.9
-                    notes.append(
-                        f"code postal {parsed.postcode} différent de celui de "
-                        f"{self.names[found]} ({', '.join(self.postcodes[found])})"
+                    disagreement = self._disagreement(
+                        parsed.city, parsed.postcode, found, candidates
                     )
             if found:
+                notes.extend(self._name_notes(parsed.city, form, found))
+                notes.extend([disagreement] if disagreement else [])
                 street = self._strip_city(street, found)
                 return Resolution((found,), street, "name", score, "; ".join(notes))
-            notes.append(f"commune « {parsed.city} » inconnue dans le territoire")
+            unknown = f"commune « {parsed.city} » inconnue dans le territoire"
+            if candidates:
+                closest = self.closest_name(parsed.city, candidates)
+                unknown += (
+                    f" ; pour le code postal {parsed.postcode}, la commune au nom le plus "
+                    f"proche est {closest}"
+                )
+            notes.append(unknown)
             if not candidates:
                 return Resolution((), street, "", 0.0, "; ".join(notes))
 
@@ -336,6 +393,8 @@ class CommuneIndex:
         if candidates:
             head, found, score = self.split_city(tokens, within=candidates)
             if found:
+                former = self.former_note(" ".join(tokens[len(head) :]), found)
+                notes.extend([former] if former else [])
                 return Resolution((found,), " ".join(head), "text", score, "; ".join(notes))
             ordered = tuple(sorted(candidates, key=self._position.__getitem__))
             score = 0.95 if len(ordered) == 1 else 0.8
@@ -348,12 +407,39 @@ class CommuneIndex:
             return Resolution((), street, "", 0.0, "; ".join(notes))
         head, found, score = self.split_city(tokens, bare_type=True)
         if found:
+            former = self.former_note(" ".join(tokens[len(head) :]), found)
+            notes.extend([former] if former else [])
             return Resolution((found,), " ".join(head), "text", score, "; ".join(notes))
         if not notes:
             notes.append(
                 "commune introuvable : donnez le code INSEE, le code postal ou le nom de la commune"
             )
         return Resolution((), street, "", 0.0, "; ".join(notes))
+
+    def _name_notes(self, city: str, form: str, code: str) -> list[str]:
+        """Notes on a commune found by name: a former name, a misspelt one."""
+        notes = []
+        former = self.former_note(form, code)
+        if former:
+            notes.append(former)
+        if form and form != city:
+            shown = self.former[form].name if former else self.names[code]
+            notes.append(f"commune « {city} » lue « {shown} » (nom approché)")
+        return notes
+
+    def _disagreement(self, city: str, postcode: str, found: str, candidates: Iterable[str]) -> str:
+        """Note of a commune name that is not one of its postcode's communes.
+
+        The name wins: it names one commune of the territory where a postcode is
+        shared by several communes and often copied from another site's address.
+        """
+        own = ", ".join(self.postcodes[found]) or "aucun connu"
+        return (
+            f"commune « {city} » et code postal {postcode} en désaccord : code postal "
+            f"{postcode} différent de celui de {self.names[found]} ({own}), placé d'après "
+            f"le nom ; pour le code postal {postcode}, la commune au nom le plus proche est "
+            f"{self.closest_name(city, candidates)}"
+        )
 
     def _strip_city(self, street: str, code: str) -> str:
         """Remove the commune's own name when it ends the street text (``rue x auch``)."""
@@ -467,7 +553,8 @@ class CommuneGeocoder:
             more = "…" if len(resolution.codes) > 5 else ""
             return rejected(
                 f"code postal {parsed.postcode} commun à {len(resolution.codes)} communes "
-                f"({names}{more}) : précisez la commune",
+                f"({names}{more}) : précisez la commune"
+                + (f" ; {resolution.reason}" if resolution.reason else ""),
                 backend=self.name,
                 row_id=query.row_id,
             )
