@@ -178,12 +178,17 @@ def test_import_checks_kind_and_columns(territory, tmp_path: Path) -> None:
         import_services(path, territory, kind="creche")
     with pytest.raises(DataError, match="champ « Adresse postale » : colonne absente"):
         import_services(path, territory, kind="mds", columns={"address": "Adresse postale"})
+    with pytest.raises(DataError, match="champ « lieu » inconnu"):
+        import_services(path, territory, kind="mds", columns={"lieu": "commune"})
     with pytest.warns(DataWarning):
         only_two = import_services(
             path, territory, kind="saad", columns={"name": "nom", "city": "commune"}
         )
-    # mapping only the commune: every placed row is at commune level
-    assert set(only_two.frame["geocode_quality"]) == {"municipality"}
+    # the mapping adds to the recognition: ids, addresses and coordinates still found
+    assert list(only_two.frame["service_id"]) == [
+        "saad:m1", "saad:m2", "saad:m3", "saad:m4", "saad:m1-2"
+    ]
+    assert set(only_two.frame["geocode_quality"]) == {"housenumber", "input", "municipality"}
     assert set(only_two.frame["kind"]) == {"saad"}
 
 
@@ -332,7 +337,7 @@ def test_services_import_command(shared_data: Path, tmp_path: Path,
     text = capsys.readouterr().out
     assert code == 0
     assert "5 sites placés (mds), 5 dans le territoire, 5 rejetés" in text
-    assert "rejeté : ligne 7 (Permanence)" in text
+    assert "rejeté : ligne 7 (mds:m6, Permanence)" in text
     written = gpd.read_file(out)
     assert len(written) == 5 and written.crs == "EPSG:2154"
     assert main(["services", "list", "gers", "--data", str(shared_data), "--add", str(out)]) == 0

@@ -137,13 +137,43 @@ def import_services_command(
         markup=False,
     )
     _print_quality(frame)
+    _print_notes(frame, output)
     for row in catalogue.rejected.itertuples():
+        label = ", ".join(str(v) for v in (row.service_id, row.name) if v)
         console.print(
-            f"  rejeté : ligne {row.line} ({row.name or row.service_id}) : {row.reason}",
+            f"  rejeté : ligne {row.line} ({label}) : {row.reason}",
             highlight=False,
             markup=False,
         )
     console.print(f"Écrit : {output}", highlight=False, markup=False)
+
+
+NOTES_SHOWN = 10
+"""Notes printed by ``services import`` (the others are in the catalogue's ``note`` column)."""
+
+
+def _print_notes(frame: pd.DataFrame, output: Path) -> None:
+    """Print how many placed sites carry a note, and the first :data:`NOTES_SHOWN` of them."""
+    noted = frame[frame["note"].fillna("").astype(str) != ""] if len(frame) else frame
+    if not len(noted):
+        return
+    n = len(noted)
+    console.print(
+        f"  {fmt_int(n)} {'site placé porte' if n == 1 else 'sites placés portent'} une note "
+        "(réparation, correction, repli) :",
+        highlight=False,
+        markup=False,
+    )
+    for row in noted.head(NOTES_SHOWN).itertuples():
+        console.print(
+            f"  note : {row.service_id} ({row.name}) : {row.note}", highlight=False, markup=False
+        )
+    if n > NOTES_SHOWN:
+        console.print(
+            f"  … et {fmt_int(n - NOTES_SHOWN)} autres : colonne « note » de {output}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _print_quality(frame: pd.DataFrame) -> None:

@@ -83,7 +83,17 @@ _LOCATING_FIELDS: tuple[str, ...] = (
 _FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "service_id": ("service_id", "id", "identifiant", "id_fs", "ref", "reference", "code"),
     "kind": ("kind", "type", "type_service", "categorie"),
-    "name": ("name", "nom", "libelle", "lib_fs", "denomination", "raison_sociale", "nom_site"),
+    "name": (
+        "name",
+        "nom",
+        "libelle",
+        "lib_fs",
+        "denomination",
+        "raison_sociale",
+        "nom_site",
+        "nom_du_site",
+        "nom_structure",
+    ),
     "address": ("address", "adresse", "adresse_complete", "adresse1", "adresse_1", "adr"),
     "housenumber": ("housenumber", "numero", "num", "numero_voie"),
     "street": ("street", "voie", "rue", "nom_voie", "libelle_voie"),
@@ -105,17 +115,28 @@ _FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
 def detect_service_columns(
     columns: Sequence[str], given: dict[str, str] | None = None, *, path: Path | None = None
 ) -> dict[str, str]:
-    """Map engine fields to a file's columns: the given mapping, else the usual names.
+    """Map engine fields to a file's columns: the given mapping, plus the usual names.
+
+    The given fields win; every other field is still recognised by its usual
+    column names (``nom``, ``adresse``, ``code_postal``...), among the columns
+    the mapping has not taken.
 
     Raises
     ------
     DataError
-        A given column is missing from the file (the message lists the columns).
+        A given field is unknown, or a given column is missing from the file
+        (the message names it and lists the columns).
     """
     available = list(columns)
     by_key = {normalise_text(c).replace(" ", "_"): c for c in available}
     mapping: dict[str, str] = {}
     for name, column in (given or {}).items():
+        if name not in SERVICE_FIELDS:
+            raise DataError(
+                f"champ « {name} » inconnu (champs : {', '.join(SERVICE_FIELDS)})",
+                path=path,
+                field=name,
+            )
         if column not in available:
             raise DataError(
                 f"colonne absente du fichier (donnée pour {name}) ; colonnes du fichier : "
@@ -124,9 +145,9 @@ def detect_service_columns(
                 field=column,
             )
         mapping[name] = column
-    if given:
-        return mapping
     for name in SERVICE_FIELDS:
+        if name in mapping:
+            continue
         for synonym in _FIELD_SYNONYMS.get(name, (name,)):
             column = by_key.get(synonym)
             if column and column not in mapping.values():
@@ -383,6 +404,20 @@ def services_from_table(
             record["notes"].append(check.note)
         to_geocode.append(record)
 
+    unlocatable = [r for r in to_geocode if not _locatable(r)]
+    for record in unlocatable:
+        check = record.get("check")
+        why = (
+            f"coordonnées inutilisables ({check.note}) et ni adresse, ni commune, ni code postal"
+            if check is not None and check.note
+            else "rien pour situer le site : ni coordonnées, ni adresse, ni commune, "
+            "ni code postal, ni code INSEE"
+        )
+        rejected.append(
+            {key: record[key] for key in ("source_key", "line", "service_id", "name")}
+            | {"reason": why}
+        )
+    to_geocode = [r for r in to_geocode if _locatable(r)]
     if to_geocode:
         queries = [
             AddressQuery(
@@ -455,6 +490,13 @@ def _rows_frame(rows: list[dict[str, Any]], context: ServiceContext) -> pd.DataF
             insee = valid_given or record.get("geocoded_insee", "")
         elif valid_given and valid_given != insee:
             notes.append(f"le point est dans la commune {insee}, le fichier indique {given}")
+        elif record["commune_name"] and insee in context.communes:
+            named, _ = context.communes.match_name(normalise_text(record["commune_name"]))
+            if named and named != insee:
+                notes.append(
+                    f"le point est dans la commune {context.communes.name(insee)} ({insee}), "
+                    f"le fichier indique {record['commune_name']}"
+                )
         name = record["commune_name"] or (
             context.communes.name(insee) if insee in context.communes else ""
         )
@@ -484,6 +526,17 @@ def _rows_frame(rows: list[dict[str, Any]], context: ServiceContext) -> pd.DataF
             }
         )
     return pd.DataFrame(out, columns=list(CATALOGUE_COLUMNS))
+
+
+def _locatable(record: dict[str, Any]) -> bool:
+    """True when a row gives something a geocoder can use (address, commune, codes)."""
+    insee = record["given_insee"]
+    return bool(
+        record["address"]
+        or record["postcode"]
+        or record["commune_name"]
+        or (insee and not insee.startswith("?"))
+    )
 
 
 def _kind_lookup(kinds: dict[str, str]) -> dict[str, str]:
