@@ -365,6 +365,10 @@ class CommuneIndex:
         if parsed.city:
             found, score, form = self._match_form(parsed.city, within=candidates or None)
             disagreement = ""
+            elsewhere = self.by_name.get(parsed.city, [])
+            if candidates and form != parsed.city and len(elsewhere) == 1:
+                # an exact name of another commune beats a near name among the postcode's
+                found = ""
             if not found and candidates:
                 # the postcode's communes do not have that name: try the whole territory
                 found, score, form = self._match_form(parsed.city)
@@ -374,7 +378,8 @@ class CommuneIndex:
                         parsed.city, parsed.postcode, found, candidates
                     )
             if found:
-                notes.extend(self._name_notes(parsed.city, form, found))
+                within = parsed.postcode if not disagreement and candidates else ""
+                notes.extend(self._name_notes(parsed.city, form, found, within))
                 notes.extend([disagreement] if disagreement else [])
                 street = self._strip_city(street, found)
                 return Resolution((found,), street, "name", score, "; ".join(notes))
@@ -416,15 +421,19 @@ class CommuneIndex:
             )
         return Resolution((), street, "", 0.0, "; ".join(notes))
 
-    def _name_notes(self, city: str, form: str, code: str) -> list[str]:
-        """Notes on a commune found by name: a former name, a misspelt one."""
+    def _name_notes(self, city: str, form: str, code: str, postcode: str = "") -> list[str]:
+        """Notes on a commune found by name: a former name, a misspelt one.
+
+        ``postcode`` when the name was matched among that postcode's communes.
+        """
         notes = []
         former = self.former_note(form, code)
         if former:
             notes.append(former)
         if form and form != city:
             shown = self.former[form].name if former else self.names[code]
-            notes.append(f"commune « {city} » lue « {shown} » (nom approché)")
+            among = f" parmi les communes du code postal {postcode}" if postcode else ""
+            notes.append(f"commune « {city} » lue « {shown} » (nom approché{among})")
         return notes
 
     def _disagreement(self, city: str, postcode: str, found: str, candidates: Iterable[str]) -> str:
