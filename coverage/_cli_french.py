@@ -36,6 +36,8 @@ _TYPE_LABELS = {
     "<Path>": "<chemin>",
     "<file>": "<fichier>",
     "<directory>": "<dossier>",
+    "<int range>": "<entier>",
+    "<float range>": "<nombre>",
     "<list[str]>": "<texte>…",
     "<list[int]>": "<entier>…",
     "<list[float]>": "<nombre>…",
