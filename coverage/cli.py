@@ -5,8 +5,9 @@ escaped so that Rich prints user data (``[thresholds]``, a file name) as it is:
 
 - the engine's errors and files that cannot be read or written:
   ``Erreur : ...``, exit code 1;
-- usage mistakes (an unknown option or command, a missing argument): click's
-  message, exit code 2;
+- usage mistakes (an unknown option or command, a missing argument):
+  ``Erreur d'utilisation : ...`` in French (:mod:`coverage._cli_french`) and
+  the ``--help`` to read, exit code 2;
 - Ctrl-C: ``Interrompu.``, exit code 130 (a result being written is left out,
   never half-written under its name);
 - an unexpected error: one line, exit code 2 (set ``COVERAGE_DEBUG=1`` to see
@@ -20,6 +21,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from coverage import __version__
 from coverage._cli_common import (
@@ -27,8 +29,12 @@ from coverage._cli_common import (
     err_console,
     print_error,
 )
+from coverage._cli_french import install as _install_french
+from coverage._cli_french import usage_hint, usage_message
 from coverage.errors import CoverageError
 from coverage.settings import DEBUG_ENV, debug
+
+_install_french()
 
 app = typer.Typer(
     name="coverage",
@@ -111,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2  # no command: typer has printed the help already
         if show is None:
             raise
-        show()
+        hint = usage_hint(exc)
+        print_error(usage_message(exc), label="Erreur d'utilisation")
+        if hint:
+            err_console.print(f"Aide : {escape(hint)}", highlight=False)
         return int(getattr(exc, "exit_code", 2))
     except OSError as exc:  # a file the command cannot read or write (read-only, disk full...)
         if debug():

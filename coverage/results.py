@@ -66,7 +66,8 @@ def read_summary(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / SUMMARY_FILE
     if not path.is_file():
         raise DataError(
-            "not a result directory of 'coverage run' (no summary.json)", path=Path(folder)
+            "ce n'est pas un dossier de résultat de 'coverage run' (pas de summary.json)",
+            path=Path(folder),
         )
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -264,7 +264,7 @@ def resolve_data_dir(territory: str, data_dir: str | Path | None = None) -> tupl
     -------
     tuple of (Path, str)
         The chosen directory (it may not exist yet) and how it was chosen
-        (``"--data"``, ``"$COVERAGE_DATA_DIR"`` or ``"user data directory"``).
+        (``"--data"``, ``"$COVERAGE_DATA_DIR"`` or ``"dossier de données de l'utilisateur"``).
     """
     from_env = _path(DATA_DIR_ENV)
     if data_dir is not None:
@@ -272,13 +272,13 @@ def resolve_data_dir(territory: str, data_dir: str | Path | None = None) -> tupl
     elif from_env is not None:
         base, origin = from_env, f"${DATA_DIR_ENV}"
     else:
-        base, origin = default_data_root(), "user data directory"
+        base, origin = default_data_root(), "dossier de données de l'utilisateur"
     nested = base / territory
     if nested.is_dir():
         return nested.resolve(), origin
     if base.is_dir() and any(base.iterdir()) and not _looks_like_parent(base):
         return base.resolve(), origin
-    return nested if origin == "user data directory" else base, origin
+    return nested if origin == "dossier de données de l'utilisateur" else base, origin
 
 
 def _looks_like_parent(base: Path) -> bool:

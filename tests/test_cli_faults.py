@@ -324,12 +324,14 @@ def test_an_output_that_cannot_be_written_is_one_line(
 def test_usage_mistakes_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--foo"]) == 2
     err = capsys.readouterr().err
-    assert "No such option: --foo" in err and "Erreur inattendue" not in err
+    assert "Erreur d'utilisation : option inconnue : --foo" in err
+    assert "Erreur inattendue" not in err
     assert main(["rnu"]) == 2
     err = capsys.readouterr().err
-    assert "No such command 'rnu'" in err and "Erreur inattendue" not in err
+    assert "commande inconnue : « rnu » (voulez-vous dire 'run' ?)" in err
+    assert "Erreur inattendue" not in err
     assert main(["geocode"]) == 2
-    assert "Missing argument" in capsys.readouterr().err
+    assert "argument manquant" in capsys.readouterr().err
 
 
 def test_serve_refuses_a_busy_port_in_one_line(

@@ -308,12 +308,12 @@ def test_zone_rule_is_respected() -> None:
     assert result.candidate_ids == ["ouest", "centre"] and result.objective == 140
     assert solve_mclp(problem, 2, 10, solver="greedy").objective == 140
     problem = hand_problem(zones=["Z1", "Z1", "Z1"], zone_rule="at_most_one")
-    with pytest.raises(PlacementError, match="p = 2 is too large"):
+    with pytest.raises(PlacementError, match="p = 2 est trop grand"):
         solve_mclp(problem, 2, 15)
 
 
 def test_error_p_smaller_than_fixed() -> None:
-    with pytest.raises(PlacementError, match=r"p = 1 is smaller than the 2 fixed sites"):
+    with pytest.raises(PlacementError, match=r"p = 1 est inférieur aux 2 sites imposés"):
         solve_mclp(hand_problem(fixed=["ouest", "est"]), 1, 15)
 
 
@@ -321,15 +321,17 @@ def test_error_zone_without_candidate() -> None:
     problem = hand_problem(
         zones=["Z1", "Z1", "Z2"], zone_rule="exactly_one", zone_names=["Z1", "Z2", "Z3"]
     )
-    with pytest.raises(PlacementError, match=r"zone 'Z3' must get at least 1 site.*no candidate"):
+    with pytest.raises(
+        PlacementError, match=r"zone 'Z3' doit recevoir au moins 1 site.*aucun candidat"
+    ):
         solve_mclp(problem, 3, 15)
 
 
 def test_error_exactly_one_with_p_too_small() -> None:
     problem = hand_problem(zones=["Z1", "Z2", "Z3"], zone_rule="exactly_one")
-    with pytest.raises(PlacementError, match=r"exactly_one needs p = 3.*got p = 2"):
+    with pytest.raises(PlacementError, match=r"exactly_one demande p = 3.*reçu p = 2"):
         solve_mclp(problem, 2, 15)
-    with pytest.raises(PlacementError, match="exactly_one needs p = 3"):
+    with pytest.raises(PlacementError, match="exactly_one demande p = 3"):
         solve_pmedian(problem, 2)
 
 
@@ -337,7 +339,7 @@ def test_error_fixed_sites_break_zone_rule() -> None:
     problem = hand_problem(
         zones=["Z1", "Z1", "Z2"], zone_rule="at_most_one", fixed=["ouest", "centre"]
     )
-    with pytest.raises(PlacementError, match="zone 'Z1' already has 2 fixed sites"):
+    with pytest.raises(PlacementError, match="zone 'Z1' a déjà 2 sites imposés"):
         solve_mclp(problem, 2, 15)
 
 
@@ -353,9 +355,9 @@ def test_error_lscp_zone_bounds_make_cover_impossible() -> None:
         ({"weights": [1, 2]}, "weights has 2 values"),
         ({"weights": [1, -2, 3, 4]}, r"weights\[1\]"),
         ({"candidate_ids": ["a", "a", "b"]}, "candidate_ids: 'a' is given twice"),
-        ({"fixed": ["nulle-part"]}, "fixed: unknown candidate id 'nulle-part'"),
+        ({"fixed": ["nulle-part"]}, "fixed : identifiant de candidat inconnu 'nulle-part'"),
         ({"zones": ["Z"]}, "zones has 1 labels"),
-        ({"zone_rule": "un_seul"}, "zone_rule must be one of"),
+        ({"zone_rule": "un_seul"}, "zone_rule doit être l'une de"),
         ({"capacities": [1, 2]}, "capacities has 2 values"),
     ],
 )
@@ -375,7 +377,7 @@ def test_problem_input_errors_name_the_parameter(kwargs: dict, message: str) -> 
 def test_solve_dispatch_and_parameter_errors() -> None:
     problem = hand_problem()
     assert solve(problem, "mclp", p=1, threshold_minutes=15).objective == 170
-    with pytest.raises(PlacementError, match="model must be one of"):
+    with pytest.raises(PlacementError, match="model doit être l'un de"):
         solve(problem, "centre", p=1)
     with pytest.raises(PlacementError, match="the MCLP needs p and threshold_minutes"):
         solve(problem, "mclp", p=1)

@@ -147,7 +147,7 @@ def test_gers_chefs_lieux_cannot_hold_sixteen_one_per_zone(shared_data: Path) ->
     from coverage.jobs.place import place
     from coverage.placement.problem import PlacementError
 
-    with pytest.raises(PlacementError, match="p = 16 is too large"):
+    with pytest.raises(PlacementError, match="p = 16 est trop grand"):
         place("gers", sites=16, candidates="chefs-lieux", data_dir=shared_data)
 
 

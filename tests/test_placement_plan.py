@@ -161,7 +161,7 @@ def test_strict_rule_needs_canton_zones(shared_data: Path) -> None:
     from coverage.jobs.place import place
     from coverage.placement.problem import PlacementError
 
-    with pytest.raises(PlacementError, match="one_per_canton needs zones='cantons'"):
+    with pytest.raises(PlacementError, match="one_per_canton demande zones='cantons'"):
         place("gers", sites=17, zone_rule="one_per_canton", zones="z.csv", data_dir=shared_data)
 
 

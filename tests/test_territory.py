@@ -85,7 +85,7 @@ def test_data_dir_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("COVERAGE_DATA_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     chosen, origin = resolve_data_dir("gers")
-    assert origin == "user data directory" and chosen.name == "gers"
+    assert origin == "dossier de données de l'utilisateur" and chosen.name == "gers"
 
 
 def test_bundle_directory_itself_is_accepted(shared_data: Path) -> None:

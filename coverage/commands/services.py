@@ -197,6 +197,7 @@ def list_services(
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
     """Inventaire du catalogue des services : sites par type, statut, dans ou hors du territoire."""
+    from coverage._french import plural
     from coverage.geocode.base import QUALITY_LABELS
     from coverage.geocode.catalogue import load_catalogue
     from coverage.layers import load_territory
@@ -219,7 +220,7 @@ def list_services(
     )
     for kind, entry in summary["by_kind"].items():
         statuses = ", ".join(
-            f"{fmt_int(n)} {STATUS_LABELS.get(s, s)}" for s, n in sorted(entry["by_status"].items())
+            plural(n, STATUS_LABELS.get(s, s)) for s, n in sorted(entry["by_status"].items())
         )
         qualities = ", ".join(
             f"{QUALITY_LABELS.get(q, q)} {fmt_int(n)}"

@@ -186,8 +186,8 @@ def load_territory_network(
             from coverage.errors import DataError
 
             raise DataError(
-                f"no data bundle for '{territory}' (chosen by {origin}); pass --data DIR "
-                "pointing at a bundle",
+                f"aucun lot de données pour '{territory}' (cherché via {origin}) ; indiquez "
+                "--data DOSSIER vers un lot",
                 path=bundle,
             )
         config = load_territory_config(find_territory_description(territory, bundle))

@@ -555,30 +555,32 @@ def _check_options(
 ) -> None:
     if zone_rule == "one_per_canton" and str(zones) != "cantons":
         raise PlacementError(
-            f"zone_rule one_per_canton needs zones='cantons' (one zone per canton), got {zones!r}"
+            "zone_rule one_per_canton demande zones='cantons' (une zone par canton), "
+            f"reçu {zones!r}"
         )
     if model not in MODELS:
-        raise PlacementError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        raise PlacementError(f"model doit être l'un de {', '.join(MODELS)}, reçu {model!r}")
     if zone_rule not in ZONE_RULE_CHOICES:
         raise PlacementError(
-            f"zone_rule must be one of {', '.join(ZONE_RULE_CHOICES)}, got {zone_rule!r}"
+            f"zone_rule doit être l'une de {', '.join(ZONE_RULE_CHOICES)}, reçu {zone_rule!r}"
         )
     if sites is not None and new_sites is not None:
-        raise PlacementError("give either sites (p, existing sites included) or new_sites")
+        raise PlacementError("donnez sites (p, sites existants compris) ou new_sites, pas les deux")
     if model != "lscp" and sites is None and new_sites is None:
         raise PlacementError(
-            f"the {model} needs a number of sites: sites (p, existing sites included) or "
-            "new_sites (sites to add)"
+            f"le modèle {model} demande un nombre de sites : sites (p, sites existants "
+            "compris) ou new_sites (sites à ajouter)"
         )
     if new_sites is not None and (isinstance(new_sites, bool) or int(new_sites) < 0):
-        raise PlacementError(f"new_sites must be a whole number >= 0, got {new_sites!r}")
+        raise PlacementError(f"new_sites doit être un nombre entier >= 0, reçu {new_sites!r}")
     if (
         isinstance(threshold_minutes, bool)
         or not isinstance(threshold_minutes, int | float)
         or not 0 < threshold_minutes <= 600
     ):
         raise PlacementError(
-            f"threshold_minutes must be a number of minutes in (0, 600], got {threshold_minutes!r}"
+            f"threshold_minutes doit être un nombre de minutes dans ]0, 600], reçu "
+            f"{threshold_minutes!r}"
         )
 
 

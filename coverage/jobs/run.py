@@ -40,6 +40,7 @@ import rasterio.features
 import shapely
 
 from coverage import __version__
+from coverage._french import of_territory
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
@@ -474,7 +475,7 @@ def _summary(
             {
                 "id": f"share_beyond_{ref}_min_{name}",
                 "label": (
-                    f"Part de la population de {territory.config.label} à plus de "
+                    f"Part de la population {of_territory(territory.config.label)} à plus de "
                     f"{result.reference_minutes:g} minutes en voiture de : {result.label}"
                 ),
                 "analysis": name,

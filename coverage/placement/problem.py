@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from coverage._french import plural
 from coverage.errors import QueryError
 
 ZONE_RULES: dict[str, tuple[int, float]] = {
@@ -136,7 +137,7 @@ class PlacementProblem:
         bad = ~np.isfinite(w) | (w < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise PlacementError(f"weights[{i}] must be a finite number >= 0, got {w[i]!r}")
+            raise PlacementError(f"weights[{i}] must be a finite number >= 0, got {float(w[i])!r}")
         ids = np.array([str(c) for c in candidate_ids], dtype=object)
         if ids.shape[0] != n_cand:
             raise PlacementError(
@@ -160,7 +161,7 @@ class PlacementProblem:
         fixed_idx = _candidate_indices(fixed, seen, n_cand, name="fixed")
         if zone_rule not in ZONE_RULES:
             raise PlacementError(
-                f"zone_rule must be one of {', '.join(ZONE_RULES)}, got {zone_rule!r}"
+                f"zone_rule doit être l'une de {', '.join(ZONE_RULES)}, reçu {zone_rule!r}"
             )
         zone_arr: np.ndarray | None = None
         names: tuple[str, ...] = ()
@@ -246,7 +247,7 @@ class PlacementProblem:
         """
         hits = np.flatnonzero(self.candidate_ids == str(candidate_id))
         if hits.size == 0:
-            raise PlacementError(f"unknown candidate id '{candidate_id}'")
+            raise PlacementError(f"identifiant de candidat inconnu : '{candidate_id}'")
         return int(hits[0])
 
     def zone_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -300,19 +301,19 @@ class PlacementProblem:
         n_fixed = int(self.fixed.size)
         if p is not None:
             if isinstance(p, bool) or not isinstance(p, int | np.integer):
-                raise PlacementError(f"p must be a whole number of sites, got {p!r}")
+                raise PlacementError(f"p doit être un nombre entier de sites, reçu {p!r}")
             if p < 1:
-                raise PlacementError(f"p must be at least 1, got {p}")
+                raise PlacementError(f"p doit valoir au moins 1, reçu {int(p)}")
             if p < n_fixed:
                 raise PlacementError(
-                    f"p = {p} is smaller than the {n_fixed} fixed sites "
+                    f"p = {int(p)} est inférieur aux {plural(n_fixed, 'site imposé')} "
                     f"({', '.join(self.candidate_ids[self.fixed][:5])}"
-                    f"{'...' if n_fixed > 5 else ''}); p counts every open site, fixed ones "
-                    "included"
+                    f"{'...' if n_fixed > 5 else ''}) ; p compte tous les sites ouverts, "
+                    "imposés compris"
                 )
             if p > self.n_candidates:
                 raise PlacementError(
-                    f"p = {p} is larger than the {self.n_candidates} candidate sites"
+                    f"p = {int(p)} dépasse le nombre de sites candidats ({self.n_candidates})"
                 )
         if self.zones is None:
             return
@@ -324,18 +325,22 @@ class PlacementProblem:
         for z in range(n_zones):
             name = self.zone_names[z]
             if lo[z] > per_zone[z]:
-                what = "no candidate" if per_zone[z] == 0 else f"only {per_zone[z]} candidates"
+                what = (
+                    "aucun candidat"
+                    if per_zone[z] == 0
+                    else f"seulement {plural(int(per_zone[z]), 'candidat')}"
+                )
                 raise PlacementError(
-                    f"zone '{name}' must get at least {int(lo[z])} site(s) "
-                    f"({self.zone_rule}) but has {what}; add candidates in it or relax the "
-                    "zone rule"
+                    f"la zone '{name}' doit recevoir au moins {plural(int(lo[z]), 'site')} "
+                    f"({self.zone_rule}) mais n'a que {what} ; ajoutez-y des candidats ou "
+                    "assouplissez la règle de zones"
                 )
             if fixed_per_zone[z] > hi[z]:
                 fixed_names = self.candidate_ids[self.fixed[fixed_zone == z]]
                 raise PlacementError(
-                    f"zone '{name}' already has {fixed_per_zone[z]} fixed sites "
-                    f"({', '.join(fixed_names)}) but the rule {self.zone_rule} allows at most "
-                    f"{int(hi[z])}; use another zone rule or fewer fixed sites"
+                    f"la zone '{name}' a déjà {plural(int(fixed_per_zone[z]), 'site imposé')} "
+                    f"({', '.join(fixed_names)}) mais la règle {self.zone_rule} en permet au "
+                    f"plus {int(hi[z])} ; changez de règle de zones ou imposez moins de sites"
                 )
         if p is None:
             return
@@ -344,18 +349,19 @@ class PlacementProblem:
         most = float(np.minimum(hi, per_zone).sum()) + free
         if self.zone_rule == "exactly_one" and not self.zone_bounds and free == 0 and p != n_zones:
             raise PlacementError(
-                f"zone rule exactly_one needs p = {n_zones} (one site in each of the {n_zones} "
-                f"zones), got p = {p}; use at_least_one or at_most_one for another number"
+                f"la règle de zones exactly_one demande p = {n_zones} (un site dans chacune des "
+                f"{n_zones} zones), reçu p = {int(p)} ; prenez at_least_one ou at_most_one "
+                "pour un autre nombre"
             )
         if p < least:
             raise PlacementError(
-                f"p = {p} is too small: the zone rule {self.zone_rule} and the fixed sites need "
-                f"at least {least} sites"
+                f"p = {int(p)} est trop petit : la règle de zones {self.zone_rule} et les sites "
+                f"imposés demandent au moins {plural(least, 'site')}"
             )
         if p > most:
             raise PlacementError(
-                f"p = {p} is too large: the zone rule {self.zone_rule} allows at most "
-                f"{int(most)} sites over {n_zones} zones"
+                f"p = {int(p)} est trop grand : la règle de zones {self.zone_rule} permet au plus "
+                f"{plural(int(most), 'site')} sur {plural(n_zones, 'zone')}"
             )
 
 
@@ -371,7 +377,7 @@ def _candidate_indices(
         else:
             key = str(value)
             if key not in position:
-                raise PlacementError(f"{name}: unknown candidate id '{key}'")
+                raise PlacementError(f"{name} : identifiant de candidat inconnu '{key}'")
             out.append(position[key])
     return np.array(sorted(set(out)), dtype=np.int64)
 

@@ -401,7 +401,7 @@ def solve(
         if p is None or threshold_minutes is None or groups is None:
             raise PlacementError("the maxmin model needs p, threshold_minutes and demand_groups")
         return solve_maxmin(problem, p, threshold_minutes, demand_groups=groups, **options)
-    raise PlacementError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    raise PlacementError(f"model doit être l'un de {', '.join(MODELS)}, reçu {model!r}")
 
 
 # --- shared helpers -----------------------------------------------------------------------------

@@ -1729,7 +1729,7 @@ class _Stages:
 
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise NetworkError(f"{path}: road network file not found")
+        raise NetworkError(f"{path} : fichier du réseau routier introuvable")
     if path.stat().st_size == 0:
         raise NetworkError(f"{path}: road network file is empty")
 

@@ -210,7 +210,7 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
 
     path = Path(path)
     if not path.is_file():
-        raise NetworkError(f"{path}: road network file not found")
+        raise NetworkError(f"{path} : fichier du réseau routier introuvable")
     if path.stat().st_size == 0:
         raise NetworkError(f"{path}: road network file is empty")
     fmt = format or osm_file_format(path)
