@@ -81,7 +81,7 @@ def test_import_command_prints_notes_and_ids(shared_data: Path, tmp_path: Path,
                 "--map", "lon=X", "--map", "lat=Y", "--backend", "commune")
     text = capsys.readouterr().out
     assert code == 0
-    assert "4 sites placés (mds), 4 dans le territoire, 1 rejetés" in text
+    assert "4 sites placés (mds), 4 dans le territoire, 1 rejeté" in text
     assert "rejeté : ligne 6 (mds:s5, Point perdu)" in text
     assert "sites placés portent une note" in text
     assert "note : mds:s3 (Antenne Auch) : coordonnées en Lambert-93" in text

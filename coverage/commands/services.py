@@ -104,6 +104,7 @@ def import_services_command(
     l'en-tête est rejetée, jamais décalée). Si aucun site n'a pu être placé, rien
     n'est écrit et le code de sortie est 1.
     """
+    from coverage._french import plural
     from coverage.jobs.services import import_services_file
     from coverage.layers import load_territory
 
@@ -130,9 +131,9 @@ def import_services_command(
     show_warnings([w for w in caught if "could not be placed" not in str(w.message)])
     frame = catalogue.frame
     console.print(
-        f"{fmt_int(len(frame))} sites placés ({kind}), "
+        f"{plural(len(frame), 'site placé')} ({kind}), "
         f"{fmt_int(int(frame['in_territory'].sum()) if len(frame) else 0)} dans le territoire, "
-        f"{fmt_int(len(catalogue.rejected))} rejetés",
+        f"{plural(len(catalogue.rejected), 'rejeté')}",
         highlight=False,
         markup=False,
     )
