@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import contextvars
+import io
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -264,6 +265,7 @@ def write_table(
     *,
     columns: Mapping[str, Column] | None = None,
     style: str | None = None,
+    separator: str | None = None,
 ) -> Path:
     """Write a table as CSV in the chosen style (French spreadsheet by default).
 
@@ -277,6 +279,9 @@ def write_table(
         French header and kind for some columns (overrides :data:`COLUMNS`).
     style
         ``"fr"`` or ``"machine"``; ``None``: :func:`current_style`.
+    separator
+        French style only: a separator other than ``;`` (the geocoder keeps its
+        input's tab or ``|``); ``,`` is replaced by ``;`` (it is the decimal mark).
 
     Returns
     -------
@@ -289,8 +294,9 @@ def write_table(
         if chosen == "machine":
             frame.to_csv(part, index=False, encoding="utf-8")
         else:
+            sep = ";" if separator in (None, ",") else separator
             french_frame(frame, columns).to_csv(
-                part, sep=";", decimal=",", index=False, encoding="utf-8-sig"
+                part, sep=sep, decimal=",", index=False, encoding="utf-8-sig"
             )
     return path
 
@@ -298,10 +304,13 @@ def write_table(
 # --- reading back -------------------------------------------------------------------------------
 
 
-def is_french(path: str | Path) -> bool:
-    """Whether a table file is in the French style (byte-order mark or ``;`` header)."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
+def is_french(path: str | Path | bytes) -> bool:
+    """Whether a table (file or its bytes) is in the French style (byte-order mark or ``;``)."""
+    if isinstance(path, bytes):
+        head = path[:4096]
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
     if head.startswith(codecs.BOM_UTF8):
         return True
     first = head.split(b"\n", 1)[0]
@@ -326,7 +335,7 @@ def _machine_name(header: str, known: Mapping[str, str]) -> str:
 
 
 def read_written_table(
-    path: str | Path, *, dtype: Mapping[str, object] | None = None
+    path: str | Path | bytes, *, dtype: Mapping[str, object] | None = None
 ) -> pd.DataFrame:
     """Read a table written by :func:`write_table`, in either style, with machine names and values.
 
@@ -335,10 +344,15 @@ def read_written_table(
     :func:`pandas.read_csv` (codes: ``str``).
     """
     dtype = dict(dtype or {})
-    if not is_french(path):
+    french = is_french(path)
+    if isinstance(path, bytes):
+        path = io.BytesIO(path)  # type: ignore[assignment]
+    if not french:
         return pd.read_csv(path, dtype=dtype or None)
     known = {spec.header: name for name, spec in COLUMNS.items()}
     headers = pd.read_csv(path, sep=";", encoding="utf-8-sig", nrows=0).columns
+    if isinstance(path, io.BytesIO):
+        path.seek(0)
     names = {h: _machine_name(h, known) for h in headers}
     frame = pd.read_csv(
         path,
