@@ -25,6 +25,7 @@ import pandas as pd
 import pyogrio
 
 from coverage.errors import DataError
+from coverage.tables import read_written_table
 
 SUMMARY_FILE = "summary.json"
 GPKG_FILE = "results.gpkg"
@@ -146,7 +147,7 @@ class ResultFolder:
         path = self.path / TABLES_DIR / f"{name}.csv"
         if not path.is_file():
             raise DataError(f"no table '{name}' in this result", path=path)
-        return pd.read_csv(
+        return read_written_table(
             path,
             dtype={"insee_code": str, "canton_code": str, "epci_siren": str, "service_id": str},
         )

@@ -58,6 +58,8 @@ BAN_SEARCH_URL_ENV = "COVERAGE_BAN_API_URL"
 OVERPASS_URL_ENV = "COVERAGE_OVERPASS_URL"
 OVERPASS_RATE_LIMIT_ENV = "COVERAGE_OVERPASS_RATE_LIMIT"
 DEBUG_ENV = "COVERAGE_DEBUG"
+CSV_STYLE_ENV = "COVERAGE_CSV_STYLE"
+"""Style of the CSV tables the commands write: ``fr`` (French spreadsheet) or ``machine``."""
 
 KERNEL_BACKENDS = ("auto", "c", "scipy")
 DEFAULT_HTTP_TIMEOUT_S = 60.0
@@ -155,6 +157,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Toute valeur autre que vide, 0, false, non ou off : la commande montre la trace "
         "complète d'une erreur inattendue.",
         "désactivé",
+    ),
+    Variable(
+        CSV_STYLE_ENV,
+        "Style des tableaux CSV écrits : fr (« ; », virgule décimale, BOM, en-têtes "
+        "français, oui/non, pourcentages) ou machine (« , », point, noms anglais, sans BOM).",
+        "fr",
     ),
 )
 """Every variable the engine reads (docs/settings.md shows this table)."""
@@ -413,3 +421,25 @@ def debug() -> bool:
     empty, ``0``, ``false``, ``no``, ``non`` or ``off`` switches it on.
     """
     return _raw(DEBUG_ENV).lower() not in ("", *_NO)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+CSV_STYLES = ("fr", "machine")
+
+
+def csv_style() -> str:
+    """Style of the CSV tables (``COVERAGE_CSV_STYLE``): ``"fr"`` (default) or ``"machine"``.
+
+    Raises
+    ------
+    ConfigError
+        If the variable is set to anything else.
+    """
+    raw = _raw(CSV_STYLE_ENV).lower()
+    if not raw:
+        return "fr"
+    if raw not in CSV_STYLES:
+        raise ConfigError(f"${CSV_STYLE_ENV} doit valoir fr ou machine, pas {raw!r}")
+    return raw

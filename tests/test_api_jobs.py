@@ -38,6 +38,7 @@ from api.lists import ListStore, startup_lists
 from api.settings import ApiSettings
 from api.store import RunStore
 from coverage.errors import ConfigError
+from coverage.tables import read_written_table
 from tests.test_api import (
     AUTH,
     GERS_POPULATION,
@@ -268,7 +269,7 @@ def test_placement_files_are_served(client: TestClient, placement: dict[str, Any
     explained = client.get(files.format(name="sites_explication.csv"))
     assert explained.status_code == 200
     assert explained.headers["content-type"].startswith("text/csv")
-    table = pd.read_csv(io.StringIO(explained.text))
+    table = read_written_table(explained.content)
     assert len(table) == len(placement["sites"])
     matrix = client.get(files.format(name="matrice_couts.parquet"))
     assert matrix.headers["content-type"] == "application/vnd.apache.parquet"
@@ -289,9 +290,13 @@ def test_placement_curves_through_the_api(client: TestClient) -> None:
     done = wait_job(client, f"/placements/{response.json()['id']}")
     assert done["status"] == "done", done
     files = done["links"]["files"]
-    by_sites = pd.read_csv(io.StringIO(client.get(files.format(name="courbe_sites.csv")).text))
+    by_sites = read_written_table(
+        client.get(files.format(name="courbe_sites.csv")).content
+    )
     assert list(by_sites["nombre_sites"]) == [4, 5]
-    by_minutes = pd.read_csv(io.StringIO(client.get(files.format(name="courbe_seuil.csv")).text))
+    by_minutes = read_written_table(
+        client.get(files.format(name="courbe_seuil.csv")).content
+    )
     assert len(by_minutes) == 2
     png = client.get(files.format(name="courbes.png"))
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 
 from coverage.cli import main
@@ -16,6 +15,7 @@ from coverage.itinerary import ItineraryPlan, ItinerarySettings
 from coverage.itinerary.legs import check_consistency
 from coverage.jobs.itinerary import leg_matrix, plan_itinerary
 from coverage.jobs.resources import TerritoryResources
+from coverage.tables import read_written_table
 from tests.test_itinerary_plan import assert_plan_rules, parse_ics_strictly
 
 SETTINGS = ItinerarySettings(year=2027)
@@ -150,7 +150,7 @@ def test_cli_itinerary_writes_the_plan(
         "map.html",
     ):
         assert (out / name).is_file(), name
-    cal = pd.read_csv(out / "calendar.csv", dtype={"insee_code": str, "date": str})
+    cal = read_written_table(out / "calendar.csv", dtype={"insee_code": str, "date": str})
     assert len(cal) == 206
     assert not cal["date"].between("2027-08-09", "2027-08-20").any()
     events = parse_ics_strictly((out / "calendar.ics").read_bytes())

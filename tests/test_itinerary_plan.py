@@ -26,6 +26,7 @@ from coverage.itinerary.calendar import french_public_holidays
 from coverage.itinerary.ics import escape_text, fold_line
 from coverage.itinerary.plan import PlanExistsError
 from coverage.itinerary.tours import round_up
+from coverage.tables import read_written_table
 
 HOLIDAYS_2027 = {
     date(2027, 1, 1),
@@ -411,7 +412,7 @@ def test_write_outputs(plan: ItineraryPlan, tmp_path: Path) -> None:
     files = plan.write(out, writers=False)
     for key in ("calendar", "days", "stops", "spacing", "tours", "ics", "routes_geojson"):
         assert files[key].is_file(), key
-    cal = pd.read_csv(out / "calendar.csv", dtype={"insee_code": str})
+    cal = read_written_table(out / "calendar.csv", dtype={"insee_code": str})
     assert len(cal) == 80 and cal["insee_code"].str.len().eq(5).all()
     routes = gpd.read_file(out / "routes.geojson")
     assert len(routes) == 40 and routes.crs.to_epsg() == 4326

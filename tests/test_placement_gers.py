@@ -9,11 +9,11 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyogrio
 import pytest
 
 from coverage.cli import main
+from coverage.tables import read_written_table
 
 FIXED = {"32213": "Lombez", "32242": "Masseube", "32208": "Lectoure"}
 
@@ -129,11 +129,11 @@ def test_gers_result_folder_files(gers_placement) -> None:
     ):
         assert (out / name).is_file(), name
     assert {n for n, _ in pyogrio.list_layers(out / "sites.gpkg")} == {"sites", "communes"}
-    sites = pd.read_csv(out / "sites.csv", dtype={"insee_code": str})
+    sites = read_written_table(out / "sites.csv", dtype={"insee_code": str})
     assert len(sites) == 16 and sites["lon"].between(-0.5, 1.3).all()
     geo = json.loads((out / "sites.geojson").read_text("utf-8"))
     assert len(geo["features"]) == 16
-    communes = pd.read_csv(out / "communes.csv", dtype={"insee_code": str})
+    communes = read_written_table(out / "communes.csv", dtype={"insee_code": str})
     assert len(communes) == 458
     report = json.loads((out / "placement.json").read_text("utf-8"))
     assert report["result"]["status"] == "optimal"
@@ -186,8 +186,8 @@ def test_place_and_run_give_the_same_canton_figures(gers_placement) -> None:
     """
     study = gers_placement
     analysis = study.evaluation.analysis
-    placed = pd.read_csv(study.output_dir / "cantons.csv", dtype={"canton_code": str})
-    run = pd.read_csv(
+    placed = read_written_table(study.output_dir / "cantons.csv", dtype={"canton_code": str})
+    run = read_written_table(
         study.run_dir / "tables" / f"cantons_{analysis}.csv", dtype={"canton_code": str}
     )
     assert list(placed["canton_code"]) == list(run["canton_code"])

@@ -18,6 +18,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from coverage.tables import read_written_table
+
 pytestmark = pytest.mark.slow
 
 TOLERANCE_S = 1e-6
@@ -25,7 +27,9 @@ TOLERANCE_S = 1e-6
 
 def read_instance(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     pairs = pd.read_parquet(folder / "matrice_couts.parquet")
-    candidates = pd.read_csv(folder / "candidats.csv", dtype={"id_candidat": str, "zone": str})
+    candidates = read_written_table(
+        folder / "candidats.csv", dtype={"id_candidat": str, "zone": str}
+    )
     return pairs, candidates
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coverage.tables import read_written_table
+
 FIXED = {"32213": "Lombez", "32242": "Masseube", "32208": "Lectoure"}
 AUCH = "32013"
 AUCH_CANTONS = ("3204", "3205", "3206")
@@ -47,7 +49,9 @@ def test_written_plan_is_the_fifteen_chefs_lieux_and_lombez(gers_study) -> None:
     existing = plan.sites[plan.sites["status"] == "existant"]
     assert set(existing["insee_code"]) == set(FIXED)
     # the file of the folder lists the same 16 sites, with WGS84 coordinates
-    written = pd.read_csv(gers_study.output_dir / "plan_ecrit.csv", dtype={"insee_code": str})
+    written = read_written_table(
+        gers_study.output_dir / "plan_ecrit.csv", dtype={"insee_code": str}
+    )
     assert set(written["insee_code"]) == codes
     assert written["lon"].between(-0.4, 1.3).all() and written["lat"].between(43.2, 44.2).all()
 
@@ -69,7 +73,7 @@ def test_written_plan_figures_are_hand_checkable(gers_study) -> None:
     assert block["written_plan"]["territory"]["optimum"]["pop_within_model"] == 185_467
 
     # cells: plan_ecrit_communes.csv sums to the headline figure ...
-    communes = pd.read_csv(
+    communes = read_written_table(
         gers_study.output_dir / "plan_ecrit_communes.csv", dtype={"insee_code": str}
     )
     assert len(communes) == 458 and communes["population"].sum() == GERS_POPULATION
@@ -104,7 +108,7 @@ def test_written_plan_figures_are_hand_checkable(gers_study) -> None:
 
 def test_canton_comparison_sums_to_the_territory(gers_study) -> None:
     block = gers_study.summary["written_plan"]
-    cantons = pd.read_csv(
+    cantons = read_written_table(
         gers_study.output_dir / "comparaison_cantons.csv", dtype={"canton_code": str}
     )
     assert len(cantons) == 18  # 17 cantons + Auch's own line (3299)

@@ -28,6 +28,7 @@ from coverage.jobs.placement_questions import (
 )
 from coverage.placement import PlacementError, PlacementProblem, solve
 from coverage.placement.equity import group_shares, solve_maxmin, solve_tradeoff
+from coverage.tables import read_written_table
 
 # --- small instances -----------------------------------------------------------------------------
 
@@ -307,11 +308,11 @@ def test_cost_matrix_round_trip(tmp_path: Path) -> None:
         "matrix_csv": "matrice_couts.csv",
         "candidates": "candidats.csv",
     }
-    candidates = pd.read_csv(tmp_path / "candidats.csv")
+    candidates = read_written_table(tmp_path / "candidats.csv")
     assert list(candidates["id_candidat"]) == list(IDS)
     assert not candidates["impose"].any() and candidates["capacite"].isna().all()
     table = pd.read_parquet(tmp_path / "matrice_couts.parquet")
-    csv = pd.read_csv(tmp_path / "matrice_couts.csv", dtype={"id_demande": str})
+    csv = read_written_table(tmp_path / "matrice_couts.csv", dtype={"id_demande": str})
     assert list(table.columns) == [
         "id_demande",
         "id_candidat",
@@ -408,7 +409,7 @@ def test_gers_questions_files(gers_questions) -> None:
     for name in ("sites_explication.csv", "courbe_sites.csv", "courbe_seuil.csv", "courbes.png"):
         assert (out / name).is_file(), name
     assert (out / "courbes.png").read_bytes()[:4] == b"\x89PNG"
-    explain = pd.read_csv(out / "sites_explication.csv", dtype={"insee": str})
+    explain = read_written_table(out / "sites_explication.csv", dtype={"insee": str})
     assert len(explain) == 16
     # the plan is optimal: no single swap within the zone bounds does better
     assert (explain["perte"] >= -1e-6).all()
@@ -417,19 +418,19 @@ def test_gers_questions_files(gers_questions) -> None:
     only = problem.weights[cover.sum(axis=1) == 1] @ cover[cover.sum(axis=1) == 1]
     assert explain["habitants_seul_couverts"].to_numpy() == pytest.approx(only)
     assert explain["habitants_plus_proche"].sum() == pytest.approx(problem.weights.sum())
-    curve = pd.read_csv(out / "courbe_sites.csv")
+    curve = read_written_table(out / "courbe_sites.csv")
     assert curve["nombre_sites"].tolist() == [15, 16, 17]
     assert (curve["statut"] == "optimal").all()
     # without the zone rule 16 sites cover at least what the zoned optimum covers
     assert curve.loc[1, "habitants_couverts"] >= result.objective
-    threshold = pd.read_csv(out / "courbe_seuil.csv").set_index("seuil_minutes")
+    threshold = read_written_table(out / "courbe_seuil.csv").set_index("seuil_minutes")
     assert threshold.loc[20.0, "habitants_couverts"] == result.objective
     assert study.summary["files"]["matrix_parquet"] == "matrice_couts.parquet"
 
 
 def test_gers_sensitivity(gers_questions) -> None:
     study = gers_questions
-    table = pd.read_csv(study.output_dir / "sensibilite.csv").set_index("facteur")
+    table = read_written_table(study.output_dir / "sensibilite.csv").set_index("facteur")
     problem, chosen = study.instance.problem, study.result.chosen
     assert len(table) == 4  # speeds × 0.9 and × 1.1, access detour 1.04 and 1.56
     for factor in (0.9, 1.1):

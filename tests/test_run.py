@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import pyogrio
 import pytest
 import rasterio
@@ -17,6 +16,7 @@ from coverage.cli import main
 from coverage.jobs.compare import compare_results
 from coverage.jobs.run import ResultExistsError, run_scenario
 from coverage.scenario import load_scenario
+from coverage.tables import read_written_table
 from tests.conftest import REPO
 
 DEFAULT = REPO / "data/geo/gers/scenarios/actuel.toml"
@@ -78,14 +78,18 @@ def test_population_adds_up_and_every_commune_has_a_time(gers_run) -> None:
     for figures in summary["analyses"].values():
         for t in figures["thresholds"].values():
             assert t["pop_within"] + t["pop_beyond"] == 192_645
-    table = pd.read_csv(out / "tables/communes_france_services.csv", dtype={"insee_code": str})
+    table = read_written_table(
+        out / "tables/communes_france_services.csv", dtype={"insee_code": str}
+    )
     assert len(table) == 458
     finite = table["minutes_point"].notna()
     assert (finite | table["unreachable"]).all()
     for t in ("15", "20", "30"):
         assert int((table[f"pop_within_{t}"] + table[f"pop_beyond_{t}"]).sum()) == 192_645
     # canton table: Auch's pseudo-canton 3299 on its own line, totals still exact
-    cantons = pd.read_csv(out / "tables/cantons_france_services.csv", dtype={"canton_code": str})
+    cantons = read_written_table(
+        out / "tables/cantons_france_services.csv", dtype={"canton_code": str}
+    )
     assert "3299" in set(cantons["canton_code"]) and cantons["population"].sum() == 192_645
 
 
@@ -116,7 +120,7 @@ def test_tiers_lieux_figures(gers_run) -> None:
     assert tl["services"] == 3
     # the three open tiers-lieux are at Lombez, Masseube and Lectoure: their communes
     # are within 15 min, Auch (22 428 inhabitants) is not within 20 min
-    table = pd.read_csv(out / "tables/communes_tiers_lieu.csv", dtype={"insee_code": str})
+    table = read_written_table(out / "tables/communes_tiers_lieu.csv", dtype={"insee_code": str})
     rows = table.set_index("insee_code")
     for code in ("32213", "32242", "32208"):
         assert rows.loc[code, "minutes_point"] < 15
@@ -207,7 +211,9 @@ def test_health_accessibility_section(gers_run, shared_data: Path, tmp_path: Pat
     result = run_scenario(load_scenario(path), output_dir=tmp_path / "sante", data_dir=shared_data)
     health = result.summary["health"]
     assert health["supply_sites"] == 2 and health["supply_total"] == 8
-    table = pd.read_csv(tmp_path / "sante/tables/communes_health.csv", dtype={"insee_code": str})
+    table = read_written_table(
+        tmp_path / "sante/tables/communes_health.csv", dtype={"insee_code": str}
+    )
     # every FTE is shared out among the population that reaches it (per 100 000 inhabitants)
     distributed = (table["health__accessibility"] * table["population"]).sum() / 100_000
     # no neighbouring communes in the bundle: Condom (10 km from Lot-et-Garonne) shares

@@ -98,7 +98,8 @@ def test_catalogue_files_round_trip(catalogue: ServiceCatalogue, territory, tmp_
     assert gpd.read_file(gpkg).crs == "EPSG:2154"
     as_wgs84 = gpd.read_file(geojson)
     assert as_wgs84.crs == "EPSG:4326" and len(as_wgs84) == 95
-    assert len(pd.read_csv(csv_path, encoding="utf-8-sig")) == 95
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbfservice_id;")  # French style
+    assert len(pd.read_csv(csv_path, sep=";", encoding="utf-8-sig")) == 95
     with pytest.raises(DataError, match="unknown catalogue format"):
         catalogue.to_file(tmp_path / "cat.xlsx")
     # a written catalogue comes back as an extra list with the same rows and qualities
@@ -107,6 +108,10 @@ def test_catalogue_files_round_trip(catalogue: ServiceCatalogue, territory, tmp_
     assert sorted(again.frame["service_id"]) == sorted(catalogue.frame["service_id"])
     assert (again.frame["geocode_quality"].value_counts().to_dict()
             == {"input": 92, "municipality": 3})
+    from_csv = load_catalogue(territory, sources=[], extra=[csv_path])  # ";" and decimal comma
+    assert sorted(from_csv.frame["service_id"]) == sorted(catalogue.frame["service_id"])
+    assert abs(from_csv.frame["lon"] - again.frame.set_index("service_id").loc[
+        from_csv.frame["service_id"], "lon"].to_numpy()).max() < 1e-6
 
 
 # --- importing a département's own list ------------------------------------------------------

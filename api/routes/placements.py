@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import geopandas as gpd
-import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -26,6 +25,7 @@ from api.schemas import error_responses
 from api.security import require_token
 from api.state import AppState
 from api.store import RunRecord
+from coverage.tables import read_written_table
 
 router = APIRouter(tags=["études"])
 KIND = "placement"
@@ -199,7 +199,7 @@ async def cantons(request: Request, placement_id: RunIdPath) -> Response:
     folder = done_path(state, record)
 
     def compute() -> CachedBody:
-        table = pd.read_csv(folder / "cantons.csv", dtype={"canton_code": str})
+        table = read_written_table(folder / "cantons.csv", dtype={"canton_code": str})
         data = {"placement": record.id, "cantons": records(table)}
         return CachedBody.build(dumps(data), "application/json")
 

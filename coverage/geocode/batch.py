@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from coverage._outdir import staged_file
+from coverage import tables
 from coverage.csvio import FIRST_LINE, TableInfo, read_table
 from coverage.errors import DataError
 from coverage.geocode.base import QUALITY_LABELS, STATUS_LABELS, AddressQuery, Geocoder
@@ -438,10 +438,10 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, separator: str = ",") 
     coverage.errors.OutputError
         The file cannot be written, naming it.
     """
-    path = Path(path)
-    with staged_file(path) as part:
-        frame.to_csv(part, sep=separator, index=False, encoding="utf-8-sig")
-    return path
+    # the input's columns and the documented OUTPUT_COLUMNS keep their names (the file
+    # is read again as a service list); French style: ";", decimal comma, BOM
+    keep = {str(c): tables.Column(str(c), tables.column_for(str(c), frame[c]).kind) for c in frame}
+    return tables.write_table(frame, path, columns=keep, separator=separator)
 
 
 def geocode_file(

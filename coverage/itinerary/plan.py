@@ -47,6 +47,7 @@ from coverage.itinerary.stops import StopChoice
 from coverage.itinerary.tours import DayTour
 from coverage.jsonio import write_json
 from coverage.progress import Progress, silent
+from coverage.tables import write_table
 
 WRITERS_GROUP = "coverage.itinerary_writers"
 SUMMARY_FILE = "summary.json"
@@ -476,11 +477,11 @@ class ItineraryPlan:
             }
             for key, table in tables.items():
                 path = tmp / f"{key}.csv"
-                table.to_csv(path, index=False, encoding="utf-8")
+                write_table(table, path)
                 files[key] = path
             if self.choice is not None:
                 path = tmp / "communes.csv"
-                self.choice.communes.to_csv(path, index=False, encoding="utf-8")
+                write_table(self.choice.communes, path)
                 files["communes"] = path
             (tmp / "calendar.ics").write_bytes(self.to_ics().encode("utf-8"))
             files["ics"] = tmp / "calendar.ics"

@@ -19,6 +19,7 @@ import pandas as pd
 from coverage.access import threshold_key
 from coverage.errors import DataError
 from coverage.results import TABLES_DIR, read_summary, table_stem
+from coverage.tables import read_written_table, write_table
 
 
 @dataclass(eq=False)
@@ -58,8 +59,8 @@ class Comparison:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / "changes.csv", folder / "totals.csv", folder / "comparison.json"]
-        self.changes.to_csv(paths[0], index=False, encoding="utf-8")
-        self.totals.to_csv(paths[1], index=False, encoding="utf-8")
+        write_table(self.changes, paths[0])
+        write_table(self.totals, paths[1])
         paths[2].write_text(
             json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
@@ -142,4 +143,6 @@ def _communes(folder: str | Path, name: str) -> pd.DataFrame:
     path = Path(folder) / TABLES_DIR / f"{table_stem('communes', name)}.csv"
     if not path.is_file():
         raise DataError(f"missing table of analysis '{name}'", path=path)
-    return pd.read_csv(path, dtype={"insee_code": str, "canton_code": str, "epci_siren": str})
+    return read_written_table(
+        path, dtype={"insee_code": str, "canton_code": str, "epci_siren": str}
+    )

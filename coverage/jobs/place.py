@@ -77,6 +77,7 @@ from coverage.placement.problem import (
 from coverage.placement.solving import solve
 from coverage.progress import Progress, silent
 from coverage.scenario import Scenario, load_scenario, scenario_from_dict
+from coverage.tables import write_table
 
 DEFAULT_ALTERNATIVES = 3
 """Other optimal site sets looked for by default (``alternatives``)."""
@@ -689,17 +690,17 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
         folder / "sites.gpkg", layer="communes", driver="GPKG", engine="pyogrio"
     )
     files["sites_gpkg"] = "sites.gpkg"
-    to_wgs84_table(sites).to_csv(folder / "sites.csv", index=False)
+    write_table(to_wgs84_table(sites), folder / "sites.csv")
     files["sites_csv"] = "sites.csv"
     sites.to_crs("EPSG:4326").to_file(folder / "sites.geojson", driver="GeoJSON", engine="pyogrio")
     files["sites_geojson"] = "sites.geojson"
-    study.evaluation.communes.to_csv(folder / "communes.csv", index=False)
+    write_table(study.evaluation.communes, folder / "communes.csv")
     files["communes_csv"] = "communes.csv"
-    study.evaluation.cantons.to_csv(folder / "cantons.csv", index=False)
+    write_table(study.evaluation.cantons, folder / "cantons.csv")
     files["cantons_csv"] = "cantons.csv"
     zones = zones_frame(study.instance, study.result)
     if not zones.empty:
-        zones.to_csv(folder / "zones.csv", index=False)
+        write_table(zones, folder / "zones.csv")
         files["zones_csv"] = "zones.csv"
     header = (
         "Scénario écrit par « coverage place » : le scénario de base et les sites choisis\n"
@@ -709,12 +710,12 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
     (folder / SCENARIO_FILE).write_text(scenario_toml(study.scenario_raw, header=header), "utf-8")
     files["scenario"] = SCENARIO_FILE
     if study.written_plan is not None:
-        to_wgs84_table(study.written_plan.sites).to_csv(folder / PLAN_FILE, index=False)
+        write_table(to_wgs84_table(study.written_plan.sites), folder / PLAN_FILE)
         files["written_plan_csv"] = PLAN_FILE
-        plan_communes(study.written_plan).to_csv(folder / PLAN_COMMUNES_FILE, index=False)
+        write_table(plan_communes(study.written_plan), folder / PLAN_COMMUNES_FILE)
         files["written_plan_communes_csv"] = PLAN_COMMUNES_FILE
         cantons = pd.DataFrame(study.summary["written_plan"]["cantons"])
-        cantons.to_csv(folder / CANTON_COMPARISON_FILE, index=False)
+        write_table(cantons, folder / CANTON_COMPARISON_FILE)
         files["canton_comparison_csv"] = CANTON_COMPARISON_FILE
     return files
 

@@ -50,6 +50,7 @@ from coverage.placement.problem import (
     PlacementResult,
 )
 from coverage.placement.solving import solve
+from coverage.tables import write_table
 
 SPEED_FACTORS: tuple[float, ...] = (0.9, 1.1)
 DETOUR_FACTORS: tuple[float, ...] = (0.8, 1.2)
@@ -682,8 +683,8 @@ def write_cost_matrix(folder: str | Path, problem: PlacementProblem) -> dict[str
     folder = Path(folder)
     table = cost_matrix_table(problem)
     table.to_parquet(folder / FILES["matrix_parquet"], engine="pyarrow", index=False)
-    table.to_csv(folder / FILES["matrix_csv"], index=False)
-    candidates_table(problem).to_csv(folder / FILES["candidates"], index=False)
+    write_table(table, folder / FILES["matrix_csv"])
+    write_table(candidates_table(problem), folder / FILES["candidates"])
     return {
         "matrix_parquet": FILES["matrix_parquet"],
         "matrix_csv": FILES["matrix_csv"],
@@ -722,8 +723,9 @@ def write_questions(
     files: dict[str, str] = {}
     report: dict[str, Any] = {}
     t0 = time.perf_counter()
-    explain_sites(instance, result, model, threshold_minutes, groups=groups).to_csv(
-        folder / FILES["explanation"], index=False
+    write_table(
+        explain_sites(instance, result, model, threshold_minutes, groups=groups),
+        folder / FILES["explanation"],
     )
     files["explanation"] = FILES["explanation"]
     files |= write_cost_matrix(folder, instance.problem)
@@ -736,7 +738,7 @@ def write_questions(
         by_sites = sites_curve(
             instance.problem, model, span, threshold_minutes, groups=groups, options=opts
         )
-        by_sites.to_csv(folder / FILES["curve_sites"], index=False)
+        write_table(by_sites, folder / FILES["curve_sites"])
         files["curve_sites"] = FILES["curve_sites"]
         report["curve_sites_s"] = round(time.perf_counter() - t0, 3)
         report["curve_sites"] = (
@@ -750,7 +752,7 @@ def write_questions(
         by_minutes = minutes_curve(
             instance.problem, model, plan_p, values, result=result, groups=groups, options=opts
         )
-        by_minutes.to_csv(folder / FILES["curve_minutes"], index=False)
+        write_table(by_minutes, folder / FILES["curve_minutes"])
         files["curve_minutes"] = FILES["curve_minutes"]
         report["curve_minutes_s"] = round(time.perf_counter() - t0, 3)
     if by_sites is not None or by_minutes is not None:
@@ -765,7 +767,7 @@ def write_questions(
     if tradeoff:
         t0 = time.perf_counter()
         table = tradeoff_table(instance.problem, plan_p, threshold_minutes, options=opts)
-        table.to_csv(folder / FILES["tradeoff"], index=False)
+        write_table(table, folder / FILES["tradeoff"])
         files["tradeoff"] = FILES["tradeoff"]
         report["tradeoff_s"] = round(time.perf_counter() - t0, 3)
     if sensitivity:
@@ -773,7 +775,7 @@ def write_questions(
         table = sensitivity_table(
             instance, result, model, p, threshold_minutes, groups=groups, options=opts
         )
-        table.to_csv(folder / FILES["sensitivity"], index=False)
+        write_table(table, folder / FILES["sensitivity"])
         files["sensitivity"] = FILES["sensitivity"]
         report["sensitivity_s"] = round(time.perf_counter() - t0, 3)
         report["sensitivity"] = table.to_dict(orient="records")

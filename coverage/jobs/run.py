@@ -54,6 +54,7 @@ from coverage.progress import Progress, silent
 from coverage.results import GPKG_FILE, SUMMARY_FILE, TABLES_DIR, minutes_file, table_stem
 from coverage.routing.isochrones import isochrones
 from coverage.scenario import Scenario, select_services
+from coverage.tables import write_table
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
 
@@ -210,13 +211,22 @@ def _write_outputs(
             ("epci", result.table("epci")),
             ("underserved", result.underserved()),
         ):
-            table.to_csv(tables / f"{table_stem(kind, name)}.csv", index=False, encoding="utf-8")
+            write_table(table, tables / f"{table_stem(kind, name)}.csv")
     if health is not None:
         communes["health__accessibility"] = health["commune_value"]  # full precision
         communes["health__undersupplied"] = health["commune_undersupplied"]
-        communes[
-            ["insee_code", "name", "population", "health__accessibility", "health__undersupplied"]
-        ].to_csv(tables / f"{table_stem('communes', 'health')}.csv", index=False, encoding="utf-8")
+        write_table(
+            communes[
+                [
+                    "insee_code",
+                    "name",
+                    "population",
+                    "health__accessibility",
+                    "health__undersupplied",
+                ]
+            ],
+            tables / f"{table_stem('communes', 'health')}.csv",
+        )
     _write_layer(communes, gpkg, "communes")
     files["tables"] = f"{TABLES_DIR}/"
 

@@ -48,6 +48,7 @@ from coverage.errors import DataError
 from coverage.layers.config import BUILTIN_SERVICE_KINDS, ServiceSourceSpec, ServicesSpec
 from coverage.layers.readers import DataWarning
 from coverage.layers.territory import Territory
+from coverage.tables import Column, column_for, write_table
 
 CATALOGUE_COLUMNS: tuple[str, ...] = (
     "service_id",
@@ -206,9 +207,10 @@ class ServiceCatalogue:
                 path.unlink()
             self.frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON")
         elif suffix == ".csv":
-            pd.DataFrame(self.frame.drop(columns="geometry")).to_csv(
-                path, index=False, encoding="utf-8-sig"
-            )
+            table = pd.DataFrame(self.frame.drop(columns="geometry"))
+            # catalogue names kept (the file is read again as a service list)
+            keep = {str(c): Column(str(c), column_for(str(c), table[c]).kind) for c in table}
+            write_table(table, path, columns=keep)
         else:
             raise DataError(
                 f"unknown catalogue format '{suffix}': use .gpkg, .geojson or .csv", path=path

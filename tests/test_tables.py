@@ -1,0 +1,68 @@
+"""The French spreadsheet CSV style (default) and the machine style of the commands' tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coverage.jobs.compare import compare_results
+from coverage.tables import read_written_table, use_style, write_table
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_run_tables_open_in_columns_in_a_french_spreadsheet(gers_result) -> None:
+    raw = (gers_result.path / "tables" / "communes_france_services.csv").read_bytes()
+    assert raw.startswith(BOM + b"Code INSEE;Nom;Code canton;Canton;")
+    header, first = raw[3:].decode("utf-8").splitlines()[:2]
+    assert "Part au-delà de 20 min (%)" in header.split(";")
+    row = dict(zip(header.split(";"), first.split(";"), strict=True))
+    assert row["Injoignable"] in ("oui", "non")
+    assert "," in row["Temps moyen (min)"] and "." not in row["Temps moyen (min)"]
+    # read back: machine names, fractions, booleans
+    table = gers_result.table("communes_france_services")
+    assert table["share_beyond_20"].between(0, 1).all() and table["unreachable"].dtype == bool
+    assert table["insee_code"].str.len().eq(5).all()
+
+
+def test_machine_style_keeps_todays_columns(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "insee_code": ["32013"],
+            "share_beyond_20": [0.2138],
+            "unreachable": [False],
+            "minutes_mean": [7.86],
+        }
+    )
+    with use_style("machine"):
+        write_table(frame, tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_bytes() == (
+        b"insee_code,share_beyond_20,unreachable,minutes_mean\n32013,0.2138,False,7.86\n"
+    )
+    write_table(frame, tmp_path / "f.csv")
+    assert (tmp_path / "f.csv").read_bytes() == BOM + (
+        "Code INSEE;Part au-delà de 20 min (%);Injoignable;Temps moyen (min)\n"
+        "32013;21,38;non;7,86\n"
+    ).encode()
+    again = read_written_table(tmp_path / "f.csv", dtype={"insee_code": str})
+    pd.testing.assert_frame_equal(again, frame)
+
+
+def test_style_setting_and_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coverage.errors import ConfigError
+
+    monkeypatch.setenv("COVERAGE_CSV_STYLE", "machine")
+    write_table(pd.DataFrame({"a": [1.5]}), tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == b"a\n1.5\n"
+    monkeypatch.setenv("COVERAGE_CSV_STYLE", "excel")
+    with pytest.raises(ConfigError, match="COVERAGE_CSV_STYLE"):
+        write_table(pd.DataFrame({"a": [1.5]}), tmp_path / "b.csv")
+
+
+def test_compare_writes_french_tables(gers_result, tmp_path: Path) -> None:
+    comparison = compare_results(gers_result.path, gers_result.path)
+    _, totals, _ = comparison.write(tmp_path)
+    assert totals.read_bytes().startswith(BOM + b"Analyse;Seuil (min);")
+    assert read_written_table(totals)["lost"].eq(0).all()
