@@ -203,24 +203,13 @@ def print_health(health: dict[str, Any]) -> None:
 def _print_underserved(result: Any, population: int) -> None:
     from rich.table import Table
 
-    thresholds = sorted(result.thresholds_minutes, reverse=True)
-    ranked, used = None, None
-    for t in [result.reference_minutes, *[x for x in thresholds if x < result.reference_minutes]]:
-        ranked = result.underserved(threshold_minutes=t, top=10)
-        if len(ranked):
-            used = t
-            break
-    if used is None or ranked is None:
-        console.print(
-            f"Aucune commune n'a d'habitants au-delà de {min(thresholds):g} min.", highlight=False
-        )
+    used = result.underserved_threshold()  # the rule of the underserved table and method
+    note = result.underserved_note()
+    if note:
+        console.print(note, highlight=False, markup=False)
+    if used is None:
         return
-    if used != result.reference_minutes:
-        console.print(
-            f"Aucun habitant au-delà du seuil de référence ({result.reference_minutes:g} min) ; "
-            f"communes les plus éloignées au-delà de {used:g} min :",
-            highlight=False,
-        )
+    ranked = result.underserved(top=10)
     key = f"{used:g}".replace(".", "_")
     table = Table(
         title=f"Les communes les plus mal desservies (au-delà de {used:g} min)",
