@@ -27,8 +27,35 @@ def cache_key(parts: Iterable[Any]) -> str:
 
 
 def atomic_path(target: Path) -> Path:
-    """Return a temporary path next to ``target``; rename it onto ``target`` when done."""
+    """Return a temporary path next to ``target``; rename it onto ``target`` when done.
+
+    The temporary file gets the mode a new file gets from ``open()`` (``0666``
+    minus the umask), not ``mkstemp``'s ``0600``: writers that reopen it in
+    place (GDAL for GeoTIFFs) keep that mode, and colleagues sharing the folder
+    must be able to read the result.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, new_file_mode())
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` minus the process umask.
+
+    Read from ``/proc/self/status`` where it exists (setting the umask to read
+    it is not thread-safe), else by setting and restoring it.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -50,7 +50,6 @@ MAX_THRESHOLD_MINUTES = 600.0
 """Largest threshold accepted (10 hours): beyond it a threshold is surely a typing error."""
 
 
-
 def check_thresholds(
     thresholds_minutes: Sequence[float], *, name: str = "thresholds"
 ) -> list[float]:
@@ -75,6 +74,31 @@ def check_thresholds(
     if any(b <= a for a, b in itertools.pairwise(values)):
         raise QueryError(f"{name}: thresholds must be strictly increasing, got {values}")
     return [float(v) for v in values]
+
+
+def underserved_note(
+    reference_minutes: float, used_minutes: float | None, thresholds_minutes: Sequence[float]
+) -> str:
+    """Say in French which threshold ranks the underserved communes (empty: the reference).
+
+    Parameters
+    ----------
+    reference_minutes
+        The analysis' reference threshold.
+    used_minutes
+        The threshold used (:meth:`ServiceAccess.underserved_threshold`), ``None``
+        when nobody is beyond any threshold.
+    thresholds_minutes
+        The computed thresholds.
+    """
+    if used_minutes is None:
+        return f"Aucune commune n'a d'habitants au-delà de {min(thresholds_minutes):g} min."
+    if used_minutes == reference_minutes:
+        return ""
+    return (
+        f"Aucun habitant au-delà du seuil de référence ({reference_minutes:g} min) ; "
+        f"communes les plus éloignées au-delà de {used_minutes:g} min."
+    )
 
 
 def threshold_key(minutes: float) -> str:
@@ -282,6 +306,28 @@ class ServiceAccess:
             raise QueryError(f"unknown level {level!r}: use commune, canton, epci or departement")
         return _aggregate(self.communes, keys[level], self.thresholds_minutes)
 
+    def underserved_threshold(self) -> float | None:
+        """The threshold of the underserved ranking: the reference, or the next lower one.
+
+        The reference threshold when someone lives beyond it; otherwise the
+        largest lower threshold that has inhabitants beyond it (a planner still
+        sees the farthest communes); ``None`` when nobody is beyond any
+        threshold. The one rule of the terminal, the ``underserved`` table and
+        :meth:`underserved`.
+        """
+        ref = self.reference_minutes
+        lower = sorted((t for t in self.thresholds_minutes if t < ref), reverse=True)
+        for t in [ref, *lower]:
+            if (self.communes[f"pop_beyond_{threshold_key(t)}"] > 0).any():
+                return t
+        return None
+
+    def underserved_note(self) -> str:
+        """French sentence naming the threshold ranking the underserved ("" for the reference)."""
+        return underserved_note(
+            self.reference_minutes, self.underserved_threshold(), self.thresholds_minutes
+        )
+
     def underserved(
         self, *, threshold_minutes: float | None = None, top: int | None = None
     ) -> pd.DataFrame:
@@ -294,11 +340,19 @@ class ServiceAccess:
         Parameters
         ----------
         threshold_minutes
-            Defaults to :attr:`reference_minutes`; must be one of the thresholds.
+            Must be one of the thresholds. By default the threshold of
+            :meth:`underserved_threshold`: the reference, or the next lower
+            threshold with inhabitants beyond it when nobody is beyond the
+            reference (column ``threshold_minutes`` names the threshold used,
+            ``reference_minutes`` the reference, and ``attrs["note"]`` says so).
         top
             Keep only the first ``top`` communes.
         """
-        t = self.reference_minutes if threshold_minutes is None else float(threshold_minutes)
+        if threshold_minutes is None:
+            used = self.underserved_threshold()
+            t = self.reference_minutes if used is None else used
+        else:
+            t = float(threshold_minutes)
         if t not in self.thresholds_minutes:
             raise QueryError(
                 f"threshold {t:g} min is not one of the computed thresholds "
@@ -329,10 +383,21 @@ class ServiceAccess:
             "nearest_service_name",
             "pop_unreachable",
         ]
+        ref = threshold_key(self.reference_minutes)
+        if ref != key:  # the reference's own columns stay (readers look for them)
+            at = columns.index(f"pop_beyond_{key}")
+            columns[at:at] = [
+                f"pop_beyond_{ref}",
+                f"share_beyond_{ref}",
+            ]
         out = out[columns].reset_index(drop=True)
         out.insert(0, "rank", np.arange(1, len(out) + 1))
         out["threshold_minutes"] = t
-        return out.head(top) if top is not None else out
+        out["reference_minutes"] = self.reference_minutes
+        out = out.head(top) if top is not None else out
+        if threshold_minutes is None:
+            out.attrs["note"] = self.underserved_note()
+        return out
 
     def _excess_person_minutes(self, threshold_minutes: float) -> np.ndarray:
         ctx = self.context
@@ -364,6 +429,8 @@ class ServiceAccess:
             "minutes_mean": _round(dep["minutes_mean"]),
             "pop_unreachable": int(dep["pop_unreachable"]),
             "reference_minutes": self.reference_minutes,
+            "underserved_threshold_minutes": self.underserved_threshold(),
+            "underserved_note": self.underserved_note(),
             "thresholds": {},
         }
         for t in self.thresholds_minutes:

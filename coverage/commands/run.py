@@ -44,6 +44,14 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
             f"lot, ou lancez 'coverage fetch {territory}' une fois en ligne",
             path=bundle,
         )
+    unreachable = _unreachable_source()
+    if unreachable is not None:  # offline: say so at once, not after the download's retries
+        raise OfflineError(
+            f"aucun lot de données pour '{territory}' dans {bundle} ({origin}) et les sources "
+            f"officielles sont injoignables ({unreachable}) ; lancez 'coverage fetch "
+            f"{territory}' une fois en ligne, ou donnez --data DOSSIER (ou COVERAGE_DATA_DIR) "
+            "vers un lot existant"
+        )
     console.print(
         f"Aucun lot de données pour '{territory}' ({origin}) : téléchargement depuis les "
         f"sources officielles (coverage fetch {territory}) vers {bundle}…",
@@ -61,6 +69,27 @@ def ensure_bundle(territory: str, data: Path | None) -> None:
             f"injoignables ({exc}) ; copiez un lot et passez --data DOSSIER (ou réglez "
             f"COVERAGE_DATA_DIR), ou lancez 'coverage fetch {territory}' une fois en ligne"
         ) from None
+
+
+PROBE_TIMEOUT_S = 3.0
+"""How long ``coverage run`` waits for the first official source before saying it is offline."""
+
+
+def _unreachable_source(timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """One TCP connection to the first source a fetch downloads from; the host if it fails."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from coverage.jobs.fetch import FetchSources
+
+    url = urlsplit(FetchSources.from_env().geo_api_url)
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError:
+        return url.netloc or host
+    return None
 
 
 def run(
@@ -203,24 +232,13 @@ def print_health(health: dict[str, Any]) -> None:
 def _print_underserved(result: Any, population: int) -> None:
     from rich.table import Table
 
-    thresholds = sorted(result.thresholds_minutes, reverse=True)
-    ranked, used = None, None
-    for t in [result.reference_minutes, *[x for x in thresholds if x < result.reference_minutes]]:
-        ranked = result.underserved(threshold_minutes=t, top=10)
-        if len(ranked):
-            used = t
-            break
-    if used is None or ranked is None:
-        console.print(
-            f"Aucune commune n'a d'habitants au-delà de {min(thresholds):g} min.", highlight=False
-        )
+    used = result.underserved_threshold()  # the rule of the underserved table and method
+    note = result.underserved_note()
+    if note:
+        console.print(note, highlight=False, markup=False)
+    if used is None:
         return
-    if used != result.reference_minutes:
-        console.print(
-            f"Aucun habitant au-delà du seuil de référence ({result.reference_minutes:g} min) ; "
-            f"communes les plus éloignées au-delà de {used:g} min :",
-            highlight=False,
-        )
+    ranked = result.underserved(top=10)
     key = f"{used:g}".replace(".", "_")
     table = Table(
         title=f"Les communes les plus mal desservies (au-delà de {used:g} min)",

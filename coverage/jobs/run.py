@@ -457,8 +457,9 @@ def _summary(
                 "par commune sont arrondis à l'habitant, au-delà + en deçà = population légale"
             ),
             "underserved": (
-                "communes ayant des habitants au-delà du seuil de référence, classées par "
-                "habitants × minutes au-delà du seuil"
+                "communes ayant des habitants au-delà du seuil de référence (à défaut, du "
+                "seuil inférieur suivant qui en compte : underserved_threshold_minutes), "
+                "classées par habitants × minutes au-delà du seuil"
             ),
         },
         "analyses": {},
