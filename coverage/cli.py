@@ -76,6 +76,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coverage.commands.serve",
     "coverage.commands.itinerary",
     "coverage.commands.place",
+    "coverage.commands.portrait",
 )
 """Modules whose ``register(app)`` adds their commands (imported lazily inside commands)."""
 

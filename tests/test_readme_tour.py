@@ -5,8 +5,8 @@ repository) with the data next to it (``../shared/data``); each line of the
 tour's code block runs in bash, after the tour's own ``export`` line, with
 ``coverage`` standing for this interpreter's ``python -m coverage.cli``. Only
 ``serve`` (a server that runs until stopped) and ``fetch`` (needs the network)
-are skipped, and say so; ``place`` and ``itinerary`` (minutes of solving)
-run in the slow suite.
+are skipped, and say so; only ``info`` and ``--help`` run in the
+default suite, the others in the slow one.
 """
 
 from __future__ import annotations
@@ -65,13 +65,15 @@ def _subcommand(line: str) -> str:
     return words[1] if len(words) > 1 and words[0] == "coverage" else words[0]
 
 
-SLOW = {"place", "itinerary"}
-"""Lines of minutes (exact MIPs, a year's tours) run in the slow suite (``-m slow``)."""
+FAST = {"info", "--help"}
+"""Lines of a second or two, kept in the default suite; every other line (runs, networks,
+geocoding, exact MIPs, a year's tours: a minute or more together) runs in the slow suite
+(``-m slow``), which CI runs too."""
 
 
 @pytest.mark.parametrize(
     "line",
-    [pytest.param(c, marks=pytest.mark.slow) if _subcommand(c) in SLOW else c for c in COMMANDS],
+    [c if _subcommand(c) in FAST else pytest.param(c, marks=pytest.mark.slow) for c in COMMANDS],
     ids=[_subcommand(c) for c in COMMANDS],
 )
 def test_tour_line_runs_as_written(line: str, clone: Path, tmp_path: Path) -> None:
