@@ -1,6 +1,6 @@
 """Every page with the network cut: Chromium refuses any request to a host other than 127.0.0.1.
 
-The pages: the ``map.html`` a run writes (opened as ``file://``, as from a
+The pages: the ``map.html`` a run and an itinerary plan write (opened as ``file://``, as from a
 shared drive), the API's coverage map and an EPCI portrait (API without
 ``ASSETS_DIR``: Leaflet inlined), ``/docs`` (Swagger UI) and ``/redoc``
 (ReDoc) with their files served by the API. Each must render — Leaflet
@@ -138,6 +138,40 @@ def test_written_run_map_offline(browser, gers_result) -> None:
         if artefacts:
             Path(artefacts).mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(Path(artefacts) / "carte_hors_ligne.png"))
+    finally:
+        page.close()
+
+
+def test_written_itinerary_map_offline(browser, gers, tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from maps.itinerary_writer import write_itinerary_map
+
+    communes = gers.communes[gers.communes["insee_code"].isin(["32013", "32296", "32208"])]
+    points = communes.geometry.representative_point().to_numpy()
+    stops = gpd.GeoDataFrame(
+        {
+            "name": ["Auch", "Lectoure", "Nogaro"],
+            "visits": [12, 4, 8],
+            "population": communes["population"].to_numpy(),
+            "days": ["lundi", "mardi", "jeudi"],
+        },
+        geometry=points,
+        crs=communes.crs,
+    )
+    routes = gpd.GeoDataFrame(
+        {"day": [1, 2], "label": ["Tournée 1", "Tournée 2"], "minutes": [95.0, 70.5]},
+        geometry=[shapely.LineString(points[:2]), shapely.LineString(points[1:])],
+        crs=communes.crs,
+    )
+    stops.to_crs(4326).to_file(tmp_path / "stops.geojson", driver="GeoJSON")
+    routes.to_crs(4326).to_file(tmp_path / "tours.geojson", driver="GeoJSON")
+    summary = {"territory": {"label": "Gers"}, "period": {"start": "2026-01-05"}}
+    url = write_itinerary_map(tmp_path, summary)[0].resolve().as_uri()
+    page, cut = open_cut(browser, url, ".leaflet-container")
+    try:
+        assert_map_renders(page, cut, "itinéraire", min_paths=2)  # the two tours at least
     finally:
         page.close()
 
