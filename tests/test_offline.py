@@ -199,6 +199,7 @@ def test_openapi_pages_offline(browser, offline_api) -> None:
         assert "coverage-territoires" in page.locator(".swagger-ui .info .title").inner_text()
         assert not cut.outside and not cut.tiles, cut.outside
         assert not cut.errors, cut.errors
+        assert page.evaluate("window.__violations") == []  # the page's policy let it all run
     finally:
         page.close()
     page, cut = open_cut(browser, f"{base}/redoc", '[id^="operation/"]')
@@ -207,5 +208,11 @@ def test_openapi_pages_offline(browser, offline_api) -> None:
         assert "coverage-territoires" in page.locator("h1").first.inner_text()
         assert not cut.outside and not cut.tiles, cut.outside
         assert not cut.errors, cut.errors
+        # ReDoc always shows Redocly's logo from its CDN: the page's policy refuses it before any
+        # request leaves (img-src 'self' data:), ReDoc then hides the image; nothing else refused
+        violations = page.evaluate("window.__violations")
+        assert {(v["directive"], v["blocked"]) for v in violations} <= {
+            ("img-src", "https://cdn.redoc.ly/redoc/logo-mini.svg")
+        }, violations
     finally:
         page.close()
