@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api.cache import ResponseCache
+from api.docs_pages import add_docs_pages
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, internal_error
 from api.lists import ListStore, ServiceList, startup_lists
@@ -215,7 +216,10 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs_pages, with their files from this server
+        redoc_url=None,
     )
+    docs_paths = add_docs_pages(app)
     app.state.settings = settings
     install_error_handlers(app)
 
@@ -272,7 +276,7 @@ def create_app(
     # crash is answered by internal_error, past every middleware, with the same headers
     app.add_middleware(
         SecurityHeaders,
-        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+        docs_paths=docs_paths,
     )
     app.add_exception_handler(Exception, internal_error)
     return app

@@ -94,8 +94,8 @@ def docs_policy(page: str) -> str:
     """The policy of an OpenAPI page (Swagger UI, ReDoc) from its HTML.
 
     Its inline scripts by hash and its script files and stylesheets by URL
-    (FastAPI loads them from jsDelivr); images and fonts over HTTPS, requests
-    to this server only, ReDoc's worker from a ``blob:``.
+    (this server's, :mod:`api.docs_pages`); images and fonts from this server
+    or ``data:``, requests to this server only, ReDoc's worker from a ``blob:``.
     """
     scripts: list[str] = []
     for attributes, code in _SCRIPT_RE.findall(page):
@@ -110,8 +110,8 @@ def docs_policy(page: str) -> str:
         "default-src 'none'",
         "script-src " + " ".join(dict.fromkeys(scripts or ["'none'"])),
         "style-src " + " ".join(dict.fromkeys(["'unsafe-inline'", *styles])),
-        "img-src 'self' data: https:",
-        "font-src https: data:",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
         "connect-src 'self'",
         "worker-src blob:",
         "frame-ancestors 'none'",

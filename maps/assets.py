@@ -1,32 +1,40 @@
-"""Where a map page loads Leaflet/folium's JavaScript and CSS and its tiles from.
+"""Where a map page loads Leaflet's JavaScript and CSS and its tiles from.
 
-By default a page keeps folium's CDN URLs (jsDelivr, cdnjs, code.jquery.com)
-and OpenStreetMap's tile server. Public administrations often forbid calls to
-third-party CDNs: :class:`AssetConfig` with a ``base_url`` points every
-script and stylesheet of the page under that URL instead, with the file
-layout of npm's ``node_modules`` folder (``<base_url>/leaflet/dist/leaflet.js``),
-so that serving the ``node_modules`` folder of::
+By default (offline) a page carries Leaflet itself: the JavaScript and CSS of
+the Python package ``xstatic-leaflet`` (Leaflet 1.9.3, folium's version; its
+images as ``data:`` URIs) are written into the page, so that a ``map.html``
+opened from a shared drive or served on an intranet calls no other server
+but its tile server (:func:`inline_asset`). The maps of this package only
+need Leaflet: their markers are inline SVG, their popups plain Leaflet, so
+:func:`apply_assets` drops jQuery, Bootstrap, awesome-markers and Font
+Awesome from the page; an element added later that needs one of them (a
+``folium.Popup`` needs jQuery, a ``folium.Icon`` awesome-markers) or a folium
+plugin makes an offline page fail with a clear error rather than call a CDN.
+
+:class:`AssetConfig` with a ``base_url`` points every script and stylesheet
+of the page under that URL instead, with the file layout of npm's
+``node_modules`` folder (``<base_url>/leaflet/dist/leaflet.js``), so that
+serving the ``node_modules`` folder of::
 
     npm install leaflet@1.9 jquery@3 leaflet.awesome-markers@2 \\
         @fortawesome/fontawesome-free@6 bootstrap@5
 
 as static files at ``base_url`` is enough (:func:`local_asset_files` lists the
-files; :func:`install_local_assets` copies just those). The maps of this
-package only need Leaflet itself (``npm install leaflet@1.9``): their markers
-are inline SVG, their popups plain Leaflet, so :func:`apply_assets` drops
-jQuery, Bootstrap, awesome-markers and Font Awesome from the page unless an
-element added later needs them (a ``folium.Popup`` needs jQuery, a
-``folium.Icon`` needs awesome-markers and Font Awesome). Two folium
+files; :func:`install_local_assets` copies just those). Two folium
 stylesheets have no npm package and are dropped when self-hosting:
 Bootstrap 3's glyphicons (use ``folium.Icon(prefix="fa")``) and
 ``leaflet.awesome.rotate.css`` (``Icon(angle=...)`` does not rotate).
+``AssetConfig(cdn=True)`` keeps folium's CDN URLs (jsDelivr, cdnjs...).
 """
 
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,14 +45,18 @@ if TYPE_CHECKING:
 
 OSM_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_TILES_ATTRIBUTION = (
-    '&copy; <a href="https://www.openstreetmap.org/copyright">'
-    "les contributeurs d’OpenStreetMap</a>"
+    '&copy; <a href="https://www.openstreetmap.org/copyright">les contributeurs d’OpenStreetMap</a>'
 )
 NPM_INSTALL = (
     "npm install leaflet@1.9 jquery@3 leaflet.awesome-markers@2 "
     "@fortawesome/fontawesome-free@6 bootstrap@5"
 )
 """The command that fetches every file of :data:`ASSET_FILES` into ``node_modules``."""
+
+INLINE_PREFIX = "coverage-inline:"
+"""The URL given to an asset written into the page (replaced by its text at render)."""
+INLINE_ASSETS: frozenset[str] = frozenset({"leaflet", "leaflet_css"})
+"""folium assets written into offline pages (from ``xstatic-leaflet``)."""
 
 _MAPPED_ATTR = "_coverage_assets"
 _BUILT_ATTR = "_coverage_built"
@@ -165,8 +177,9 @@ class AssetConfig:
     Parameters
     ----------
     base_url
-        ``None`` keeps folium's CDN URLs. Otherwise every script and
-        stylesheet URL becomes ``<base_url>/<npm package>/<path>`` (see
+        ``None`` (default): Leaflet is written into the page (offline, see
+        :func:`inline_asset`). Otherwise every script and stylesheet URL
+        becomes ``<base_url>/<npm package>/<path>`` (see
         :func:`local_asset_files`); an absolute path (``"/assets"``) or a
         full URL. A folium plugin whose assets are not known here makes
         rendering fail rather than call a CDN.
@@ -180,6 +193,8 @@ class AssetConfig:
         ``False`` draws no background at all (data layers only).
     tiles_max_zoom
         Highest zoom the tile server serves.
+    cdn
+        ``True`` keeps folium's CDN URLs (the page then needs the Internet).
     """
 
     base_url: str | None = None
@@ -187,15 +202,28 @@ class AssetConfig:
     tiles_attribution: str | None = None
     tiles: bool = True
     tiles_max_zoom: int = 19
+    cdn: bool = False
 
     def __post_init__(self) -> None:
         if self.base_url is not None and not self.base_url.strip():
-            raise MapError("AssetConfig: base_url is empty; use None for folium's CDN URLs")
+            raise MapError(
+                "AssetConfig: base_url is empty; use None for assets inlined in the page"
+            )
+        if self.base_url is not None and self.cdn:
+            raise MapError(
+                "AssetConfig : base_url et cdn=True s’excluent (fichiers servis sous base_url, "
+                "ou CDN de folium)"
+            )
         if self.tiles_url is not None and self.tiles_attribution is None:
             raise MapError(
                 "AssetConfig: tiles_attribution is required with tiles_url "
                 "(the tile provider's copyright line)"
             )
+
+    @property
+    def inline(self) -> bool:
+        """Whether Leaflet is written into the page (neither ``base_url`` nor ``cdn``)."""
+        return self.base_url is None and not self.cdn
 
     @property
     def tile_template(self) -> str:
@@ -213,10 +241,21 @@ class AssetConfig:
         Raises
         ------
         MapError
-            If assets are self-hosted and ``name`` is not a known asset.
+            If assets are inlined or self-hosted and ``name`` has no local copy.
         """
-        if self.base_url is None:
+        if self.cdn:
             return default_url
+        if self.inline:
+            if name in INLINE_ASSETS:
+                return INLINE_PREFIX + name
+            if name in NOT_SELF_HOSTED:
+                return None
+            raise MapError(
+                f"la ressource « {name} » ({default_url}) n’a pas de copie locale : une carte "
+                "hors ligne ne contient que Leaflet ; retirez l’élément qui en a besoin, ou "
+                "utilisez AssetConfig(base_url=...) (fichiers npm servis localement) ou "
+                "AssetConfig(cdn=True)"
+            )
         if name in NOT_SELF_HOSTED:
             return None
         asset = _BY_NAME.get(name)
@@ -227,6 +266,45 @@ class AssetConfig:
                 "server; remove the plugin that needs it or add it to maps.assets.ASSET_FILES"
             )
         return f"{self.base_url.rstrip('/')}/{asset.url_path}"
+
+
+_CSS_IMAGE_RE = re.compile(r"url\((images/[\w.@-]+\.png)\)")
+
+
+@cache
+def inline_asset(name: str) -> str:
+    """The text of an asset written into offline pages, from the package ``xstatic-leaflet``.
+
+    Parameters
+    ----------
+    name
+        ``"leaflet"`` (``leaflet.js``) or ``"leaflet_css"`` (``leaflet.css``, its
+        images written as ``data:`` URIs).
+
+    Raises
+    ------
+    MapError
+        If ``name`` is not one of :data:`INLINE_ASSETS` or the package is missing.
+    """
+    if name not in INLINE_ASSETS:
+        raise MapError(f"unknown inline asset '{name}' (known: {', '.join(sorted(INLINE_ASSETS))})")
+    try:
+        from xstatic.pkg import leaflet
+    except ImportError:
+        raise MapError(
+            "le paquet Python xstatic-leaflet est absent : pip install xstatic-leaflet "
+            "(Leaflet écrit dans les pages hors ligne)"
+        ) from None
+    folder = Path(leaflet.BASE_DIR)
+    if name == "leaflet":
+        return (folder / "leaflet.js").read_text("utf-8")
+    css = (folder / "leaflet.css").read_text("utf-8")
+
+    def data_uri(match: re.Match[str]) -> str:
+        encoded = base64.b64encode((folder / match.group(1)).read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{encoded})"
+
+    return _CSS_IMAGE_RE.sub(data_uri, css)
 
 
 def local_asset_files(names: tuple[str, ...] | None = None) -> list[dict[str, str]]:
@@ -323,7 +401,7 @@ def attach(fmap: folium.Map, assets: AssetConfig | None, *, built: bool = True) 
 
 
 def config_of(fmap: folium.Map) -> AssetConfig:
-    """The asset configuration attached to a map (default: folium's CDNs)."""
+    """The asset configuration attached to a map (default: Leaflet inlined, offline)."""
     return getattr(fmap, _MAPPED_ATTR, None) or AssetConfig()
 
 
@@ -370,7 +448,8 @@ def apply_assets(fmap: folium.Map, assets: AssetConfig | None = None) -> None:
 
     config = assets or config_of(fmap)
     setattr(fmap, _MAPPED_ATTR, config)
-    built = getattr(fmap, _BUILT_ATTR, False)
+    # an offline page keeps only what its elements need, whoever built the map
+    built = getattr(fmap, _BUILT_ATTR, False) or config.inline
     extras = _needed_extras(fmap) if built else set()
     if config.base_url is not None and "glyphicons_css" in extras:
         raise MapError(

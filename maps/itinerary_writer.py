@@ -20,7 +20,7 @@ def _fr(value: float, digits: int = 0) -> str:
 
 
 def write_itinerary_map(folder: Path, summary: dict[str, Any]) -> list[Path]:
-    """Write ``map.html`` (folium's CDN assets) in an itinerary plan folder.
+    """Write ``map.html`` (offline: Leaflet inlined) in an itinerary plan folder.
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
-from maps.assets import apply_assets, config_of, walk
+from maps.assets import INLINE_PREFIX, apply_assets, config_of, inline_asset, walk
 from maps.csp import page_policy
 from maps.errors import MapError
 from maps.escape import guard_script, template
@@ -64,6 +64,35 @@ script (branca's own ``<meta http-equiv="content-type">`` is left out: one encod
 
 _LINK_RE = re.compile(r"""<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
 _SCRIPT_RE = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
+
+
+_INLINE_KEY = "coverage_inline_"
+"""Header keys of the assets written into the page (dropped before the next render)."""
+
+
+def _inline_assets(header: object) -> None:
+    """Replace each link to an inlined asset by its ``<script>`` or ``<style>`` element."""
+    from branca.element import CssLink, Element
+
+    children = header._children  # type: ignore[attr-defined]
+    inlined, others = [], []
+    for key, child in children.items():
+        url = str(getattr(child, "url", ""))
+        if url.startswith(INLINE_PREFIX):
+            name = url[len(INLINE_PREFIX) :]
+            text = inline_asset(name)
+            if isinstance(child, CssLink):
+                html = "<style>" + text.replace("</", "<\\/") + "</style>"
+            else:
+                html = f"<script>{guard_script(text)}</script>"
+            # the text is no template: the element writes it as it is
+            element = Element("{{ this.text }}")
+            element.text = html
+            inlined.append((_INLINE_KEY + name, element))
+        else:
+            others.append((key, child))
+    children.clear()  # Leaflet first, as folium's first render orders it, on every render
+    children.update(inlined + others)
 
 
 @dataclass(frozen=True)
@@ -120,10 +149,12 @@ def render_page(fmap: folium.Map, *, embed: bool = False) -> MapPage:
     apply_assets(fmap, config)
     # links are re-added by every element at render: drop those of an earlier render
     for key, child in list(figure.header._children.items()):
-        if isinstance(child, JavascriptLink | CssLink):
+        if isinstance(child, JavascriptLink | CssLink) or key.startswith(_INLINE_KEY):
             del figure.header._children[key]
     for child in figure._children.values():  # as Figure.render: fills header, html, script
         child.render()
+    if config.inline:
+        _inline_assets(figure.header)
     # the page declares its encoding first, itself: branca's declaration stays out of this page
     encoding = figure.header._children.pop("meta_http", None)
     try:
@@ -156,6 +187,11 @@ def render_page(fmap: folium.Map, *, embed: bool = False) -> MapPage:
         body=Markup(body),
         script=script,
     )
+    if config.inline and _LINK_RE.search(page):
+        raise MapError(
+            "une page hors ligne chargerait un fichier d’ailleurs "
+            f"({_LINK_RE.search(page).group(1)}) ; AssetConfig(cdn=True) accepte les CDN"
+        )
     if config.base_url is not None:
         base = config.base_url.rstrip("/") + "/"
         outside = [url for url in _LINK_RE.findall(page) if not url.startswith(base)]

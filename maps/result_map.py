@@ -14,7 +14,7 @@ from coverage.results import MAP_FILE
 
 
 def write_result_map(folder: Path, summary: dict[str, Any]) -> list[Path]:
-    """Write ``map.html`` (every analysis, folium's CDN assets) in a result folder.
+    """Write ``map.html`` (every analysis, offline: Leaflet inlined) in a result folder.
 
     Parameters
     ----------

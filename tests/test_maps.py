@@ -45,7 +45,8 @@ def control_html(fmap, css_class: str) -> str:
     from maps._controls import HtmlControl
 
     found = [
-        c.html for c in fmap._children.values()
+        c.html
+        for c in fmap._children.values()
         if isinstance(c, HtmlControl) and css_class in c.css_class
     ]
     assert len(found) == 1
@@ -116,13 +117,16 @@ def test_choropleth_has_every_commune_with_its_class(full_map, gers_result) -> N
 
 def test_commune_popup_is_french_and_complete(full_map, gers_result) -> None:
     auch = next(
-        f["properties"] for f in shared_data(full_map)["features"]
+        f["properties"]
+        for f in shared_data(full_map)["features"]
         if f["properties"]["insee_code"] == "32013"
     )
     popup = auch["values"]["france_services"]["popup"]
-    nearest = gers_result.layer("communes").set_index("insee_code").loc[
-        "32013", "france_services__nearest_service_name"
-    ]
+    nearest = (
+        gers_result.layer("communes")
+        .set_index("insee_code")
+        .loc["32013", "france_services__nearest_service_name"]
+    )
     assert "<b>Auch (32013)</b>" in popup
     assert "Habitants</th><td>22\u202f428" in popup
     assert "Temps moyen (France services)" in popup and "Au-delà de 30 min" in popup
@@ -204,7 +208,8 @@ def test_legend_attribution_and_provenance_in_french(full_map, full_page, gers_r
 
     assert str(htmlsafe_json_dumps(legend)) in full_page  # the page carries this legend
     # attribution: OSM contributors (tiles and network), IGN / INSEE, service producers
-    attribution = re.search(r"addAttribution\((.*?)\);", full_page).group(1)
+    body = full_page[full_page.index("<body>") :]  # after Leaflet's own code, inlined in the head
+    attribution = re.search(r"addAttribution\((.*?)\);", body).group(1)
     text = json.loads(attribution)
     assert "les contributeurs d’OpenStreetMap" in text
     assert "TravelMapping HighwayData, routes numérotées dérivées d’OSM" in text
@@ -229,7 +234,10 @@ def test_one_analysis_map(gers_result) -> None:
 def test_result_map_written_by_the_run(gers_result, full_page) -> None:
     page = (gers_result.path / "map.html").read_text("utf-8")
     assert '<html lang="fr">' in page
-    assert "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js" in page
+    # offline: Leaflet 1.9.3 (xstatic-leaflet) written into the page, no file loaded from elsewhere
+    assert "Leaflet 1.9.3" in page and "cdn.jsdelivr" not in page
+    assert not re.search(r"<script\b[^>]*\bsrc=|<link\b[^>]*\bhref=", page)
+    assert "url(images/" not in page and "url(data:image/png;base64," in page
     # lighter than one GeoJSON per commune: outlines written once, simplified for the web
     assert len(page.encode()) < 3_000_000
     assert page.count('"insee_code": "32013"') == 1
@@ -245,9 +253,9 @@ def test_portrait_has_exactly_the_epci_communes(gers_result, gers) -> None:
     assert codes == expected and len(codes) == 26
     # fitted to the EPCI's outline
     fit = next(c for c in fmap._children.values() if type(c).__name__ == "FitBounds")
-    west, south, east, north = gers.epci.loc[
-        gers.epci["epci_siren"] == BAS_ARMAGNAC
-    ].to_crs(4326).total_bounds
+    west, south, east, north = (
+        gers.epci.loc[gers.epci["epci_siren"] == BAS_ARMAGNAC].to_crs(4326).total_bounds
+    )
     assert np.allclose(fit.bounds, [[south, west], [north, east]], atol=0.002)
     legend = control_html(fmap, "coverage-legend")
     assert "CC du Bas Armagnac" in legend
@@ -310,8 +318,12 @@ def test_self_hosted_assets_leave_no_third_party_url(gers_result) -> None:
         assert not outside, outside
         assert "cdn.jsdelivr" not in page and "tile.openstreetmap.org" not in page
     default = maps.render_html(maps.portrait_map(gers_result, BAS_ARMAGNAC))
-    assert "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css" in default
+    assert "cdn.jsdelivr" not in default and "Leaflet 1.9.3" in default
     assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in default
+    cdn = maps.render_html(
+        maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=AssetConfig(cdn=True))
+    )
+    assert "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css" in cdn
 
 
 def test_assets_follow_what_elements_need(gers_result) -> None:
@@ -342,8 +354,13 @@ def test_assets_follow_what_elements_need(gers_result) -> None:
     Fullscreen().add_to(other)
     with pytest.raises(MapError, match=r"asset 'Control\.Fullscreen\.js' .* no self-hosted copy"):
         maps.render_html(other)
+    # offline (the default) the plugin is refused too, in French
+    offline = maps.portrait_map(gers_result, BAS_ARMAGNAC)
+    Fullscreen().add_to(offline)
+    with pytest.raises(MapError, match=r"« Control\.Fullscreen\.js » .* pas de copie locale"):
+        maps.render_html(offline)
     # with folium's CDNs the same plugin renders
-    cdn = maps.portrait_map(gers_result, BAS_ARMAGNAC)
+    cdn = maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=AssetConfig(cdn=True))
     Fullscreen().add_to(cdn)
     assert "fullscreen" in maps.render_html(cdn).lower()
     apply_assets(cdn)  # idempotent
@@ -382,9 +399,13 @@ def _itinerary(gers):
     communes = gers.communes[gers.communes["insee_code"].isin(["32013", "32296", "32208", "32107"])]
     points = communes.geometry.representative_point()
     stops = gpd.GeoDataFrame(
-        {"name": communes["name"].to_numpy(), "visits": [12, 4, 8, 1],
-         "population": communes["population"].to_numpy()},
-        geometry=points.to_numpy(), crs=communes.crs,
+        {
+            "name": communes["name"].to_numpy(),
+            "visits": [12, 4, 8, 1],
+            "population": communes["population"].to_numpy(),
+        },
+        geometry=points.to_numpy(),
+        crs=communes.crs,
     )
     xy = points.to_numpy()
     routes = gpd.GeoDataFrame(
@@ -442,8 +463,12 @@ def test_export_png(gers_result, tmp_path: Path) -> None:
     assert pixels[(0x1A, 0x98, 0x50)] > 20_000 and pixels[(0x91, 0xCF, 0x60)] > 20_000
     assert pixels.get((0xD7, 0x30, 0x27), 0) < 500
     portrait = maps.export_png(
-        gers_result, tmp_path / "sub" / "bas_armagnac.png", analysis="tiers_lieu",
-        epci_siren=BAS_ARMAGNAC, dpi=80, figsize_in=(6.0, 5.0),
+        gers_result,
+        tmp_path / "sub" / "bas_armagnac.png",
+        analysis="tiers_lieu",
+        epci_siren=BAS_ARMAGNAC,
+        dpi=80,
+        figsize_in=(6.0, 5.0),
     )
     assert _png_size(portrait) == (480, 400)
     pixels = {c: n for n, c in Image.open(portrait).convert("RGB").getcolors(1_000_000)}
@@ -497,32 +522,38 @@ def _inline_hashes(page: str) -> set[str]:
 
 
 def test_page_policy_allows_exactly_its_scripts(gers_result) -> None:
-    cases = {
-        None: ["https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"],
-        "/assets": ["'self'"],
-        "https://static.example.fr/npm/": [
-            "https://static.example.fr/npm/leaflet/dist/leaflet.js"
-        ],
-    }
-    for base, files in cases.items():
-        assets = AssetConfig(base_url=base)
+    cases = [
+        (AssetConfig(), []),  # offline: Leaflet inlined, allowed by its hash
+        (AssetConfig(cdn=True), ["https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"]),
+        (AssetConfig(base_url="/assets"), ["'self'"]),
+        (
+            AssetConfig(base_url="https://static.example.fr/npm/"),
+            ["https://static.example.fr/npm/leaflet/dist/leaflet.js"],
+        ),
+    ]
+    for assets, files in cases:
         for embed in (False, True):
             fmap = maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=assets)
             page = maps.render_page(fmap, embed=embed)
             scripts = _policy_scripts(page.policy)
             hashes = _inline_hashes(page.html)
-            assert len(hashes) == (3 if embed else 2)  # folium's switches, the map, the fold
-            assert set(scripts) == hashes | set(files), (base, embed)
+            # folium's switches, the map, the fold (embed), Leaflet itself (offline)
+            assert len(hashes) == (3 if embed else 2) + assets.inline
+            assert set(scripts) == hashes | set(files), (assets, embed)
             assert page.policy.startswith("default-src 'none'; ")
             assert "base-uri 'none'; form-action 'none'" in page.policy
             assert page.html.index("Content-Security-Policy") < page.html.index("<script")
     tiles = maps.render_page(maps.portrait_map(gers_result, BAS_ARMAGNAC)).policy
+    assert "img-src https://tile.openstreetmap.org/ data:; base-uri" in tiles  # no font
+    cdn = AssetConfig(cdn=True)
+    tiles = maps.render_page(maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=cdn)).policy
     leaflet = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/"
     assert f"img-src https://tile.openstreetmap.org/ {leaflet} data:; font-src {leaflet};" in tiles
     none = AssetConfig(tiles=False)
-    assert "openstreetmap" not in maps.render_page(
-        maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=none)
-    ).policy
+    assert (
+        "openstreetmap"
+        not in maps.render_page(maps.portrait_map(gers_result, BAS_ARMAGNAC, assets=none)).policy
+    )
 
 
 def test_escaping_helpers_and_layer_names() -> None:

@@ -333,16 +333,18 @@ def test_openapi_pages_allow_their_own_scripts(server: Server) -> None:
     hashes = inline_script_hashes(docs.text)
     assert hashes and hashes <= set(rules["script-src"])
     assert "'unsafe-inline'" not in rules["script-src"]
+    # Swagger UI and ReDoc from this server (fastapi-offline's files), never from a CDN
+    assert 'src="/docs-assets/swagger-ui-bundle.js"' in docs.text
     assert (
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
-        in (rules["script-src"])
+        "'self'" in rules["script-src"] and "https:" not in docs.headers["content-security-policy"]
     )
     assert rules["frame-ancestors"] == ["'none'"] and rules["connect-src"] == ["'self'"]
     redoc = server.http.get("/redoc")
-    assert (
-        "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
-        in directives(redoc.headers["content-security-policy"])["script-src"]
-    )
+    assert 'src="/docs-assets/redoc.standalone.js"' in redoc.text
+    assert "fonts.googleapis" not in redoc.text
+    assert "'self'" in directives(redoc.headers["content-security-policy"])["script-src"]
+    bundle = server.http.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "javascript" in bundle.headers["content-type"]
 
 
 def test_frame_ancestors_setting() -> None:
@@ -418,7 +420,7 @@ def _hostile_itinerary(gers) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 @pytest.fixture(scope="module")
 def hostile_pages(hostile_result: ResultFolder, gers, tmp_path_factory) -> dict[str, str]:
-    """Pages with folium's CDN assets, as map files are written."""
+    """Pages as map files are written: offline, Leaflet inlined."""
     from maps.itinerary_writer import write_itinerary_map
     from maps.result_map import write_result_map
 
@@ -447,7 +449,9 @@ def test_hostile_names_are_escaped_in_map_files(hostile_pages: dict[str, str]) -
         policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
         scripts = directives(policy.group(1).replace("&#39;", "'"))["script-src"]
         assert inline_script_hashes(page) <= set(scripts), where
-        assert f"{CDN}leaflet.js" in scripts and "'unsafe-inline'" not in scripts, where
+        # offline: every script (Leaflet too) allowed by its hash, no URL, no 'unsafe-inline'
+        assert all(s.startswith("'sha256-") for s in scripts), (where, scripts)
+        assert "Leaflet 1.9.3" in page, where
 
 
 def test_static_png_takes_dollar_signs_literally(gers_result, tmp_path: Path) -> None:

@@ -3,9 +3,9 @@
 Pages come from the ``maps`` package (folium), built from a finished run's
 result folder and cached in memory. Without ``run``, the latest finished run
 of the territory's default scenario is used (the server runs that scenario at
-start-up when it has none; until it is done the answer is 409). With
-``COVERAGE_API_ASSETS_DIR`` set, pages load Leaflet from this server
-(``COVERAGE_API_ASSETS_URL``) instead of a CDN.
+start-up when it has none; until it is done the answer is 409). Pages carry
+Leaflet inlined (offline, :mod:`maps.assets`); with ``COVERAGE_API_ASSETS_DIR``
+set they load it from this server (``COVERAGE_API_ASSETS_URL``) instead.
 
 Each page is cached with its headers (:class:`HtmlPage`): its own
 Content-Security-Policy (its inline scripts by hash) and who may frame it
