@@ -124,8 +124,13 @@ def _territory_layers(summary: dict[str, Any]) -> tuple[Any, Any]:
     name = summary.get("territory", {}).get("name")
     if not name:
         return None, None
-    try:
-        territory = load_territory(str(name))
-    except (CoverageError, OSError):
-        return None, None
-    return territory.communes[["name", "geometry"]], territory.departement
+    source = summary.get("details", {}).get("provenance", {}).get("network", {}).get("source")
+    # the bundle the plan was computed from (its road file's folder), then the default one
+    places = [Path(str(source)).parent] if source and Path(str(source)).is_absolute() else []
+    for data_dir in [*places, None]:
+        try:
+            territory = load_territory(str(name), data_dir=data_dir)
+        except (CoverageError, OSError):
+            continue
+        return territory.communes[["name", "geometry"]], territory.departement
+    return None, None

@@ -127,8 +127,9 @@ def provenance_note(summary: dict[str, Any]) -> str:
     net = provenance.get("network", {})
     access = provenance.get("access_legs", {})
     population = provenance.get("population", {})
+    source = esc(Path(str(net.get("source", ""))).name) or "réseau inconnu"
     parts = [
-        f"Réseau routier : {network_line(net, capital=False)}, "
+        f"Réseau routier : {source} ({network_line(net, capital=False)}), "
         f"profil de vitesses « {esc(net.get('speed_profile', ''))} »"
     ]
     model = net.get("turn_model")
