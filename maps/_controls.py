@@ -172,7 +172,8 @@ class LegendSafe(MacroElement):
     large as the legend (left), the title (top) and the layer control (right),
     so no commune hides under them; on a small screen (``max-width: 600px`` or
     ``max-height: 500px``, the CSS media query of :data:`MAP_CSS`) the legend
-    starts folded (its title unfolds it); the bottom-left corner is raised
+    starts folded (its title unfolds it) and the plain fit is kept (a padded
+    fit would zoom out a whole level in a small frame); the bottom-left corner is raised
     above the attribution when they would overlap. Re-run on resize.
     """
 
@@ -199,6 +200,7 @@ class LegendSafe(MacroElement):
             }
             function fit() {
                 lift();
+                if (small.matches) { return; }  // the legend is folded: the plain fit stays
                 var legend = box.querySelector(".coverage-legend");
                 var title = box.querySelector(".coverage-title");
                 var layers = box.querySelector(".leaflet-control-layers");

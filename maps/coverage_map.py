@@ -181,6 +181,14 @@ def scenario_label(summary: dict[str, Any]) -> str:
     return re.sub(r"\s*\(placement [a-z_]+\)\s*$", "", label).strip()
 
 
+def is_placement(summary: dict[str, Any]) -> bool:
+    """Whether the result is the run of a ``coverage place`` scenario (``…_placement_<kind>``)."""
+    scenario = summary.get("scenario", {})
+    return "_placement_" in str(scenario.get("name", "")) or bool(
+        re.search(r"\(placement [a-z_]+\)\s*$", str(scenario.get("label", "")))
+    )
+
+
 def title_box(summary: dict[str, Any], heading: str) -> str:
     """The title box of a standalone page (hidden in embeds)."""
     return f"<b>{esc(heading)}</b><br>{esc(scenario_label(summary))}"
@@ -255,7 +263,7 @@ def coverage_map(
         if len(views) == 1
         else "Temps d’accès en voiture au service le plus proche"
     )
-    if placed:  # a scenario adding sites (a placement): say how many, at which threshold
+    if placed and is_placement(summary):  # say how many sites, at which threshold
         kind = next(iter(placed))
         total = int((all_services["kind"] == kind).sum())
         heading = (
