@@ -58,7 +58,16 @@ MAP_CSS = """
   vertical-align: top; }
 .coverage-popup td { padding: 1px 0; }
 .coverage-pin { background: none; border: none; }
-@media (max-width: 600px) { .coverage-box { max-width: 220px; font-size: 11px; } }
+.coverage-legend { max-height: calc(100vh - 120px); overflow: auto; }
+.coverage-legend summary::after { content: " ▾"; font-weight: normal; color: #555; }
+.coverage-legend details:not([open]) summary::after { content: " ▸ légende"; }
+.leaflet-control-attribution { max-width: 60vw; }
+@media (max-width: 600px), (max-height: 500px) {
+  .coverage-box { max-width: 200px; font-size: 11px; }
+  .coverage-legend { max-height: 45vh; }
+  .coverage-title { max-width: 60vw; font-size: 12px; }
+  .leaflet-control-attribution { font-size: 9px; max-width: 100vw; }
+}
 </style>
 """
 
@@ -133,20 +142,98 @@ class MetricScale(MacroElement):
 
 
 class DataAttribution(MacroElement):
-    """Adds the data sources to the map's attribution control."""
+    """Adds the data sources to the map's attribution control, each part on its own.
+
+    Leaflet counts identical attributions once: the OpenStreetMap credit of
+    the road data and of the tiles (the same text) is shown once.
+    """
 
     _template = template(
         """
         {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {%- for part in this.parts %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ part|tojson }});
+        {%- endfor %}
         {% endmacro %}
         """
     )
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str | list[str]) -> None:
         super().__init__()
         self._name = "DataAttribution"
-        self.text = text
+        self.parts = [text] if isinstance(text, str) else [p for p in text if p]
+        self.text = " · ".join(self.parts)
+
+
+class LegendSafe(MacroElement):
+    """Keep every control off the data: fit the bounds around the boxes, fold on small screens.
+
+    Once the controls exist, the map is fitted to ``bounds`` with padding as
+    large as the legend (left), the title (top) and the layer control (right),
+    so no commune hides under them; on a small screen (``max-width: 600px`` or
+    ``max-height: 500px``, the CSS media query of :data:`MAP_CSS`) the legend
+    starts folded (its title unfolds it) and the plain fit is kept (a padded
+    fit would zoom out a whole level in a small frame); the bottom-left corner is raised
+    above the attribution when they would overlap. Re-run on resize.
+    """
+
+    _template = template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var small = window.matchMedia("(max-width: 600px), (max-height: 500px)");
+            var box = map.getContainer();
+            if (small.matches) {
+                box.querySelectorAll(".coverage-legend details").forEach(function (d) {
+                    d.removeAttribute("open");
+                });
+            }
+            function corner(name) { return box.querySelector(".leaflet-" + name); }
+            function lift() {
+                var left = box.querySelector(".leaflet-bottom.leaflet-left");
+                var attr = map.attributionControl && map.attributionControl.getContainer();
+                if (!left || !attr) { return; }
+                left.style.bottom = "0px";
+                var a = attr.getBoundingClientRect(), l = left.getBoundingClientRect();
+                var overlap = l.right > a.left && l.left < a.right && l.bottom > a.top;
+                left.style.bottom = overlap ? (a.height + 2) + "px" : "0px";
+            }
+            function fit() {
+                lift();
+                if (small.matches) { return; }  // the legend is folded: the plain fit stays
+                var legend = box.querySelector(".coverage-legend");
+                var title = box.querySelector(".coverage-title");
+                var layers = box.querySelector(".leaflet-control-layers");
+                var width = box.clientWidth, height = box.clientHeight;
+                var padLeft = legend ? legend.offsetWidth + 20 : 10;
+                var padTop = title ? title.offsetHeight + 20 : 10;
+                var padRight = layers ? layers.offsetWidth + 20 : 10;
+                if (padLeft + padRight > width * 0.6) { padLeft = 10; padRight = 10; }
+                if (padTop > height * 0.3) { padTop = 10; }
+                map.fitBounds({{ this.bounds|tojson }}, {
+                    paddingTopLeft: [padLeft, padTop],
+                    paddingBottomRight: [padRight, 30],
+                    maxZoom: {{ this.max_zoom|tojson }}
+                });
+            }
+            fit();
+            box.querySelectorAll(".coverage-legend details").forEach(function (d) {
+                d.addEventListener("toggle", lift);
+            });
+            window.addEventListener("resize", fit);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, bounds_lonlat: tuple[float, float, float, float], *, max_zoom: int | None = None
+    ) -> None:
+        super().__init__()
+        self._name = "LegendSafe"
+        west, south, east, north = bounds_lonlat
+        self.bounds = [[south, west], [north, east]]
+        self.max_zoom = max_zoom if max_zoom is not None else 18
 
 
 def base_map(

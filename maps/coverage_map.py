@@ -6,6 +6,7 @@ computes no travel time. All labels are in French; folium is imported lazily.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,14 +27,16 @@ from maps.layers import (
     service_layer,
 )
 from maps.legend import (
-    data_attribution,
+    data_attribution_parts,
     isochrones_html,
     legend_html,
+    network_line,
     provenance_note,
     services_html,
     time_classes_html,
     underserved_html,
 )
+from maps.style import kind_count_text, minutes_text
 
 if TYPE_CHECKING:
     import folium
@@ -59,6 +62,7 @@ def new_map(
         max_zoom_fit=max_zoom_fit,
     )
     attach(fmap, config)
+    fmap._coverage_fit = (bounds_lonlat, max_zoom_fit)  # refitted around the boxes (LegendSafe)
     return fmap
 
 
@@ -66,13 +70,13 @@ def finish_map(
     fmap: folium.Map,
     *,
     legend: str,
-    attribution: str,
+    attribution: str | list[str],
     title_html: str | None,
     collapsed_layers: bool,
     front: Sequence[Any] = (),
 ) -> folium.Map:
     """Add the legend, title, attribution and layer control; point assets where configured."""
-    from maps._controls import DataAttribution, HtmlControl, KeepInFront, LayerControl
+    from maps._controls import DataAttribution, HtmlControl, KeepInFront, LayerControl, LegendSafe
 
     if title_html:
         fmap.add_child(HtmlControl(title_html, position="topleft", css_class="coverage-title"))
@@ -82,6 +86,9 @@ def finish_map(
     LayerControl(collapsed=collapsed_layers, position="topright").add_to(fmap)
     if front:
         fmap.add_child(KeepInFront(list(front)))
+    fit = getattr(fmap, "_coverage_fit", None)
+    if fit is not None:
+        fmap.add_child(LegendSafe(fit[0], max_zoom=fit[1]))
     apply_assets(fmap)
     return fmap
 
@@ -101,13 +108,47 @@ def services_for(result: ResultFolder, analyses: Sequence[str]) -> gpd.GeoDataFr
 
 
 def add_services(fmap: folium.Map, services: gpd.GeoDataFrame) -> dict[str, int]:
-    """One marker layer per service kind; returns the count drawn per kind."""
-    counts: dict[str, int] = {}
+    """One marker layer per service kind, the sites a scenario adds in their own layer.
+
+    Returns the count drawn per legend entry: ``kind`` for the existing sites,
+    ``(kind, "added")`` for the added ones (hollow pins with a ``+``).
+    """
+    counts: dict[Any, int] = {}
+    added = _added_flags(services)
     for kind in sorted(services["kind"].unique()):
-        layer = service_layer(services, kind)
-        counts[kind] = len(layer.data["features"])
-        layer.add_to(fmap)
+        for is_added in (False, True):
+            chosen = services[(services["kind"] == kind) & (added == is_added)]
+            if not len(chosen):
+                continue
+            layer = service_layer(chosen, kind, added=is_added)
+            counts[(kind, "added") if is_added else kind] = len(layer.data["features"])
+            layer.add_to(fmap)
     return counts
+
+
+def _added_flags(services: gpd.GeoDataFrame) -> Any:
+    """Whether each site was added by the scenario (``added`` column; ``False`` if absent)."""
+    if "added" not in services:
+        return services["kind"].map(lambda _kind: False).astype(bool)
+    return services["added"].fillna(False).astype(bool)
+
+
+def added_kinds(services: gpd.GeoDataFrame) -> dict[str, int]:
+    """The kinds a scenario adds sites of, with the number added, most added first."""
+    flags = _added_flags(services)
+    counts = services.loc[flags, "kind"].value_counts()
+    return {str(kind): int(n) for kind, n in counts.items()}
+
+
+def placed_order(result: ResultFolder, names: list[str], kinds: dict[str, int]) -> list[str]:
+    """The analyses with the first one covering the kind the scenario adds (shown first)."""
+    if not kinds:
+        return names
+    first_kind = next(iter(kinds))
+    for name in names:
+        if first_kind in result.analysis(name).get("kinds", []) or name == first_kind:
+            return [name, *[n for n in names if n != name]]
+    return names
 
 
 def analysis_views(
@@ -134,10 +175,23 @@ def underserved_line(view: AnalysisView, count: int, *, several: bool) -> str:
     return f"<i>{esc(view.label)}</i>{line}" if several else line
 
 
+def scenario_label(summary: dict[str, Any]) -> str:
+    """The scenario's French label without the placement model's code (``(placement mclp)``)."""
+    label = str(summary.get("scenario", {}).get("label", ""))
+    return re.sub(r"\s*\(placement [a-z_]+\)\s*$", "", label).strip()
+
+
+def is_placement(summary: dict[str, Any]) -> bool:
+    """Whether the result is the run of a ``coverage place`` scenario (``…_placement_<kind>``)."""
+    scenario = summary.get("scenario", {})
+    return "_placement_" in str(scenario.get("name", "")) or bool(
+        re.search(r"\(placement [a-z_]+\)\s*$", str(scenario.get("label", "")))
+    )
+
+
 def title_box(summary: dict[str, Any], heading: str) -> str:
     """The title box of a standalone page (hidden in embeds)."""
-    scenario = summary.get("scenario", {}).get("label", "")
-    return f"<b>{esc(heading)}</b><br>{esc(scenario)}"
+    return f"<b>{esc(heading)}</b><br>{esc(scenario_label(summary))}"
 
 
 def coverage_map(
@@ -200,12 +254,22 @@ def coverage_map(
     names = _data.pick_analyses(result, analysis)
     summary = result.summary
     communes = _data.communes(result)
+    all_services = services_for(result, names)
+    placed = added_kinds(all_services)
+    names = placed_order(result, names, placed)
     views = analysis_views(result, names, ranked=underserved)
     heading = (
         f"Temps d’accès en voiture : {views[0].label}"
         if len(views) == 1
         else "Temps d’accès en voiture au service le plus proche"
     )
+    if placed and is_placement(summary):  # say how many sites, at which threshold
+        kind = next(iter(placed))
+        total = int((all_services["kind"] == kind).sum())
+        heading = (
+            f"{kind_count_text(kind, total)} : couverture à "
+            f"{minutes_text(views[0].reference_minutes)} minutes"
+        )
     fmap = new_map(_data.bounds_lonlat(communes), title=heading, assets=assets)
     shared, _choropleths = add_choropleths(fmap, communes, views)
     iso_drawn = False
@@ -233,9 +297,10 @@ def coverage_map(
         underserved_line(view, view.underserved_count, several=len(views) > 1)
         for view in views
     ]
-    counts = add_services(fmap, services_for(result, names)) if services else {}
+    counts = add_services(fmap, all_services) if services else {}
 
     thresholds = summary.get("scenario", {}).get("thresholds_minutes", [])
+    provenance = summary.get("provenance", {})
     sections = [
         ("Temps moyen des habitants de la commune", time_classes_html()),
         ("Communes mal desservies", "".join(underserved_rows) if underserved else ""),
@@ -243,7 +308,8 @@ def coverage_map(
             "Isochrones (couche à afficher)",
             isochrones_html([float(t) for t in thresholds]) if iso_drawn else "",
         ),
-        ("Services", services_html({k: counts[k] for k in counts})),
+        ("Services", services_html(counts)),
+        ("Réseau routier", f"<div>{network_line(provenance.get('network', {}))}</div>"),
     ]
     legend = legend_html(
         title=heading,
@@ -254,7 +320,7 @@ def coverage_map(
     return finish_map(
         fmap,
         legend=legend,
-        attribution=data_attribution(summary),
+        attribution=data_attribution_parts(summary),
         title_html=title_box(summary, heading),
         collapsed_layers=collapsed_layers,
         front=front,

@@ -14,7 +14,7 @@ from maps.errors import MapError
 from maps.escape import esc
 from maps.layers import popup_html
 from maps.legend import legend_html
-from maps.style import CATEGORY_COLOURS, fr_minutes, fr_number, is_missing
+from maps.style import depot_svg, distinct_colours, fr_minutes, fr_number, is_missing
 
 if TYPE_CHECKING:
     import folium
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 STOP_COLUMNS = ("name", "visits", "population")
 ROUTE_COLUMNS = ("day",)
 ITINERARY_ATTRIBUTION = OSM_TILES_ATTRIBUTION
-"""Routes follow the OSM road network: © OpenStreetMap contributors (same text as the tiles)."""
+"""Default attribution of the routes when the plan's provenance is not given."""
 
 
 def _check(frame: Any, what: str, required: tuple[str, ...], geom_types: set[str]) -> None:
@@ -66,6 +66,10 @@ def itinerary_map(
     note: str = "",
     context: gpd.GeoDataFrame | None = None,
     context_name_column: str = "name",
+    outline: gpd.GeoDataFrame | None = None,
+    depots: gpd.GeoDataFrame | None = None,
+    attribution: str | list[str] | None = None,
+    network: str = "",
 ) -> folium.Map:
     """Map an itinerant service plan: stops and per-day route lines.
 
@@ -88,6 +92,16 @@ def itinerary_map(
     context
         Polygons drawn as grey outlines under the routes (the territory's
         communes, say), with ``context_name_column`` as tooltip.
+    outline
+        Polygons drawn as a thick dark outline (the département).
+    depots
+        Points with a ``name`` column: the bases the tours start from and
+        return to, one square pin each (column ``tours``, optional: how many
+        tours start there).
+    attribution
+        The data attribution (parts added one by one); default OpenStreetMap.
+    network
+        The road network's provenance line (escaped HTML) for the legend.
 
     Returns
     -------
@@ -129,10 +143,19 @@ def itinerary_map(
         )
         geojson_layer(outlines, name="Fond", control=False, highlight=False).add_to(fmap)
 
+    if outline is not None and len(outline):
+        outline_web = outline.set_geometry(_data.web_geometry(outline.geometry, 25.0))
+        edge = _data.feature_collection(
+            outline_web,
+            [{"style": {"color": "#252525", "weight": 2.2, "fill": False}}] * len(outline_web),
+        )
+        geojson_layer(edge, name="Département", control=False, highlight=False).add_to(fmap)
+
     day_rows = []
     records = routes_web.drop(columns="geometry").to_dict(orient="records")
+    palette = distinct_colours(len(records))
     for index, (row, geom) in enumerate(zip(records, routes_web.geometry, strict=True)):
-        colour = CATEGORY_COLOURS[index % len(CATEGORY_COLOURS)]
+        colour = palette[index]
         label = _day_label(row)
         rows = []
         if not is_missing(row.get("stops")):
@@ -200,19 +223,74 @@ def itinerary_map(
             on_each_feature=folium.JsCode(on_each),
         ).add_to(fmap)
 
+    depot_rows = ""
+    if depots is not None and len(depots):
+        depot_rows = _add_depots(fmap, depots)
+
     sections = [
         ("Tournées", "".join(day_rows)),
         (
             "Arrêts",
             '<div><span class="swatch" style="background:#b2182b;border-radius:50%"></span>'
-            "commune visitée (taille selon le nombre de passages)</div>" if properties else "",
+            "commune visitée (taille selon le nombre de passages)</div>"
+            if properties
+            else "",
         ),
+        ("Bases de départ", depot_rows),
+        ("Fond", _context_legend(context, outline)),
+        ("Réseau routier", f"<div>{network}</div>" if network else ""),
     ]
     legend = legend_html(title=title, subtitle=subtitle, sections=sections, note=esc(note))
     return finish_map(
         fmap,
         legend=legend,
-        attribution=ITINERARY_ATTRIBUTION,
+        attribution=attribution if attribution else ITINERARY_ATTRIBUTION,
         title_html=f"<b>{esc(title)}</b>",
         collapsed_layers=False,
+    )
+
+
+def _context_legend(context: Any, outline: Any) -> str:
+    rows = []
+    line = '<div><span class="line" style="border-top:{} solid {}"></span>{}</div>'
+    if context is not None and len(context):
+        rows.append(line.format("1px", "#737373", "communes"))
+    if outline is not None and len(outline):
+        rows.append(line.format("3px", "#252525", "département"))
+    return "".join(rows)
+
+
+def _add_depots(fmap: folium.Map, depots: gpd.GeoDataFrame) -> str:
+    """One square pin per depot (a layer of their own); returns the legend rows."""
+    from maps._controls import geojson_layer, pin_marker
+
+    _check(depots, "depots", ("name",), {"Point"})
+    web = depots.set_geometry(_data.web_geometry(depots.geometry, 0.0, digits=_data.POINT_DIGITS))
+    properties = []
+    for row in web.drop(columns="geometry").to_dict(orient="records"):
+        name = esc(row["name"])
+        rows = []
+        if not is_missing(row.get("tours")):
+            rows.append(("Tournées au départ", fr_number(row["tours"])))
+        if not is_missing(row.get("days")):
+            rows.append(("Jours de service", fr_number(row["days"])))
+        properties.append(
+            {
+                "name": str(row["name"]),
+                "depot": True,
+                "popup": popup_html(f"Base de départ : {name}", rows),
+                "tooltip": f"Base de départ : {name}",
+            }
+        )
+    geojson_layer(
+        _data.feature_collection(web, properties),
+        name=f"Bases de départ ({len(properties)})",
+        marker=pin_marker(depot_svg(), size_px=26),
+        highlight=False,
+    ).add_to(fmap)
+    plural = "s" if len(properties) > 1 else ""
+    names = ", ".join(esc(p["name"]) for p in properties)
+    return (
+        f'<div><span class="pin">{depot_svg(size_px=16)}</span>'
+        f"base{plural} de départ et de retour ({len(properties)}) : {names}</div>"
     )

@@ -28,6 +28,7 @@ from maps.style import (
     NO_DATA_COLOUR,
     TIME_COLOURS,
     UNDERSERVED_COLOUR,
+    added_pin_svg,
     fr_minutes,
     fr_number,
     fr_share,
@@ -360,16 +361,28 @@ def outline_layer(data: dict[str, Any], *, name: str) -> folium.GeoJson:
     return geojson_layer(data, name=name, control=False, highlight=False)
 
 
-def service_layer(services: gpd.GeoDataFrame, kind: str, *, show: bool = True) -> folium.GeoJson:
-    """The service points of one kind as inline-SVG pins (one layer per kind)."""
+def service_layer(
+    services: gpd.GeoDataFrame, kind: str, *, show: bool = True, added: bool = False
+) -> folium.GeoJson:
+    """The service points of one kind as inline-SVG pins (one layer per kind).
+
+    ``added=True``: the sites a scenario adds, drawn hollow with a ``+``
+    (:func:`maps.style.added_pin_svg`) in a layer of their own.
+    """
     from maps._controls import geojson_layer, pin_marker
 
     symbol = kind_symbol(kind)
     chosen = services[services["kind"] == kind]
+    if added:
+        name = f"Sites ajoutés : {kind_label(kind)} ({len(chosen)})"
+        svg = added_pin_svg(symbol.colour, symbol.letters)
+    else:
+        name = f"Services : {kind_label(kind)} ({len(chosen)})"
+        svg = pin_svg(symbol.colour, symbol.letters)
     return geojson_layer(
         service_features(chosen),
-        name=f"Services : {kind_label(kind)} ({len(chosen)})",
+        name=name,
         show=show,
-        marker=pin_marker(pin_svg(symbol.colour, symbol.letters)),
+        marker=pin_marker(svg),
         highlight=False,
     )

@@ -17,6 +17,7 @@ from maps.style import (
     NO_DATA_LABEL,
     TIME_CLASSES,
     UNDERSERVED_COLOUR,
+    added_pin_svg,
     fr_date,
     fr_number,
     kind_label,
@@ -47,11 +48,27 @@ def _network_words(network: dict[str, Any]) -> str:
     if network.get("kind") == "numbered_roads":
         origin = _short_source(str(network.get("layer_source", ""))) or "réseau fourni"
         return (
-            f"routes numérotées seulement ({origin}, dérivé d’OpenStreetMap), sans voies communales"
+            "squelette des routes numérotées (autoroutes, nationales, départementales), "
+            f"sans voies communales ; source {origin}, dérivé d’OpenStreetMap"
         )
     if _is_osm(network):
-        return "OpenStreetMap"
+        return "extrait OpenStreetMap (réseau carrossable complet)"
     return ""
+
+
+def network_line(network: dict[str, Any], *, capital: bool = True) -> str:
+    """The road network's provenance in one French line (HTML): what it holds, source, date.
+
+    A numbered-road skeleton is called so (never "OpenStreetMap"); an
+    OpenStreetMap extract is named with its date.
+    """
+    words = _network_words(network)
+    date = fr_date(network.get("source_date")) or "date inconnue"
+    if not words:
+        source = Path(str(network.get("source", ""))).name or "réseau inconnu"
+        return esc(f"Réseau routier : {source}, données du {date}")
+    head = words[:1].upper() + words[1:] if capital else words
+    return esc(f"{head}, données du {date}")
 
 
 def _short_source(text: str) -> str:
@@ -60,12 +77,14 @@ def _short_source(text: str) -> str:
     return head or text.strip()
 
 
-def data_attribution(summary: dict[str, Any]) -> str:
-    """Attribution of the data a result was computed from (short HTML), from its provenance.
+def data_attribution_parts(summary: dict[str, Any]) -> list[str]:
+    """Attribution of the data a result was computed from (short HTML parts), from its provenance.
 
     © OpenStreetMap contributors for an OSM road network; IGN and INSEE when
     the commune layer says it comes from them; the producers of the service
-    lists (``ANCT``...). The legend's provenance note gives the details.
+    lists (``ANCT``...). The legend's provenance note gives the details. Each part
+    is added to Leaflet's attribution on its own, so the OpenStreetMap credit,
+    identical to the tiles', is shown once.
     """
     provenance = summary.get("provenance", {})
     parts: list[str] = []
@@ -74,7 +93,7 @@ def data_attribution(summary: dict[str, Any]) -> str:
         parts.append(OSM_DATA_ATTRIBUTION)
     elif network.get("kind") == "numbered_roads":
         origin = _short_source(str(network.get("layer_source", ""))) or "réseau"
-        parts.append(f"réseau : {esc(origin)}, routes numérotées dérivées d’OSM")
+        parts.append(f"réseau : {esc(origin)}, routes numérotées")
         parts.append(OSM_DATA_ATTRIBUTION)
     elif network.get("source"):
         parts.append(f"réseau : {esc(Path(str(network['source'])).name)}")
@@ -94,7 +113,12 @@ def data_attribution(summary: dict[str, Any]) -> str:
             producers.append(name)
     if producers:
         parts.append(", ".join(esc(p) for p in producers))
-    return " · ".join(parts)
+    return parts
+
+
+def data_attribution(summary: dict[str, Any]) -> str:
+    """:func:`data_attribution_parts` in one line (`` · ``)."""
+    return " · ".join(data_attribution_parts(summary))
 
 
 def provenance_note(summary: dict[str, Any]) -> str:
@@ -104,11 +128,8 @@ def provenance_note(summary: dict[str, Any]) -> str:
     access = provenance.get("access_legs", {})
     population = provenance.get("population", {})
     source = esc(Path(str(net.get("source", ""))).name) or "réseau inconnu"
-    words = _network_words(net)
-    origin = f"{esc(words)}, " if words else ""
-    date = esc(fr_date(net.get("source_date"))) or "date inconnue"
     parts = [
-        f"Réseau routier : {source} ({origin}{date}), "
+        f"Réseau routier : {source} ({network_line(net, capital=False)}), "
         f"profil de vitesses « {esc(net.get('speed_profile', ''))} »"
     ]
     model = net.get("turn_model")
@@ -181,15 +202,25 @@ def isochrones_html(thresholds: Sequence[float]) -> str:
     return "".join(rows)
 
 
-def services_html(counts: dict[str, int]) -> str:
-    """One pin per service kind with its French label and count."""
+def services_html(counts: dict[Any, int]) -> str:
+    """One pin per service kind with its French label and count.
+
+    A key ``(kind, "added")`` is the sites a scenario adds: their hollow pin
+    with a ``+`` and the words "site(s) ajouté(s)".
+    """
     rows = []
-    for kind, count in counts.items():
+    for key, count in counts.items():
+        added = isinstance(key, tuple)
+        kind = key[0] if added else key
         symbol = kind_symbol(kind)
-        rows.append(
-            f'<div><span class="pin">{pin_svg(symbol.colour, symbol.letters)}</span>'
-            f"{esc(kind_label(kind))} ({count})</div>"
-        )
+        if added:
+            plural = "s" if count > 1 else ""
+            pin = added_pin_svg(symbol.colour, symbol.letters)
+            text = f"{esc(kind_label(kind))} : site{plural} ajouté{plural} ({count})"
+        else:
+            pin = pin_svg(symbol.colour, symbol.letters)
+            text = f"{esc(kind_label(kind))} ({count})"
+        rows.append(f'<div><span class="pin">{pin}</span>{text}</div>')
     return "".join(rows)
 
 

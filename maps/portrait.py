@@ -24,7 +24,7 @@ from maps.errors import UnknownEpciError
 from maps.escape import esc
 from maps.layers import add_choropleths, add_underserved, outline_features, outline_layer
 from maps.legend import (
-    data_attribution,
+    data_attribution_parts,
     legend_html,
     provenance_note,
     services_html,
@@ -164,7 +164,7 @@ def portrait_map(
     return finish_map(
         fmap,
         legend=legend,
-        attribution=data_attribution(summary),
+        attribution=data_attribution_parts(summary),
         title_html=title_box(summary, f"{name} : accès aux services"),
         collapsed_layers=collapsed_layers,
         front=[*front, contour],

@@ -159,3 +159,104 @@ def fr_date(value: Any) -> str:
 def minutes_text(value: float) -> str:
     """A threshold in minutes without useless decimals (``30``, ``7,5``)."""
     return f"{value:g}".replace(".", ",")
+
+
+QUALITATIVE_COLOURS: tuple[str, ...] = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+)
+"""A qualitative palette (Tableau 10 and two darker hues) for a few categories."""
+
+
+def distinct_colours(count: int) -> list[str]:
+    """``count`` distinct colours: the qualitative palette, then evenly spaced hues.
+
+    Up to 12 colours come from :data:`QUALITATIVE_COLOURS`; beyond, hues are
+    spaced evenly around the colour wheel with alternating saturation and
+    value, so that neighbours differ. The colours are always distinct.
+    """
+    import colorsys
+
+    if count <= len(QUALITATIVE_COLOURS):
+        return list(QUALITATIVE_COLOURS[:count])
+    out: list[str] = []
+    for index in range(count):
+        hue = index / count
+        saturation = (0.85, 0.6)[index % 2]
+        value = (0.8, 0.6, 0.95)[index % 3]
+        red, green, blue = colorsys.hsv_to_rgb(hue, saturation, value)
+        colour = f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+        while colour in out:  # a rounding clash: nudge the blue channel
+            blue = (blue + 1 / 255) % 1.0
+            colour = f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+        out.append(colour)
+    return out
+
+
+GAIN_COLOURS: tuple[str, ...] = ("#c7e9c0", "#74c476", "#238b45")
+"""Communes gaining access (few, some, many inhabitants), light to dark green."""
+LOSS_COLOURS: tuple[str, ...] = ("#fdd0a2", "#f16913", "#a63603")
+"""Communes losing access, light to dark orange-brown (colour-blind safe against the greens)."""
+UNCHANGED_COLOUR = "#f7f7f7"
+
+
+def added_pin_svg(colour: str, letters: str, *, size_px: int = 30) -> str:
+    """The pin of a site a scenario adds: white, a thick dashed border and a ``+`` badge.
+
+    Drawn in the kind's colour but hollow, so a new site never looks like an
+    existing one (:func:`pin_svg`, filled).
+    """
+    font = 11 if len(letters) <= 2 else 8
+    height = round(size_px * 4 / 3)
+    return (
+        f'<svg width="{size_px}" height="{height}" '
+        'viewBox="0 0 30 40" aria-hidden="true" data-site="ajoute">'
+        f'<path d="M15 39C15 39 2 23.5 2 14.5a13 13 0 0 1 26 0C28 23.5 15 39 15 39z" '
+        f'fill="#ffffff" stroke="{colour}" stroke-width="3" stroke-dasharray="4 2"/>'
+        f'<text x="15" y="18.5" text-anchor="middle" font-family="Arial,Helvetica,sans-serif" '
+        f'font-size="{font}" font-weight="bold" fill="{colour}">{esc(letters)}</text>'
+        f'<circle cx="25" cy="6" r="5.5" fill="#ffd400" stroke="#222222" stroke-width="1"/>'
+        '<path d="M25 3v6M22 6h6" stroke="#222222" stroke-width="1.6"/>'
+        "</svg>"
+    )
+
+
+def depot_svg(*, size_px: int = 26) -> str:
+    """The depot marker of an itinerary: a dark square with a white house."""
+    return (
+        f'<svg width="{size_px}" height="{size_px}" viewBox="0 0 26 26" aria-hidden="true" '
+        'data-marker="depot">'
+        '<rect x="1" y="1" width="24" height="24" rx="3" fill="#222222" stroke="#ffffff" '
+        'stroke-width="2"/>'
+        '<path d="M6 13L13 6l7 7M8.5 11.5V20h9v-8.5" fill="none" stroke="#ffffff" '
+        'stroke-width="2"/>'
+        "</svg>"
+    )
+
+
+_PLURALS = {
+    "Tiers-lieu solidaire": "tiers-lieux solidaires",
+    "France services": "France services",
+    "Maison départementale des solidarités": "maisons départementales des solidarités",
+    "Centre de santé": "centres de santé",
+    "Service d'aide et d'accompagnement à domicile": "services d’aide à domicile",
+}
+
+
+def kind_count_text(kind: str, count: int) -> str:
+    """``16 tiers-lieux solidaires``, ``1 France services``: a count of sites of a kind."""
+    label = kind_label(kind)
+    if count <= 1:
+        words = label if label.startswith("France") else label[:1].lower() + label[1:]
+        return f"{count} {words}"
+    return f"{count} {_PLURALS.get(label, label)}"

@@ -196,7 +196,8 @@ def test_legend_attribution_and_provenance_in_french(full_map, full_page, gers_r
         "France services (92)",
         "vitesses « france »",
         "roads_gers_travelmapping.osm",
-        "routes numérotées seulement (TravelMapping HighwayData",
+        "squelette des routes numérotées (autoroutes, nationales, départementales)",
+        "source TravelMapping HighwayData, dérivé d’OpenStreetMap",
         "sans voies communales",
         "temps de manœuvre aux carrefours",
         "11/12/2025",
@@ -209,10 +210,10 @@ def test_legend_attribution_and_provenance_in_french(full_map, full_page, gers_r
     assert str(htmlsafe_json_dumps(legend)) in full_page  # the page carries this legend
     # attribution: OSM contributors (tiles and network), IGN / INSEE, service producers
     body = full_page[full_page.index("<body>") :]  # after Leaflet's own code, inlined in the head
-    attribution = re.search(r"addAttribution\((.*?)\);", body).group(1)
-    text = json.loads(attribution)
+    parts = [json.loads(a) for a in re.findall(r"addAttribution\((.*?)\);", body)]
+    text = " ".join(parts)
     assert "les contributeurs d’OpenStreetMap" in text
-    assert "TravelMapping HighwayData, routes numérotées dérivées d’OSM" in text
+    assert "réseau : TravelMapping HighwayData, routes numérotées" in text
     assert "IGN, INSEE (Licence Ouverte)" in text
     assert "ANCT" in text and "GIP Gers Solidaire" in text
     assert "L.control.scale({imperial: false" in full_page

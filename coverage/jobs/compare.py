@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from coverage.access import threshold_key
 from coverage.errors import DataError
 from coverage.results import TABLES_DIR, read_summary, table_stem
 from coverage.tables import read_written_table, write_table
+
+COMPARE_WRITERS_GROUP = "coverage.compare_writers"
+"""Entry-point group of the comparison's extra outputs (the map: ``maps.compare_map``)."""
 
 
 @dataclass(eq=False)
@@ -44,6 +48,8 @@ class Comparison:
     b: str
     changes: pd.DataFrame
     totals: pd.DataFrame
+    result_a: Path | None = None
+    result_b: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for JSON)."""
@@ -54,8 +60,14 @@ class Comparison:
             "changes": self.changes.to_dict(orient="records"),
         }
 
-    def write(self, folder: str | Path) -> list[Path]:
-        """Write ``changes.csv``, ``totals.csv`` and ``comparison.json`` into ``folder``."""
+    def write(self, folder: str | Path, *, writers: bool = True) -> list[Path]:
+        """Write ``changes.csv``, ``totals.csv`` and ``comparison.json`` into ``folder``.
+
+        With ``writers``, the ``coverage.compare_writers`` entry points (the
+        map of :mod:`maps`, found there: this package never imports it) are
+        called with the folder and the comparison as plain data, plus the two
+        result folders (``result_a``, ``result_b``).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / "changes.csv", folder / "totals.csv", folder / "comparison.json"]
@@ -64,6 +76,10 @@ class Comparison:
         paths[2].write_text(
             json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
+        if writers:
+            data = {**self.to_dict(), "result_a": self.result_a, "result_b": self.result_b}
+            for ep in sorted(entry_points(group=COMPARE_WRITERS_GROUP), key=lambda e: e.name):
+                paths += list(ep.load()(folder, data) or [])
         return paths
 
 
@@ -136,6 +152,8 @@ def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
         b=sb["scenario"]["name"],
         changes=changes.reset_index(drop=True),
         totals=pd.DataFrame(total_rows),
+        result_a=Path(folder_a),
+        result_b=Path(folder_b),
     )
 
 
