@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from coverage._cli_common import (
+    CsvOption,
     DataOption,
     DownloadProgress,
     StepProgress,
@@ -113,6 +114,7 @@ def run(
         bool, typer.Option("--overwrite", help="Remplacer le dossier de résultats s'il existe.")
     ] = False,
     no_map: Annotated[bool, typer.Option("--no-map", help="Ne pas écrire la carte HTML.")] = False,
+    csv: CsvOption = None,
 ) -> None:
     """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
     from dataclasses import replace
@@ -131,7 +133,9 @@ def run(
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         output = Path("results") / f"{spec.name}-{stamp}"
     console.print(f"[bold]{escape(spec.label)}[/bold] ({escape(str(path))})", highlight=False)
-    with StepProgress() as steps:
+    from coverage.tables import use_style
+
+    with use_style(csv), StepProgress() as steps:
         result = run_scenario(
             spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
         )
