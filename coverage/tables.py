@@ -96,6 +96,13 @@ COLUMNS: dict[str, Column] = {
     "threshold_minutes": Column("Seuil (min)"),
     "health__accessibility": Column("Accessibilité aux médecins (APL)"),
     "health__undersupplied": Column("Zone sous-dotée", "bool"),
+    # GeoPackage layers (cells, isochrones)
+    "row": Column("Ligne de la grille"),
+    "col": Column("Colonne de la grille"),
+    "off_network": Column("Loin du réseau", "bool"),
+    "scope": _t("Portée"),
+    "facility_id": _t("Identifiant du service"),
+    "cells": Column("Cellules"),
     # services
     "service_id": _t("Identifiant"),
     "kind": _t("Type"),
