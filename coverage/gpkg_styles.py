@@ -181,8 +181,8 @@ def add_styles(path: str | Path, renderers: Mapping[str, Renderer] | None = None
                 connection.execute(
                     "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
                     "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, "
-                    "description, owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, "
-                    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    "description, owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, "
+                    "'', NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
                     (table, geometry_column, table, qml, STYLE_DESCRIPTION),
                 )
                 connection.executemany(
