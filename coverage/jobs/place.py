@@ -691,7 +691,8 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
         folder / "sites.gpkg", layer="communes", driver="GPKG", engine="pyogrio"
     )
     add_styles(
-        folder / "sites.gpkg", {"sites": Categorised("kind"), "communes": Graduated("minutes")}
+        folder / "sites.gpkg",
+        {"sites": Categorised("status"), "communes": Graduated("minutes_mean_after")},
     )
     files["sites_gpkg"] = "sites.gpkg"
     write_table(to_wgs84_table(sites), folder / "sites.csv")
