@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -29,6 +29,18 @@ DataOption = Annotated[
         ),
     ),
 ]
+CsvOption = Annotated[
+    Literal["fr", "machine"] | None,
+    typer.Option(
+        "--csv",
+        help=(
+            "Format des tableaux CSV : fr (tableur français : ;, virgule décimale, BOM, "
+            "en-têtes français) ou machine (,, point, noms anglais). "
+            "Par défaut : $COVERAGE_CSV_STYLE, sinon fr."
+        ),
+    ),
+]
+"""The ``--csv fr|machine`` option of every command that writes tables (:mod:`coverage.tables`)."""
 TerritoryArgument = Annotated[
     str, typer.Argument(help="Nom du territoire (dossier data/geo/<nom>), par exemple 'gers'.")
 ]

@@ -111,8 +111,9 @@ class ResultFolder:
 
     @cached_property
     def available_layers(self) -> list[str]:
-        """Layers present in ``results.gpkg``."""
-        return [str(name) for name, _ in pyogrio.list_layers(self.path / GPKG_FILE)]
+        """Layers present in ``results.gpkg`` (with a geometry: not the QGIS ``layer_styles``)."""
+        layers = pyogrio.list_layers(self.path / GPKG_FILE)
+        return [str(name) for name, geometry in layers if geometry]
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
         """A layer of ``results.gpkg`` (EPSG:2154), read once.

@@ -139,6 +139,17 @@ class HealthSpec:
     outside_supply: str = "downweight"
 
 
+DEFAULT_OUTPUTS: dict[str, bool] = {
+    "isochrones": True,
+    "cells": False,
+    "catchments": True,
+    "map": True,
+}
+"""Optional outputs of a run unless ``[outputs]`` says otherwise. The ``cells`` layer (one
+polygon per populated 200 m cell, most of a ``results.gpkg``'s 56 MB) is off: no map or API
+reads it; ``[outputs] cells = true`` or ``coverage run --cells`` writes it."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A parsed scenario file.
@@ -184,9 +195,7 @@ class Scenario:
     access: AccessSettings = field(default_factory=AccessSettings)
     cell_size_m: float | None = None
     health: HealthSpec | None = None
-    outputs: dict[str, bool] = field(
-        default_factory=lambda: {"isochrones": True, "cells": True, "catchments": True, "map": True}
-    )
+    outputs: dict[str, bool] = field(default_factory=lambda: dict(DEFAULT_OUTPUTS))
     path: Path | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -337,7 +346,7 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     if cell is not None and (not isinstance(cell, int | float) or not 10 <= cell <= 5000):
         raise _fail(where, f"[population] cell_size_m must be in 10..5000 metres, got {cell!r}")
     outputs_raw = dict(raw.get("outputs") or {})
-    outputs = {"isochrones": True, "cells": True, "catchments": True, "map": True}
+    outputs = dict(DEFAULT_OUTPUTS)
     _check_keys(where, outputs_raw, set(outputs), "[outputs]")
     for key, value in outputs_raw.items():
         if not isinstance(value, bool):

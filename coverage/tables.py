@@ -96,6 +96,21 @@ COLUMNS: dict[str, Column] = {
     "threshold_minutes": Column("Seuil (min)"),
     "health__accessibility": Column("Accessibilité aux médecins (APL)"),
     "health__undersupplied": Column("Zone sous-dotée", "bool"),
+    # GeoPackage layers (cells, isochrones)
+    "row": Column("Ligne de la grille"),
+    "col": Column("Colonne de la grille"),
+    "off_network": Column("Loin du réseau", "bool"),
+    "scope": _t("Portée"),
+    "facility_id": _t("Identifiant du service"),
+    "cells": Column("Cellules"),
+    # placement
+    "candidate_id": _t("Identifiant du candidat"),
+    "zone": _t("Zone"),
+    "zone_label": _t("Nom de la zone"),
+    "origin": _t("Origine"),
+    "demand_population": Column("Population de la demande"),
+    "covered_population": Column("Population couverte"),
+    "nearest": _t("Site le plus proche"),
     # services
     "service_id": _t("Identifiant"),
     "kind": _t("Type"),
@@ -133,6 +148,11 @@ COLUMNS: dict[str, Column] = {
 """French header and kind of every column name the engine writes (machine name -> column)."""
 
 PATTERNS: tuple[tuple[re.Pattern[str], str, Kind], ...] = (
+    (
+        re.compile(r"^pop_newly_within_(\w+)$"),
+        "Population nouvellement à moins de {} min",
+        "number",
+    ),
     (re.compile(r"^pop_within_(\w+)$"), "Population à moins de {} min", "number"),
     (re.compile(r"^pop_beyond_(\w+)$"), "Population au-delà de {} min", "number"),
     (re.compile(r"^share_within_(\w+)$"), "Part à moins de {} min (%)", "share"),
@@ -141,6 +161,8 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, Kind], ...] = (
 )
 """Column families named by a threshold (``pop_beyond_20``, ``share_beyond_7_5``)."""
 
+SUFFIXES: dict[str, str] = {"_before": " (avant)", "_after": " (après)"}
+"""Before/after columns of a placement (``minutes_mean_after``): the header plus a suffix."""
 _PREFIX = re.compile(r"^(?P<analysis>[a-z0-9_]+?)__(?P<rest>.+)$")
 _style: contextvars.ContextVar[str | None] = contextvars.ContextVar("csv_style", default=None)
 
@@ -157,6 +179,11 @@ def column_for(name: str, series: pd.Series | None = None) -> Column:
     """
     if name in COLUMNS:
         return COLUMNS[name]
+    for suffix, label in SUFFIXES.items():
+        if name.endswith(suffix) and name != suffix:
+            inner = column_for(name[: -len(suffix)], series)
+            if inner.header != name[: -len(suffix)]:
+                return Column(inner.header + label, inner.kind)
     for pattern, header, kind in PATTERNS:
         match = pattern.match(name)
         if match:
@@ -320,6 +347,11 @@ def is_french(path: str | Path | bytes) -> bool:
 def _machine_name(header: str, known: Mapping[str, str]) -> str:
     if header in known:
         return known[header]
+    for suffix, label in SUFFIXES.items():
+        if header.endswith(label):
+            inner = _machine_name(header[: -len(label)], known)
+            if inner != header[: -len(label)]:
+                return inner + suffix
     for pattern, template, _ in PATTERNS:
         regex = "^" + re.escape(template).replace(r"\{\}", r"(\S+)") + "$"
         match = re.match(regex, header)

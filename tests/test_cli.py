@@ -88,3 +88,17 @@ def test_console_script_runs(shared_data: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "192 645 habitants" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["compare"], ["place"], ["itinerary"], ["services", "import"], ["geocode"]],
+)
+def test_every_table_writing_command_has_the_csv_option(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--csv fr|machine on every command that writes tables; a bad value is refused."""
+    assert main([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # help in boxes
+    assert "--csv" in text and "Format des tableaux CSV" in text
+    assert main([*command, "--csv", "excel"]) == 2

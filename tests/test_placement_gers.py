@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sqlite3
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +130,24 @@ def test_gers_result_folder_files(gers_placement) -> None:
         "scenario.toml",
     ):
         assert (out / name).is_file(), name
-    assert {n for n, _ in pyogrio.list_layers(out / "sites.gpkg")} == {"sites", "communes"}
+    layers = {n for n, geom in pyogrio.list_layers(out / "sites.gpkg") if geom}
+    assert layers == {"sites", "communes"}
+    # each opens styled in QGIS, French aliases, snake_case names kept
+    with sqlite3.connect(out / "sites.gpkg") as db:
+        styles = dict(
+            db.execute("SELECT f_table_name, styleQML FROM layer_styles WHERE useAsDefault = 1")
+        )
+    assert set(styles) == layers
+    site_style = ET.fromstring(styles["sites"].split("\n", 1)[1])
+    assert site_style.find("renderer-v2").get("attr") == "status"
+    aliases = {a.get("field"): a.get("name") for a in site_style.iter("alias")}
+    assert aliases["insee_code"] == "Code INSEE"
+    communes_style = ET.fromstring(styles["communes"].split("\n", 1)[1])
+    assert communes_style.find("renderer-v2").get("attr") == "minutes_mean_after"
+    aliases = {a.get("field"): a.get("name") for a in communes_style.iter("alias")}
+    assert aliases["minutes_mean_after"] == "Temps moyen (min) (après)"
+    assert aliases["pop_within_15_before"] == "Population à moins de 15 min (avant)"
+    assert aliases["pop_newly_within_15"] == "Population nouvellement à moins de 15 min"
     sites = read_written_table(out / "sites.csv", dtype={"insee_code": str})
     assert len(sites) == 16 and sites["lon"].between(-0.5, 1.3).all()
     geo = json.loads((out / "sites.geojson").read_text("utf-8"))

@@ -55,15 +55,11 @@ def test_run_writes_every_output(gers_run) -> None:
     ):
         assert (out / name).is_file(), name
     layers = {name for name, _ in pyogrio.list_layers(out / "results.gpkg")}
-    assert {
-        "communes",
-        "cantons",
-        "epci",
-        "services",
-        "cells",
-        "isochrones",
-        "catchments",
-    } <= layers
+    assert {"communes", "cantons", "epci", "services", "isochrones", "catchments"} <= layers
+    # the cells layer (most of the file's weight) only on request, and the run says so
+    assert "cells" not in layers
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["cells"]["written"] is False and "--cells" in summary["cells"]["note"]
     communes = gpd.read_file(out / "results.gpkg", layer="communes")
     assert len(communes) == 458 and communes.crs.to_epsg() == 2154
     with rasterio.open(out / "minutes_france_services.tif") as src:
@@ -111,6 +107,7 @@ def test_headline_figure_with_its_method(gers_run) -> None:
     # the terminal shows the share beyond 30 min and an underserved table
     assert "France services" in stdout and "30 min" in stdout
     assert "mal desservies" in stdout
+    assert "non écrite dans results.gpkg" in stdout and "coverage run --cells" in stdout
 
 
 def test_tiers_lieux_figures(gers_run) -> None:
@@ -231,3 +228,91 @@ def test_health_accessibility_section(gers_run, shared_data: Path, tmp_path: Pat
     auch = table.set_index("insee_code").loc["32013", "health__accessibility"]
     far = table.set_index("insee_code").loc["32087", "health__accessibility"]  # Castex-d'Armagnac
     assert auch > 0 and far == 0
+
+
+def test_default_tables_are_french_and_csv_machine_writes_machine_bytes(
+    gers_run, shared_data: Path, tmp_path: Path
+) -> None:
+    """`coverage run` writes French spreadsheet tables; `--csv machine` the pipeline bytes."""
+    out, _ = gers_run
+    french = (out / "tables/communes_france_services.csv").read_bytes()
+    assert french.startswith(b"\xef\xbb\xbfCode INSEE;Nom;")
+    text = DEFAULT.read_text("utf-8").replace('name = "gers_actuel"', 'name = "machine"')
+    text += "\n[outputs]\nisochrones = false\ncatchments = false\n"
+    path = tmp_path / "machine.toml"
+    path.write_text(text, "utf-8")
+    run_out = tmp_path / "machine"
+    args = ["run", str(path), "--data", str(shared_data), "-o", str(run_out), "--no-map"]
+    assert main([*args, "--csv", "machine", "--cells"]) == 0
+    machine = (run_out / "tables/communes_france_services.csv").read_bytes()
+    assert machine.startswith(b"insee_code,name,") and b";" not in machine.split(b"\n")[0]
+    assert b"\xef\xbb\xbf" not in machine[:3]
+    # the same figures either way
+    a = read_written_table(french, dtype={"insee_code": str}).set_index("insee_code")
+    b = read_written_table(machine, dtype={"insee_code": str}).set_index("insee_code")
+    assert a["pop_beyond_30"].sum() == b["pop_beyond_30"].sum()
+    assert a["share_beyond_30"].round(4).equals(b["share_beyond_30"].round(4))
+    # --cells: the layer is written, styled on the first analysis' minutes, and said so
+    assert "cells" in {name for name, _ in pyogrio.list_layers(run_out / "results.gpkg")}
+    summary = json.loads((run_out / "summary.json").read_text("utf-8"))
+    assert summary["cells"]["written"] is True
+    styles = _layer_styles(run_out / "results.gpkg")
+    cells = styles["cells"].find("renderer-v2")
+    assert cells.get("type") == "graduatedSymbol"
+    assert cells.get("attr") == "france_services__minutes"
+
+
+def _layer_styles(gpkg: Path) -> dict:
+    import sqlite3
+    import xml.etree.ElementTree as ET
+
+    with sqlite3.connect(gpkg) as db:
+        rows = db.execute(
+            "SELECT f_table_name, f_geometry_column, useAsDefault, styleQML FROM layer_styles"
+        ).fetchall()
+    names = [row[0] for row in rows]
+    assert len(names) == len(set(names))  # one style per layer
+    assert all(row[1] == "geom" and row[2] == 1 for row in rows)
+    return {name: ET.fromstring(qml.split("\n", 1)[1]) for name, _, _, qml in rows}
+
+
+def test_geopackage_opens_styled_in_qgis_with_french_aliases(gers_run) -> None:
+    """results.gpkg: snake_case fields, French aliases and a default QGIS style per layer."""
+    import sqlite3
+
+    out, _ = gers_run
+    gpkg = out / "results.gpkg"
+    layers = {name for name, geom in pyogrio.list_layers(gpkg) if geom}
+    styles = _layer_styles(gpkg)
+    assert set(styles) == layers
+    communes = styles["communes"]
+    aliases = {a.get("field"): a.get("name") for a in communes.iter("alias")}
+    assert aliases["insee_code"] == "Code INSEE" and aliases["population"] == "Population"
+    assert aliases["france_services__minutes_mean"] == "Temps moyen (min) — france services"
+    assert (
+        aliases["france_services__share_beyond_30"]
+        == "Part au-delà de 30 min (%) — france services"
+    )
+    fields = pyogrio.read_info(gpkg, layer="communes")["fields"]
+    assert "insee_code" in fields and "Code INSEE" not in fields  # names stay machine names
+    renderer = communes.find("renderer-v2")
+    assert renderer.get("type") == "graduatedSymbol"
+    assert renderer.get("attr") == "france_services__minutes_mean"
+    ranges = [(r.get("lower"), r.get("upper")) for r in renderer.iter("range")]
+    assert [low for low, _ in ranges] == ["0", "10", "15", "20", "30", "45"]
+    first = renderer.find("symbols/symbol/layer/prop[@k='color']").get("v")
+    assert first == "26,152,80,255"  # #1a9850, the maps' 0-10 min colour
+    services = styles["services"].find("renderer-v2")
+    assert services.get("type") == "categorizedSymbol" and services.get("attr") == "kind"
+    kinds = {c.get("value") for c in services.iter("category")}
+    assert {"france_services", "tiers_lieu"} <= kinds
+    with sqlite3.connect(gpkg) as db:
+        titles = dict(
+            db.execute(
+                "SELECT column_name, title FROM gpkg_data_columns WHERE table_name = 'communes'"
+            ).fetchall()
+        )
+        extension = db.execute(
+            "SELECT scope FROM gpkg_extensions WHERE table_name = 'gpkg_data_columns'"
+        ).fetchall()
+    assert titles["insee_code"] == "Code INSEE" and extension == [("read-write",)]

@@ -66,3 +66,28 @@ def test_compare_writes_french_tables(gers_result, tmp_path: Path) -> None:
     _, totals, _ = comparison.write(tmp_path)
     assert totals.read_bytes().startswith(BOM + b"Analyse;Seuil (min);")
     assert read_written_table(totals)["lost"].eq(0).all()
+
+
+def test_placement_before_after_columns_round_trip(tmp_path: Path) -> None:
+    """Placement tables: ``_before``/``_after`` get « (avant) »/« (après) » and read back."""
+    frame = pd.DataFrame(
+        {
+            "insee_code": ["32013"],
+            "minutes_mean_after": [12.5],
+            "pop_within_15_before": [100],
+            "pop_newly_within_15": [40],
+            "share_beyond_30_after": [0.125],
+        }
+    )
+    path = write_table(frame, tmp_path / "communes.csv")
+    header = path.read_bytes().split(b"\r\n" if b"\r\n" in path.read_bytes() else b"\n")[0]
+    assert header.decode("utf-8-sig").split(";") == [
+        "Code INSEE",
+        "Temps moyen (min) (après)",
+        "Population à moins de 15 min (avant)",
+        "Population nouvellement à moins de 15 min",
+        "Part au-delà de 30 min (%) (après)",
+    ]
+    back = read_written_table(path, dtype={"insee_code": str})
+    assert list(back.columns) == list(frame.columns)
+    assert back["share_beyond_30_after"].iloc[0] == pytest.approx(0.125)

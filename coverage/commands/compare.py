@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from coverage._cli_common import console, fmt_int
+from coverage._cli_common import CsvOption, console, fmt_int
 
 
 def compare(
@@ -17,6 +17,7 @@ def compare(
         Path | None,
         typer.Option("-o", "--output", help="Dossier où écrire la comparaison (CSV, JSON)."),
     ] = None,
+    csv: CsvOption = None,
 ) -> None:
     """Compare deux résultats : habitants qui gagnent ou perdent l'accès, par commune et seuil."""
     from rich.table import Table
@@ -57,7 +58,10 @@ def compare(
                 highlight=False,
             )
     folder = output or Path(result_b) / f"compare-{Path(result_a).name}"
-    paths = comparison.write(folder)
+    from coverage.tables import use_style
+
+    with use_style(csv):
+        paths = comparison.write(folder)
     console.print(f"Écrit : {', '.join(str(p) for p in paths)}", highlight=False)
 
 

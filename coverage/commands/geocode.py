@@ -10,6 +10,7 @@ import typer
 
 from coverage._cli_common import (
     CountProgress,
+    CsvOption,
     DataOption,
     console,
     fmt_int,
@@ -91,6 +92,7 @@ def geocode(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Pas de barre de progression.")
     ] = False,
+    csv: CsvOption = None,
 ) -> None:
     """Géocode un fichier d'adresses (CSV) : chaque ligne revient avec sa position.
 
@@ -112,7 +114,9 @@ def geocode(
         "lon": lon,
         "lat": lat,
     }
-    with CountProgress(disable=no_progress) as bar:
+    from coverage.tables import use_style
+
+    with use_style(csv), CountProgress(disable=no_progress) as bar:
         report = geocode_addresses(
             input_file,
             territory=territory,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from coverage._cli_common import (
+    CsvOption,
     DataOption,
     StepProgress,
     console,
@@ -239,6 +240,7 @@ def itinerary(
         bool, typer.Option("--overwrite", help="Remplacer le dossier de sortie s'il existe.")
     ] = False,
     no_map: Annotated[bool, typer.Option("--no-map", help="Ne pas écrire la carte HTML.")] = False,
+    csv: CsvOption = None,
 ) -> None:
     """Planifie le service public itinérant : arrêts, calendrier annuel et tournées du jour.
 
@@ -303,7 +305,9 @@ def itinerary(
         f"{period[1]:%d/%m/%Y}{' (plan naïf de référence)' if naive else ''}",
         highlight=False,
     )
-    with StepProgress() as step:
+    from coverage.tables import use_style
+
+    with use_style(csv), StepProgress() as step:
         plan = plan_itinerary(
             territory, settings=settings, data_dir=data, naive=naive, progress=step
         )

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from coverage._cli_common import (
+    CsvOption,
     DataOption,
     StepProgress,
     TerritoryArgument,
@@ -159,6 +160,7 @@ def place(
             help="Ne pas évaluer le plan écrit (un site par chef-lieu de canton) à côté.",
         ),
     ] = False,
+    csv: CsvOption = None,
 ) -> None:
     """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
     from coverage.commands.run import ensure_bundle
@@ -178,7 +180,9 @@ def place(
         f"(scénario de base {base})",
         highlight=False,
     )
-    with StepProgress() as steps:
+    from coverage.tables import use_style
+
+    with use_style(csv), StepProgress() as steps:
         study = run_place(
             spec.territory,
             kind=kind,

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from coverage._cli_common import (
+    CsvOption,
     DataOption,
     DownloadProgress,
     StepProgress,
@@ -113,6 +114,18 @@ def run(
         bool, typer.Option("--overwrite", help="Remplacer le dossier de résultats s'il existe.")
     ] = False,
     no_map: Annotated[bool, typer.Option("--no-map", help="Ne pas écrire la carte HTML.")] = False,
+    cells: Annotated[
+        bool | None,
+        typer.Option(
+            "--cells/--no-cells",
+            help=(
+                "Écrire (ou non) la couche des cellules de population (200 m) dans "
+                "results.gpkg. Par défaut : [outputs] cells du scénario, sinon non."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    csv: CsvOption = None,
 ) -> None:
     """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
     from dataclasses import replace
@@ -126,16 +139,23 @@ def run(
     spec = load_scenario(path)
     if no_map:
         spec = replace(spec, outputs={**spec.outputs, "map": False})
+    if cells is not None:
+        spec = replace(spec, outputs={**spec.outputs, "cells": cells})
     ensure_bundle(spec.territory, data)
     if output is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         output = Path("results") / f"{spec.name}-{stamp}"
     console.print(f"[bold]{escape(spec.label)}[/bold] ({escape(str(path))})", highlight=False)
-    with StepProgress() as steps:
+    from coverage.tables import use_style
+
+    with use_style(csv), StepProgress() as steps:
         result = run_scenario(
             spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
         )
     print_summary(result.summary, result.analyses)
+    cells_note = result.summary.get("cells", {}).get("note")
+    if cells_note:
+        console.print(f"\n{cells_note[0].upper()}{cells_note[1:]}.", highlight=False, markup=False)
     console.print(
         f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/, "
         f"carte map.html) — {fmt_num(time.perf_counter() - start, 1)} s",

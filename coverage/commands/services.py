@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from coverage._cli_common import (
     CountProgress,
+    CsvOption,
     DataOption,
     TerritoryArgument,
     console,
@@ -96,6 +97,7 @@ def import_services_command(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Pas de barre de progression.")
     ] = False,
+    csv: CsvOption = None,
 ) -> None:
     """Importe la liste des sites d'un département (MDS, centres de santé, SAAD...).
 
@@ -112,7 +114,9 @@ def import_services_command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_territory(territory, data_dir=data)
-        with CountProgress(disable=no_progress) as bar:
+        from coverage.tables import use_style
+
+        with use_style(csv), CountProgress(disable=no_progress) as bar:
             catalogue = import_services_file(
                 input_file,
                 output,

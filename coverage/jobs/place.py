@@ -44,6 +44,7 @@ from coverage import __version__
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage.access import threshold_key
 from coverage.errors import DataError
+from coverage.gpkg_styles import Categorised, Graduated, add_styles
 from coverage.jobs import placement_questions as questions
 from coverage.jobs.placement_instance import DEFAULT_CELL_SIZE_M, PlacementInstance, build_instance
 from coverage.jobs.placement_plan import (
@@ -688,6 +689,10 @@ def _write_files(folder: Path, study: PlacementStudy) -> dict[str, str]:
     )
     gpd.GeoDataFrame(communes, geometry="geometry", crs=study.instance.territory.crs).to_file(
         folder / "sites.gpkg", layer="communes", driver="GPKG", engine="pyogrio"
+    )
+    add_styles(
+        folder / "sites.gpkg",
+        {"sites": Categorised("status"), "communes": Graduated("minutes_mean_after")},
     )
     files["sites_gpkg"] = "sites.gpkg"
     write_table(to_wgs84_table(sites), folder / "sites.csv")

@@ -8,8 +8,9 @@ accessibility (:mod:`coverage.fca`), and writes::
 
     <output>/
       summary.json          every figure, with its method and provenance
-      results.gpkg          layers communes, cantons, epci, services, cells,
-                            isochrones, catchments (EPSG:2154, opens in QGIS)
+      results.gpkg          layers communes, cantons, epci, services, isochrones,
+                            catchments, cells only on request (EPSG:2154, opens
+                            styled in QGIS: :mod:`coverage.gpkg_styles`)
       tables/               communes_<analysis>.csv, cantons_<...>.csv,
                             epci_<...>.csv, underserved_<...>.csv
       minutes_<analysis>.tif  travel-time surface in minutes (GeoTIFF)
@@ -45,6 +46,7 @@ from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
 from coverage.errors import OutputExistsError
+from coverage.gpkg_styles import Categorised, Graduated, Renderer, add_styles
 from coverage.jobs.health import health_accessibility
 from coverage.jobs.resources import TerritoryResources
 from coverage.jsonio import write_json
@@ -249,7 +251,7 @@ def _write_outputs(
         _write_minutes_tif(result, path)
         files[f"minutes_{name}"] = path.name
 
-    if scenario.outputs.get("cells", True):
+    if scenario.outputs.get("cells", False):
         say("Couche des cellules de population")
         _write_layer(_cells_layer(ctx, analyses), gpkg, "cells")
     if scenario.outputs.get("isochrones", True):
@@ -276,7 +278,22 @@ def _write_outputs(
         say("Zones de desserte")
         frames = [_catchments(result, ctx) for result in analyses.values()]
         _write_layer(pd.concat(frames, ignore_index=True), gpkg, "catchments")
+    add_styles(gpkg, _layer_renderers(analyses))
     return files
+
+
+def _layer_renderers(analyses: dict[str, ServiceAccess]) -> dict[str, Renderer]:
+    """QGIS renderers of the layers: times of the first analysis, services by kind."""
+    first = next(iter(analyses), "")
+    mean = Graduated(f"{first}__minutes_mean")
+    return {
+        "communes": mean,
+        "cantons": mean,
+        "epci": mean,
+        "services": Categorised("kind"),
+        "cells": Graduated(f"{first}__minutes"),
+        "isochrones": Graduated("minutes"),
+    }
 
 
 def _write_layer(frame: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str) -> None:
@@ -417,6 +434,19 @@ def _catchments(result: ServiceAccess, ctx: AccessContext) -> gpd.GeoDataFrame:
 # --- summary ------------------------------------------------------------------------------------
 
 
+def cells_note(written: bool) -> dict[str, Any]:
+    """Whether the ``cells`` layer is in ``results.gpkg``, and how to get it when it is not."""
+    if written:
+        note = f"couche des cellules de population écrite dans {GPKG_FILE} (couche cells)"
+    else:
+        note = (
+            f"couche des cellules de population non écrite dans {GPKG_FILE} (par défaut, "
+            "elle en ferait l'essentiel du poids) : coverage run --cells, ou [outputs] "
+            "cells = true dans le scénario, pour l'ajouter"
+        )
+    return {"written": written, "note": note}
+
+
 def _summary(
     scenario: Scenario,
     resources: TerritoryResources,
@@ -462,6 +492,7 @@ def _summary(
                 "classées par habitants × minutes au-delà du seuil"
             ),
         },
+        "cells": cells_note(bool(scenario.outputs.get("cells", False))),
         "analyses": {},
         "headline": [],
         "health": None,
