@@ -86,7 +86,9 @@ def test_import_command_prints_notes_and_ids(shared_data: Path, tmp_path: Path,
     assert "sites placés portent une note" in text
     assert "note : mds:s3 (Antenne Auch) : coordonnées en Lambert-93" in text
     assert "note : mds:s4 (Permanence Riscle) : Cannet, commune déléguée de Riscle" in text
-    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 4
+    from coverage.tables import read_written_table
+
+    assert len(read_written_table(out)) == 4
 
 
 def test_mapped_column_absent_is_named(shared_data: Path, tmp_path: Path,
