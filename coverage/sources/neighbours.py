@@ -51,14 +51,14 @@ def neighbours_from_json(
         or centre (naming the URL, the row and the field).
     """
     if not isinstance(data, list):
-        raise DataError(f"geo.api.gouv.fr answered {type(data).__name__}, not a list", path=url)
+        raise DataError(f"geo.api.gouv.fr a répondu {type(data).__name__}, pas une liste", path=url)
     to_l93 = pyproj.Transformer.from_crs("EPSG:4326", WORKING_CRS, always_xy=True)
     zone = shapely.buffer(outline_2154, radius_m)
     shapely.prepare(zone)
     rows = []
     for i, item in enumerate(data, 1):
         if not isinstance(item, dict):
-            raise DataError("commune is not an object", path=url, row=i)
+            raise DataError("une commune n'est pas un objet", path=url, row=i)
         code = str(item.get("code") or "").strip()
         if not code:
             raise DataError("commune without code", path=url, row=i, field="code")
