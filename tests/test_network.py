@@ -751,7 +751,7 @@ def test_files_without_drivable_ways(tmp_path: Path) -> None:
         osm_xml(NODES, [{"id": 1, "nodes": [1, 2, 3, 1], "tags": {"building": "yes"}}]),
         encoding="utf-8",
     )
-    with pytest.raises(NetworkError, match=r"buildings\.osm : aucune voie avec 'highway'"):
+    with pytest.raises(NetworkError, match=r"buildings\.osm : aucune voie avec une balise"):
         load_network(no_roads, use_cache=False)
 
 
