@@ -119,7 +119,7 @@ def test_missing_column_is_named_with_suggestion(make_tiny) -> None:
         load_territory("tiny", data_dir=bundle)
     message = str(info.value)
     assert "communes.geojson" in message
-    assert "'popul'" in message and "did you mean 'pop'" in message
+    assert "'popul'" in message and "vouliez-vous dire 'pop'" in message
     assert info.value.field == "popul"
 
 

@@ -110,7 +110,7 @@ def read_neighbour_communes(territory: Territory) -> NeighbourCommunes | None:
             )
     empty = codes.eq("")
     own = codes.str.startswith(territory.config.departement) & ~empty
-    for mask, message in ((empty, "empty INSEE code"), (own, "commune of the territory itself")):
+    for mask, message in ((empty, "code INSEE vide"), (own, "commune du territoire lui-même")):
         if mask.any():
             first = int(np.flatnonzero(mask.to_numpy())[0])
             raise DataError(

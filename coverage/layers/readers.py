@@ -121,7 +121,7 @@ def _rename_columns(
             if field not in required:
                 continue
             close = difflib.get_close_matches(column, available, n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = f" ; vouliez-vous dire {', '.join(repr(c) for c in close)} ?" if close else ""
             raise DataError(
                 f"colonne '{column}' (associée à '{field}') introuvable ; le fichier a "
                 f"{', '.join(available)}{hint} Corrigez [layers.{spec.name}.columns] dans "
@@ -157,7 +157,8 @@ def _check_geometries(
     if missing.any():
         row = _row_label(frame, int(np.flatnonzero(missing)[0]), id_field)
         raise DataError(
-            f"layer '{spec.name}': {int(missing.sum())} row(s) without geometry (first shown)",
+            f"couche '{spec.name}' : {plural(int(missing.sum()), 'ligne')} sans géométrie "
+            f"(la première est indiquée)",
             path=path,
             row=row,
             field="geometry",

@@ -399,7 +399,7 @@ def _load_cantons(
     dupes = frame["canton_code"].duplicated()
     if dupes.any():
         raise DataError(
-            f"duplicate canton code {frame.loc[dupes, 'canton_code'].iloc[0]}",
+            f"code canton en double {frame.loc[dupes, 'canton_code'].iloc[0]}",
             path=path,
             row=int(np.flatnonzero(dupes.to_numpy())[0]) + 1,
             field=spec.columns["canton_code"],
@@ -449,7 +449,7 @@ def _load_epci(
     dupes = frame["epci_siren"].duplicated()
     if dupes.any():
         raise DataError(
-            f"duplicate EPCI SIREN {frame.loc[dupes, 'epci_siren'].iloc[0]}",
+            f"SIREN d'EPCI en double {frame.loc[dupes, 'epci_siren'].iloc[0]}",
             path=path,
             row=int(np.flatnonzero(dupes.to_numpy())[0]) + 1,
             field=spec.columns["epci_siren"],

@@ -470,7 +470,7 @@ def _as_ptr(name: str, node_name: str, values: Any, count: int) -> np.ndarray:
         )
     steps = np.diff(array)
     if (steps < 0).any():
-        raise QueryError(f"{name} decreases at row {int(np.flatnonzero(steps < 0)[0])}")
+        raise QueryError(f"{name} décroît à la ligne {int(np.flatnonzero(steps < 0)[0])}")
     return array
 
 

@@ -159,7 +159,7 @@ class CsrGraph:
         n = self.n
         if np.any(np.diff(self.indptr) < 0):
             u = int(np.flatnonzero(np.diff(self.indptr) < 0)[0])
-            raise QueryError(f"graph.indptr decreases at node {u}")
+            raise QueryError(f"graph.indptr décroît au nœud {u}")
         if self.indices.size:
             bad = (self.indices < 0) | (self.indices >= n)
             if bad.any():
@@ -292,7 +292,7 @@ def _as_seed_ptr(values: Any, n_seeds: int) -> np.ndarray:
         )
     steps = np.diff(array)
     if (steps < 0).any():
-        raise QueryError(f"seed_ptr decreases at row {int(np.flatnonzero(steps < 0)[0])}")
+        raise QueryError(f"seed_ptr décroît à la ligne {int(np.flatnonzero(steps < 0)[0])}")
     return array
 
 

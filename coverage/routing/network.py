@@ -1680,7 +1680,7 @@ def _write_cache(net: RoadNetwork, target: Path) -> None:
 def _read_cache(target: Path, *, source: str) -> RoadNetwork:
     with np.load(target, allow_pickle=False) as data:
         if int(data["version"]) != CACHE_FORMAT_VERSION:
-            raise ValueError("cache format version differs")
+            raise ValueError("la version du format du cache diffère")
         arrays: dict[str, Any] = {name: np.array(data[name]) for name in _CORE_ARRAYS}
         for name in _OPTIONAL_ARRAYS:
             if name in data.files:

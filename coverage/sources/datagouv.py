@@ -44,7 +44,7 @@ def download_dataset(
     """
     url = f"{api_url}/datasets/{dataset}/"
     download = bundle.downloaded(
-        dl.download(url, source=SOURCE, force=force, label="data.gouv.fr dataset")
+        dl.download(url, source=SOURCE, force=force, label="jeu de données data.gouv.fr")
     )
     return parsed(dl, download, lambda d: check_dataset(d.read_json(), d.url)), download
 

@@ -158,7 +158,7 @@ def communes_from_geojson(data: Any, *, url: str, departement: str) -> gpd.GeoDa
     for position, feature in enumerate(features, start=1):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict):
-            raise DataError(f"feature without properties in {url}", row=position)
+            raise DataError(f"entité sans propriétés dans {url}", row=position)
         code = str(props.get("code") or "").strip()
         row = f"{position} (code={code})" if code else position
         if not _INSEE.match(code) or not code.startswith(departement):
@@ -239,7 +239,7 @@ def epcis_from_json(data: Any, *, url: str) -> pd.DataFrame:
         code = str(item.get("code") or "").strip()
         nom = str(item.get("nom") or "").strip()
         if not code:
-            raise DataError(f"EPCI without code ({url})", row=position, field="code")
+            raise DataError(f"EPCI sans code ({url})", row=position, field="code")
         if not nom:
             raise DataError(f"l'EPCI {code} n'a pas de nom ({url})", row=position, field="nom")
         population = item.get("population")
