@@ -187,7 +187,7 @@ def read_table(
         and the line.
     """
     if bad_rows not in ("error", "keep"):
-        raise ValueError(f"bad_rows must be 'error' or 'keep', not {bad_rows!r}")
+        raise ValueError(f"bad_rows doit valoir 'error' ou 'keep', pas {bad_rows!r}")
     path = Path(path)
     if not path.is_file():
         raise DataError("fichier introuvable", path=path)

@@ -61,7 +61,9 @@ def default_undersupply_threshold(capacity_unit: str) -> float | None:
         return APL_UNDERSUPPLIED / CONSULTATIONS_PER_FTE
     if capacity_unit == "sites":
         return None
-    raise QueryError(f"capacity_unit {capacity_unit!r} is not one of consultations, etp, sites")
+    raise QueryError(
+        f"capacity_unit {capacity_unit!r} n'est pas l'une des unités consultations, etp, sites"
+    )
 
 
 def step_decay(steps: Mapping[float, float]) -> Decay:
@@ -75,13 +77,20 @@ def step_decay(steps: Mapping[float, float]) -> Decay:
         Empty steps, non-increasing bounds, weights outside [0, 1].
     """
     if not steps:
-        raise QueryError("a step decay needs at least one step, e.g. {20: 1.0}")
+        raise QueryError(
+            "une décroissance par paliers demande au moins un palier, par ex. {20: 1.0}"
+        )
     bounds = np.array(sorted(float(k) for k in steps))
     weights = np.array([float(steps[k]) for k in sorted(steps, key=float)])
     if np.any(bounds <= 0) or not np.all(np.isfinite(bounds)):
-        raise QueryError(f"step bounds must be positive minutes, got {sorted(steps)}")
+        raise QueryError(
+            f"les bornes des paliers doivent être des minutes positives, reçu "
+            f"{[float(b) for b in bounds]}"
+        )
     if np.any((weights < 0) | (weights > 1)):
-        raise QueryError(f"step weights must be in [0, 1], got {list(weights)}")
+        raise QueryError(
+            f"les poids des paliers doivent être dans [0, 1], reçu {[float(w) for w in weights]}"
+        )
 
     def decay(minutes: np.ndarray) -> np.ndarray:
         t = np.asarray(minutes, dtype=np.float64)
@@ -97,7 +106,7 @@ def step_decay(steps: Mapping[float, float]) -> Decay:
 def linear_decay(max_minutes: float = 20.0) -> Decay:
     """A continuous decay from 1 at 0 min to 0 at ``max_minutes``."""
     if not np.isfinite(max_minutes) or max_minutes <= 0:
-        raise QueryError(f"max_minutes must be positive, got {max_minutes}")
+        raise QueryError(f"max_minutes doit être positif, reçu {float(max_minutes):g}")
 
     def decay(minutes: np.ndarray) -> np.ndarray:
         t = np.asarray(minutes, dtype=np.float64)
@@ -166,14 +175,16 @@ def floating_catchment(
     supply = np.asarray(supply, dtype=np.float64)
     if minutes.ndim != 2 or minutes.shape != (demand.size, supply.size):
         raise QueryError(
-            f"minutes must have shape (n_demand, n_supply) = ({demand.size}, {supply.size}), "
-            f"got {minutes.shape}"
+            f"minutes doit avoir la forme (n_demand, n_supply) = ({demand.size}, {supply.size}), "
+            f"reçu {tuple(int(n) for n in minutes.shape)}"
         )
     for name, values in (("demand", demand), ("supply", supply)):
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise QueryError(f"{name}[{first}] = {values[first]!r}: must be a number >= 0")
+            raise QueryError(
+                f"{name}[{int(first)}] = {float(values[first]):g} : doit être un nombre >= 0"
+            )
     weights = decay(minutes)
     reached_demand = weights.T @ demand  # Σ_i f(t_ij) D_i, per site
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,11 +214,12 @@ def age_weighted_demand(population_by_age: np.ndarray, weights_by_age: np.ndarra
     w = np.asarray(weights_by_age, dtype=np.float64)
     if pop.ndim != 2 or w.shape != (pop.shape[1],):
         raise QueryError(
-            f"population_by_age must be (n_demand, n_groups) and weights_by_age (n_groups,), "
-            f"got {pop.shape} and {w.shape}"
+            f"population_by_age doit être de forme (n_demand, n_groups) et weights_by_age "
+            f"(n_groups,), "
+            f"reçu {tuple(int(n) for n in pop.shape)} et {tuple(int(n) for n in w.shape)}"
         )
     if np.any(pop < 0) or np.any(w < 0):
-        raise QueryError("ages table: populations and weights must be >= 0")
+        raise QueryError("table des âges : les populations et les poids doivent être >= 0")
     return pop @ w
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage._french import of_territory
 from coverage.access import DEFAULT_THRESHOLDS_MINUTES, check_thresholds
 from coverage.errors import ConfigError, QueryError
 from coverage.layers.config import SERVICE_STATUSES
@@ -229,7 +230,7 @@ class Scenario:
 
 
 def _fail(path: Path | str, message: str) -> ConfigError:
-    return ConfigError(f"{path}: {message}")
+    return ConfigError(f"{path} : {message}")
 
 
 def _check_keys(path: Path | str, table: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -237,14 +238,17 @@ def _check_keys(path: Path | str, table: dict[str, Any], allowed: set[str], wher
     if unknown:
         raise _fail(
             path,
-            f"unknown key '{unknown[0]}' in {where} (allowed: {', '.join(sorted(allowed))})",
+            f"clé inconnue '{unknown[0]}' dans {where} (clés possibles : "
+            f"{', '.join(sorted(allowed))})",
         )
 
 
 def _name(path: Path | str, value: Any, where: str) -> str:
     text = str(value or "").strip()
     if not text or not all(c.isalnum() or c == "_" for c in text) or not text.isascii():
-        raise _fail(path, f"{where} must be a name of letters, digits and '_', got {value!r}")
+        raise _fail(
+            path, f"{where} doit être un nom fait de lettres, chiffres et '_', reçu {value!r}"
+        )
     return text
 
 
@@ -260,9 +264,9 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: scenario file not found") from None
+        raise ConfigError(f"{path} : fichier de scénario introuvable") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path} : TOML invalide ({exc})") from None
     return scenario_from_dict(raw, path=path)
 
 
@@ -278,16 +282,16 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     """
     where = path or "scenario"
     if not isinstance(raw, dict):
-        raise _fail(where, "a scenario must be a table")
-    _check_keys(where, raw, _TOP_KEYS, "the scenario")
+        raise _fail(where, "un scénario doit être une table")
+    _check_keys(where, raw, _TOP_KEYS, "le scénario")
     head = raw.get("scenario")
     if not isinstance(head, dict):
-        raise _fail(where, "missing [scenario] table (name, territory)")
+        raise _fail(where, "table [scenario] manquante (name, territory)")
     _check_keys(where, head, {"name", "label", "territory", "description"}, "[scenario]")
     name = _name(where, head.get("name"), "[scenario] name")
     territory = str(head.get("territory", "")).strip()
     if not territory:
-        raise _fail(where, "[scenario] needs 'territory' (e.g. \"gers\")")
+        raise _fail(where, "[scenario] demande 'territory' (par ex. \"gers\")")
 
     thresholds_raw = (raw.get("thresholds") or {}).get("minutes", list(DEFAULT_THRESHOLDS_MINUTES))
     _check_keys(where, raw.get("thresholds") or {}, {"minutes"}, "[thresholds]")
@@ -299,14 +303,14 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     analyses = _analyses(where, raw.get("analyses"), thresholds)
     services = raw.get("services") or {}
     if not isinstance(services, dict):
-        raise _fail(where, "[services] must be a table")
+        raise _fail(where, "[services] doit être une table")
     _check_keys(where, services, {"remove", "add", "files"}, "[services]")
     remove = tuple(str(s) for s in services.get("remove", []))
     add = tuple(_added(where, i, item) for i, item in enumerate(services.get("add", []), 1))
     ids = [a.service_id for a in add]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise _fail(where, f"[[services.add]] service_id '{dupes[0]}' is given twice")
+        raise _fail(where, f"[[services.add]] service_id '{dupes[0]}' est donné deux fois")
     base = path.parent if path else Path.cwd()
     extra = tuple(
         (p if p.is_absolute() else base / p)
@@ -314,7 +318,7 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     )
     for file in extra:
         if not file.is_file():
-            raise _fail(where, f"[services] files: {file} not found")
+            raise _fail(where, f"[services] files : {file} introuvable")
 
     network = dict(raw.get("network") or {})
     _check_keys(
@@ -327,8 +331,10 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     if "k_nodes" in access_raw:
         raise _fail(
             where,
-            "[access] k_nodes no longer exists: points now join their nearest road edges; "
-            "use max_candidates (how many road stretches a point may join, default 4)",
+            "[access] k_nodes n'existe plus : les points rejoignent désormais les tronçons "
+            "de route "
+            "les plus proches ; utilisez max_candidates (nombre de tronçons qu'un point peut "
+            "rejoindre, 4 par défaut)",
         )
     _check_keys(
         where,
@@ -344,13 +350,15 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
     _check_keys(where, population, {"cell_size_m"}, "[population]")
     cell = population.get("cell_size_m")
     if cell is not None and (not isinstance(cell, int | float) or not 10 <= cell <= 5000):
-        raise _fail(where, f"[population] cell_size_m must be in 10..5000 metres, got {cell!r}")
+        raise _fail(
+            where, f"[population] cell_size_m doit être entre 10 et 5000 mètres, reçu {cell!r}"
+        )
     outputs_raw = dict(raw.get("outputs") or {})
     outputs = dict(DEFAULT_OUTPUTS)
     _check_keys(where, outputs_raw, set(outputs), "[outputs]")
     for key, value in outputs_raw.items():
         if not isinstance(value, bool):
-            raise _fail(where, f"[outputs] {key} must be true or false")
+            raise _fail(where, f"[outputs] {key} doit valoir true ou false")
         outputs[key] = value
     return Scenario(
         name=name,
@@ -373,14 +381,14 @@ def scenario_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Scen
 
 def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tuple[Analysis, ...]:
     if not raw:
-        raise _fail(where, "no [[analyses]]: name at least one set of services (kinds)")
+        raise _fail(where, "aucune [[analyses]] : nommez au moins un ensemble de services (kinds)")
     if not isinstance(raw, list):
-        raise _fail(where, "[[analyses]] must be an array of tables")
+        raise _fail(where, "[[analyses]] doit être un tableau de tables")
     out = []
     for i, item in enumerate(raw, 1):
         at = f"[[analyses]] #{i}"
         if not isinstance(item, dict):
-            raise _fail(where, f"{at} must be a table")
+            raise _fail(where, f"{at} doit être une table")
         _check_keys(
             where,
             item,
@@ -391,15 +399,15 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
         if isinstance(kinds, str):
             kinds = [kinds]
         if not kinds or not all(isinstance(k, str) and k for k in kinds):
-            raise _fail(where, f"{at} needs 'kinds', a list of service kinds")
+            raise _fail(where, f"{at} demande 'kinds', une liste de types de services")
         name = _name(where, item.get("name", kinds[0]), f"{at} name")
         statuses = tuple(item.get("statuses", ["open"]))
         bad = [s for s in statuses if s not in SERVICE_STATUSES]
         if bad or not statuses:
             raise _fail(
                 where,
-                f"{at} statuses: unknown status {bad[0] if bad else '(none)'!r} "
-                f"(use {', '.join(SERVICE_STATUSES)})",
+                f"{at} statuses : statut inconnu {bad[0] if bad else '(aucun)'!r} "
+                f"(statuts possibles : {', '.join(SERVICE_STATUSES)})",
             )
         default_ref = min(DEFAULT_REFERENCE_MINUTES.get(kinds[0], thresholds[-1]), thresholds[-1])
         if default_ref not in thresholds:
@@ -408,12 +416,12 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
         if reference not in thresholds:
             raise _fail(
                 where,
-                f"{at} reference_minutes {reference:g} must be one of the thresholds "
+                f"{at} reference_minutes {reference:g} doit être l'un des seuils "
                 f"{', '.join(f'{t:g}' for t in thresholds)}",
             )
         include_outside = item.get("include_outside", True)
         if not isinstance(include_outside, bool):
-            raise _fail(where, f"{at} include_outside must be true or false")
+            raise _fail(where, f"{at} include_outside doit valoir true ou false")
         out.append(
             Analysis(
                 name=name,
@@ -427,14 +435,14 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
     names = [a.name for a in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise _fail(where, f"two [[analyses]] are named '{dupes[0]}'")
+        raise _fail(where, f"deux [[analyses]] s'appellent '{dupes[0]}'")
     return tuple(out)
 
 
 def _added(where: Path | str, index: int, item: Any) -> AddedService:
     at = f"[[services.add]] #{index}"
     if not isinstance(item, dict):
-        raise _fail(where, f"{at} must be a table")
+        raise _fail(where, f"{at} doit être une table")
     allowed = {
         "service_id",
         "kind",
@@ -450,12 +458,12 @@ def _added(where: Path | str, index: int, item: Any) -> AddedService:
     _check_keys(where, item, allowed, at)
     for key in ("service_id", "kind", "name"):
         if not str(item.get(key, "")).strip():
-            raise _fail(where, f"{at} needs '{key}'")
+            raise _fail(where, f"{at} demande '{key}'")
     has_insee = bool(str(item.get("insee_code", "")).strip())
     has_lonlat = "lon" in item or "lat" in item
     has_xy = "x" in item or "y" in item
     if has_insee + has_lonlat + has_xy != 1:
-        raise _fail(where, f"{at} needs exactly one location: insee_code, lon/lat or x/y")
+        raise _fail(where, f"{at} demande exactement une localisation : insee_code, lon/lat ou x/y")
     numbers = {}
     for key in ("lon", "lat", "x", "y", "capacity"):
         if key in item:
@@ -465,17 +473,20 @@ def _added(where: Path | str, index: int, item: Any) -> AddedService:
                 or not isinstance(value, int | float)
                 or not np.isfinite(value)
             ):
-                raise _fail(where, f"{at} {key} must be a number, got {value!r}")
+                raise _fail(where, f"{at} {key} doit être un nombre, reçu {value!r}")
             numbers[key] = float(value)
     if has_lonlat and not ("lon" in numbers and "lat" in numbers):
-        raise _fail(where, f"{at} needs both lon and lat")
+        raise _fail(where, f"{at} demande à la fois lon et lat")
     if has_xy and not ("x" in numbers and "y" in numbers):
-        raise _fail(where, f"{at} needs both x and y")
+        raise _fail(where, f"{at} demande à la fois x et y")
     status = str(item.get("status", "planned"))
     if status not in SERVICE_STATUSES:
-        raise _fail(where, f"{at} status {status!r} unknown (use {', '.join(SERVICE_STATUSES)})")
+        raise _fail(
+            where,
+            f"{at} statut {status!r} inconnu (statuts possibles : {', '.join(SERVICE_STATUSES)})",
+        )
     if numbers.get("capacity", 1.0) < 0:
-        raise _fail(where, f"{at} capacity must be >= 0")
+        raise _fail(where, f"{at} capacity doit être >= 0")
     return AddedService(
         service_id=str(item["service_id"]).strip(),
         kind=str(item["kind"]).strip(),
@@ -494,7 +505,7 @@ def _health(where: Path | str, raw: Any) -> HealthSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise _fail(where, "[health] must be a table")
+        raise _fail(where, "[health] doit être une table")
     _check_keys(
         where,
         raw,
@@ -516,41 +527,45 @@ def _health(where: Path | str, raw: Any) -> HealthSpec | None:
         kinds = [kinds]
     decay = str(raw.get("decay", "drees"))
     if decay not in ("drees", "steps", "linear"):
-        raise _fail(where, f"[health] decay must be drees, steps or linear, got {decay!r}")
+        raise _fail(where, f"[health] decay doit valoir drees, steps ou linear, reçu {decay!r}")
     spec: dict[str, Any] = {"type": decay}
     if decay == "steps":
         steps = raw.get("steps")
         if not isinstance(steps, dict) or not steps:
-            raise _fail(where, '[health] decay = "steps" needs steps = { "10" = 1.0, ... }')
+            raise _fail(where, '[health] decay = "steps" demande steps = { "10" = 1.0, ... }')
         try:
             spec["steps"] = {float(k): float(v) for k, v in steps.items()}
         except ValueError:
-            raise _fail(where, "[health] steps: keys are minutes, values weights") from None
+            raise _fail(
+                where, "[health] steps : les clés sont des minutes, les valeurs des poids"
+            ) from None
     if decay == "linear":
         spec["max_minutes"] = float(raw.get("max_minutes", 20.0))
     per = raw.get("per_inhabitants", 1.0)
     if not isinstance(per, int | float) or per <= 0:
-        raise _fail(where, "[health] per_inhabitants must be a positive number")
+        raise _fail(where, "[health] per_inhabitants doit être un nombre positif")
     unit = raw.get("capacity_unit")
     if unit is not None and unit not in CAPACITY_UNITS:
         raise _fail(
             where,
-            f"[health] capacity_unit must be one of {', '.join(CAPACITY_UNITS)}, got {unit!r} "
-            "(unit of the sites' capacity: consultations a year, full-time equivalents, sites)",
+            f"[health] capacity_unit doit valoir l'une des unités {', '.join(CAPACITY_UNITS)}, "
+            f"reçu {unit!r} (unité de capacité des sites : consultations par an, équivalents "
+            "temps plein, sites)",
         )
     threshold = raw.get("undersupplied_threshold")
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0
     ):
         raise _fail(
-            where, "[health] undersupplied_threshold must be a number >= 0 (per inhabitant)"
+            where, "[health] undersupplied_threshold doit être un nombre >= 0 (par habitant)"
         )
     rule = raw.get("outside_supply", "downweight")
     if rule not in OUTSIDE_SUPPLY_RULES:
         raise _fail(
             where,
-            f"[health] outside_supply must be one of {', '.join(OUTSIDE_SUPPLY_RULES)}, "
-            f"got {rule!r}",
+            f"[health] outside_supply doit valoir l'une des règles "
+            f"{', '.join(OUTSIDE_SUPPLY_RULES)}, "
+            f"reçu {rule!r}",
         )
     return HealthSpec(
         kinds=tuple(kinds),
@@ -569,14 +584,14 @@ def _age_weights(where: Path | str, raw: Any) -> dict[str, float] | None:
     if not isinstance(raw, dict) or not raw:
         raise _fail(
             where,
-            "[health] age_weights must be a table of age band -> weight, e.g. "
+            "[health] age_weights doit être une table tranche d'âge -> poids, par ex. "
             '{ "0_14" = 0.8, "15_59" = 0.9, "60_74" = 1.3, "75_plus" = 1.9 } '
-            "(the bands are columns of the bundle's [layers.ages])",
+            "(les tranches sont des colonnes de la couche [layers.ages] du lot de données)",
         )
     out: dict[str, float] = {}
     for band, weight in raw.items():
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise _fail(where, f"[health] age_weights.{band} must be a number >= 0")
+            raise _fail(where, f"[health] age_weights.{band} doit être un nombre >= 0")
         out[str(band)] = float(weight)
     return out
 
@@ -620,15 +635,15 @@ def select_services(
             if kind not in known_kinds:
                 raise _fail(
                     where,
-                    f"analysis '{analysis.name}': unknown service kind '{kind}' "
-                    f"(known: {', '.join(sorted(known_kinds))})",
+                    f"analyse '{analysis.name}' : type de service inconnu '{kind}' "
+                    f"(types connus : {', '.join(sorted(known_kinds))})",
                 )
     ids = set(frame["service_id"].astype(str))
     missing = [s for s in scenario.remove if s not in ids]
     if missing:
         raise _fail(
             where,
-            f"[services] remove: no service with service_id '{missing[0]}' in the catalogue",
+            f"[services] remove : aucun service de service_id '{missing[0]}' dans le catalogue",
         )
     frame = frame[~frame["service_id"].astype(str).isin(scenario.remove)]
     if scenario.add:
@@ -646,9 +661,9 @@ def select_services(
         if chosen.empty:
             raise _fail(
                 where,
-                f"analysis '{analysis.name}': no service of kind {', '.join(analysis.kinds)} "
-                f"with status {', '.join(analysis.statuses)} in the catalogue; add sites with "
-                "[[services.add]] or import a list ('coverage services import')",
+                f"analyse '{analysis.name}' : aucun service de type {', '.join(analysis.kinds)} "
+                f"avec le statut {', '.join(analysis.statuses)} dans le catalogue ; ajoutez des "
+                "sites avec [[services.add]] ou importez une liste ('coverage services import')",
             )
         selections[analysis.name] = chosen.reset_index(drop=True)
     return selections, frame.reset_index(drop=True)
@@ -669,20 +684,21 @@ def _added_frame(
         if item.kind not in known_kinds:
             raise _fail(
                 where,
-                f"[[services.add]] '{item.service_id}': unknown kind '{item.kind}' "
-                f"(known: {', '.join(sorted(known_kinds))})",
+                f"[[services.add]] '{item.service_id}' : type inconnu '{item.kind}' "
+                f"(types connus : {', '.join(sorted(known_kinds))})",
             )
         if item.service_id in existing_ids:
             raise _fail(
                 where,
-                f"[[services.add]] service_id '{item.service_id}' already exists in the catalogue",
+                f"[[services.add]] service_id '{item.service_id}' existe déjà dans le catalogue",
             )
         if item.insee_code:
             if item.insee_code not in communes.index:
                 raise _fail(
                     where,
-                    f"[[services.add]] '{item.service_id}': commune '{item.insee_code}' is not a "
-                    f"commune of {territory.config.label}",
+                    f"[[services.add]] '{item.service_id}' : la commune '{item.insee_code}' "
+                    f"n'est pas une "
+                    f"commune {of_territory(territory.config.label)}",
                 )
             row = communes.loc[item.insee_code]
             point = shapely.Point(row["point_x"], row["point_y"])
@@ -698,9 +714,9 @@ def _added_frame(
         if distance > 40_000:
             raise _fail(
                 where,
-                f"[[services.add]] '{item.service_id}' lies {distance / 1000:.0f} km from "
-                f"{territory.config.label}: check its coordinates (x/y are EPSG:2154 metres, "
-                "lon/lat WGS84 degrees)",
+                f"[[services.add]] '{item.service_id}' est à {distance / 1000:.0f} km "
+                f"{of_territory(territory.config.label)} : vérifiez ses coordonnées (x/y en mètres "
+                "EPSG:2154, lon/lat en degrés WGS84)",
             )
         lonlat = gpd.GeoSeries([point], crs=crs).to_crs("EPSG:4326").iloc[0]
         rows.append(

@@ -76,7 +76,7 @@ def dumps(
         key that is not a string; the message names the key's path (``field``).
     """
     if max_table_depth is not None and max_table_depth < 1:
-        raise ValueError(f"max_table_depth must be >= 1 or None, got {max_table_depth}")
+        raise ValueError(f"max_table_depth doit être >= 1 ou None, reçu {max_table_depth}")
     lines: list[str] = []
     comments = header.splitlines() if isinstance(header, str) else list(header)
     for line in comments:

@@ -510,7 +510,7 @@ def test_scenario_mistakes_are_422(client: TestClient) -> None:
         return client.post("/scenarios", json=body, headers=AUTH)
 
     body = assert_field_error(
-        post(fast_scenario("x", analyses=[{"kinds": ["piscine"]}])), 422, "unknown service kind"
+        post(fast_scenario("x", analyses=[{"kinds": ["piscine"]}])), 422, "type de service inconnu"
     )
     assert "'piscine'" in body["message"]
     assert_field_error(

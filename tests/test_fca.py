@@ -71,9 +71,9 @@ def test_bad_inputs(demand, supply, match) -> None:
 
 
 def test_bad_shapes_and_steps() -> None:
-    with pytest.raises(QueryError, match="shape"):
+    with pytest.raises(QueryError, match="forme"):
         floating_catchment(np.zeros((3, 1)), [1, 1], [1], decay=drees_apl_decay())
-    with pytest.raises(QueryError, match="weights"):
+    with pytest.raises(QueryError, match="poids"):
         step_decay({10: 1.5})
 
 

@@ -189,7 +189,7 @@ def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         hierarchy_available()
     monkeypatch.delenv("COVERAGE_KERNELS")
     assert not hierarchy_available()
-    with pytest.raises(ConfigError, match="needs the C extension"):
+    with pytest.raises(ConfigError, match="demande l'extension C"):
         build_hierarchy(random_graph(0, n=5, m=5))
 
 
@@ -535,15 +535,15 @@ def test_from_arrays_rejects_what_is_not_a_hierarchy() -> None:
     good = h.arrays()
     Hierarchy.from_arrays(good)
     cases = {
-        "lack 'up_weights'": {k: v for k, v in good.items() if k != "up_weights"},
-        "must be int32": {**good, "up_indices": good["up_indices"].astype(np.int64)},
+        "il manque 'up_weights'": {k: v for k, v in good.items() if k != "up_weights"},
+        "de type int32": {**good, "up_indices": good["up_indices"].astype(np.int64)},
         "permutation": {**good, "rank": np.zeros_like(good["rank"])},
         "format": {**good, "format": np.array("something-else")},
-        "finite": {**good, "down_weights": -good["down_weights"] - 1.0},
-        "higher rank": {
+        "fini": {**good, "down_weights": -good["down_weights"] - 1.0},
+        "rang plus élevé": {
             **good, "rank": good["rank"][::-1].copy(),
         },
-        "row pointer": {**good, "up_indptr": good["up_indptr"][::-1].copy()},
+        "pointeur de lignes": {**good, "up_indptr": good["up_indptr"][::-1].copy()},
     }  # fmt: skip
     for message, arrays in cases.items():
         with pytest.raises(QueryError, match=message):

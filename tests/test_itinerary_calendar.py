@@ -105,7 +105,7 @@ def test_service_days_are_spread_evenly_over_working_days() -> None:
 
 def test_more_service_days_than_working_days_is_a_clear_error() -> None:
     working = working_days(date(2027, 1, 1), date(2027, 1, 31))
-    with pytest.raises(QueryError, match=r"only 20 working days"):
+    with pytest.raises(QueryError, match=r"que 20 jours ouvrés"):
         service_days(working, 21)
 
 
@@ -142,7 +142,7 @@ def test_read_closures_names_the_bad_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"ligne 2"):
         read_closures(path)
     path.write_text("2027-08-20 au 2027-08-02\n", encoding="utf-8")
-    with pytest.raises(DataError, match="ends"):
+    with pytest.raises(DataError, match="finit"):
         read_closures(path)
 
 
@@ -150,7 +150,7 @@ def test_parse_weekdays_and_french_dates() -> None:
     assert parse_weekdays("mar,jeu") == (1, 3)
     assert parse_weekdays("lundi, vendredi") == (0, 4)
     assert parse_weekdays("1 3 5") == (0, 2, 4)
-    with pytest.raises(QueryError, match="not a day"):
+    with pytest.raises(QueryError, match="pas un jour"):
         parse_weekdays("mardi,dim,xyz")
     assert french_date(date(2027, 1, 5)) == "mardi 5 janvier 2027"
 
@@ -180,5 +180,5 @@ def test_visit_bounds_from_spacing_rules() -> None:
     lower, upper = visit_bounds(dates, period, min_spacing_days=7, max_spacing_days=60)
     assert lower == 6
     assert upper == (dates[-1] - dates[0]).days // 7 + 1
-    with pytest.raises(InfeasiblePlanError, match="at least 26 visits"):
+    with pytest.raises(InfeasiblePlanError, match="au moins 26 visites"):
         allocate_visits([1] * 26, 20, lower=1)

@@ -196,8 +196,8 @@ def test_cli_stop_out_of_reach_is_one_clear_line(
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.startswith("Erreur :") and len(err.splitlines()) == 1
-    assert "Castex-d'Armagnac (32087) cannot be visited within a day from Auch" in err
-    assert "exceeds the limit of 90 min" in err  # Saramon (64 min there and back) fits
+    assert "Castex-d'Armagnac (32087) ne peut être visité dans la journée depuis Auch" in err
+    assert "dépasse la limite de 90 min" in err  # Saramon (64 min there and back) fits
     assert not (tmp_path / "x").exists()
 
 
@@ -207,8 +207,8 @@ def test_cli_unknown_commune_and_bad_file(
     bad = tmp_path / "communes.txt"
     bad.write_text("32412\n99999\n", "utf-8")
     assert main(["itinerary", "gers", "--data", str(shared_data), "--communes", str(bad)]) == 1
-    assert "INSEE code '99999' is not a commune of the territory" in capsys.readouterr().err
+    assert "code INSEE '99999' n'est pas une commune du territoire" in capsys.readouterr().err
     bad.write_text("32412\nSaramon\n", "utf-8")
     assert main(["itinerary", "gers", "--data", str(shared_data), "--communes", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "ligne 2" in err and "'Saramon' is not an INSEE commune code" in err
+    assert "ligne 2" in err and "'Saramon' n'est pas un code commune INSEE" in err

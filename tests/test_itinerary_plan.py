@@ -206,14 +206,14 @@ def test_fixed_visits_per_stop_and_period_dates() -> None:
 def test_more_visits_than_days_is_a_clear_error() -> None:
     stops, depot, legs = grid_case()
     settings = ItinerarySettings(year=2027, days=40, visits_per_stop=8)
-    with pytest.raises(InfeasiblePlanError, match=r"more visits than permanences: 12 stops × 8"):
+    with pytest.raises(InfeasiblePlanError, match=r"que de permanences : 12 arrêts × 8"):
         build_plan(stops, depot, legs, settings)
     settings = ItinerarySettings(
         year=2027, days=5, visits_per_stop=6, min_spacing_days=0, max_spacing_days=365
     )
-    with pytest.raises(InfeasiblePlanError, match="more visits than days: 6 visits per stop"):
+    with pytest.raises(InfeasiblePlanError, match="que de jours : 6 visites par arrêt"):
         build_plan(stops.head(1), depot, _sub(legs, 1), settings)
-    with pytest.raises(QueryError, match="only 254 working days"):
+    with pytest.raises(QueryError, match="que 254 jours ouvrés"):
         build_plan(stops, depot, legs, ItinerarySettings(year=2027, days=300))
 
 
@@ -232,8 +232,8 @@ def test_stop_out_of_reach_within_the_day_is_named() -> None:
     with pytest.raises(InfeasiblePlanError) as err:
         build_plan(stops, depot, legs_far, ItinerarySettings(year=2027, days=20, mixed_days=False))
     message = str(err.value)
-    assert "Commune C (99101) cannot be visited within a day from Dépôt" in message
-    assert "130 min from the depot" in message
+    assert "Commune C (99101) ne peut être visité dans la journée depuis Dépôt" in message
+    assert "130 min depuis le dépôt" in message
 
 
 def test_stop_without_companion_for_two_half_days_is_named() -> None:
@@ -242,7 +242,7 @@ def test_stop_without_companion_for_two_half_days_is_named() -> None:
     far[0, 2] = far[2, 0] = 65 * 60  # alone it fits, with anyone else the day is too long
     far[2, [1, 3, 4]] = far[[1, 3, 4], 2] = 60 * 60
     settings = ItinerarySettings(year=2027, days=20, max_spacing_days=90, mixed_days=False)
-    with pytest.raises(InfeasiblePlanError, match=r"Commune B \(99102\) cannot share a day of 2"):
+    with pytest.raises(InfeasiblePlanError, match=r"B \(99102\) ne peuvent partager une journée"):
         build_plan(stops, depot, LegMatrix.from_matrix(far, legs.xy), settings)
     # mixed days (the default since issue 16): B gets days of its own instead of an error;
     # 4 stops × 8 visits = 32 in 20 days: B's 8 days alone, A, C, D's 24 visits fill the other 12
@@ -267,19 +267,19 @@ def test_impossible_spacing_is_a_clear_error() -> None:
     # visit there
     with pytest.raises(
         InfeasiblePlanError,
-        match=r"the 75 days from 2027-06-25 to 2027-09-07 hold only 5 service days",
+        match=r"les 75 jours du 2027-06-25 au 2027-09-07 ne comptent que 5 jours de service",
     ):
         build_plan(stops, depot, legs, replace(SETTINGS, max_spacing_days=75))
     # the plain spread (23 Thursdays, 17 Tuesdays): 16 June to 29 August, 24/6, 1/7, 8/7,
     # 20/7, 27/7
     with pytest.raises(
         InfeasiblePlanError,
-        match=r"the 75 days from 2027-06-16 to 2027-08-29 hold only 5 service days",
+        match=r"les 75 jours du 2027-06-16 au 2027-08-29 ne comptent que 5 jours de service",
     ):
         build_plan(
             stops, depot, legs, replace(SETTINGS, max_spacing_days=75, balanced_weekdays=False)
         )
-    with pytest.raises(InfeasiblePlanError, match="spacing impossible"):
+    with pytest.raises(InfeasiblePlanError, match="espacement impossible"):
         build_plan(
             stops,
             depot,
@@ -287,7 +287,7 @@ def test_impossible_spacing_is_a_clear_error() -> None:
             ItinerarySettings(year=2027, days=100, visits_per_stop=15, min_spacing_days=30),
         )
     # exactly 60 days between visits: the bounds allow 6 visits, the dates do not fit
-    with pytest.raises(InfeasiblePlanError, match=r"no plan meets every rule.*\(max 60\)"):
+    with pytest.raises(InfeasiblePlanError, match=r"aucun plan ne respecte.*\(max 60\)"):
         build_plan(
             stops,
             depot,
@@ -296,7 +296,7 @@ def test_impossible_spacing_is_a_clear_error() -> None:
         )
     # 20 days spread over 254 working days: some 30-day stretches hold a single service day
     with pytest.raises(
-        InfeasiblePlanError, match=r"spacing impossible: the 30 days from .* hold only 1 service"
+        InfeasiblePlanError, match=r"impossible : les 30 jours du .* que 1 jour de service"
     ):
         build_plan(stops, depot, legs, ItinerarySettings(year=2027, days=20, max_spacing_days=30))
 
@@ -308,9 +308,9 @@ def test_settings_are_validated() -> None:
         ItinerarySettings(lunch_minutes=120)
     with pytest.raises(QueryError, match="permanences_per_day"):
         ItinerarySettings(permanences_per_day=0)
-    with pytest.raises(QueryError, match="working day ends"):
+    with pytest.raises(QueryError, match="journée de travail finit"):
         ItinerarySettings(day_start=time(17, 0), day_end=time(9, 0))
-    with pytest.raises(QueryError, match="visits must be one of"):
+    with pytest.raises(QueryError, match="visits doit valoir l'un de"):
         ItinerarySettings(visits="random")  # type: ignore[arg-type]
 
 

@@ -72,17 +72,17 @@ def test_broken_rules_are_reported() -> None:
     rules = ItinerarySettings().day_rules()
     best = solve_exact((0, 1), m, rules)
     assert not best.feasible
-    assert any("ends" in v or "driving" in v for v in best.violations)
+    assert any("finit" in v or "conduite" in v for v in best.violations)
     tight = ItinerarySettings(max_driving_minutes=60).day_rules()
     alone = schedule_order((0,), minutes_matrix([[0, 40], [40, 0]]), tight)
-    assert alone.violations == ("driving 80 min exceeds the limit of 60 min",)
+    assert alone.violations == ("la conduite de 80 min dépasse la limite de 60 min",)
     assert solve_vroom((0,), minutes_matrix([[0, 40], [40, 0]]), tight).feasible is False
 
 
 def test_unreachable_leg_is_not_feasible() -> None:
     m = np.array([[0.0, 600.0], [math.inf, 0.0]])
     tour = schedule_order((0,), m, ItinerarySettings().day_rules())
-    assert not tour.feasible and "back to the depot" in tour.violations[0]
+    assert not tour.feasible and "retour au dépôt" in tour.violations[0]
 
 
 def _short_day() -> ItinerarySettings:

@@ -124,7 +124,7 @@ def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "_c", None)
     assert kernels.kernel_backend() == "scipy"
     monkeypatch.setenv("COVERAGE_KERNELS", "c")
-    with pytest.raises(ConfigError, match="not available"):
+    with pytest.raises(ConfigError, match="pas disponible"):
         kernels.kernel_backend()
 
 
@@ -380,7 +380,7 @@ def test_from_scipy_shares_arrays() -> None:
     assert np.shares_memory(graph.indptr, matrix.indptr)
     assert np.shares_memory(graph.indices, matrix.indices)
     assert CsrGraph.from_scipy(matrix.tocoo()).indices.size == matrix.nnz
-    with pytest.raises(QueryError, match="square"):
+    with pytest.raises(QueryError, match="carrée"):
         CsrGraph.from_scipy(scipy.sparse.csr_array((3, 4)))
 
 
@@ -397,9 +397,9 @@ def test_validate_names_the_problem() -> None:
         CsrGraph(indptr, indices, np.array([np.inf, 1.0])).validate()
     with pytest.raises(QueryError, match="indptr"):
         CsrGraph(np.array([0, 2, 1, 2]), np.array([1, 0]), weights).validate()
-    with pytest.raises(QueryError, match="indices must be int32 or int64"):
+    with pytest.raises(QueryError, match="indices doit être de type int32 ou int64"):
         CsrGraph(indptr, indices.astype(np.int16), weights).validate()
-    with pytest.raises(QueryError, match="weights must be float64"):
+    with pytest.raises(QueryError, match="weights doit être de type float64"):
         CsrGraph(indptr, indices, weights.astype(np.float32)).validate()
 
 
@@ -419,7 +419,7 @@ def test_query_arguments_are_checked(backend: str) -> None:
         shortest_tree(graph, [0, 1], [1], [0.0, 1.0])
     with pytest.raises(QueryError, match="limit"):
         shortest_to_targets(graph, [0, 1], [1], [0.0], [1], limit=np.nan)
-    with pytest.raises(QueryError, match="limit must be finite"):
+    with pytest.raises(QueryError, match="limit doit être fini"):
         shortest_reached(graph, [0, 1], [1], [0.0], limit=np.inf)
     with pytest.raises(QueryError, match="threads"):
         shortest_to_targets(graph, [0, 1], [1], [0.0], [1], threads=0)
@@ -427,7 +427,7 @@ def test_query_arguments_are_checked(backend: str) -> None:
         shortest_multi_source(graph, [1], [0.0], [-1])
     with pytest.raises(QueryError, match="seed_label"):
         shortest_multi_source(graph, [1, 2], [0.0, 0.0], [1])
-    with pytest.raises(QueryError, match="graph must be a CsrGraph"):
+    with pytest.raises(QueryError, match="graph doit être un CsrGraph"):
         shortest_to_targets(object(), [0, 1], [1], [0.0], [1])  # type: ignore[arg-type]
 
 

@@ -421,7 +421,7 @@ def test_gers_cache_second_load(gers_osm: Path, tmp_path: Path) -> None:
     assert other.info.report["cache_hit"] is False
     # a damaged cache file is rebuilt, with a warning
     cache_file.write_bytes(b"not an npz file")
-    with pytest.warns(UserWarning, match="damaged"):
+    with pytest.warns(UserWarning, match="abîmé"):
         rebuilt = load_network(gers_osm, detour_factor=1.3, cache_dir=tmp_path)
     assert rebuilt.info.report["cache_hit"] is False and "cache_rebuilt" in rebuilt.info.report
     assert np.array_equal(rebuilt.seconds, first.seconds)
@@ -708,21 +708,21 @@ def test_explicit_crs(small_osm: Path) -> None:
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.osm"
     empty.write_bytes(b"")
-    with pytest.raises(NetworkError, match=r"empty\.osm.*empty"):
+    with pytest.raises(NetworkError, match=r"empty\.osm.*vide"):
         load_network(empty, use_cache=False)
-    with pytest.raises(NetworkError, match=r"absent\.osm\.pbf.*not found"):
+    with pytest.raises(NetworkError, match=r"absent\.osm\.pbf.*introuvable"):
         load_network(tmp_path / "absent.osm.pbf")
 
 
 def test_corrupt_files(tmp_path: Path, shared_data: Path) -> None:
     xml = tmp_path / "broken.osm"
     xml.write_text("<?xml version='1.0'?><osm version='0.6'><node id='1' lat=", encoding="utf-8")
-    with pytest.raises(NetworkError, match=r"broken\.osm: cannot read OSM osm_xml"):
+    with pytest.raises(NetworkError, match=r"broken\.osm : impossible de lire le fichier OSM"):
         load_network(xml, use_cache=False)
     truncated = tmp_path / "truncated.osm.pbf"
     data = (shared_data / "osm" / "rutland-2018-02-27.osm.pbf").read_bytes()
     truncated.write_bytes(data[:100_000])
-    with pytest.raises(NetworkError, match=r"truncated\.osm\.pbf: cannot read OSM pbf"):
+    with pytest.raises(NetworkError, match=r"truncated\.osm\.pbf : impossible de lire .* OSM pbf"):
         load_network(truncated, use_cache=False)
     garbage = tmp_path / "garbage.osm.pbf"
     garbage.write_bytes(b"hello, this is not a protocol buffer\n" * 10)
@@ -730,11 +730,11 @@ def test_corrupt_files(tmp_path: Path, shared_data: Path) -> None:
         load_network(garbage, use_cache=False)
     graphml = tmp_path / "broken.graphml"
     graphml.write_text("<graphml><graph><node id=", encoding="utf-8")
-    with pytest.raises(NetworkError, match=r"broken\.graphml: cannot read GraphML"):
+    with pytest.raises(NetworkError, match=r"broken\.graphml : impossible de lire le GraphML"):
         load_network(graphml, use_cache=False)
     unknown = tmp_path / "roads.dat"
     unknown.write_text("x,y\n1,2\n", encoding="utf-8")
-    with pytest.raises(NetworkError, match=r"roads\.dat: not an OSM XML or PBF"):
+    with pytest.raises(NetworkError, match=r"roads\.dat : pas un fichier OSM XML ou PBF"):
         load_network(unknown, use_cache=False)
 
 
@@ -744,14 +744,14 @@ def test_files_without_drivable_ways(tmp_path: Path) -> None:
         osm_xml(NODES, [w for w in WAYS if w["tags"]["highway"] in ("footway", "service")]),
         encoding="utf-8",
     )
-    with pytest.raises(NetworkError, match=r"footways\.osm: none of its 2 highway ways"):
+    with pytest.raises(NetworkError, match=r"footways\.osm : aucune de ses 2 voies highway"):
         load_network(footways, use_cache=False)
     no_roads = tmp_path / "buildings.osm"
     no_roads.write_text(
         osm_xml(NODES, [{"id": 1, "nodes": [1, 2, 3, 1], "tags": {"building": "yes"}}]),
         encoding="utf-8",
     )
-    with pytest.raises(NetworkError, match=r"buildings\.osm: no way with a 'highway' tag"):
+    with pytest.raises(NetworkError, match=r"buildings\.osm : aucune voie avec une balise"):
         load_network(no_roads, use_cache=False)
 
 
@@ -769,7 +769,7 @@ def test_pbf_without_drivable_ways(tmp_path: Path, shared_data: Path) -> None:
             writer.add_way(way)
             kept += 1
     writer.close()
-    with pytest.raises(NetworkError, match=r"paths\.osm\.pbf: none of its 50 highway ways"):
+    with pytest.raises(NetworkError, match=r"paths\.osm\.pbf : aucune de ses 50 voies highway"):
         load_network(out, use_cache=False)
 
 
@@ -789,7 +789,7 @@ def test_bad_factors(small_osm: Path, name: str, value: object) -> None:
 
 
 def test_bad_options(small_osm: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown speed profile 'belgique'"):
+    with pytest.raises(ConfigError, match="profil de vitesses inconnu 'belgique'"):
         load_network(small_osm, profile="belgique")
     with pytest.raises(ConfigError, match="max_edge_m"):
         load_network(small_osm, max_edge_m=-5)
@@ -847,7 +847,7 @@ def test_cli_network_info_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     empty = tmp_path / "vide.osm"
     empty.write_bytes(b"")
     assert main(["network", "info", "--file", str(empty)]) == 1
-    assert "vide.osm: road network file is empty" in capsys.readouterr().err
+    assert "vide.osm : le fichier du réseau routier est vide" in capsys.readouterr().err
     small = tmp_path / "small.osm"
     small.write_text(osm_xml(NODES, WAYS), encoding="utf-8")
     assert main(["network", "info", "--file", str(small), "--detour-factor", "-2"]) == 1

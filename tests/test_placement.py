@@ -345,20 +345,20 @@ def test_error_fixed_sites_break_zone_rule() -> None:
 
 def test_error_lscp_zone_bounds_make_cover_impossible() -> None:
     problem = hand_problem(zones=["Z", "Z", "Z"], zone_rule="at_most_one")
-    with pytest.raises(PlacementError, match="no choice of sites covers"):
+    with pytest.raises(PlacementError, match="aucun choix de sites ne couvre"):
         solve_lscp(problem, 6)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"weights": [1, 2]}, "weights has 2 values"),
+        ({"weights": [1, 2]}, "weights a 2 valeurs"),
         ({"weights": [1, -2, 3, 4]}, r"weights\[1\]"),
-        ({"candidate_ids": ["a", "a", "b"]}, "candidate_ids: 'a' is given twice"),
+        ({"candidate_ids": ["a", "a", "b"]}, "candidate_ids : 'a' est donné deux fois"),
         ({"fixed": ["nulle-part"]}, "fixed : identifiant de candidat inconnu 'nulle-part'"),
-        ({"zones": ["Z"]}, "zones has 1 labels"),
+        ({"zones": ["Z"]}, "zones a 1 libellé mais"),
         ({"zone_rule": "un_seul"}, "zone_rule doit être l'une de"),
-        ({"capacities": [1, 2]}, "capacities has 2 values"),
+        ({"capacities": [1, 2]}, "capacities a 2 valeurs"),
     ],
 )
 def test_problem_input_errors_name_the_parameter(kwargs: dict, message: str) -> None:
@@ -379,11 +379,11 @@ def test_solve_dispatch_and_parameter_errors() -> None:
     assert solve(problem, "mclp", p=1, threshold_minutes=15).objective == 170
     with pytest.raises(PlacementError, match="model doit être l'un de"):
         solve(problem, "centre", p=1)
-    with pytest.raises(PlacementError, match="the MCLP needs p and threshold_minutes"):
+    with pytest.raises(PlacementError, match="le MCLP demande p et threshold_minutes"):
         solve(problem, "mclp", p=1)
-    with pytest.raises(PlacementError, match="threshold_minutes must be a positive"):
+    with pytest.raises(PlacementError, match="threshold_minutes doit être un nombre positif"):
         solve_mclp(problem, 1, -5)
-    with pytest.raises(PlacementError, match="solver must be one of"):
+    with pytest.raises(PlacementError, match="solver doit valoir l'un de"):
         solve_mclp(problem, 1, 15, solver="cplex")  # type: ignore[arg-type]
 
 

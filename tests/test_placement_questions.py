@@ -257,9 +257,9 @@ def test_maxmin_matches_brute_force(seed: int) -> None:
 
 def test_maxmin_refuses_bad_groups_and_the_greedy_solver() -> None:
     problem = _random_problem(1)
-    with pytest.raises(PlacementError, match="demand_groups has 3 labels"):
+    with pytest.raises(PlacementError, match="demand_groups a 3 libellés"):
         solve_maxmin(problem, 2, 20, demand_groups=["a", "b", "c"])
-    with pytest.raises(PlacementError, match="HiGHS only"):
+    with pytest.raises(PlacementError, match="que par HiGHS"):
         solve_maxmin(problem, 2, 20, demand_groups=["a"] * 12, solver="greedy")
     with pytest.raises(PlacementError, match="demand_groups"):
         solve(problem, "maxmin", p=2, threshold_minutes=20)

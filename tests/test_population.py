@@ -58,7 +58,7 @@ def test_tiny_weights_from_a_grid(make_tiny) -> None:
     toml = TINY_TOML.format(cell=500).replace("weights = { base = 1.0 }", 'grid = "grid.tif"')
     (bundle / "territory.toml").write_text(toml, "utf-8")
     territory = load_territory("tiny", data_dir=bundle)
-    with pytest.warns(UserWarning, match="spread uniformly"):  # Gamma and Bourg: empty grid
+    with pytest.warns(UserWarning, match="répartie uniformément"):  # Gamma and Bourg: empty grid
         surface = build_population_surface(territory, cell_size_m=500)
     # Alpha's 100 inhabitants all land in the 500 m cell holding the 1 km cell centre
     row, col = rasterio.transform.rowcol(surface.transform, X0 + 500, Y0 + 500)
@@ -76,7 +76,7 @@ def test_missing_grid_file(make_tiny) -> None:
     toml = TINY_TOML.format(cell=500).replace("weights = { base = 1.0 }", 'grid = "nope.tif"')
     (bundle / "territory.toml").write_text(toml, "utf-8")
     territory = load_territory("tiny", data_dir=bundle)
-    with pytest.raises(DataError, match=r"nope\.tif.*population grid"):
+    with pytest.raises(DataError, match=r"nope\.tif.*grille de population"):
         population_surface(territory)
 
 
@@ -127,7 +127,7 @@ def test_tiny_weights_from_filosofi_squares(make_tiny) -> None:
     )
     (bundle / "territory.toml").write_text(toml, "utf-8")
     territory = load_territory("tiny", data_dir=bundle)
-    with pytest.warns(UserWarning, match="spread uniformly"):
+    with pytest.warns(UserWarning, match="répartie uniformément"):
         surface = build_population_surface(territory, cell_size_m=200)
     # Alpha's 100 inhabitants split 3:1 between the two squares
     r, c = rasterio.transform.rowcol(surface.transform, X0 + 300, Y0 + 300)

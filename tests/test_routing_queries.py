@@ -246,7 +246,7 @@ def test_nan_and_outside_points_are_errors() -> None:
     net = hand_graph()
     with pytest.raises(QueryError, match=r"origins\[1\]"):
         travel_times(net, [[X0, Y0], [np.nan, Y0]], at(NODE[1]))
-    with pytest.raises(QueryError, match=r"destinations\[0\].*outside the road network"):
+    with pytest.raises(QueryError, match=r"destinations\[0\].*hors de l'étendue du réseau routier"):
         travel_times(net, at(NODE[0]), [[0.45, 43.6]])  # lon/lat given by mistake
 
 
@@ -313,7 +313,7 @@ def test_catchments_partition_states() -> None:
 
 def test_no_facility_on_the_network() -> None:
     net = hand_graph()
-    with pytest.raises(QueryError, match="facilities"):
+    with pytest.raises(QueryError, match="équipement"):
         state_times_to_nearest(
             net, [[X0, Y0 + 20_000.0]], access=AccessSettings(max_distance_m=1000.0)
         )

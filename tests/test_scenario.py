@@ -60,12 +60,12 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         (
             ('name = "essai"', 'name = "essai"\ncolour = "bleu"'),
-            "unknown key 'colour' in \\[scenario\\]",
+            "clé inconnue 'colour' dans \\[scenario\\]",
         ),
-        (('kinds = ["france_services"]', "kinds = []"), "needs 'kinds'"),
+        (('kinds = ["france_services"]', "kinds = []"), "demande 'kinds'"),
         (('name = "fs"', 'name = "fs"\nreference_minutes = 25'), "reference_minutes 25"),
-        (('name = "fs"', 'name = "fs"\nstatuses = ["ouvert"]'), "unknown status 'ouvert'"),
-        (('territory = "gers"', ""), "needs 'territory'"),
+        (('name = "fs"', 'name = "fs"\nstatuses = ["ouvert"]'), "statut inconnu 'ouvert'"),
+        (('territory = "gers"', ""), "demande 'territory'"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -77,18 +77,18 @@ def test_mistakes_are_named(tmp_path: Path, change: tuple[str, str], message: st
 
 def test_added_sites_are_checked(tmp_path: Path) -> None:
     base = GOOD + '\n[[services.add]]\nservice_id = "x"\nkind = "tiers_lieu"\nname = "X"\n'
-    with pytest.raises(ConfigError, match="exactly one location"):
+    with pytest.raises(ConfigError, match="exactement une localisation"):
         load_scenario(write(tmp_path, base))
-    with pytest.raises(ConfigError, match="both lon and lat"):
+    with pytest.raises(ConfigError, match="à la fois lon et lat"):
         load_scenario(write(tmp_path, base + "lon = 0.5\n"))
     ok = load_scenario(write(tmp_path, base + 'insee_code = "32107"\n'))
     assert ok.add[0].insee_code == "32107" and ok.add[0].status == "planned"
 
 
 def test_not_valid_toml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="TOML invalide"):
         load_scenario(write(tmp_path, "[scenario\nname="))
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="introuvable"):
         load_scenario(tmp_path / "absent.toml")
 
 
@@ -103,16 +103,16 @@ def test_catalogue_mistakes(gers, tmp_path: Path) -> None:
 
     selections, frame = select("")
     assert len(selections["fs"]) == 92
-    with pytest.raises(ConfigError, match="unknown service kind 'piscine'"):
+    with pytest.raises(ConfigError, match="type de service inconnu 'piscine'"):
         select('\n[[analyses]]\nname = "p"\nkinds = ["piscine"]\n')
-    with pytest.raises(ConfigError, match="no service with service_id 'nope'"):
+    with pytest.raises(ConfigError, match="aucun service de service_id 'nope'"):
         select('\n[services]\nremove = ["nope"]\n')
-    with pytest.raises(ConfigError, match="commune '99999' is not a commune of Gers"):
+    with pytest.raises(ConfigError, match="commune '99999' n'est pas une commune du Gers"):
         select(
             '\n[[services.add]]\nservice_id = "t"\nkind = "tiers_lieu"\nname = "T"\n'
             'insee_code = "99999"\n'
         )
-    with pytest.raises(ConfigError, match="analysis 'mds': no service of kind mds"):
+    with pytest.raises(ConfigError, match="analyse 'mds' : aucun service de type mds"):
         select('\n[[analyses]]\nname = "mds"\nkinds = ["mds"]\n')
     removed = catalogue.of_kind("france_services").iloc[0]["service_id"]
     selections, _ = select(f'\n[services]\nremove = ["{removed}"]\n')

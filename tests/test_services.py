@@ -100,7 +100,7 @@ def test_catalogue_files_round_trip(catalogue: ServiceCatalogue, territory, tmp_
     assert as_wgs84.crs == "EPSG:4326" and len(as_wgs84) == 95
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbfservice_id;")  # French style
     assert len(pd.read_csv(csv_path, sep=";", encoding="utf-8-sig")) == 95
-    with pytest.raises(DataError, match="unknown catalogue format"):
+    with pytest.raises(DataError, match=r"format de catalogue « .* » inconnu"):
         catalogue.to_file(tmp_path / "cat.xlsx")
     # a written catalogue comes back as an extra list with the same rows and qualities
     again = load_catalogue(territory, sources=[], extra=[gpkg])
@@ -145,7 +145,7 @@ def _mds_file(path: Path) -> Path:
 
 
 def test_import_departement_list(territory, tmp_path: Path) -> None:
-    with pytest.warns(DataWarning, match="5 service point\\(s\\) could not be placed"):
+    with pytest.warns(DataWarning, match="5 points de service non placé\\(s\\)"):
         cat = import_services(_mds_file(tmp_path / "mds.csv"), territory, kind="mds")
     frame = cat.frame.set_index("service_id")
     assert list(frame.index) == ["mds:m1", "mds:m2", "mds:m3", "mds:m4", "mds:m1-2"]
@@ -242,7 +242,7 @@ def test_import_job_writes_the_catalogue(territory, tmp_path: Path) -> None:
     assert list(written["service_id"]) == ["health_centre:ligne2"]
     # a row with more values than the header is rejected with its line, never shifted
     path.write_text("nom;commune\nCentre;Mirande\nCentre; Auch;Gers\n", "utf-8")
-    with pytest.warns(DataWarning, match="1 service point"):
+    with pytest.warns(DataWarning, match="1 point de service"):
         kept = import_services(path, territory, kind="health_centre", geocoder=None)
     assert list(kept.frame["commune_name"]) == ["Mirande"]
     assert kept.rejected[["line", "reason"]].values.tolist() == [
@@ -274,18 +274,18 @@ def test_gers_description_services() -> None:
 @pytest.mark.parametrize(
     ("services", "message"),
     [
-        ('[services]\nfoo = 1\n', "unknown key"),
+        ('[services]\nfoo = 1\n', "clé\\(s\\) inconnue\\(s\\)"),
         ('[services]\nmax_distance_km = -1\n', "max_distance_km"),
         ('[services]\ngeocoders = ["google"]\n', "geocoders"),
-        ('[services.kinds]\nmds = "Autre"\n', "built-in kind"),
-        ('[services.kinds]\n"Point Conseil" = "PCB"\n', "not a valid kind key"),
-        ('[services.sources.x]\nkind = "creche"\nfile = "a.csv"\n', "not a known service kind"),
-        ('[services.sources.x]\nkind = "mds"\n', "needs either 'layer'"),
-        ('[services.sources.x]\nkind = "mds"\nlayer = "mds"\n', "not declared in \\[layers.mds\\]"),
+        ('[services.kinds]\nmds = "Autre"\n', "déjà un type prédéfini"),
+        ('[services.kinds]\n"Point Conseil" = "PCB"\n', "pas une clé de type valide"),
+        ('[services.sources.x]\nkind = "creche"\nfile = "a.csv"\n', "pas un type de service connu"),
+        ('[services.sources.x]\nkind = "mds"\n', "demande soit 'layer'"),
+        ('[services.sources.x]\nkind = "mds"\nlayer = "mds"\n', "pas déclarée dans \\[layers.mds"),
         ('[services.sources.x]\nkind = "mds"\nfile = "a.csv"\nstatus = "maybe"\n', "status"),
         ('[services.sources.x]\nkind = "mds"\nfile = "a.csv"\ncapacity = -1\n', "capacity"),
         ('[services.sources.x]\nkind = "mds"\nfile = "a.csv"\n[services.sources.x.columns]\n'
-         'nom = "Nom"\n', "unknown field"),
+         'nom = "Nom"\n', "champ\\(s\\) inconnu\\(s\\)"),
     ],
 )
 def test_bad_services_tables(tmp_path: Path, services: str, message: str) -> None:

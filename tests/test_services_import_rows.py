@@ -53,7 +53,7 @@ def _run(shared_data: Path, *args: str) -> int:
     ids=["lon-lat", "name"],
 )
 def test_map_keeps_every_row(territory, tmp_path: Path, mapping: dict[str, str]) -> None:
-    with pytest.warns(DataWarning, match="1 service point"):
+    with pytest.warns(DataWarning, match="1 point de service"):
         cat = import_services(_sites(tmp_path), territory, kind="mds", columns=mapping,
                               geocoder=None)
     placed, rejected = cat.frame, cat.rejected

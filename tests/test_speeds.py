@@ -194,19 +194,19 @@ def test_custom_profile_drives_the_network(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[profile]\nname = 'x'\n", r"needs a \[highway_kph\] table"),
-        ("[highway_kph]\nsecondary = -80\n", "highway_kph.secondary must be a finite number > 0"),
-        ("[highway_kph]\nsecondary = 'vite'\n", "highway_kph.secondary must be a number"),
+        ("[profile]\nname = 'x'\n", r"demande une table \[highway_kph\]"),
+        ("[highway_kph]\nsecondary = -80\n", "highway_kph.secondary doit être un nombre fini > 0"),
+        ("[highway_kph]\nsecondary = 'vite'\n", "highway_kph.secondary doit être un nombre"),
         (
             "[highway_kph]\nsecondary = 80\n[free_flow_ratio]\ndefault = 0\n",
             "free_flow_ratio.default",
         ),
-        ("[highway_kph]\nsecondary = 80\n[free_flow_ratio]\ndefault = 3\n", "must be <= 2"),
+        ("[highway_kph]\nsecondary = 80\n[free_flow_ratio]\ndefault = 3\n", "doit être <= 2"),
         (
             "[highway_kph]\nsecondary = 80\n[maxspeed_implicit]\n'XX:a' = 'vite'\n",
             "maxspeed_implicit.XX:a",
         ),
-        ("[highway_kph\nsecondary = 80\n", "not valid TOML"),
+        ("[highway_kph\nsecondary = 80\n", "pas un TOML valide"),
     ],
 )
 def test_bad_profile_files(tmp_path: Path, text: str, message: str) -> None:
@@ -218,9 +218,9 @@ def test_bad_profile_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_unknown_profiles(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown speed profile 'allemagne'.*france"):
+    with pytest.raises(ConfigError, match=r"profil de vitesses inconnu 'allemagne'.*france"):
         load_speed_profile("allemagne")
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="introuvable"):
         load_speed_profile(tmp_path / "absent.toml")
 
 

@@ -108,7 +108,7 @@ def test_tiny_loads(make_tiny) -> None:
 def test_missing_file(make_tiny) -> None:
     bundle = make_tiny()
     (bundle / "epci.geojson").unlink()
-    with pytest.raises(DataError, match=r"epci\.geojson.*layer 'epci' file is missing"):
+    with pytest.raises(DataError, match=r"epci\.geojson.*le fichier de la couche 'epci' manque"):
         load_territory("tiny", data_dir=bundle)
 
 
@@ -119,7 +119,7 @@ def test_missing_column_is_named_with_suggestion(make_tiny) -> None:
         load_territory("tiny", data_dir=bundle)
     message = str(info.value)
     assert "communes.geojson" in message
-    assert "'popul'" in message and "did you mean 'pop'" in message
+    assert "'popul'" in message and "vouliez-vous dire 'pop'" in message
     assert info.value.field == "popul"
 
 
@@ -132,7 +132,7 @@ def test_unmapped_required_field(make_tiny) -> None:
 def test_duplicate_insee_code(make_tiny) -> None:
     communes = tiny_communes()
     communes[2]["properties"]["code"] = "99001"
-    with pytest.raises(DataError, match=r"ligne 3 \(insee_code=99001\).*duplicate INSEE code"):
+    with pytest.raises(DataError, match=r"ligne 3 \(insee_code=99001\).*code\(s\) INSEE en double"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
@@ -150,7 +150,7 @@ def test_invalid_geometry_is_repaired_with_warning(make_tiny) -> None:
     communes[0]["geometry"]["coordinates"] = [
         [[x0, y0], [x0 + 2000, y0 + 2000], [x0 + 2000, y0], [x0, y0 + 2000], [x0, y0]]
     ]
-    with pytest.warns(DataWarning, match=r"repaired 1 invalid geometry.*99001"):
+    with pytest.warns(DataWarning, match=r"1 géométrie invalide réparée.*99001"):
         territory = load_territory("tiny", data_dir=make_tiny(communes=communes))
     geom = territory.communes.geometry.iloc[0]
     assert geom.is_valid and geom.area == pytest.approx(2_000_000.0)
@@ -164,7 +164,7 @@ def test_missing_crs(make_tiny, tmp_path: Path) -> None:
         frame.to_file(bundle / "communes.gpkg", driver="GPKG")
     toml = TINY_TOML.format(cell=200).replace("communes.geojson", "communes.gpkg")
     (bundle / "territory.toml").write_text(toml, "utf-8")
-    with pytest.raises(DataError, match=r"communes\.gpkg.*has no CRS; declare it"):
+    with pytest.raises(DataError, match=r"communes\.gpkg.*n'a pas de SCR ; déclarez-le"):
         load_territory("tiny", data_dir=bundle)
     # declaring it in the description is enough
     toml = toml.replace('file = "communes.gpkg"', 'file = "communes.gpkg"\ncrs = "EPSG:2154"')
@@ -173,14 +173,14 @@ def test_missing_crs(make_tiny, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "reason"), [(-5, "negative"), (None, "missing"), ("abc", "missing")]
+    ("value", "reason"), [(-5, "négative"), (None, "manquante"), ("abc", "manquante")]
 )
 def test_bad_population(make_tiny, value, reason) -> None:
     communes = tiny_communes()
     communes[1]["properties"]["pop"] = value
     with pytest.raises(DataError) as info:
         load_territory("tiny", data_dir=make_tiny(communes=communes))
-    assert f"population is {reason}" in str(info.value)
+    assert f"population {reason}" in str(info.value)
     assert "ligne 2 (insee_code=99002)" in str(info.value)
     assert info.value.field == "population"
 
@@ -188,7 +188,7 @@ def test_bad_population(make_tiny, value, reason) -> None:
 def test_commune_of_another_departement(make_tiny) -> None:
     communes = tiny_communes()
     communes[3]["properties"]["code"] = "31004"
-    with pytest.raises(DataError, match=r"ligne 4 \(insee_code=31004\).*not in département 99"):
+    with pytest.raises(DataError, match=r"ligne 4 \(insee_code=31004\).*dans le département 99"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
@@ -196,7 +196,7 @@ def test_commune_outside_the_outline(make_tiny) -> None:
     communes = copy.deepcopy(tiny_communes())
     ring = communes[3]["geometry"]["coordinates"][0]
     communes[3]["geometry"]["coordinates"] = [[[x + 50_000, y] for x, y in ring]]
-    with pytest.raises(DataError, match=r"99004.*km outside the département outline"):
+    with pytest.raises(DataError, match=r"99004.*km hors du contour du département"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
@@ -206,7 +206,7 @@ def test_insee_codes_read_as_numbers_are_zero_padded(make_tiny) -> None:
     for i, feature in enumerate(communes):
         feature["properties"]["code"] = 1001 + i  # "01001" read as an integer
     bundle = make_tiny(communes=communes, toml=toml)
-    with pytest.warns(DataWarning, match="zero-padded"):
+    with pytest.warns(DataWarning, match="complété\\(s\\) par des zéros"):
         territory = load_territory("tiny", data_dir=bundle)
     assert list(territory.communes["insee_code"]) == ["01001", "01002", "01003", "01004"]
 
@@ -214,22 +214,22 @@ def test_insee_codes_read_as_numbers_are_zero_padded(make_tiny) -> None:
 def test_unknown_canton_code(make_tiny) -> None:
     communes = tiny_communes()
     communes[0]["properties"]["canton"] = "9977"
-    with pytest.raises(DataError, match=r"ligne 1 \(insee_code=99001\).*canton code 9977"):
+    with pytest.raises(DataError, match=r"ligne 1 \(insee_code=99001\).*code canton 9977"):
         load_territory("tiny", data_dir=make_tiny(communes=communes))
 
 
 def test_unknown_territory() -> None:
-    with pytest.raises(TerritoryNotFoundError, match=r"unknown territory 'atlantis'.*gers"):
+    with pytest.raises(TerritoryNotFoundError, match=r"territoire inconnu 'atlantis'.*gers"):
         load_territory("atlantis", data_dir=REPO)
 
 
 def test_malformed_description(tmp_path: Path) -> None:
     path = tmp_path / "territory.toml"
     path.write_text("[territory\nname=", "utf-8")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="TOML invalide"):
         load_territory_config(path)
     path.write_text('[territory]\nname = "x"\ndepartement = "32"\n', "utf-8")
-    with pytest.raises(ConfigError, match=r"missing \[layers"):
+    with pytest.raises(ConfigError, match=r"tables \[layers.*\] manquantes"):
         load_territory_config(path)
 
 

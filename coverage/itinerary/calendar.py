@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+from coverage._french import plural
 from coverage.errors import DataError, QueryError
 
 WEEKDAY_NAMES_FR: tuple[str, ...] = (
@@ -68,7 +69,7 @@ def easter_sunday(year: int) -> date:
         For a year before the Gregorian calendar.
     """
     if not isinstance(year, int) or year < 1583:
-        raise QueryError(f"year must be an integer from 1583 on, got {year!r}")
+        raise QueryError(f"year doit être un entier à partir de 1583, reçu {year!r}")
     a = year % 19
     b, c = divmod(year, 100)
     d, e = divmod(b, 4)
@@ -139,10 +140,12 @@ def working_days(
         An empty or reversed period, or a weekday outside 0..6.
     """
     if end < start:
-        raise QueryError(f"the period ends ({end}) before it starts ({start})")
+        raise QueryError(f"la période finit ({end}) avant de commencer ({start})")
     bad = [w for w in weekdays if not isinstance(w, int) or not 0 <= w <= 6]
     if bad or not weekdays:
-        raise QueryError(f"weekdays must be integers 0 (Monday) .. 6 (Sunday), got {weekdays!r}")
+        raise QueryError(
+            f"weekdays doit être des entiers de 0 (lundi) à 6 (dimanche), reçu {weekdays!r}"
+        )
     allowed = set(weekdays)
     off = set(holidays_between(start, end)) | set(closures)
     out = []
@@ -167,12 +170,14 @@ def service_days(working: Sequence[date], n_days: int) -> list[date]:
     """
     total = len(working)
     if not isinstance(n_days, int) or n_days < 1:
-        raise QueryError(f"days must be a positive number of service days, got {n_days!r}")
+        raise QueryError(f"days doit être un nombre positif de jours de service, reçu {n_days!r}")
     if n_days > total:
         raise QueryError(
-            f"{n_days} service days asked but the period has only {total} working days "
-            "(weekdays chosen, minus public holidays and closures): ask fewer days, allow more "
-            "weekdays or lengthen the period"
+            f"{plural(n_days, 'jour de service demandé', 'jours de service demandés')} mais "
+            f"la période "
+            f"n'a que {plural(total, 'jour ouvré', 'jours ouvrés')} (jours de la semaine choisis, "
+            "moins les jours fériés et les fermetures) : demandez moins de jours, autorisez plus "
+            "de jours de la semaine ou allongez la période"
         )
     return [working[int((k + 0.5) * total / n_days)] for k in range(n_days)]
 
@@ -257,8 +262,8 @@ def parse_date(text: str, *, field: str = "date") -> date:
             d, m, y = (int(p) for p in value.split("/"))
             return date(y, m, d)
     except ValueError as exc:
-        raise QueryError(f"{field}: {value!r} is not a valid date ({exc})") from None
-    raise QueryError(f"{field}: {value!r} is not a date; write 2027-08-15 or 15/08/2027")
+        raise QueryError(f"{field} : {value!r} n'est pas une date valide ({exc})") from None
+    raise QueryError(f"{field} : {value!r} n'est pas une date ; écrivez 2027-08-15 ou 15/08/2027")
 
 
 _DATE_TOKEN = re.compile(r"(?<![\d/-])(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})(?![\d/-])")
@@ -285,7 +290,7 @@ def read_closures(path: str | Path) -> tuple[date, ...]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError("closures file not found", path=path)
+        raise DataError("fichier des fermetures introuvable", path=path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -305,16 +310,16 @@ def read_closures(path: str | Path) -> tuple[date, ...]:
                 first = parse_date(parts[0], field="start")
                 last = parse_date(parts[1], field="end")
                 if last < first:
-                    raise QueryError(f"the range ends ({last}) before it starts ({first})")
+                    raise QueryError(f"l'intervalle finit ({last}) avant de commencer ({first})")
                 if (last - first).days > MAX_CLOSURE_RANGE_DAYS:
                     raise QueryError(
-                        f"the range {first}..{last} is longer than a year; check the dates"
+                        f"l'intervalle {first}..{last} dépasse un an ; vérifiez les dates"
                     )
                 days.update(first + timedelta(days=i) for i in range((last - first).days + 1))
             else:
                 raise QueryError(
-                    f"expected a date (2027-08-15 or 15/08/2027) or a range of two dates, "
-                    f"got {line!r}"
+                    f"date attendue (2027-08-15 ou 15/08/2027) ou intervalle de deux dates, "
+                    f"reçu {line!r}"
                 )
         except QueryError as exc:
             raise DataError(str(exc), path=path, row=number, field="date") from None
@@ -344,9 +349,10 @@ def parse_weekdays(text: str) -> tuple[int, ...]:
         matches = [i for i, name in enumerate(WEEKDAY_NAMES_FR) if name.startswith(raw[:3])]
         if len(raw) < 2 or len(matches) != 1:
             raise QueryError(
-                f"weekdays: {raw!r} is not a day; write lun,mar,mer,jeu,ven (or 1..7, 1 = lundi)"
+                f"weekdays : {raw!r} n'est pas un jour ; écrivez lun,mar,mer,jeu,ven (ou "
+                f"1..7, 1 = lundi)"
             )
         out.append(matches[0])
     if not out:
-        raise QueryError("weekdays: give at least one day (e.g. lun,mar,mer,jeu,ven)")
+        raise QueryError("weekdays : donnez au moins un jour (par ex. lun,mar,mer,jeu,ven)")
     return tuple(sorted(set(out)))

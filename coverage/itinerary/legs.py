@@ -62,7 +62,7 @@ class LegMatrix:
         if self.n_depots == 1 and depot == 0:
             return self.seconds
         if not 0 <= depot < self.n_depots:
-            raise QueryError(f"depot number {depot} is out of range (0..{self.n_depots - 1})")
+            raise QueryError(f"le dépôt numéro {depot} est hors limites (0..{self.n_depots - 1})")
         idx = [depot, *range(self.n_depots, self.n_points)]
         return self.seconds[np.ix_(idx, idx)]
 
@@ -98,10 +98,11 @@ class LegMatrix:
         n = xy.shape[0]
         if seconds.shape != (n, n) or xy.shape != (n, 2):
             raise QueryError(
-                f"the matrix is {seconds.shape} for {xy.shape[0]} points; both must match"
+                f"la matrice est de forme {tuple(int(n) for n in seconds.shape)} pour "
+                f"{int(xy.shape[0])} points ; les deux doivent correspondre"
             )
         if np.any(seconds < 0):
-            raise QueryError("durations must be >= 0 seconds")
+            raise QueryError("les durées doivent être >= 0 secondes")
         if metres is None:
             metres = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
         paths = {(i, j): xy[[i, j]] for i in range(n) for j in range(n) if i != j}
@@ -145,7 +146,7 @@ def check_consistency(legs: LegMatrix, *, tolerance_s: float = 1.0) -> dict[str,
     """
     finite = np.isfinite(legs.seconds)
     if np.any(finite & ~np.isfinite(legs.path_seconds)):
-        raise QueryError("a reachable leg has no recovered path")
+        raise QueryError("un trajet atteignable n'a pas de chemin retrouvé")
     diff = np.abs(np.where(finite, legs.seconds - legs.path_seconds, 0.0))
     return {
         "max_gap_s": float(diff.max()) if diff.size else 0.0,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coverage._french import plural
 from coverage.errors import QueryError
 from coverage.itinerary.calendar import (
     balanced_service_days,
@@ -70,10 +71,10 @@ def _stop_label(stops: pd.DataFrame, s: int) -> str:
 
 
 def _explain_single(tour: DayTour, out_s: float, back_s: float) -> str:
-    legs = f"{out_s / 60:.0f} min from the depot, {back_s / 60:.0f} min back"
+    legs = f"{out_s / 60:.0f} min depuis le dépôt, {back_s / 60:.0f} min pour le retour"
     if not math.isfinite(out_s) or not math.isfinite(back_s):
-        return "no road route joins it to the depot"
-    return f"{legs}: {'; '.join(tour.violations)}"
+        return "aucune route ne le relie au dépôt"
+    return f"{legs} : {'; '.join(tour.violations)}"
 
 
 def service_calendar(
@@ -177,13 +178,18 @@ def build_plan(
     depots = list(depot) if isinstance(depot, list) else [depot]
     n_dep = legs.n_depots
     if len(depots) != n_dep:
-        raise QueryError(f"{len(depots)} depots given but the leg matrix has {n_dep}")
+        raise QueryError(
+            f"{plural(len(depots), 'dépôt donné', 'dépôts donnés')} mais la "
+            f"matrice des trajets "
+            f"en a {n_dep}"
+        )
     if legs.n_points != n + n_dep:
         raise QueryError(
-            f"the leg matrix has {legs.n_points} points for {n} stops and {n_dep} depot(s)"
+            f"la matrice des trajets a {plural(legs.n_points, 'point')} pour "
+            f"{plural(n, 'arrêt')} et {plural(n_dep, 'dépôt')}"
         )
     if n == 0:
-        raise InfeasiblePlanError("no stop to plan")
+        raise InfeasiblePlanError("aucun arrêt à planifier")
     matrices = [legs.day_seconds(d) for d in range(n_dep)]
     seconds = matrices[0]
     per_day = settings.permanences_per_day
@@ -197,10 +203,10 @@ def build_plan(
                 why = _explain_single(tours_alone[0], seconds[0, s + 1], seconds[s + 1, 0])
                 names_dep = ", ".join(d["name"] for d in depots)
                 raise InfeasiblePlanError(
-                    f"{_stop_label(stops, s)} cannot be visited within a day from "
-                    f"{names_dep}: {why}"
-                    " (allow more driving, longer working hours or shorter permanences, "
-                    "or choose another depot)"
+                    f"{_stop_label(stops, s)} ne peut être visité dans la journée depuis "
+                    f"{names_dep} : {why}"
+                    " (autorisez plus de conduite, des journées plus longues ou des permanences "
+                    "plus courtes, ou choisissez un autre dépôt)"
                 )
 
     say("Calendrier : jours ouvrés et jours de service")
@@ -419,10 +425,10 @@ def build_plan(
     }
     if problems and not naive:
         shown = "; ".join(problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        more = f" (et {len(problems) - 5} autres)" if len(problems) > 5 else ""
         raise InfeasiblePlanError(
-            f"no plan meets every rule with these settings: {shown}{more}; "
-            "loosen the spacing rules or change the number of visits or days"
+            f"aucun plan ne respecte toutes les règles avec ces réglages : {shown}{more} ; "
+            "assouplissez les règles d'espacement ou changez le nombre de visites ou de jours"
         )
     return plan
 
@@ -444,17 +450,21 @@ def _visits(
     last_wait = (period[1] - dates[-1]).days
     if first_wait > settings.max_spacing_days or last_wait > settings.max_spacing_days:
         raise InfeasiblePlanError(
-            f"spacing impossible: the first service day comes {first_wait} days after the start "
-            f"of the period and the last {last_wait} days before its end, more than "
-            f"max_spacing_days ({settings.max_spacing_days}); add service days or loosen it"
+            f"espacement impossible : le premier jour de service vient "
+            f"{plural(first_wait, 'jour')} "
+            f"après le début de la période et le dernier {plural(last_wait, 'jour')} avant sa "
+            f"fin, plus que max_spacing_days ({settings.max_spacing_days}) ; ajoutez des jours "
+            "de service ou assouplissez-le"
         )
     first, last, held = tightest_window(dates, period, max_spacing_days=settings.max_spacing_days)
     if held * per_day < n:
         raise InfeasiblePlanError(
-            f"spacing impossible: the {settings.max_spacing_days} days from {first} to {last} "
-            f"hold only {held} service days ({held * per_day} permanences), but each of the {n} "
-            f"stops needs a visit there to wait at most {settings.max_spacing_days} days; "
-            "shorten the closures, add service days or raise max_spacing_days"
+            f"espacement impossible : les {settings.max_spacing_days} jours du {first} au {last} "
+            f"ne comptent que {plural(held, 'jour de service', 'jours de service')} "
+            f"({plural(held * per_day, 'permanence')}), mais chacun des {plural(n, 'arrêt')} "
+            f"doit y avoir une visite pour attendre au plus {settings.max_spacing_days} jours ; "
+            "raccourcissez les fermetures, ajoutez des jours de service ou augmentez "
+            "max_spacing_days"
         )
     lower, upper = visit_bounds(
         dates,
@@ -464,46 +474,58 @@ def _visits(
     )
     if lower > upper:
         raise InfeasiblePlanError(
-            f"spacing impossible: waiting at most {settings.max_spacing_days} days needs at "
-            f"least {lower} visits per stop, but {settings.min_spacing_days} days between "
-            f"visits allow at most {upper} in the period"
+            f"espacement impossible : attendre au plus {settings.max_spacing_days} jours "
+            f"demande au "
+            f"moins {plural(lower, 'visite')} par arrêt, mais {settings.min_spacing_days} jours "
+            f"entre les visites en permettent au plus {upper} sur la période"
         )
     if settings.visits_per_stop is not None:
         v = settings.visits_per_stop
         if n * v > slots:
             raise InfeasiblePlanError(
-                f"more visits than permanences: {n} stops × {v} visits = {n * v}, but "
-                f"{n_days} days × {per_day} permanences = {slots}"
+                f"plus de visites que de permanences : {plural(n, 'arrêt')} × "
+                f"{plural(v, 'visite')} "
+                f"= {n * v}, mais {plural(n_days, 'jour')} × {plural(per_day, 'permanence')} "
+                f"= {slots}"
             )
         if v > n_days:
             raise InfeasiblePlanError(
-                f"more visits than days: {v} visits per stop but only {n_days} service days"
+                f"plus de visites que de jours : {plural(v, 'visite')} par arrêt mais seulement "
+                f"{plural(n_days, 'jour de service', 'jours de service')}"
             )
         if v > upper:
             raise InfeasiblePlanError(
-                f"spacing impossible: {v} visits per stop need more than the {upper} that "
-                f"{settings.min_spacing_days} days between visits allow in the period"
+                f"espacement impossible : {plural(v, 'visite')} par arrêt demandent plus "
+                f"que les {upper} "
+                f"que permettent {settings.min_spacing_days} jours entre les visites sur la "
+                "période"
             )
         if v < lower:
             raise InfeasiblePlanError(
-                f"spacing impossible: {v} visits per stop leave gaps longer than "
-                f"max_spacing_days ({settings.max_spacing_days}); at least {lower} are needed"
+                f"espacement impossible : {plural(v, 'visite')} par arrêt laissent des "
+                f"écarts plus longs "
+                f"que max_spacing_days ({settings.max_spacing_days}) ; il en faut au moins {lower}"
             )
         return np.full(n, v, dtype=np.int64)
     lower = _lower_visits(settings, dates, period)
     if n * lower > slots:
         raise InfeasiblePlanError(
-            f"more visits than permanences: waiting at most {settings.max_spacing_days} days "
-            f"needs {lower} visits for each of the {n} stops ({n * lower}), but {n_days} days × "
-            f"{per_day} permanences = {slots}; choose fewer stops or more days"
+            f"plus de visites que de permanences : attendre au plus "
+            f"{settings.max_spacing_days} jours "
+            f"demande {plural(lower, 'visite')} pour chacun des {plural(n, 'arrêt')} "
+            f"({n * lower}), mais {plural(n_days, 'jour')} × "
+            f"{plural(per_day, 'permanence')} = {slots} ; choisissez moins d'arrêts ou plus "
+            "de jours"
         )
     total = min(slots, n * upper)
     if cap is not None:
         total = min(total, max(cap, n * lower, n_days))
     if total < n_days:
         raise InfeasiblePlanError(
-            f"{n} stops cannot fill {n_days} service days: with {settings.min_spacing_days} "
-            f"days between visits they take at most {n * upper} visits"
+            f"{plural(n, 'arrêt')} ne peuvent remplir "
+            f"{plural(n_days, 'jour de service', 'jours de service')} : "
+            f"avec {settings.min_spacing_days} jours entre les visites ils prennent au plus "
+            f"{plural(n * upper, 'visite')}"
         )
     if settings.visits == "population":
         column = "reached_population" if "reached_population" in stops else "population"
@@ -567,18 +589,22 @@ def _check_lonely_fit(
     first, last, held = window
     if n_l + math.ceil((n - n_l) / per_day) > held:
         raise LonelyStopsError(
-            f"{who} cannot share a day with another stop, but the {held} service days from "
-            f"{first} to {last} must hold a visit of every stop: {n_l} days alone and "
-            f"{math.ceil((n - n_l) / per_day)} for the {n - n_l} other stops do not fit; choose "
-            "other stops, more days or a longer max_spacing_days",
+            f"{who} ne peut partager une journée avec un autre arrêt, mais les "
+            f"{plural(held, 'jour de service', 'jours de service')} du {first} au {last} doivent "
+            f"contenir une visite de chaque arrêt : {plural(n_l, 'jour')} à part et "
+            f"{math.ceil((n - n_l) / per_day)} pour les {plural(n - n_l, 'autre arrêt')} ne "
+            "tiennent pas ; choisissez d'autres arrêts, plus de jours ou un max_spacing_days "
+            "plus long",
             list(lonely),
         )
     if alone <= n_days and n_days - alone <= rest <= per_day * (n_days - alone):
         return
     raise LonelyStopsError(
-        f"{who} cannot share a day with another stop, and their {alone} visits on days of their "
-        f"own leave {n_days - alone} days for the {rest} visits of the other stops "
-        f"(at most {per_day} a day): choose other stops, more days or fewer visits",
+        f"{who} ne peut partager une journée avec un autre arrêt, et ses "
+        f"{plural(alone, 'visite')} sur des journées à part laissent "
+        f"{plural(n_days - alone, 'jour')} pour les {plural(rest, 'visite')} des autres arrêts "
+        f"({per_day} par jour au plus) : choisissez d'autres arrêts, plus de jours ou moins "
+        "de visites",
         list(lonely),
     )
 
@@ -826,8 +852,9 @@ def plan_from_matrices(
             n_stops = settings.days * settings.permanences_per_day // settings.visits_per_stop
             if n_stops < 1:
                 raise InfeasiblePlanError(
-                    f"{settings.visits_per_stop} visits per stop do not fit in {settings.days} "
-                    f"days × {settings.permanences_per_day} permanences"
+                    f"{plural(settings.visits_per_stop, 'visite')} par arrêt ne tiennent pas en "
+                    f"{plural(settings.days, 'jour')} × "
+                    f"{plural(settings.permanences_per_day, 'permanence')}"
                 )
         per_day = settings.permanences_per_day
         if settings.mixed_days:  # how many stops the days leave room to be alone

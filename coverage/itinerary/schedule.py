@@ -51,6 +51,7 @@ from datetime import date
 import numpy as np
 import scipy.sparse
 
+from coverage._french import plural
 from coverage._highs import solve_mip
 from coverage.itinerary.mip_log import record
 from coverage.itinerary.settings import InfeasiblePlanError
@@ -110,7 +111,7 @@ def candidate_groups(
         out.update(itertools.combinations(stops, size))
     if per_day > ALL_COMBINATIONS_UP_TO:
         if seconds is None:
-            raise ValueError("larger groups need the duration matrix")
+            raise ValueError("les groupes plus grands demandent la matrice des durées")
         sym = np.nan_to_num(seconds[1:, 1:] + seconds[1:, 1:].T, nan=np.inf)
         for s in stops:
             near = [int(t) for t in np.argsort(sym[s]) if t != s][: per_day + NEIGHBOURS_EXTRA]
@@ -166,20 +167,22 @@ def group_days(
     total = int(v.sum())
     if total > n_days * per_day:
         raise InfeasiblePlanError(
-            f"{total} visits asked but {n_days} days × {per_day} permanences give only "
-            f"{n_days * per_day}: ask fewer visits or stops, or more days"
+            f"{plural(total, 'visite demandée', 'visites demandées')} mais "
+            f"{plural(n_days, 'jour')} × {plural(per_day, 'permanence')} n'en donnent que "
+            f"{n_days * per_day} : demandez moins de visites ou d'arrêts, ou plus de jours"
         )
     if total < n_days:
         raise InfeasiblePlanError(
-            f"{total} visits cannot fill {n_days} service days (at least one visit a day): "
-            "ask fewer days or more visits"
+            f"{plural(total, 'visite')} ne peuvent remplir "
+            f"{plural(n_days, 'jour de service', 'jours de service')} (au moins une visite par "
+            "jour) : demandez moins de jours ou plus de visites"
         )
     over = np.flatnonzero(v > n_days)
     if over.size:
         i = int(over[0])
         raise InfeasiblePlanError(
-            f"{names[i]} would need {int(v[i])} visits but there are only {n_days} service "
-            "days (one visit a day at most)"
+            f"{names[i]} demanderait {plural(int(v[i]), 'visite')} mais il n'y a que "
+            f"{plural(n_days, 'jour de service', 'jours de service')} (une visite par jour au plus)"
         )
     groups, costs = [], []
     for group in candidate_groups(v.size, per_day, seconds):
@@ -193,8 +196,8 @@ def group_days(
     uncovered = [s for s in range(v.size) if v[s] > 0 and not any(s in g for g in groups)]
     if uncovered:
         raise InfeasiblePlanError(
-            f"{names[uncovered[0]]} cannot be visited within a day from the depot "
-            "(working hours, lunch, driving limit)"
+            f"{names[uncovered[0]]} ne peut être visité dans la journée depuis le dépôt "
+            "(horaires de travail, déjeuner, limite de conduite)"
         )
     if total == n_days * per_day and per_day > 1:
         # every day must be full: each stop needs a feasible group of per_day stops
@@ -205,10 +208,11 @@ def group_days(
         ]
         if lonely:
             raise InfeasiblePlanError(
-                f"{', '.join(names[s] for s in lonely)} cannot share a day of {per_day} "
-                "permanences with other stops within the rules (working hours, lunch, driving "
-                "limit): too far from the depot or from the other stops; choose other stops, "
-                "fewer permanences a day, shorter permanences or more driving"
+                f"{', '.join(names[s] for s in lonely)} ne peuvent partager une journée de "
+                f"{plural(per_day, 'permanence')} avec d'autres arrêts dans les règles (horaires "
+                "de travail, déjeuner, limite de conduite) : trop loin du dépôt ou des autres "
+                "arrêts ; choisissez d'autres arrêts, moins de permanences par jour, des "
+                "permanences plus courtes ou plus de conduite"
             )
     n_g = len(groups)
     ub = np.array([min(int(v[s]) for s in g) for g in groups], dtype=np.float64)
@@ -243,10 +247,11 @@ def group_days(
     record(log, "day groups", result, time_limit_s=time_limit_s, mip_gap=1e-4)
     if not result.has_solution:
         raise InfeasiblePlanError(
-            f"the {total} visits cannot be packed into {n_days} days of at most {per_day} "
-            "stops whose tours fit in a day (working hours, lunch, driving limit); "
-            "allow more driving, shorter permanences, or choose closer stops "
-            f"(solver: {result.status})"
+            f"les {plural(total, 'visite')} ne peuvent être réparties en "
+            f"{plural(n_days, 'jour')} d'au plus {plural(per_day, 'arrêt')} "
+            "dont les tournées tiennent dans la journée (horaires de travail, déjeuner, limite "
+            "de conduite) ; autorisez plus de conduite, des permanences plus courtes ou "
+            f"choisissez des arrêts plus proches (solveur : {result.status})"
         )
     x = np.rint(result.solution[:n_g]).astype(np.int64)
     used = np.flatnonzero(x > 0)
@@ -421,7 +426,7 @@ def assign_dates(
         ``passes``, ``swaps``, ``seconds``).
     """
     if sum(counts) != len(dates):
-        raise ValueError("group days and dates differ in number")
+        raise ValueError("les jours des groupes et les dates diffèrent en nombre")
     start = time.perf_counter()
     rng = random.Random(seed)
     day = [(d - period[0]).days for d in dates]

@@ -53,7 +53,7 @@ def parse_clock(text: str, *, name: str) -> time:
             raise ValueError
         return time(*numbers)
     except (TypeError, ValueError):
-        raise QueryError(f"{name}: {text!r} is not a time of day; write 08:30 or 8h30") from None
+        raise QueryError(f"{name} : {text!r} n'est pas une heure ; écrivez 08:30 ou 8h30") from None
 
 
 @dataclass(frozen=True)
@@ -222,12 +222,12 @@ class ItinerarySettings:
             if value is None and allow_none:
                 return
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise QueryError(f"{name} must be a positive integer, got {value!r}")
+                raise QueryError(f"{name} doit être un entier positif, reçu {value!r}")
 
         def minutes(name: str, value: Any, *, allow_zero: bool = False) -> None:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-                raise QueryError(f"{name} must be a positive number of minutes, got {value!r}")
+                raise QueryError(f"{name} doit être un nombre positif de minutes, reçu {value!r}")
 
         positive_int("n_stops", self.n_stops, allow_none=True)
         positive_int("days", self.days)
@@ -236,84 +236,93 @@ class ItinerarySettings:
         positive_int("time_step_minutes", self.time_step_minutes)
         if self.permanences_per_day > MAX_PERMANENCES_PER_DAY:
             raise QueryError(
-                f"permanences_per_day must be at most {MAX_PERMANENCES_PER_DAY}, "
-                f"got {self.permanences_per_day}"
+                f"permanences_per_day doit valoir au plus {MAX_PERMANENCES_PER_DAY}, "
+                f"reçu {self.permanences_per_day}"
             )
         if self.stop_codes is None and self.n_stops is None and self.visits_per_stop is None:
             raise QueryError(
-                "give a number of stops (n_stops), a list of stops (stop_codes) or "
-                "visits_per_stop (the number of stops then follows from the days)"
+                "donnez un nombre d'arrêts (n_stops), une liste d'arrêts (stop_codes) ou "
+                "visits_per_stop (le nombre d'arrêts découle alors des jours)"
             )
         if self.stop_codes is not None:
             codes = [str(c) for c in self.stop_codes]
             if not codes:
-                raise QueryError("stop_codes is empty: give at least one INSEE code")
+                raise QueryError("stop_codes est vide : donnez au moins un code INSEE")
             dupes = sorted({c for c in codes if codes.count(c) > 1})
             if dupes:
-                raise QueryError(f"stop_codes lists {', '.join(dupes)} more than once")
+                raise QueryError(f"stop_codes cite {', '.join(dupes)} plus d'une fois")
         minutes("underserved_minutes", self.underserved_minutes)
         minutes("reach_minutes", self.reach_minutes, allow_zero=True)
         minutes("permanence_minutes", self.permanence_minutes)
         minutes("lunch_minutes", self.lunch_minutes, allow_zero=True)
         minutes("max_driving_minutes", self.max_driving_minutes)
         if self.visits not in VISIT_MODES:
-            raise QueryError(f"visits must be one of {', '.join(VISIT_MODES)}, got {self.visits!r}")
+            raise QueryError(
+                f"visits doit valoir l'un de {', '.join(VISIT_MODES)}, reçu {self.visits!r}"
+            )
         if self.solver not in SOLVERS:
-            raise QueryError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+            raise QueryError(
+                f"solver doit valoir l'un de {', '.join(SOLVERS)}, reçu {self.solver!r}"
+            )
         for name in ("min_spacing_days", "max_spacing_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise QueryError(f"{name} must be a whole number of days >= 0, got {value!r}")
+                raise QueryError(f"{name} doit être un nombre entier de jours >= 0, reçu {value!r}")
         if self.max_spacing_days < self.min_spacing_days or self.max_spacing_days < 1:
             raise QueryError(
-                f"max_spacing_days ({self.max_spacing_days}) must be at least 1 and at least "
+                f"max_spacing_days ({self.max_spacing_days}) doit valoir au moins 1 et au moins "
                 f"min_spacing_days ({self.min_spacing_days})"
             )
         if not self.weekdays or any(
             isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 6 for w in self.weekdays
         ):
             raise QueryError(
-                f"weekdays must be integers 0 (Monday) .. 6 (Sunday), got {self.weekdays!r}"
+                f"weekdays doit être des entiers de 0 (lundi) à 6 (dimanche), reçu "
+                f"{self.weekdays!r}"
             )
         if any(not isinstance(d, date) for d in self.closures):
-            raise QueryError(f"closures must be dates, got {self.closures!r}")
+            raise QueryError(f"closures doit être des dates, reçu {self.closures!r}")
         if (self.start_date is None) != (self.end_date is None):
-            raise QueryError("give both start_date and end_date, or neither (then: a year)")
+            raise QueryError(
+                "donnez à la fois start_date et end_date, ou aucune des deux (alors : une année)"
+            )
         if self.start_date is not None and self.end_date < self.start_date:
-            raise QueryError(f"end_date ({self.end_date}) is before start_date ({self.start_date})")
+            raise QueryError(f"end_date ({self.end_date}) est avant start_date ({self.start_date})")
         if self.year is not None and (
             isinstance(self.year, bool) or not isinstance(self.year, int) or self.year < 1583
         ):
-            raise QueryError(f"year must be a year like 2027, got {self.year!r}")
+            raise QueryError(f"year doit être une année comme 2027, reçu {self.year!r}")
         if self.day_end <= self.day_start:
             raise QueryError(
-                f"the working day ends ({self.day_end:%H:%M}) before it starts "
+                f"la journée de travail finit ({self.day_end:%H:%M}) avant de commencer "
                 f"({self.day_start:%H:%M})"
             )
         if self.lunch_minutes > 0:
             if self.lunch_to <= self.lunch_from:
                 raise QueryError(
-                    f"the lunch window ends ({self.lunch_to:%H:%M}) before it starts "
+                    f"la pause déjeuner finit ({self.lunch_to:%H:%M}) avant de commencer "
                     f"({self.lunch_from:%H:%M})"
                 )
             window_min = (_seconds_of(self.lunch_to) - _seconds_of(self.lunch_from)) / 60
             if self.lunch_minutes > window_min + 1e-9:
                 raise QueryError(
-                    f"lunch_minutes ({self.lunch_minutes:g}) is longer than the lunch window "
+                    f"lunch_minutes ({self.lunch_minutes:g}) dépasse la plage du déjeuner "
                     f"{self.lunch_from:%H:%M}-{self.lunch_to:%H:%M} ({window_min:g} min)"
                 )
             if self.lunch_from < self.day_start or self.lunch_to > self.day_end:
                 raise QueryError(
-                    f"the lunch window {self.lunch_from:%H:%M}-{self.lunch_to:%H:%M} must lie "
-                    f"inside the working day {self.day_start:%H:%M}-{self.day_end:%H:%M}"
+                    f"la plage du déjeuner {self.lunch_from:%H:%M}-{self.lunch_to:%H:%M} doit être "
+                    f"dans la journée de travail {self.day_start:%H:%M}-{self.day_end:%H:%M}"
                 )
         if isinstance(self.depot, tuple | list):
             if len(self.depot) != 2 or not all(
                 isinstance(v, int | float) and math.isfinite(v) for v in self.depot
             ):
-                raise QueryError(f"depot must be an INSEE code or (lon, lat), got {self.depot!r}")
+                raise QueryError(
+                    f"depot doit être un code INSEE ou (lon, lat), reçu {self.depot!r}"
+                )
         elif not isinstance(self.depot, str) or not self.depot.strip():
-            raise QueryError(f"depot must be an INSEE code or (lon, lat), got {self.depot!r}")
+            raise QueryError(f"depot doit être un code INSEE ou (lon, lat), reçu {self.depot!r}")
 
         if isinstance(self.depots, str):
             if self.depots not in DEPOT_SETS:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
+from coverage._french import plural
 from coverage._highs import solve_mip
 from coverage.errors import DataError, QueryError
 from coverage.itinerary.mip_log import record
@@ -118,8 +119,9 @@ def max_covering(
     cand = np.flatnonzero(candidates)
     if cand.size < n_stops:
         raise InfeasiblePlanError(
-            f"{n_stops} stops asked but only {cand.size} communes can host one "
-            "(no fixed service there, permanence reachable within a day from the depot)"
+            f"{plural(n_stops, 'arrêt demandé', 'arrêts demandés')} mais seules "
+            f"{plural(int(cand.size), 'commune')} peuvent en accueillir un "
+            "(pas de service fixe, permanence atteignable dans la journée depuis le dépôt)"
         )
     cov = scipy.sparse.csr_matrix(covers)[cand].tocoo()
     n_c, n_d = cand.size, cov.shape[1]
@@ -142,7 +144,7 @@ def max_covering(
     )
     record(log, "choice of stops", result, time_limit_s=time_limit_s, mip_gap=1e-6)
     if not result.has_solution:
-        raise InfeasiblePlanError(f"the choice of stops failed (solver: {result.status})")
+        raise InfeasiblePlanError(f"le choix des arrêts a échoué (solveur : {result.status})")
     chosen = cand[np.flatnonzero(result.solution[:n_c] > 0.5)]
     return sorted(int(c) for c in chosen), result.status
 
@@ -290,7 +292,7 @@ def read_stop_codes(path: str | Path) -> tuple[str, ...]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError("file of stops not found", path=path)
+        raise DataError("fichier des arrêts introuvable", path=path)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -306,8 +308,8 @@ def read_stop_codes(path: str | Path) -> tuple[str, ...]:
         found = [c for c in CODE_COLUMNS if c in header]
         if not found:
             raise DataError(
-                f"no INSEE code column; name one of {', '.join(CODE_COLUMNS)} "
-                f"(columns: {', '.join(header)})",
+                f"pas de colonne de code INSEE ; nommez-en une parmi {', '.join(CODE_COLUMNS)} "
+                f"(colonnes : {', '.join(header)})",
                 path=path,
                 row=1,
             )
@@ -324,17 +326,17 @@ def read_stop_codes(path: str | Path) -> tuple[str, ...]:
         value = cells[column] if column < len(cells) else ""
         if not _CODE.match(value):
             raise DataError(
-                f"{value!r} is not an INSEE commune code (5 characters, e.g. 32013)",
+                f"{value!r} n'est pas un code commune INSEE (5 caractères, par ex. 32013)",
                 path=path,
                 row=number,
                 field="insee_code",
             )
         code = value.upper().zfill(5)
         if code in codes:
-            raise DataError(f"{code} is listed twice", path=path, row=number)
+            raise DataError(f"{code} est cité deux fois", path=path, row=number)
         codes.append(code)
     if not codes:
-        raise DataError("no INSEE code in the file", path=path)
+        raise DataError("aucun code INSEE dans le fichier", path=path)
     return tuple(codes)
 
 
@@ -352,8 +354,8 @@ def rows_of_codes(communes: pd.DataFrame, codes: Sequence[str], *, what: str) ->
         key = str(code).strip()
         if key not in index:
             raise QueryError(
-                f"{what}: INSEE code {key!r} is not a commune of the territory "
-                "(codes are 5 characters, e.g. 32013)"
+                f"{what} : le code INSEE {key!r} n'est pas une commune du territoire "
+                "(les codes ont 5 caractères, par ex. 32013)"
             )
         rows.append(index[key])
     return rows

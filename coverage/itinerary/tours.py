@@ -121,9 +121,9 @@ def _check_matrix(seconds: np.ndarray, order: Sequence[int]) -> None:
     n = seconds.shape[0] - 1
     for s in order:
         if not 0 <= s < n:
-            raise QueryError(f"stop number {s} is out of range (0..{n - 1})")
+            raise QueryError(f"l'arrêt numéro {int(s)} est hors limites (0..{n - 1})")
     if len(set(order)) != len(order):
-        raise QueryError(f"a stop appears twice in the order {list(order)}")
+        raise QueryError(f"un arrêt figure deux fois dans l'ordre {[int(s) for s in order]}")
 
 
 def schedule_order(order: Sequence[int], seconds: np.ndarray, rules: DayRules) -> DayTour:
@@ -173,7 +173,7 @@ def _better(a: DayTour, b: DayTour) -> bool:
 def _unreachable(order: tuple[int, ...], legs: list[float], bad: int) -> DayTour:
     n = len(order)
     where = (
-        "from the depot" if bad == 0 else "back to the depot" if bad == n else f"after stop {bad}"
+        "depuis le dépôt" if bad == 0 else "retour au dépôt" if bad == n else f"après l'arrêt {bad}"
     )
     return DayTour(
         stops=order,
@@ -189,7 +189,7 @@ def _unreachable(order: tuple[int, ...], legs: list[float], bad: int) -> DayTour
         lunch_at=None,
         leg_s=tuple(legs),
         driving_s=math.inf,
-        violations=(f"leg {bad} ({where}) has no road route",),
+        violations=(f"le trajet {bad} ({where}) n'a pas de route",),
         overrun_s=math.inf,
     )
 
@@ -241,14 +241,16 @@ def _timetable(
     violations = []
     overrun = 0.0
     if late_lunch:
-        violations.append(f"lunch starts {late_lunch // 60} min after the latest allowed start")
+        violations.append(f"le déjeuner commence {late_lunch // 60} min après l'heure limite")
         overrun += late_lunch
     if day_end > rules.end_s:
-        violations.append(f"the day ends {math.ceil((day_end - rules.end_s) / 60)} min late")
+        violations.append(
+            f"la journée finit {math.ceil((day_end - rules.end_s) / 60)} min trop tard"
+        )
         overrun += day_end - rules.end_s
     if driving > rules.max_driving_s + 1e-6:
         violations.append(
-            f"driving {driving / 60:.0f} min exceeds the limit of "
+            f"la conduite de {driving / 60:.0f} min dépasse la limite de "
             f"{rules.max_driving_s / 60:.0f} min"
         )
         overrun += driving - rules.max_driving_s
@@ -294,11 +296,12 @@ def solve_exact(stops: Sequence[int], seconds: np.ndarray, rules: DayRules) -> D
     """
     stops = tuple(sorted(int(s) for s in stops))
     if not stops:
-        raise QueryError("a day needs at least one stop")
+        raise QueryError("une journée demande au moins un arrêt")
     if len(stops) > MAX_EXACT_STOPS:
         raise QueryError(
-            f"exact enumeration is limited to {MAX_EXACT_STOPS} stops a day, got {len(stops)}; "
-            "use the vroom solver"
+            f"l'énumération exacte est limitée à {MAX_EXACT_STOPS} arrêts par jour, reçu "
+            f"{len(stops)} ; "
+            "utilisez le solveur vroom"
         )
     best: DayTour | None = None
     for order in itertools.permutations(stops):
@@ -383,7 +386,7 @@ def solve_vroom(stops: Sequence[int], seconds: np.ndarray, rules: DayRules) -> D
     """
     stops = tuple(sorted(int(s) for s in stops))
     if not stops:
-        raise QueryError("a day needs at least one stop")
+        raise QueryError("une journée demande au moins un arrêt")
     order = vroom_order(stops, seconds, rules)
     if order is not None:
         tour = schedule_order(order, seconds, rules)
@@ -415,7 +418,7 @@ def solve_day(
         return solve_exact(stops, seconds, rules)
     if solver == "vroom":
         return solve_vroom(stops, seconds, rules)
-    raise QueryError(f"solver must be vroom or exact, got {solver!r}")
+    raise QueryError(f"solver doit valoir vroom ou exact, reçu {solver!r}")
 
 
 def solve_day_depots(
@@ -438,7 +441,7 @@ def solve_day_depots(
         if best is None or _rank(tour) < _rank(best):
             best = tour
     if best is None:
-        raise QueryError("no depot given")
+        raise QueryError("aucun dépôt donné")
     return best
 
 

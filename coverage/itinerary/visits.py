@@ -28,6 +28,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from coverage._french import plural
 from coverage.itinerary.settings import InfeasiblePlanError
 
 
@@ -125,9 +126,9 @@ def allocate_visits(
     w = np.asarray(weights, dtype=np.float64)
     n = w.size
     if n == 0:
-        raise InfeasiblePlanError("no stop to share visits between")
+        raise InfeasiblePlanError("aucun arrêt entre lesquels répartir les visites")
     if np.any(~np.isfinite(w)) or np.any(w < 0):
-        raise InfeasiblePlanError("visit weights must be finite and non-negative")
+        raise InfeasiblePlanError("les poids des visites doivent être finis et positifs ou nuls")
     lo = np.broadcast_to(np.asarray(lower, dtype=np.int64), (n,)).copy()
     hi = (
         np.full(n, total, dtype=np.int64)
@@ -136,11 +137,13 @@ def allocate_visits(
     )
     if lo.sum() > total:
         raise InfeasiblePlanError(
-            f"the stops need at least {int(lo.sum())} visits in all but only {total} can be made"
+            f"les arrêts demandent au moins {plural(int(lo.sum()), 'visite')} en tout mais seules "
+            f"{int(total)} peuvent être faites"
         )
     if hi.sum() < total:
         raise InfeasiblePlanError(
-            f"{total} visits cannot be shared: the stops can take at most {int(hi.sum())}"
+            f"{plural(total, 'visite')} ne peuvent être réparties : les arrêts en prennent au plus "
+            f"{int(hi.sum())}"
         )
     if w.sum() == 0:
         w = np.ones(n)

@@ -49,7 +49,7 @@ def read_address_table(spec: LayerSpec, bundle_dir: Path) -> pd.DataFrame:
             rename[column] = field
         elif field in ("lat", "lon"):
             raise DataError(
-                f"column '{column}' (mapped to '{field}') not found; the file has "
+                f"colonne '{column}' (associée à '{field}') introuvable ; le fichier a "
                 f"{', '.join(frame.columns)}",
                 path=path,
                 field=column,

@@ -270,7 +270,7 @@ class TerritoryConfig:
             return self.layers[key]
         except KeyError:
             raise ConfigError(
-                f"{self.path}: territory '{self.name}' declares no [layers.{key}] table"
+                f"{self.path} : le territoire '{self.name}' ne déclare pas de table [layers.{key}]"
             ) from None
 
 
@@ -299,10 +299,10 @@ def find_territory_description(territory: str, data_dir: Path | None = None) -> 
         candidate = folder / territory / DESCRIPTION_FILE
         if candidate.is_file():
             return candidate
-    known = ", ".join(known_territories()) or "none"
+    known = ", ".join(known_territories()) or "aucun"
     raise TerritoryNotFoundError(
-        f"unknown territory '{territory}' (known: {known}); "
-        f"run 'coverage fetch {territory}' or add data/geo/{territory}/{DESCRIPTION_FILE}"
+        f"territoire inconnu '{territory}' (connus : {known}) ; "
+        f"lancez 'coverage fetch {territory}' ou ajoutez data/geo/{territory}/{DESCRIPTION_FILE}"
     )
 
 
@@ -336,36 +336,38 @@ def load_territory_config(path: str | Path) -> TerritoryConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: territory description not found") from None
+        raise ConfigError(f"{path} : description du territoire introuvable") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path} : TOML invalide ({exc})") from None
 
     head = raw.get("territory")
     if not isinstance(head, dict):
-        raise ConfigError(f"{path}: missing [territory] table")
+        raise ConfigError(f"{path} : table [territory] manquante")
     for key in ("name", "departement"):
         if not head.get(key):
-            raise ConfigError(f"{path}: [territory] needs '{key}'")
+            raise ConfigError(f"{path} : [territory] demande '{key}'")
 
     layers_raw = raw.get("layers")
     if not isinstance(layers_raw, dict) or not layers_raw:
-        raise ConfigError(f"{path}: missing [layers.*] tables")
+        raise ConfigError(f"{path} : tables [layers.*] manquantes")
     layers: dict[str, LayerSpec] = {}
     for key, table in layers_raw.items():
         layers[key] = _parse_layer(path, key, table)
     for key, required in REQUIRED_COLUMNS.items():
         if key not in layers:
-            raise ConfigError(f"{path}: missing [layers.{key}] table")
+            raise ConfigError(f"{path} : table [layers.{key}] manquante")
         missing = [f for f in required if f not in layers[key].columns]
         if missing:
             raise ConfigError(
-                f"{path}: [layers.{key}.columns] must map {', '.join(missing)} to a column"
+                f"{path} : [layers.{key}.columns] doit associer {', '.join(missing)} à une colonne"
             )
 
     split: dict[str, SplitCanton] = {}
     for code, entry in (head.get("split_cantons") or {}).items():
         if not isinstance(entry, dict) or not entry.get("cantons"):
-            raise ConfigError(f"{path}: [territory.split_cantons] '{code}' needs a 'cantons' list")
+            raise ConfigError(
+                f"{path} : [territory.split_cantons] '{code}' demande une liste 'cantons'"
+            )
         split[str(code)] = SplitCanton(
             code=str(code),
             communes=tuple(str(c) for c in entry.get("communes", [])),
@@ -378,14 +380,17 @@ def load_territory_config(path: str | Path) -> TerritoryConfig:
     for key, value in (pop_raw.get("weights") or {}).items():
         if key not in weights:
             raise ConfigError(
-                f"{path}: [population.weights] unknown key '{key}' (use base, roads, addresses)"
+                f"{path} : [population.weights] clé inconnue '{key}' (clés possibles : "
+                f"base, roads, addresses)"
             )
         if not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{path}: [population.weights] '{key}' must be a number >= 0")
+            raise ConfigError(f"{path} : [population.weights] '{key}' doit être un nombre >= 0")
         weights[key] = float(value)
     cell = pop_raw.get("cell_size_m", 200)
     if not isinstance(cell, int | float) or not 10 <= cell <= 5000:
-        raise ConfigError(f"{path}: [population] cell_size_m must be between 10 and 5000 metres")
+        raise ConfigError(
+            f"{path} : [population] cell_size_m doit être compris entre 10 et 5000 mètres"
+        )
     population = PopulationSpec(
         cell_size_m=float(cell),
         grid=str(pop_raw.get("grid", "")),
@@ -410,12 +415,15 @@ _LAYER_KEYS = {"file", "columns", "crs", "format", "source", "url", "licence", "
 
 def _parse_layer(path: Path, key: str, table: Any) -> LayerSpec:
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [layers.{key}] must be a table")
+        raise ConfigError(f"{path} : [layers.{key}] doit être une table")
     if not table.get("file"):
-        raise ConfigError(f"{path}: [layers.{key}] needs 'file'")
+        raise ConfigError(f"{path} : [layers.{key}] demande 'file'")
     columns = table.get("columns") or {}
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise ConfigError(f"{path}: [layers.{key}.columns] must map field names to column names")
+        raise ConfigError(
+            f"{path} : [layers.{key}.columns] doit associer des noms de "
+            f"champs à des noms de colonnes"
+        )
     return LayerSpec(
         name=key,
         file=str(table["file"]),
@@ -454,16 +462,16 @@ def _parse_services(path: Path, table: Any, layers: dict[str, LayerSpec]) -> Ser
     if table is None:
         return ServicesSpec()
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [services] must be a table")
+        raise ConfigError(f"{path} : [services] doit être une table")
     unknown = sorted(set(table) - _SERVICES_KEYS)
     if unknown:
         raise ConfigError(
-            f"{path}: [services] unknown key(s) {', '.join(unknown)} "
-            f"(use {', '.join(sorted(_SERVICES_KEYS))})"
+            f"{path} : [services] clé(s) inconnue(s) {', '.join(unknown)} "
+            f"(clés possibles : {', '.join(sorted(_SERVICES_KEYS))})"
         )
     distance = table.get("max_distance_km", 40.0)
     if isinstance(distance, bool) or not isinstance(distance, int | float) or distance < 0:
-        raise ConfigError(f"{path}: [services] max_distance_km must be a number of km >= 0")
+        raise ConfigError(f"{path} : [services] max_distance_km doit être un nombre de km >= 0")
     geocoders = table.get("geocoders", ["local", "commune"])
     if (
         not isinstance(geocoders, list)
@@ -471,27 +479,27 @@ def _parse_services(path: Path, table: Any, layers: dict[str, LayerSpec]) -> Ser
         or any(g not in _GEOCODERS for g in geocoders)
     ):
         raise ConfigError(
-            f"{path}: [services] geocoders must be a list among {', '.join(_GEOCODERS)}"
+            f"{path} : [services] geocoders doit être une liste parmi {', '.join(_GEOCODERS)}"
         )
     kinds_raw = table.get("kinds") or {}
     if not isinstance(kinds_raw, dict):
-        raise ConfigError(f"{path}: [services.kinds] must map a kind key to its label")
+        raise ConfigError(f"{path} : [services.kinds] doit associer une clé de type à son libellé")
     kinds: dict[str, str] = {}
     for key, label in kinds_raw.items():
         if not _KIND_KEY.match(key):
             raise ConfigError(
-                f"{path}: [services.kinds] '{key}' is not a valid kind key "
-                "(lower case letters, digits and _, e.g. point_conseil_budget)"
+                f"{path} : [services.kinds] '{key}' n'est pas une clé de type valide "
+                "(lettres minuscules, chiffres et _, par ex. point_conseil_budget)"
             )
         if key in BUILTIN_SERVICE_KINDS:
-            raise ConfigError(f"{path}: [services.kinds] '{key}' is a built-in kind already")
+            raise ConfigError(f"{path} : [services.kinds] '{key}' est déjà un type prédéfini")
         if not isinstance(label, str) or not label.strip():
-            raise ConfigError(f"{path}: [services.kinds] '{key}' needs a label (text)")
+            raise ConfigError(f"{path} : [services.kinds] '{key}' demande un libellé (texte)")
         kinds[key] = label
     all_kinds = {**BUILTIN_SERVICE_KINDS, **kinds}
     sources_raw = table.get("sources") or {}
     if not isinstance(sources_raw, dict):
-        raise ConfigError(f"{path}: [services.sources] must hold one table per list")
+        raise ConfigError(f"{path} : [services.sources] doit contenir une table par liste")
     sources = {
         key: _parse_service_source(path, key, entry, layers, all_kinds)
         for key, entry in sources_raw.items()
@@ -510,35 +518,40 @@ def _parse_service_source(
 ) -> ServiceSourceSpec:
     where = f"{path}: [services.sources.{key}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be a table")
+        raise ConfigError(f"{where} doit être une table")
     unknown = sorted(set(entry) - _SOURCE_KEYS)
     if unknown:
-        raise ConfigError(f"{where} unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(f"{where} clé(s) inconnue(s) {', '.join(unknown)}")
     kind = entry.get("kind", "")
     if kind not in kinds:
         raise ConfigError(
-            f"{where} kind '{kind}' is not a known service kind ({', '.join(kinds)}); "
-            "declare custom kinds in [services.kinds]"
+            f"{where} type '{kind}' n'est pas un type de service connu ({', '.join(kinds)}) ; "
+            "déclarez les types personnalisés dans [services.kinds]"
         )
     layer, file = str(entry.get("layer", "")), str(entry.get("file", ""))
     if bool(layer) == bool(file):
-        raise ConfigError(f"{where} needs either 'layer' (a [layers.*] key) or 'file', not both")
+        raise ConfigError(
+            f"{where} demande soit 'layer' (une clé [layers.*]) soit 'file', pas les deux"
+        )
     if layer and layer not in layers:
-        raise ConfigError(f"{where} layer '{layer}' is not declared in [layers.{layer}]")
+        raise ConfigError(f"{where} la couche '{layer}' n'est pas déclarée dans [layers.{layer}]")
     columns = entry.get("columns") or {}
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise ConfigError(f"{where}.columns must map field names to column names")
+        raise ConfigError(
+            f"{where}.columns doit associer des noms de champs à des noms de colonnes"
+        )
     bad = sorted(set(columns) - set(SERVICE_FIELDS))
     if bad:
         raise ConfigError(
-            f"{where}.columns unknown field(s) {', '.join(bad)} (use {', '.join(SERVICE_FIELDS)})"
+            f"{where}.columns champ(s) inconnu(s) {', '.join(bad)} (champs possibles : "
+            f"{', '.join(SERVICE_FIELDS)})"
         )
     status = entry.get("status", "open")
     if status not in SERVICE_STATUSES:
-        raise ConfigError(f"{where} status must be one of {', '.join(SERVICE_STATUSES)}")
+        raise ConfigError(f"{where} status doit valoir l'un de {', '.join(SERVICE_STATUSES)}")
     capacity = entry.get("capacity", 1.0)
     if isinstance(capacity, bool) or not isinstance(capacity, int | float) or capacity < 0:
-        raise ConfigError(f"{where} capacity must be a number >= 0")
+        raise ConfigError(f"{where} capacity doit être un nombre >= 0")
     spec = layers.get(layer) if layer else None
     return ServiceSourceSpec(
         key=key,

@@ -69,8 +69,9 @@ def _column(frame: pd.DataFrame, spec: LayerSpec, field: str, path: object) -> p
     name = spec.columns.get(field, field)
     if name not in frame.columns:
         raise DataError(
-            f"layer '{spec.name}': no column '{name}' (field '{field}'); the file has "
-            f"{', '.join(frame.columns)}. Fix [layers.{spec.name}.columns] in territory.toml",
+            f"couche '{spec.name}' : pas de colonne '{name}' (champ '{field}') ; le fichier a "
+            f"{', '.join(frame.columns)}. Corrigez [layers.{spec.name}.columns] dans "
+            f"territory.toml",
             path=path,
             field=name,
         )
@@ -101,7 +102,7 @@ def read_neighbour_communes(territory: Territory) -> NeighbourCommunes | None:
         if np.any(bad):
             first = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"layer '{spec.name}': {field} must be a number"
+                f"couche '{spec.name}' : {field} doit être un nombre"
                 f"{' >= 0' if field == 'population' else ''}",
                 path=path,
                 row=info.line(first),
@@ -109,12 +110,12 @@ def read_neighbour_communes(territory: Territory) -> NeighbourCommunes | None:
             )
     empty = codes.eq("")
     own = codes.str.startswith(territory.config.departement) & ~empty
-    for mask, message in ((empty, "empty INSEE code"), (own, "commune of the territory itself")):
+    for mask, message in ((empty, "code INSEE vide"), (own, "commune du territoire lui-même")):
         if mask.any():
             first = int(np.flatnonzero(mask.to_numpy())[0])
             raise DataError(
-                f"layer '{spec.name}': {message} ({codes.iloc[first]!r}); the layer lists "
-                "the communes over the border only",
+                f"couche '{spec.name}' : {message} ({codes.iloc[first]!r}) ; la couche ne liste "
+                "que les communes de l'autre côté de la limite",
                 path=path,
                 row=info.line(first),
                 field=spec.columns.get("insee_code", "insee_code"),
@@ -154,7 +155,7 @@ def read_age_bands(territory: Territory, bands: Sequence[str]) -> pd.DataFrame |
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"layer '{spec.name}': {band} must be a number of inhabitants >= 0",
+                f"couche '{spec.name}' : {band} doit être un nombre d'habitants >= 0",
                 path=path,
                 row=info.line(first),
                 field=spec.columns.get(band, band),

@@ -41,6 +41,7 @@ from rasterio.transform import Affine
 
 from coverage import __version__
 from coverage._cache import atomic_path, cache_key, file_sha256
+from coverage._french import plural
 from coverage._raster import write_geotiff
 from coverage.errors import DataError
 from coverage.layers.addresses import read_address_points
@@ -175,7 +176,7 @@ def population_surface(
     spec = territory.config.population
     cell = float(cell_size_m or spec.cell_size_m)
     if not np.isfinite(cell) or cell <= 0:
-        raise DataError(f"cell_size_m must be a positive number of metres, got {cell_size_m}")
+        raise DataError(f"cell_size_m doit être un nombre de mètres positif, reçu {cell_size_m}")
     inputs = _weighting_inputs(territory)
     key = cache_key(
         [
@@ -257,8 +258,9 @@ def build_population_surface(territory: Territory, *, cell_size_m: float) -> Pop
         if provenance.get("grid"):
             codes = communes["insee_code"].to_numpy()[uniform]
             warnings.warn(
-                f"the population grid has no inhabitants in {int(uniform.sum())} commune(s) "
-                f"({', '.join(codes[:10])}...): their population is spread uniformly",
+                f"la grille de population n'a aucun habitant dans "
+                f"{plural(int(uniform.sum()), 'commune')} "
+                f"({', '.join(codes[:10])}...) : leur population est répartie uniformément",
                 DataWarning,
                 stacklevel=2,
             )
@@ -310,7 +312,7 @@ def _weighting_inputs(territory: Territory) -> dict[str, Path]:
         inputs["grid"] = territory.data_dir / config.population.grid
         if not inputs["grid"].is_file():
             raise DataError(
-                "population grid named in [population] grid is missing",
+                "la grille de population nommée dans [population] grid est absente",
                 path=inputs["grid"],
             )
         return inputs
@@ -418,7 +420,8 @@ def _grid_weights(
             lowered = {c.lower(): c for c in frame.columns}
             if column.lower() not in lowered:
                 raise DataError(
-                    f"population grid has no column '{column}' (set [population] grid_column)",
+                    f"la grille de population n'a pas de colonne '{column}' (réglez "
+                    f"[population] grid_column)",
                     path=path,
                     field=column,
                 )
@@ -426,12 +429,12 @@ def _grid_weights(
             values = values.clip(lower=0).to_numpy(dtype=np.float64)
             geoms = frame.geometry
             if geoms.crs is None:
-                raise DataError("population grid has no CRS", path=path)
+                raise DataError("la grille de population n'a pas de SCR", path=path)
             pts = geoms.to_crs(crs).centroid
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"cannot read population grid: {exc}", path=path) from None
+        raise DataError(f"impossible de lire la grille de population : {exc}", path=path) from None
     return _count_per_cell(
         shapely.get_x(pts.values), shapely.get_y(pts.values), transform, shape, weights=values
     )

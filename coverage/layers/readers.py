@@ -17,6 +17,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from coverage._french import plural
 from coverage.errors import DataError
 from coverage.layers.config import LayerSpec
 
@@ -36,8 +37,9 @@ def layer_path(spec: LayerSpec, bundle_dir: Path) -> Path:
     path = bundle_dir / spec.file
     if not path.is_file():
         raise DataError(
-            f"layer '{spec.name}' file is missing from the bundle; run 'coverage fetch' "
-            f"or point --data at a directory that holds {spec.file}",
+            f"le fichier de la couche '{spec.name}' manque dans le lot de données ; lancez "
+            f"'coverage fetch' "
+            f"ou pointez --data vers un dossier qui contient {spec.file}",
             path=path,
         )
     return path
@@ -84,9 +86,9 @@ def read_vector_layer(
     try:
         frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several DataSourceError subclasses
-        raise DataError(f"cannot read layer '{spec.name}': {exc}", path=path) from None
+        raise DataError(f"impossible de lire la couche '{spec.name}' : {exc}", path=path) from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
-        raise DataError(f"layer '{spec.name}' has no geometry column", path=path)
+        raise DataError(f"la couche '{spec.name}' n'a pas de colonne de géométrie", path=path)
     frame = _rename_columns(frame, spec, path, required=required, optional=optional)
     frame = _set_crs(frame, spec, path)
     frame = _check_geometries(frame, spec, path, id_field=id_field)
@@ -109,8 +111,8 @@ def _rename_columns(
         if column is None:
             if field in required:
                 raise DataError(
-                    f"layer '{spec.name}': no column mapped to field '{field}' "
-                    f"in [layers.{spec.name}.columns]",
+                    f"couche '{spec.name}' : aucune colonne associée au champ '{field}' "
+                    f"dans [layers.{spec.name}.columns]",
                     path=path,
                     field=field,
                 )
@@ -119,10 +121,11 @@ def _rename_columns(
             if field not in required:
                 continue
             close = difflib.get_close_matches(column, available, n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = f" ; vouliez-vous dire {', '.join(repr(c) for c in close)} ?" if close else ""
             raise DataError(
-                f"column '{column}' (mapped to '{field}') not found; the file has "
-                f"{', '.join(available)}{hint} Fix [layers.{spec.name}.columns] in territory.toml",
+                f"colonne '{column}' (associée à '{field}') introuvable ; le fichier a "
+                f"{', '.join(available)}{hint} Corrigez [layers.{spec.name}.columns] dans "
+                f"territory.toml",
                 path=path,
                 field=column,
             )
@@ -137,8 +140,8 @@ def _set_crs(frame: gpd.GeoDataFrame, spec: LayerSpec, path: Path) -> gpd.GeoDat
     if frame.crs is None:
         if not spec.crs:
             raise DataError(
-                f"layer '{spec.name}' has no CRS; declare it with crs = \"EPSG:....\" "
-                f"in [layers.{spec.name}]",
+                f"la couche '{spec.name}' n'a pas de SCR ; déclarez-le avec crs = \"EPSG:....\" "
+                f"dans [layers.{spec.name}]",
                 path=path,
             )
         frame = frame.set_crs(spec.crs)
@@ -154,7 +157,8 @@ def _check_geometries(
     if missing.any():
         row = _row_label(frame, int(np.flatnonzero(missing)[0]), id_field)
         raise DataError(
-            f"layer '{spec.name}': {int(missing.sum())} row(s) without geometry (first shown)",
+            f"couche '{spec.name}' : {plural(int(missing.sum()), 'ligne')} sans géométrie "
+            f"(la première est indiquée)",
             path=path,
             row=row,
             field="geometry",
@@ -167,7 +171,7 @@ def _check_geometries(
         repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
         if any(shapely.is_empty(g) for g in repaired):
             raise DataError(
-                f"layer '{spec.name}': invalid geometry that cannot be repaired",
+                f"couche '{spec.name}' : géométrie invalide impossible à réparer",
                 path=path,
                 row=rows[0],
                 field="geometry",
@@ -175,9 +179,9 @@ def _check_geometries(
         frame = frame.copy()
         frame.loc[invalid, "geometry"] = repaired
         warnings.warn(
-            f"{path}: layer '{spec.name}': repaired {len(rows)} invalid geometr"
-            f"{'y' if len(rows) == 1 else 'ies'} with make_valid "
-            f"(rows {', '.join(map(str, rows[:10]))})",
+            f"{path} : couche '{spec.name}' : "
+            f"{plural(len(rows), 'géométrie invalide réparée', 'géométries invalides réparées')} "
+            f"avec make_valid (lignes {', '.join(map(str, rows[:10]))})",
             DataWarning,
             stacklevel=3,
         )

@@ -55,7 +55,7 @@ def read_road_lines(spec: LayerSpec, bundle_dir: Path, *, crs: str) -> gpd.GeoSe
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"cannot read road lines: {exc}", path=path) from None
+        raise DataError(f"impossible de lire les lignes de routes : {exc}", path=path) from None
     if lines.crs is None:
         lines = lines.set_crs(spec.crs or "EPSG:4326")
     return lines.to_crs(crs)

@@ -43,6 +43,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from coverage._french import plural
 from coverage.csvio import read_table
 from coverage.errors import DataError
 from coverage.layers.config import BUILTIN_SERVICE_KINDS, ServiceSourceSpec, ServicesSpec
@@ -213,7 +214,8 @@ class ServiceCatalogue:
             write_table(table, path, columns=keep)
         else:
             raise DataError(
-                f"unknown catalogue format '{suffix}': use .gpkg, .geojson or .csv", path=path
+                f"format de catalogue « {suffix} » inconnu : utilisez .gpkg, .geojson ou .csv",
+                path=path,
             )
         return path
 
@@ -245,13 +247,13 @@ def read_service_file(path: str | Path, *, crs: str = "") -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError("service list not found", path=path)
+        raise DataError("liste de services introuvable", path=path)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_table(path)[0]
     try:
         frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several DataSourceError subclasses
-        raise DataError(f"cannot read the service list: {exc}", path=path) from None
+        raise DataError(f"impossible de lire la liste de services : {exc}", path=path) from None
     out = pd.DataFrame(
         {c: [_cell_text(v) for v in frame[c].to_numpy()] for c in frame.columns if c != "geometry"}
     )
@@ -260,8 +262,9 @@ def read_service_file(path: str | Path, *, crs: str = "") -> pd.DataFrame:
         if geoms.crs is None:
             if not crs:
                 raise DataError(
-                    "the service list has geometries but no CRS; give its crs in the "
-                    "[services.sources.<key>] table",
+                    "la liste de services a des géométries mais pas de SCR ; donnez son crs "
+                    "dans la table "
+                    "[services.sources.<key>]",
                     path=path,
                 )
             geoms = geoms.set_crs(crs)
@@ -362,8 +365,9 @@ def catalogue_from_frames(
     if dupes.any():
         first = table.loc[dupes, "service_id"].iloc[0]
         raise DataError(
-            f"service id '{first}' appears in two lists of the catalogue; give each list "
-            "its own source key",
+            f"l'identifiant de service '{first}' figure dans deux listes du catalogue ; "
+            f"donnez à chaque liste "
+            "sa propre clé de source",
             field="service_id",
         )
     lon = pd.to_numeric(table["lon"], errors="coerce").to_numpy(float)
@@ -381,9 +385,10 @@ def catalogue_from_frames(
     )
     if len(rejected_frame):
         warnings.warn(
-            f"{len(rejected_frame)} service point(s) could not be placed and are left out of "
-            f"the catalogue (first: {rejected_frame['source_key'].iloc[0]} row "
-            f"{rejected_frame['line'].iloc[0]}: {rejected_frame['reason'].iloc[0]})",
+            f"{plural(len(rejected_frame), 'point de service', 'points de service')} "
+            "non placé(s),"
+            f" laissé(s) hors du catalogue (premier : {rejected_frame['source_key'].iloc[0]} ligne "
+            f"{rejected_frame['line'].iloc[0]} : {rejected_frame['reason'].iloc[0]})",
             DataWarning,
             stacklevel=3,
         )

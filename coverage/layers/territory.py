@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage._french import plural
 from coverage.errors import DataError
 from coverage.layers.config import (
     OPTIONAL_COLUMNS,
@@ -164,8 +165,9 @@ def load_territory(territory: str = "gers", *, data_dir: str | Path | None = Non
     bundle, origin = resolve_data_dir(territory, data_dir)
     if not bundle.is_dir():
         raise DataError(
-            f"no data bundle for '{territory}' (chosen by {origin}); run "
-            f"'coverage fetch {territory}' when online, or pass --data DIR pointing at a bundle",
+            f"aucun lot de données pour '{territory}' (choisi par {origin}) ; lancez "
+            f"'coverage fetch {territory}' avec une connexion, ou passez --data DOSSIER "
+            f"vers un lot",
             path=bundle,
         )
     config = load_territory_config(find_territory_description(territory, bundle))
@@ -225,7 +227,8 @@ def _load_communes(
         codes = sorted(frame.loc[dupes, "insee_code"].unique())
         first = int(np.flatnonzero(dupes)[1])
         raise DataError(
-            f"duplicate INSEE code(s) {', '.join(codes)}: each commune must appear once",
+            f"code(s) INSEE en double {', '.join(codes)} : chaque commune doit figurer une "
+            f"seule fois",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field=spec.columns["insee_code"],
@@ -236,8 +239,8 @@ def _load_communes(
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
         raise DataError(
-            f"commune {frame['insee_code'].iloc[first]} is not in département {dep} "
-            f"(INSEE codes of the territory start with {dep})",
+            f"la commune {frame['insee_code'].iloc[first]} n'est pas dans le département {dep} "
+            f"(les codes INSEE du territoire commencent par {dep})",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field=spec.columns["insee_code"],
@@ -251,8 +254,9 @@ def _load_communes(
     if outside.any():
         first = int(np.flatnonzero(outside)[0])
         raise DataError(
-            f"commune {frame['insee_code'].iloc[first]} lies {distance[first] / 1000:.1f} km "
-            f"outside the département outline ({config.layer('departement').file})",
+            f"la commune {frame['insee_code'].iloc[first]} est à "
+            f"{float(distance[first]) / 1000:.1f} km "
+            f"hors du contour du département ({config.layer('departement').file})",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field="geometry",
@@ -279,7 +283,7 @@ def _insee_codes(values: pd.Series, path: Path) -> pd.Series:
     repaired = 0
     for position, value in enumerate(values):
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise DataError("missing INSEE code", path=path, row=position + 1, field="insee_code")
+            raise DataError("code INSEE manquant", path=path, row=position + 1, field="insee_code")
         if isinstance(value, int | np.integer | float | np.floating):
             text = f"{int(value):05d}"
             repaired += 1
@@ -290,7 +294,7 @@ def _insee_codes(values: pd.Series, path: Path) -> pd.Series:
                 repaired += 1
         if not INSEE_CODE.match(text):
             raise DataError(
-                f"'{value}' is not an INSEE commune code (5 characters, e.g. \"32013\")",
+                f"'{value}' n'est pas un code commune INSEE (5 caractères, par ex. \"32013\")",
                 path=path,
                 row=position + 1,
                 field="insee_code",
@@ -298,8 +302,8 @@ def _insee_codes(values: pd.Series, path: Path) -> pd.Series:
         out.append(text)
     if repaired:
         warnings.warn(
-            f"{path}: {repaired} INSEE code(s) were read as numbers "
-            "and zero-padded to 5 characters",
+            f"{path} : {plural(repaired, 'code INSEE lu', 'codes INSEE lus')} comme nombre(s) "
+            "et complété(s) par des zéros à 5 caractères",
             DataWarning,
             stacklevel=4,
         )
@@ -313,9 +317,9 @@ def _populations(frame: pd.DataFrame, path: Path) -> pd.Series:
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         value = frame["population"].iloc[first]
-        reason = "missing" if pd.isna(raw.iloc[first]) else "negative"
+        reason = "manquante" if pd.isna(raw.iloc[first]) else "négative"
         raise DataError(
-            f"population is {reason} ({value!r}); give the INSEE legal population (>= 0)",
+            f"population {reason} ('{value}') ; donnez la population légale INSEE (>= 0)",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field="population",
@@ -323,7 +327,7 @@ def _populations(frame: pd.DataFrame, path: Path) -> pd.Series:
     if not np.allclose(raw, np.round(raw)):
         first = int(np.flatnonzero(~np.isclose(raw, np.round(raw)))[0])
         raise DataError(
-            f"population {raw.iloc[first]} is not a whole number",
+            f"la population {raw.iloc[first]} n'est pas un nombre entier",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field="population",
@@ -337,7 +341,7 @@ def _require_text(frame: pd.DataFrame, column: str, path: Path, source_column: s
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"empty value for '{column}'",
+            f"valeur vide pour '{column}'",
             path=path,
             row=row_label(frame, first, "insee_code"),
             field=source_column,
@@ -367,8 +371,8 @@ def _representative_points(
             if not inside.all():
                 first = int(np.flatnonzero(given)[np.flatnonzero(~inside)[0]])
                 raise DataError(
-                    "representative point lies outside the commune polygon "
-                    "(lon/lat swapped or wrong commune?)",
+                    "le point représentatif est hors du polygone de la commune "
+                    "(lon/lat inversées ou mauvaise commune ?)",
                     path=path,
                     row=row_label(frame, first, "insee_code"),
                     field=columns.get("point_lon", "point_lon"),
@@ -395,7 +399,7 @@ def _load_cantons(
     dupes = frame["canton_code"].duplicated()
     if dupes.any():
         raise DataError(
-            f"duplicate canton code {frame.loc[dupes, 'canton_code'].iloc[0]}",
+            f"code canton en double {frame.loc[dupes, 'canton_code'].iloc[0]}",
             path=path,
             row=int(np.flatnonzero(dupes.to_numpy())[0]) + 1,
             field=spec.columns["canton_code"],
@@ -405,16 +409,17 @@ def _load_cantons(
         missing = [c for c in split.cantons if c not in known]
         if missing:
             raise DataError(
-                f"[territory.split_cantons] '{code}' names canton(s) {', '.join(missing)} "
-                "that the canton layer does not have",
+                f"[territory.split_cantons] '{code}' cite des cantons {', '.join(missing)} "
+                "absents de la couche des cantons",
                 path=config.path,
             )
     unknown = ~communes["canton_code"].isin(known | set(config.split_cantons))
     if unknown.any():
         first = int(np.flatnonzero(unknown.to_numpy())[0])
         raise DataError(
-            f"canton code {communes['canton_code'].iloc[first]} is neither in the canton layer "
-            f"({spec.file}) nor declared in [territory.split_cantons]",
+            f"le code canton {communes['canton_code'].iloc[first]} n'est ni dans la couche "
+            f"des cantons "
+            f"({spec.file}) ni déclaré dans [territory.split_cantons]",
             path=bundle / config.layer("communes").file,
             row=row_label(communes, first, "insee_code"),
             field=config.layer("communes").columns["canton_code"],
@@ -444,7 +449,7 @@ def _load_epci(
     dupes = frame["epci_siren"].duplicated()
     if dupes.any():
         raise DataError(
-            f"duplicate EPCI SIREN {frame.loc[dupes, 'epci_siren'].iloc[0]}",
+            f"SIREN d'EPCI en double {frame.loc[dupes, 'epci_siren'].iloc[0]}",
             path=path,
             row=int(np.flatnonzero(dupes.to_numpy())[0]) + 1,
             field=spec.columns["epci_siren"],
@@ -453,7 +458,8 @@ def _load_epci(
     if unknown.any():
         first = int(np.flatnonzero(unknown.to_numpy())[0])
         raise DataError(
-            f"EPCI {communes['epci_siren'].iloc[first]} is not in the EPCI layer ({spec.file})",
+            f"l'EPCI {communes['epci_siren'].iloc[first]} n'est pas dans la couche des EPCI "
+            f"({spec.file})",
             path=bundle / config.layer("communes").file,
             row=row_label(communes, first, "insee_code"),
             field=config.layer("communes").columns["epci_siren"],

@@ -147,11 +147,15 @@ def greedy_cover_capacitated(
         gain = np.where(allowed, gain, -1.0)
         if p is None and not (gain > _EPS * max(total, 1.0)).any():
             raise PlacementError(
-                "the capacitated greedy heuristic cannot cover every coverable demand point "
-                "within the capacities and zone bounds (the exact solver may: solver='highs')"
+                "l'heuristique gloutonne avec capacités ne peut couvrir tous les points de demande "
+                "couvrables dans les capacités et les bornes de zones (le solveur exact le peut "
+                "peut-être : solver='highs')"
             )
         if not allowed.any():
-            raise PlacementError("the greedy heuristic found no candidate the zone bounds allow")
+            raise PlacementError(
+                "l'heuristique gloutonne ne trouve aucun candidat que les "
+                "bornes de zones autorisent"
+            )
         k = int(np.argmax(gain))
         is_open[k] = True
         zones.add(k)

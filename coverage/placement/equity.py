@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from coverage._french import plural
 from coverage._highs import solve_mip
 from coverage.placement.problem import (
     COVER_TOLERANCE_S,
@@ -183,8 +184,9 @@ def _groups(
     values = list(demand_groups)
     if len(values) != problem.n_demand:
         raise PlacementError(
-            f"demand_groups has {len(values)} labels but the problem has {problem.n_demand} "
-            "demand points (one group label per demand point)"
+            f"demand_groups a {plural(len(values), 'libellé')} mais le problème a "
+            f"{plural(problem.n_demand, 'point de demande', 'points de demande')} "
+            "(un libellé de groupe par point de demande)"
         )
     keys = [None if v is None or str(v) in ("", "nan", "None") else str(v) for v in values]
     labels = sorted({k for k in keys if k is not None})
@@ -243,15 +245,16 @@ def solve_maxmin(
     started = time.perf_counter()
     if solver != "highs":
         raise PlacementError(
-            "the maxmin model is solved by HiGHS only (solver='highs'); there is no heuristic"
+            "le modèle maxmin n'est résolu que par HiGHS (solver='highs') ; il n'a pas "
+            "d'heuristique"
         )
     if problem.capacitated:
-        raise PlacementError("the maxmin model does not take capacities; drop them")
+        raise PlacementError("le modèle maxmin ne prend pas de capacités ; retirez-les")
     threshold_s = threshold_seconds(threshold_minutes)
     problem.check_sites(p)
     _labels, index, weight = _groups(problem, demand_groups)
     if not (weight > 0).any():
-        raise PlacementError("demand_groups: no group has any weight (inhabitants)")
+        raise PlacementError("demand_groups : aucun groupe n'a de poids (habitants)")
     cover = problem.coverage(threshold_minutes)
     w = problem.weights
     rows_i = np.flatnonzero((w > 0) & cover.any(axis=1))
@@ -304,11 +307,12 @@ def solve_maxmin(
     if first.solution is None:
         if first.infeasible:
             raise PlacementError(
-                "HiGHS finds no feasible choice of sites for these zone bounds and fixed sites"
+                "HiGHS ne trouve aucun choix de sites possible avec ces bornes de zones et "
+                "sites fixés"
             )
         raise PlacementError(
-            f"HiGHS found no maxmin solution within {time_limit_s:g} s ({first.status}); "
-            "raise the time limit"
+            f"HiGHS n'a trouvé aucune solution maxmin en {time_limit_s:g} s ({first.status}) ; "
+            "augmentez la limite de temps"
         )
     worst_star = float(first.solution[t])
     c2 = np.zeros(n_cols)
@@ -404,7 +408,7 @@ def solve_tradeoff(
     """
     started = time.perf_counter()
     if problem.capacitated:
-        raise PlacementError("the coverage/mean-time trade-off does not take capacities")
+        raise PlacementError("le compromis couverture/temps moyen ne prend pas de capacités")
     threshold_s = threshold_seconds(threshold_minutes)
     problem.check_sites(p)
     cost, w = problem.cost_s, problem.weights
@@ -418,8 +422,9 @@ def solve_tradeoff(
     li, sj = np.nonzero(usable)
     if li.size > max_pairs:
         raise PlacementError(
-            f"the trade-off would need {li.size:,} assignment variables (limit {max_pairs:,}); "
-            "use communes as demand or larger cells"
+            f"le compromis demanderait {plural(int(li.size), 'variable')} d'affectation (limite "
+            f"{plural(int(max_pairs), 'variable')}) ; prenez les communes comme demande ou des "
+            "cellules plus grandes"
         )
     demand = served[li]
     n_cand, k, n_s = problem.n_candidates, li.size, served.size
@@ -467,12 +472,13 @@ def solve_tradeoff(
     if mip.solution is None:
         if mip.infeasible:
             raise PlacementError(
-                f"no choice of {p} sites puts {min_covered:,.0f} inhabitants within "
-                f"{threshold_minutes:g} min under these zone bounds and fixed sites"
+                f"aucun choix de {plural(p, 'site')} ne met "
+                f"{plural(round(float(min_covered)), 'habitant')} à moins de "
+                f"{threshold_minutes:g} min avec ces bornes de zones et sites fixés"
             )
         raise PlacementError(
-            f"HiGHS found no trade-off solution within {time_limit_s:g} s ({mip.status}); "
-            "raise the time limit"
+            f"HiGHS n'a trouvé aucune solution de compromis en {time_limit_s:g} s ({mip.status}) ; "
+            "augmentez la limite de temps"
         )
     chosen = np.flatnonzero(mip.solution[x] > 0.5)
     best = cost[:, chosen].min(axis=1)

@@ -99,7 +99,10 @@ def greedy_mclp(
         gain = (w * (counts == 0)) @ cover
         allowed = zones.addable(p - int(is_open.sum())) & ~is_open & usable
         if not allowed.any():
-            raise PlacementError("the greedy heuristic found no candidate the zone bounds allow")
+            raise PlacementError(
+                "l'heuristique gloutonne ne trouve aucun candidat que les "
+                "bornes de zones autorisent"
+            )
         gain = np.where(allowed, gain, -1.0)
         k = int(np.argmax(gain))
         is_open[k] = True
@@ -152,7 +155,10 @@ def greedy_pmedian(problem: PlacementProblem, p: int, *, interchange: bool = Tru
         totals = _totals(dist, w, current)
         allowed = zones.addable(p - int(is_open.sum())) & ~is_open
         if not allowed.any():
-            raise PlacementError("the greedy heuristic found no candidate the zone bounds allow")
+            raise PlacementError(
+                "l'heuristique gloutonne ne trouve aucun candidat que les "
+                "bornes de zones autorisent"
+            )
         totals = np.where(allowed, totals, np.inf)
         k = int(np.argmin(totals))
         is_open[k] = True
@@ -221,9 +227,10 @@ def greedy_lscp(problem: PlacementProblem, reduced: ReducedCover) -> np.ndarray:
             group = int(np.flatnonzero(counts == 0)[0])
             members = problem.demand_ids[reduced.group_of == group]
             raise PlacementError(
-                f"the greedy heuristic leaves demand point(s) {', '.join(members[:5])} without "
-                "any site the zone bounds still allow within the threshold (the exact solver "
-                "may do better: solver='highs'); relax the zone rule"
+                f"l'heuristique gloutonne laisse le(s) point(s) de demande "
+                f"{', '.join(members[:5])} sans "
+                "aucun site autorisé par les bornes de zones sous le seuil (le solveur exact "
+                "peut faire mieux : solver='highs') ; assouplissez la règle de zones"
             )
         is_open[k] = True
         counts += coverf[:, k]

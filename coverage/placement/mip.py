@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from coverage._french import plural
 from coverage._highs import MipResult, SolverUnavailableError, solve_mip
 from coverage.placement.problem import PlacementError, PlacementProblem
 
@@ -497,7 +498,8 @@ def solve_mclp_mip(
     if values is None:
         if state == "infeasible":
             raise PlacementError(
-                "HiGHS finds no feasible choice of sites for these zone bounds and fixed sites"
+                "HiGHS ne trouve aucun choix de sites possible avec ces bornes de zones et "
+                "sites fixés"
             )
         return _no_solution(state, details, None if bound is None else bound + reduced.constant)
     chosen = np.flatnonzero(values[x] > 0.5)
@@ -583,8 +585,10 @@ def solve_pmedian_mip(
     local_i, sites = np.nonzero(usable)
     if local_i.size > max_pairs:
         raise PlacementError(
-            f"the p-median would need {local_i.size:,} assignment variables (limit "
-            f"{max_pairs:,}); use communes as demand or larger cells"
+            f"la p-médiane demanderait {plural(int(local_i.size), 'variable')} "
+            f"d'affectation (limite "
+            f"{plural(int(max_pairs), 'variable')}) ; prenez les communes comme demande ou des "
+            "cellules plus grandes"
         )
     demand = served[local_i]
     model = _Model()
@@ -635,10 +639,10 @@ def solve_pmedian_mip(
     if values is None:
         if state == "infeasible":
             raise PlacementError(
-                "HiGHS finds no feasible p-median: the capacities are too small for the "
-                "demand, or the zone bounds cannot be met"
+                "HiGHS ne trouve aucune p-médiane possible : les capacités sont trop petites "
+                "pour la demande, ou les bornes de zones ne peuvent être respectées"
                 if capacitated
-                else "HiGHS finds no feasible choice of sites for these zone bounds"
+                else "HiGHS ne trouve aucun choix de sites possible avec ces bornes de zones"
             )
         return _no_solution(state, details, None if bound is None else bound * _PMEDIAN_SCALE_S)
     chosen = np.flatnonzero(values[x] > 0.5)
@@ -744,9 +748,10 @@ def solve_lscp_mip(
     if values is None:
         if state == "infeasible":
             raise PlacementError(
-                "no choice of sites covers every coverable demand point within the threshold "
-                + ("with these capacities" if capacitated else "under these zone bounds")
-                + "; relax the zone rule or add candidates"
+                "aucun choix de sites ne couvre tous les points de demande couvrables sous "
+                "le seuil "
+                + ("avec ces capacités" if capacitated else "avec ces bornes de zones")
+                + " ; assouplissez la règle de zones ou ajoutez des candidats"
             )
         return _no_solution(state, details, bound)
     chosen = np.flatnonzero(values[x] > 0.5)

@@ -122,32 +122,44 @@ class PlacementProblem:
         cost = np.array(cost_s, dtype=np.float64, copy=True)
         if cost.ndim != 2:
             raise PlacementError(
-                f"cost_s must be a 2-D (n_demand, n_candidates) array, got shape {cost.shape}"
+                f"cost_s doit être un tableau 2-D (n_demand, n_candidates), reçu la forme "
+                f"{tuple(int(n) for n in cost.shape)}"
             )
         n, n_cand = cost.shape
         if n_cand == 0:
-            raise PlacementError("cost_s has no candidate column: give at least one candidate")
+            raise PlacementError(
+                "cost_s n'a aucune colonne de candidat : donnez au moins un candidat"
+            )
         if (cost < 0).any():
             i, j = np.argwhere(cost < 0)[0]
-            raise PlacementError(f"cost_s[{i}, {j}] is negative ({cost[i, j]:g} s)")
+            raise PlacementError(
+                f"cost_s[{int(i)}, {int(j)}] est négatif ({float(cost[i, j]):g} s)"
+            )
         cost[np.isnan(cost)] = np.inf
         w = np.asarray(weights, dtype=np.float64).ravel()
         if w.shape[0] != n:
-            raise PlacementError(f"weights has {w.shape[0]} values but cost_s has {n} demand rows")
+            raise PlacementError(
+                f"weights a {plural(int(w.shape[0]), 'valeur')} mais cost_s a "
+                f"{plural(n, 'ligne de demande', 'lignes de demande')}"
+            )
         bad = ~np.isfinite(w) | (w < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise PlacementError(f"weights[{i}] must be a finite number >= 0, got {float(w[i])!r}")
+            raise PlacementError(
+                f"weights[{int(i)}] doit être un nombre fini >= 0, reçu {float(w[i])!r}"
+            )
         ids = np.array([str(c) for c in candidate_ids], dtype=object)
         if ids.shape[0] != n_cand:
             raise PlacementError(
-                f"candidate_ids has {ids.shape[0]} ids but cost_s has {n_cand} candidate columns"
+                f"candidate_ids a {plural(int(ids.shape[0]), 'identifiant')} mais cost_s a "
+                f"{plural(n_cand, 'colonne de candidat', 'colonnes de candidats')}"
             )
         seen: dict[str, int] = {}
         for index, cid in enumerate(ids):
             if cid in seen:
                 raise PlacementError(
-                    f"candidate_ids: '{cid}' is given twice (positions {seen[cid]} and {index})"
+                    f"candidate_ids : '{cid}' est donné deux fois (positions {seen[cid]} et "
+                    f"{index})"
                 )
             seen[cid] = index
         if demand_ids is None:
@@ -156,7 +168,8 @@ class PlacementProblem:
             dids = np.array([str(d) for d in demand_ids], dtype=object)
             if dids.shape[0] != n:
                 raise PlacementError(
-                    f"demand_ids has {dids.shape[0]} ids but cost_s has {n} demand rows"
+                    f"demand_ids a {plural(int(dids.shape[0]), 'identifiant')} mais cost_s a "
+                    f"{plural(n, 'ligne de demande', 'lignes de demande')}"
                 )
         fixed_idx = _candidate_indices(fixed, seen, n_cand, name="fixed")
         if zone_rule not in ZONE_RULES:
@@ -177,7 +190,8 @@ class PlacementProblem:
             )
             if zone_arr.shape[0] != n_cand:
                 raise PlacementError(
-                    f"zones has {zone_arr.shape[0]} labels but there are {n_cand} candidates"
+                    f"zones a {plural(int(zone_arr.shape[0]), 'libellé')} mais il y a "
+                    f"{plural(n_cand, 'candidat')}"
                 )
             present = sorted({z for z in zone_arr if z is not None})
             names = tuple(dict.fromkeys([*(zone_names or []), *present]))
@@ -185,31 +199,34 @@ class PlacementProblem:
                 unknown = sorted(set(present) - {str(z) for z in zone_names})
                 if unknown:
                     raise PlacementError(
-                        f"zones: candidate zone '{unknown[0]}' is not in zone_names"
+                        f"zones : la zone de candidat '{unknown[0]}' n'est pas dans zone_names"
                     )
         elif zone_names:
-            raise PlacementError("zone_names is given without zones (one label per candidate)")
+            raise PlacementError("zone_names est donné sans zones (un libellé par candidat)")
         bounds: dict[str, tuple[int, float]] = {}
         for zone, pair in (zone_bounds or {}).items():
             if zone_arr is None or str(zone) not in names:
-                raise PlacementError(f"zone_bounds: unknown zone '{zone}'")
+                raise PlacementError(f"zone_bounds : zone inconnue '{zone}'")
             lo, hi = pair
             hi_f = np.inf if hi is None else float(hi)
             if int(lo) < 0 or hi_f < int(lo):
-                raise PlacementError(f"zone_bounds['{zone}'] = ({lo}, {hi}): need 0 <= min <= max")
+                raise PlacementError(
+                    f"zone_bounds['{zone}'] = ({lo}, {hi}) : il faut 0 <= min <= max"
+                )
             bounds[str(zone)] = (int(lo), hi_f)
         caps = None
         if capacities is not None:
             caps = np.asarray(capacities, dtype=np.float64).ravel()
             if caps.shape[0] != n_cand:
                 raise PlacementError(
-                    f"capacities has {caps.shape[0]} values but there are {n_cand} candidates"
+                    f"capacities a {plural(int(caps.shape[0]), 'valeur')} mais il y a "
+                    f"{plural(n_cand, 'candidat')}"
                 )
             bad = np.isnan(caps) | (caps < 0)
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
                 raise PlacementError(
-                    f"capacities[{j}] (candidate '{ids[j]}') must be >= 0 (inf: no limit)"
+                    f"capacities[{int(j)}] (candidat '{ids[j]}') doit être >= 0 (inf : sans limite)"
                 )
         object.__setattr__(self, "cost_s", cost)
         object.__setattr__(self, "weights", w)
@@ -372,7 +389,10 @@ def _candidate_indices(
     for value in values:
         if isinstance(value, int | np.integer) and not isinstance(value, bool):
             if not 0 <= int(value) < n:
-                raise PlacementError(f"{name}: candidate index {value} is out of range 0..{n - 1}")
+                raise PlacementError(
+                    f"{name} : l'indice de candidat {int(value)} est hors "
+                    f"de l'intervalle 0..{n - 1}"
+                )
             out.append(int(value))
         else:
             key = str(value)
@@ -397,7 +417,7 @@ def threshold_seconds(threshold_minutes: float) -> float:
         or threshold_minutes <= 0
     ):
         raise PlacementError(
-            f"threshold_minutes must be a positive number of minutes, got {threshold_minutes!r}"
+            f"threshold_minutes doit être un nombre positif de minutes, reçu {threshold_minutes!r}"
         )
     return float(threshold_minutes) * 60.0
 

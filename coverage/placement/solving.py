@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from coverage._french import plural
 from coverage._highs import GAP_TOLERANCE, RANDOM_SEED, THREADS
 from coverage.placement.capacitated import (
     CapacitatedStart,
@@ -233,8 +234,9 @@ def solve_pmedian(
     if solver == "greedy":
         if start is None:
             raise PlacementError(
-                "the capacitated greedy heuristic finds no choice of sites whose capacities "
-                "take all the demand; use solver='highs' or larger capacities"
+                "l'heuristique gloutonne avec capacités ne trouve aucun choix de sites dont les "
+                "capacités prennent toute la demande ; utilisez solver='highs' ou des capacités "
+                "plus grandes"
             )
         return _finish(
             problem,
@@ -310,10 +312,11 @@ def solve_lscp(
         if lost.size:
             names = ", ".join(problem.demand_ids[lost][:5]) + ("..." if lost.size > 5 else "")
             raise PlacementError(
-                f"threshold_minutes = {threshold_minutes:g}: {lost.size} demand point(s) "
-                f"({names}) have no candidate within the threshold, so no choice covers "
-                "everyone; raise the threshold, add candidates or leave require_all off to "
-                "get them reported"
+                f"threshold_minutes = {threshold_minutes:g} : "
+                f"{plural(int(lost.size), 'point de demande', 'points de demande')} "
+                f"({names}) sans candidat sous le seuil, donc aucun choix ne couvre "
+                "tout le monde ; augmentez le seuil, ajoutez des candidats ou laissez "
+                "require_all désactivé pour les voir signalés"
             )
     reduced = reduce_cover(problem, cover, drop_fixed=not problem.capacitated)
     params: dict[str, Any] = {
@@ -383,15 +386,15 @@ def solve(
     """
     if model == "mclp":
         if p is None or threshold_minutes is None:
-            raise PlacementError("the MCLP needs p and threshold_minutes")
+            raise PlacementError("le MCLP demande p et threshold_minutes")
         return solve_mclp(problem, p, threshold_minutes, **options)
     if model == "pmedian":
         if p is None:
-            raise PlacementError("the p-median needs p")
+            raise PlacementError("la p-médiane demande p")
         return solve_pmedian(problem, p, **options)
     if model == "lscp":
         if threshold_minutes is None:
-            raise PlacementError("the LSCP needs threshold_minutes")
+            raise PlacementError("le LSCP demande threshold_minutes")
         options.pop("interchange", None)
         return solve_lscp(problem, threshold_minutes, **options)
     if model == "maxmin":  # the equity model, in its own module
@@ -399,7 +402,7 @@ def solve(
 
         groups = options.pop("demand_groups", None)
         if p is None or threshold_minutes is None or groups is None:
-            raise PlacementError("the maxmin model needs p, threshold_minutes and demand_groups")
+            raise PlacementError("le modèle maxmin demande p, threshold_minutes et demand_groups")
         return solve_maxmin(problem, p, threshold_minutes, demand_groups=groups, **options)
     raise PlacementError(f"model doit être l'un de {', '.join(MODELS)}, reçu {model!r}")
 
@@ -409,11 +412,11 @@ def solve(
 
 def _check_solver(solver: str, time_limit_s: float, mip_gap: float) -> None:
     if solver not in SOLVERS:
-        raise PlacementError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+        raise PlacementError(f"solver doit valoir l'un de {', '.join(SOLVERS)}, reçu {solver!r}")
     if not isinstance(time_limit_s, int | float) or not time_limit_s > 0:
-        raise PlacementError(f"time_limit_s must be a positive number, got {time_limit_s!r}")
+        raise PlacementError(f"time_limit_s doit être un nombre positif, reçu {time_limit_s!r}")
     if not isinstance(mip_gap, int | float) or not 0 <= mip_gap < 1:
-        raise PlacementError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+        raise PlacementError(f"mip_gap doit être dans [0, 1), reçu {mip_gap!r}")
 
 
 def _solver_params(solver: str, time_limit_s: float, mip_gap: float) -> dict[str, Any]:
@@ -573,9 +576,9 @@ def _fallback(
     """
     if start is None:
         raise PlacementError(
-            f"HiGHS found no solution ({outcome.reason}) and there is no greedy solution to "
-            "fall back on (capacities or zone bounds the greedy heuristic cannot meet); raise "
-            "the time limit"
+            f"HiGHS n'a trouvé aucune solution ({outcome.reason}) et il n'y a pas de solution "
+            "gloutonne de repli (capacités ou bornes de zones que l'heuristique gloutonne ne "
+            "peut respecter) ; augmentez la limite de temps"
         )
     params["highs"] = outcome.details
     timed_out = outcome.details.get("highs_status") == "Time limit reached"

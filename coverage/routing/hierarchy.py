@@ -220,25 +220,31 @@ class Hierarchy:
         """
         if "format" in arrays and str(np.asarray(arrays["format"])) != FORMAT:
             raise QueryError(
-                f"hierarchy arrays have format {str(np.asarray(arrays['format']))!r}, "
-                f"expected {FORMAT!r}"
+                f"les tableaux de la hiérarchie ont le format "
+                f"{str(np.asarray(arrays['format']))!r}, "
+                f"attendu {FORMAT!r}"
             )
         values: dict[str, np.ndarray] = {}
         for name, dtype in _SAVED.items():
             if name not in arrays:
-                raise QueryError(f"hierarchy arrays lack {name!r}")
+                raise QueryError(f"il manque {name!r} aux tableaux de la hiérarchie")
             array = np.asarray(arrays[name])
             if array.ndim != 1:
-                raise QueryError(f"hierarchy {name} must be 1-D, got shape {array.shape}")
+                raise QueryError(
+                    f"hiérarchie : {name} doit être 1-D, reçu la forme "
+                    f"{tuple(int(k) for k in array.shape)}"
+                )
             if array.dtype != dtype and not (array.size == 0 and array.dtype.kind in "iuf"):
-                raise QueryError(f"hierarchy {name} must be {dtype}, got {array.dtype}")
+                raise QueryError(
+                    f"hiérarchie : {name} doit être de type {dtype}, reçu {array.dtype}"
+                )
             values[name] = np.ascontiguousarray(array, dtype=dtype)
         report: dict[str, Any] = {}
         if "report" in arrays:
             try:
                 report = json.loads(str(np.asarray(arrays["report"])))
             except ValueError as exc:
-                raise QueryError(f"hierarchy report is not JSON: {exc}") from None
+                raise QueryError(f"le rapport de la hiérarchie n'est pas du JSON : {exc}") from None
         n = values["rank"].shape[0]
         _check_saved(n, values)
         return cls(n=n, report=report, **values, **_rank_space(values))
@@ -265,30 +271,31 @@ class Hierarchy:
 
 def _check_csr(name: str, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, n: int):
     if indptr.shape[0] != n + 1:
-        raise QueryError(f"hierarchy {name}_indptr must have n+1 = {n + 1} entries")
+        raise QueryError(f"hiérarchie : {name}_indptr doit avoir n+1 = {n + 1} entrées")
     m = indices.shape[0]
     if weights.shape[0] != m:
-        raise QueryError(f"hierarchy {name}_weights and {name}_indices differ in length")
+        raise QueryError(f"hiérarchie : {name}_weights et {name}_indices diffèrent en longueur")
     if indptr[0] != 0 or indptr[-1] != m or (np.diff(indptr) < 0).any():
-        raise QueryError(f"hierarchy {name}_indptr is not a row pointer over {m} arcs")
+        raise QueryError(f"hiérarchie : {name}_indptr n'est pas un pointeur de lignes sur {m} arcs")
     if m and (indices.min() < 0 or indices.max() >= n):
-        raise QueryError(f"hierarchy {name}_indices holds ids out of [0, {n})")
+        raise QueryError(f"hiérarchie : {name}_indices contient des identifiants hors de [0, {n})")
     if m and not (np.isfinite(weights).all() and (weights >= 0).all()):
-        raise QueryError(f"hierarchy {name}_weights must be finite and >= 0")
+        raise QueryError(f"hiérarchie : {name}_weights doit être fini et >= 0")
 
 
 def _check_saved(n: int, v: dict[str, np.ndarray]) -> None:
     """O(n + arcs) consistency checks: permutation, shapes, arcs going the right way."""
     rank = v["rank"]
     if n and (rank.min() < 0 or rank.max() >= n or np.bincount(rank, minlength=n).max() != 1):
-        raise QueryError("hierarchy rank is not a permutation of 0..n-1")
+        raise QueryError("hiérarchie : rank n'est pas une permutation de 0..n-1")
     for name in ("up", "down"):
         ptr, idx, w = v[f"{name}_indptr"], v[f"{name}_indices"], v[f"{name}_weights"]
         _check_csr(name, ptr, idx, w, n)
         row = np.repeat(np.arange(n), np.diff(ptr))
         if (rank[idx] <= rank[row]).any():
             raise QueryError(
-                f"hierarchy {name} arcs must lead to a higher rank (up: heads, down: tails)"
+                f"hiérarchie : les arcs {name} doivent mener à un rang plus élevé (up : "
+                f"têtes, down : queues)"
             )
 
 
@@ -332,9 +339,9 @@ def hierarchy_available() -> bool:
     if _h is None:
         if choice == "c":
             raise ConfigError(
-                f"${KERNELS_ENV}=c but the C extension coverage.routing._hierarchy is not "
-                f"available ({_H_MISSING or 'not built'}); reinstall with a C compiler "
-                f"(pip install -e .) or unset ${KERNELS_ENV}"
+                f"${KERNELS_ENV}=c mais l'extension C coverage.routing._hierarchy n'est pas "
+                f"disponible ({_H_MISSING or 'non compilée'}) ; réinstallez avec un compilateur C "
+                f"(pip install -e .) ou retirez ${KERNELS_ENV}"
             )
         return False
     return True
@@ -380,14 +387,14 @@ def build_hierarchy(
     """
     if _h is None:
         raise ConfigError(
-            f"build_hierarchy needs the C extension coverage.routing._hierarchy "
-            f"({_H_MISSING or 'not built'}); use coverage.routing.kernels instead"
+            f"build_hierarchy demande l'extension C coverage.routing._hierarchy "
+            f"({_H_MISSING or 'non compilée'}) ; utilisez plutôt coverage.routing.kernels"
         )
     graph.validate()
     if isinstance(settle_limit, bool) or not isinstance(settle_limit, int | np.integer):
-        raise QueryError(f"settle_limit must be a whole number >= 1, got {settle_limit!r}")
+        raise QueryError(f"settle_limit doit être un nombre entier >= 1, reçu {settle_limit!r}")
     if settle_limit < 1:
-        raise QueryError(f"settle_limit must be a whole number >= 1, got {settle_limit}")
+        raise QueryError(f"settle_limit doit être un nombre entier >= 1, reçu {settle_limit}")
     n_threads = min(_as_threads(threads), 64)
     start = time.perf_counter()
     built = _c_call(
@@ -435,32 +442,35 @@ def _rank_arrays(h: Hierarchy) -> tuple[np.ndarray, ...]:
 def _as_values(name: str, values: Any, size: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] != size:
-        raise QueryError(f"{name} must be 1-D with one value per node ({size}), got {array.shape}")
+        raise QueryError(
+            f"{name} doit être 1-D avec une valeur par nœud ({size}), reçu la forme "
+            f"{tuple(int(k) for k in array.shape)}"
+        )
     if array.size and not (
         np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
-        raise QueryError(f"{name} must be numbers, got {array.dtype}")
+        raise QueryError(f"{name} doit contenir des nombres, reçu {array.dtype}")
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
-        raise QueryError(f"{name}[{int(np.flatnonzero(~np.isfinite(array))[0])}] is not finite")
+        raise QueryError(f"{name}[{int(np.flatnonzero(~np.isfinite(array))[0])}] n'est pas fini")
     return array
 
 
 def _as_ptr(name: str, node_name: str, values: Any, count: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] < 1:
-        raise QueryError(f"{name} must be 1-D with n_rows + 1 >= 1 entries")
+        raise QueryError(f"{name} doit être 1-D avec n_rows + 1 >= 1 entrées")
     if array.size > 1 and not np.issubdtype(array.dtype, np.integer):
-        raise QueryError(f"{name} must be integers, got {array.dtype}")
+        raise QueryError(f"{name} doit contenir des entiers, reçu {array.dtype}")
     array = np.ascontiguousarray(array, dtype=np.int64)
     if array[0] != 0 or array[-1] != count:
         raise QueryError(
-            f"{name} must start at 0 and end at len({node_name}) = {count}, "
-            f"got {int(array[0])} .. {int(array[-1])}"
+            f"{name} doit commencer à 0 et finir à len({node_name}) = {count}, "
+            f"reçu {int(array[0])} .. {int(array[-1])}"
         )
     steps = np.diff(array)
     if (steps < 0).any():
-        raise QueryError(f"{name} decreases at row {int(np.flatnonzero(steps < 0)[0])}")
+        raise QueryError(f"{name} décroît à la ligne {int(np.flatnonzero(steps < 0)[0])}")
     return array
 
 
@@ -475,7 +485,7 @@ def _rows(
 
 def _check(h: Any) -> Hierarchy:
     if not isinstance(h, Hierarchy):
-        raise QueryError(f"h must be a Hierarchy, got {type(h).__name__}")
+        raise QueryError(f"h doit être une Hierarchy, reçu {type(h).__name__}")
     return h
 
 
@@ -635,16 +645,17 @@ def hierarchy_multi_source(
     label = np.asarray(seed_label)
     if label.ndim != 1 or label.shape[0] != node.shape[0]:
         raise QueryError(
-            f"seed_label must be 1-D with one label per seed ({node.shape[0]}), got {label.shape}"
+            f"seed_label doit être 1-D avec un libellé par source ({int(node.shape[0])}), reçu la "
+            f"forme {tuple(int(k) for k in label.shape)}"
         )
     if label.size and not np.issubdtype(label.dtype, np.integer):
-        raise QueryError(f"seed_label must be integers, got {label.dtype}")
+        raise QueryError(f"seed_label doit contenir des entiers, reçu {label.dtype}")
     label = np.ascontiguousarray(label, dtype=np.int64)
     if label.size and label.min() < 0:
-        raise QueryError("seed_label must be >= 0 (-1 marks unreached nodes)")
+        raise QueryError("seed_label doit être >= 0 (-1 marque les nœuds non atteints)")
     lim = _as_limit(limit)
     if not isinstance(reverse, bool | np.bool_):
-        raise QueryError(f"reverse must be a bool, got {reverse!r}")
+        raise QueryError(f"reverse doit être un booléen, reçu {reverse!r}")
     if not hierarchy_available():
         graph = h.graph(reverse=bool(reverse))
         return kernels.shortest_multi_source(graph, node, offset, label, limit=lim)

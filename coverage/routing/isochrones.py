@@ -23,6 +23,7 @@ import rasterio.features
 import shapely
 from rasterio.transform import Affine
 
+from coverage._french import plural
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.kernels import shortest_reached
@@ -53,14 +54,18 @@ def check_bands(bands_minutes: Sequence[float]) -> list[float]:
     """
     bands = list(bands_minutes)
     if not bands:
-        raise QueryError("bands_minutes must hold at least one band (e.g. 10, 20, 30)")
+        raise QueryError("bands_minutes doit contenir au moins une bande (par ex. 10, 20, 30)")
     for value in bands:
         if not isinstance(value, int | float) or not np.isfinite(value):
-            raise QueryError(f"band {value!r} is not a number of minutes")
+            raise QueryError(f"la bande {value!r} n'est pas un nombre de minutes")
         if not 0 < value <= MAX_BAND_MINUTES:
-            raise QueryError(f"band {value} min is out of range (0, {MAX_BAND_MINUTES}]")
+            raise QueryError(
+                f"la bande {value} min est hors de l'intervalle (0, {MAX_BAND_MINUTES}]"
+            )
     if any(b <= a for a, b in itertools.pairwise(bands)):
-        raise QueryError(f"bands_minutes must be strictly increasing, got {bands}")
+        raise QueryError(
+            f"bands_minutes doit être strictement croissant, reçu {[float(b) for b in bands]}"
+        )
     return [float(b) for b in bands]
 
 
@@ -116,17 +121,23 @@ def isochrones(
     """
     bands = check_bands(bands_minutes)
     if direction not in DIRECTIONS:
-        raise QueryError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise QueryError(
+            f"direction doit valoir l'une de {', '.join(DIRECTIONS)}, reçu {direction!r}"
+        )
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != cells.shape:
             raise QueryError(
-                f"weights grid has shape {weights.shape}, the cells' grid {cells.shape}"
+                f"la grille des poids a la forme {tuple(int(n) for n in weights.shape)}, celle des "
+                f"cellules {tuple(int(n) for n in cells.shape)}"
             )
     fac = snap_points(network, facilities, access=access, name="facilities")
     ids = list(facility_ids) if facility_ids is not None else list(range(fac.n_points))
     if len(ids) != fac.n_points:
-        raise QueryError(f"facility_ids has {len(ids)} ids for {fac.n_points} facilities")
+        raise QueryError(
+            f"facility_ids a {plural(len(ids), 'identifiant')} pour "
+            f"{plural(fac.n_points, 'équipement')}"
+        )
     cell_weight = weights[cells.rows, cells.cols] if weights is not None else None
     records: list[dict[str, Any]] = []
 

@@ -127,10 +127,13 @@ class CsrGraph:
         """
         if not scipy.sparse.issparse(matrix):
             raise QueryError(
-                f"CsrGraph.from_scipy: expected a scipy sparse matrix, got {type(matrix).__name__}"
+                f"CsrGraph.from_scipy : matrice creuse scipy attendue, reçu {type(matrix).__name__}"
             )
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise QueryError(f"CsrGraph.from_scipy: the matrix must be square, got {matrix.shape}")
+            raise QueryError(
+                f"CsrGraph.from_scipy : la matrice doit être carrée, reçu la forme "
+                f"{tuple(int(k) for k in matrix.shape)}"
+            )
         if matrix.format != "csr":
             matrix = matrix.tocsr()
         indices = matrix.indices
@@ -156,20 +159,22 @@ class CsrGraph:
         n = self.n
         if np.any(np.diff(self.indptr) < 0):
             u = int(np.flatnonzero(np.diff(self.indptr) < 0)[0])
-            raise QueryError(f"graph.indptr decreases at node {u}")
+            raise QueryError(f"graph.indptr décroît au nœud {u}")
         if self.indices.size:
             bad = (self.indices < 0) | (self.indices >= n)
             if bad.any():
                 e = int(np.flatnonzero(bad)[0])
                 raise QueryError(
-                    f"graph.indices[{e}] = {int(self.indices[e])} is not a node id (0 <= id < {n})"
+                    f"graph.indices[{e}] = {int(self.indices[e])} n'est pas un identifiant de nœud "
+                    f"(0 <= id < {n})"
                 )
             bad = ~(np.isfinite(self.weights) & (self.weights >= 0))
             if bad.any():
                 e = int(np.flatnonzero(bad)[0])
                 raise QueryError(
-                    f"graph.weights[{e}] = {float(self.weights[e])!r}; weights must be finite "
-                    "and >= 0"
+                    f"graph.weights[{e}] = {float(self.weights[e])!r} ; les poids doivent "
+                    f"être finis "
+                    "et >= 0"
                 )
         return self
 
@@ -177,28 +182,28 @@ class CsrGraph:
 def _check_structure(graph: CsrGraph) -> None:
     """Cheap O(1) checks done on every query (the C kernels check the edges they scan)."""
     if not isinstance(graph, CsrGraph):
-        raise QueryError(f"graph must be a CsrGraph, got {type(graph).__name__}")
+        raise QueryError(f"graph doit être un CsrGraph, reçu {type(graph).__name__}")
     for name, array, dtypes in (
         ("indptr", graph.indptr, (np.dtype(np.int64),)),
         ("indices", graph.indices, _INDEX_DTYPES),
         ("weights", graph.weights, (np.dtype(np.float64),)),
     ):
         if not isinstance(array, np.ndarray) or array.ndim != 1:
-            raise QueryError(f"graph.{name} must be a 1-D numpy array")
+            raise QueryError(f"graph.{name} doit être un tableau numpy 1-D")
         if array.dtype not in dtypes:
-            wanted = " or ".join(str(d) for d in dtypes)
-            raise QueryError(f"graph.{name} must be {wanted}, got {array.dtype}")
+            wanted = " ou ".join(str(d) for d in dtypes)
+            raise QueryError(f"graph.{name} doit être de type {wanted}, reçu {array.dtype}")
         if not array.flags.c_contiguous:
-            raise QueryError(f"graph.{name} must be C-contiguous (use np.ascontiguousarray)")
+            raise QueryError(f"graph.{name} doit être C-contigu (utilisez np.ascontiguousarray)")
     if graph.indptr.shape[0] < 1:
-        raise QueryError("graph.indptr must have n+1 >= 1 entries")
+        raise QueryError("graph.indptr doit avoir n+1 >= 1 entrées")
     m = graph.indices.shape[0]
     if graph.weights.shape[0] != m:
         raise QueryError(
-            f"graph.weights has {graph.weights.shape[0]} entries but graph.indices has {m}"
+            f"graph.weights a {int(graph.weights.shape[0])} entrées mais graph.indices en a {m}"
         )
     if graph.indptr[0] != 0 or graph.indptr[-1] != m:
-        raise QueryError(f"graph.indptr must start at 0 and end at len(graph.indices) = {m}")
+        raise QueryError(f"graph.indptr doit commencer à 0 et finir à len(graph.indices) = {m}")
 
 
 # --------------------------------------------------------------------------- backend
@@ -222,9 +227,9 @@ def kernel_backend() -> str:
     if _c is None:
         if choice == "c":
             raise ConfigError(
-                f"${KERNELS_ENV}=c but the C extension coverage.routing._kernels is not "
-                f"available ({_C_MISSING or 'not built'}); reinstall with a C compiler "
-                f"(pip install -e .) or unset ${KERNELS_ENV}"
+                f"${KERNELS_ENV}=c mais l'extension C coverage.routing._kernels n'est pas "
+                f"disponible ({_C_MISSING or 'non compilée'}) ; réinstallez avec un compilateur C "
+                f"(pip install -e .) ou retirez ${KERNELS_ENV}"
             )
         return "scipy"
     return "c"
@@ -236,15 +241,21 @@ def kernel_backend() -> str:
 def _as_nodes(name: str, values: Any, n: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
-        raise QueryError(f"{name} must be 1-D, got shape {array.shape}")
+        raise QueryError(
+            f"{name} doit être 1-D, reçu la forme {tuple(int(k) for k in array.shape)}"
+        )
     if array.size == 0:
         return np.empty(0, dtype=np.int64)
     if not np.issubdtype(array.dtype, np.integer):
-        raise QueryError(f"{name} must hold integer node ids, got {array.dtype}")
+        raise QueryError(
+            f"{name} doit contenir des identifiants de nœuds entiers, reçu {array.dtype}"
+        )
     lo, hi = int(array.min()), int(array.max())
     if lo < 0 or hi >= n:
         bad = lo if lo < 0 else hi
-        raise QueryError(f"{name} holds {bad}, which is not a node id (0 <= id < {n})")
+        raise QueryError(
+            f"{name} contient {bad}, qui n'est pas un identifiant de nœud (0 <= id < {n})"
+        )
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
@@ -252,16 +263,17 @@ def _as_offsets(values: Any, size: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] != size:
         raise QueryError(
-            f"seed_offset must be 1-D with one value per seed ({size}), got {array.shape}"
+            f"seed_offset doit être 1-D avec une valeur par source ({size}), reçu la forme "
+            f"{tuple(int(k) for k in array.shape)}"
         )
     if array.size and not (
         np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
-        raise QueryError(f"seed_offset must be numbers, got {array.dtype}")
+        raise QueryError(f"seed_offset doit contenir des nombres, reçu {array.dtype}")
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
         raise QueryError(
-            f"seed_offset[{int(np.flatnonzero(~np.isfinite(array))[0])}] is not finite"
+            f"seed_offset[{int(np.flatnonzero(~np.isfinite(array))[0])}] n'est pas fini"
         )
     return array
 
@@ -269,18 +281,18 @@ def _as_offsets(values: Any, size: int) -> np.ndarray:
 def _as_seed_ptr(values: Any, n_seeds: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] < 1:
-        raise QueryError("seed_ptr must be 1-D with n_rows + 1 >= 1 entries")
+        raise QueryError("seed_ptr doit être 1-D avec n_rows + 1 >= 1 entrées")
     if array.size > 1 and not np.issubdtype(array.dtype, np.integer):
-        raise QueryError(f"seed_ptr must be integers, got {array.dtype}")
+        raise QueryError(f"seed_ptr doit contenir des entiers, reçu {array.dtype}")
     array = np.ascontiguousarray(array, dtype=np.int64)
     if array[0] != 0 or array[-1] != n_seeds:
         raise QueryError(
-            f"seed_ptr must start at 0 and end at len(seed_node) = {n_seeds}, "
-            f"got {int(array[0])} .. {int(array[-1])}"
+            f"seed_ptr doit commencer à 0 et finir à len(seed_node) = {n_seeds}, "
+            f"reçu {int(array[0])} .. {int(array[-1])}"
         )
     steps = np.diff(array)
     if (steps < 0).any():
-        raise QueryError(f"seed_ptr decreases at row {int(np.flatnonzero(steps < 0)[0])}")
+        raise QueryError(f"seed_ptr décroît à la ligne {int(np.flatnonzero(steps < 0)[0])}")
     return array
 
 
@@ -288,11 +300,11 @@ def _as_limit(limit: Any, *, finite: bool = False) -> float:
     try:
         value = float(limit)
     except (TypeError, ValueError):
-        raise QueryError(f"limit must be a number, got {limit!r}") from None
+        raise QueryError(f"limit doit être un nombre, reçu {limit!r}") from None
     if np.isnan(value):
-        raise QueryError("limit is NaN")
+        raise QueryError("limit vaut NaN")
     if finite and not np.isfinite(value):
-        raise QueryError(f"limit must be finite here (the output grows with it), got {value}")
+        raise QueryError(f"limit doit être fini ici (la sortie grandit avec lui), reçu {value}")
     return value
 
 
@@ -300,13 +312,13 @@ def _as_threads(threads: int | None) -> int:
     if threads is None:
         return routing_threads()
     if isinstance(threads, bool):
-        raise QueryError(f"threads must be a whole number >= 1, got {threads!r}")
+        raise QueryError(f"threads doit être un nombre entier >= 1, reçu {threads!r}")
     try:
         value = operator.index(threads)
     except TypeError:
-        raise QueryError(f"threads must be a whole number >= 1, got {threads!r}") from None
+        raise QueryError(f"threads doit être un nombre entier >= 1, reçu {threads!r}") from None
     if value < 1:
-        raise QueryError(f"threads must be a whole number >= 1, got {value}")
+        raise QueryError(f"threads doit être un nombre entier >= 1, reçu {value}")
     return value
 
 
@@ -459,13 +471,14 @@ def shortest_multi_source(
     label = np.asarray(seed_label)
     if label.ndim != 1 or label.shape[0] != node.shape[0]:
         raise QueryError(
-            f"seed_label must be 1-D with one label per seed ({node.shape[0]}), got {label.shape}"
+            f"seed_label doit être 1-D avec un libellé par source ({int(node.shape[0])}), reçu la "
+            f"forme {tuple(int(k) for k in label.shape)}"
         )
     if label.size and not np.issubdtype(label.dtype, np.integer):
-        raise QueryError(f"seed_label must be integers, got {label.dtype}")
+        raise QueryError(f"seed_label doit contenir des entiers, reçu {label.dtype}")
     label = np.ascontiguousarray(label, dtype=np.int64)
     if label.size and label.min() < 0:
-        raise QueryError("seed_label must be >= 0 (-1 marks unreached nodes)")
+        raise QueryError("seed_label doit être >= 0 (-1 marque les nœuds non atteints)")
     lim = _as_limit(limit)
     if kernel_backend() == "scipy":
         return _scipy_multi_source(graph, node, offset, label, lim)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from coverage._french import plural
 from coverage.errors import QueryError
 from coverage.routing.core import CoreGraph
 from coverage.routing.graph import RoadNetwork
@@ -97,7 +98,7 @@ class TravelTimeMatrix:
         from_ids = np.asarray(origin_ids if origin_ids is not None else np.arange(n_o))
         to_ids = np.asarray(destination_ids if destination_ids is not None else np.arange(n_d))
         if from_ids.shape[0] != n_o or to_ids.shape[0] != n_d:
-            raise QueryError("origin_ids / destination_ids must have one id per point")
+            raise QueryError("origin_ids / destination_ids doivent avoir un identifiant par point")
         flat = self.seconds.ravel()
         status = np.full(flat.shape, "ok", dtype=object)
         status[np.isinf(flat)] = "unreachable" if self.max_seconds is None else "beyond_limit"
@@ -236,13 +237,15 @@ def max_seconds_from_minutes(
         or not np.isfinite(max_minutes)
         or max_minutes <= 0
     ):
-        raise QueryError(f"{name} must be a positive number of minutes, got {max_minutes!r}")
+        raise QueryError(f"{name} doit être un nombre positif de minutes, reçu {max_minutes!r}")
     return float(max_minutes) * 60.0
 
 
 def _check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
-        raise QueryError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        raise QueryError(
+            f"direction doit valoir l'une de {', '.join(DIRECTIONS)}, reçu {direction!r}"
+        )
 
 
 def travel_times(
@@ -409,8 +412,8 @@ def state_times_to_nearest(
     fac = snap_points(network, facilities, access=access, name="facilities")
     if fac.n_candidates == 0:
         raise QueryError(
-            f"none of the {fac.n_points} facilities lies within "
-            f"{fac.settings.max_distance_m:g} m of the road network"
+            f"aucun des {plural(fac.n_points, 'équipement')} n'est à moins de "
+            f"{fac.settings.max_distance_m:g} m du réseau routier"
         )
     turns = network.turn_graph
     reverse = direction == "to_facility"

@@ -223,10 +223,10 @@ def build_options(
         max_edge = float("inf")
     else:
         if isinstance(max_edge_m, bool) or not isinstance(max_edge_m, int | float):
-            raise ConfigError(f"max_edge_m must be a number of metres > 0, got {max_edge_m!r}")
+            raise ConfigError(f"max_edge_m doit être un nombre de mètres > 0, reçu {max_edge_m!r}")
         max_edge = float(max_edge_m)
         if np.isnan(max_edge) or max_edge <= 0:
-            raise ConfigError(f"max_edge_m must be a number of metres > 0, got {max_edge_m!r}")
+            raise ConfigError(f"max_edge_m doit être un nombre de mètres > 0, reçu {max_edge_m!r}")
     crs_text = ""
     if crs:
         from pyproj import CRS
@@ -235,9 +235,11 @@ def build_options(
         try:
             parsed = CRS.from_user_input(crs)
         except CRSError as exc:
-            raise ConfigError(f"crs: unknown coordinate reference system {crs!r} ({exc})") from None
+            raise ConfigError(f"crs : système de coordonnées inconnu {crs!r} ({exc})") from None
         if not parsed.is_projected:
-            raise ConfigError(f"crs: {crs!r} is not a projected (metric) CRS; use e.g. EPSG:2154")
+            raise ConfigError(
+                f"crs : {crs!r} n'est pas un SCR projeté (métrique) ; utilisez par ex. EPSG:2154"
+            )
         crs_text = str(crs)
     return BuildOptions(
         profile=prof,
@@ -364,7 +366,7 @@ def network_from_osm_file(
     _check_file(path)
     fmt = format or osm_file_format(path)
     if fmt not in ("osm_xml", "pbf"):
-        raise NetworkError(f"{path}: network_from_osm_file reads 'osm_xml' or 'pbf', not {fmt!r}")
+        raise NetworkError(f"{path} : network_from_osm_file lit 'osm_xml' ou 'pbf', pas {fmt!r}")
     opts = build_options(
         profile=profile,
         detour_factor=detour_factor,
@@ -555,16 +557,17 @@ def network_from_polygon(
     )
     if not isinstance(polygon_wgs84, shapely.Polygon | shapely.MultiPolygon):
         raise ConfigError(
-            f"polygon_wgs84 must be a shapely Polygon or MultiPolygon, got "
+            f"polygon_wgs84 doit être un Polygon ou MultiPolygon shapely, reçu "
             f"{type(polygon_wgs84).__name__}"
         )
     if polygon_wgs84.is_empty:
-        raise ConfigError("polygon_wgs84 is empty")
+        raise ConfigError("polygon_wgs84 est vide")
     xmin, ymin, xmax, ymax = polygon_wgs84.bounds
     if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
         raise ConfigError(
-            "polygon_wgs84 must be in lon/lat degrees (EPSG:4326); its bounds "
-            f"{polygon_wgs84.bounds} look projected: use .to_crs('EPSG:4326')"
+            "polygon_wgs84 doit être en degrés lon/lat (EPSG:4326) ; ses limites "
+            f"{tuple(float(b) for b in polygon_wgs84.bounds)} semblent projetées : "
+            "utilisez .to_crs('EPSG:4326')"
         )
     buffer = check_factor("buffer_m", buffer_m) if buffer_m != 0 else 0.0
     centre = polygon_wgs84.representative_point()
@@ -628,7 +631,7 @@ def choose_crs(lon: np.ndarray, lat: np.ndarray) -> str:
         area_of_interest=AreaOfInterest(lon0, lat0, lon0, lat0),
     )
     if not infos:
-        raise NetworkError(f"no UTM zone found for lon {lon0:.3f}, lat {lat0:.3f}")
+        raise NetworkError(f"aucune zone UTM trouvée pour lon {lon0:.3f}, lat {lat0:.3f}")
     return f"{infos[0].auth_name}:{infos[0].code}"
 
 
@@ -729,7 +732,7 @@ def _network_from_nx(
 ) -> RoadNetwork:
     stages("Conversion du graphe osmnx")
     if graph.number_of_edges() == 0:
-        raise NetworkError(f"{source}: the graph has no edge (no drivable road)")
+        raise NetworkError(f"{source} : le graphe n'a aucun arc (aucune route carrossable)")
     if not graph.graph.get("simplified"):
         import osmnx
 
@@ -747,7 +750,9 @@ def _ways_from_nx(graph: nx.MultiDiGraph, *, source: str | Path, access: Any) ->
             node_lon[node] = float(data["x"])
             node_lat[node] = float(data["y"])
     except (KeyError, TypeError, ValueError):
-        raise NetworkError(f"{source}: graph nodes need numeric 'x' and 'y' attributes") from None
+        raise NetworkError(
+            f"{source} : les nœuds du graphe demandent des attributs numériques 'x' et 'y'"
+        ) from None
     to_lonlat = _to_lonlat_transformer(graph.graph.get("crs"), source)
     ids = list(node_lon)
     xs = np.fromiter((node_lon[n] for n in ids), dtype=np.float64, count=len(ids))
@@ -918,7 +923,7 @@ def _to_lonlat_transformer(graph_crs: Any, source: str | Path) -> Any:
     try:
         crs = CRS.from_user_input(graph_crs)
     except CRSError:
-        raise NetworkError(f"{source}: unknown graph CRS {graph_crs!r}") from None
+        raise NetworkError(f"{source} : SCR du graphe inconnu {graph_crs!r}") from None
     if crs.is_geographic and crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
         return None
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
@@ -1022,7 +1027,9 @@ def _build(
 
     stages("Plus grande composante fortement connexe")
     if tail.size == 0:
-        raise NetworkError(f"{info.source}: the drivable ways form no edge between two nodes")
+        raise NetworkError(
+            f"{info.source} : les voies carrossables ne forment aucun arc entre deux nœuds"
+        )
     graph = scipy.sparse.csr_matrix((np.ones(tail.size), (tail, head)), shape=(n_nodes, n_nodes))
     n_comp, labels = connected_components(graph, directed=True, connection="strong")
     sizes = np.bincount(labels)
@@ -1593,7 +1600,7 @@ def _with_cache(
         except Exception as exc:  # a damaged file: rebuild and overwrite it
             damaged = f"{type(exc).__name__}: {exc}"
             warnings.warn(
-                f"network cache file {target} is damaged ({damaged}); rebuilding it",
+                f"le fichier de cache du réseau {target} est abîmé ({damaged}) ; reconstruction",
                 stacklevel=3,
             )
     with _Stages(progress) as stages:
@@ -1628,7 +1635,7 @@ def read_network(path: str | Path) -> RoadNetwork:
     try:
         return _read_cache(path, source=str(path))
     except (OSError, ValueError, KeyError) as exc:
-        raise NetworkError(f"{path}: not a readable network file ({exc})") from None
+        raise NetworkError(f"{path} : fichier de réseau illisible ({exc})") from None
 
 
 _CORE_ARRAYS = ("indptr", "indices", "seconds", "length_m", "node_x", "node_y", "node_id")
@@ -1665,7 +1672,7 @@ def _write_cache(net: RoadNetwork, target: Path) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except OSError as exc:
-        warnings.warn(f"cannot write the network cache {target} ({exc})", stacklevel=3)
+        warnings.warn(f"impossible d'écrire le cache du réseau {target} ({exc})", stacklevel=3)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -1673,7 +1680,7 @@ def _write_cache(net: RoadNetwork, target: Path) -> None:
 def _read_cache(target: Path, *, source: str) -> RoadNetwork:
     with np.load(target, allow_pickle=False) as data:
         if int(data["version"]) != CACHE_FORMAT_VERSION:
-            raise ValueError("cache format version differs")
+            raise ValueError("la version du format du cache diffère")
         arrays: dict[str, Any] = {name: np.array(data[name]) for name in _CORE_ARRAYS}
         for name in _OPTIONAL_ARRAYS:
             if name in data.files:
@@ -1731,14 +1738,15 @@ def _check_file(path: Path) -> None:
     if not path.is_file():
         raise NetworkError(f"{path} : fichier du réseau routier introuvable")
     if path.stat().st_size == 0:
-        raise NetworkError(f"{path}: road network file is empty")
+        raise NetworkError(f"{path} : le fichier du réseau routier est vide")
 
 
 def _file_format(path: Path, format: str | None) -> str:
     if format is not None:
         if format not in FORMATS:
             raise ConfigError(
-                f"format: unknown road network format {format!r} (use {', '.join(FORMATS)})"
+                f"format : format de réseau routier inconnu {format!r} (formats possibles : "
+                f"{', '.join(FORMATS)})"
             )
         return format
     _check_file(path)
@@ -1779,11 +1787,11 @@ def _read_graphml(path: Path) -> nx.MultiDiGraph:
         graph = osmnx.load_graphml(path)
     except Exception as exc:
         raise NetworkError(
-            f"{path}: cannot read GraphML ({type(exc).__name__}: {exc}); "
-            "expected a graph saved by osmnx.save_graphml"
+            f"{path} : impossible de lire le GraphML ({type(exc).__name__} : {exc}) ; "
+            "attendu un graphe enregistré par osmnx.save_graphml"
         ) from None
     if graph.number_of_nodes() == 0:
-        raise NetworkError(f"{path}: the GraphML graph has no node")
+        raise NetworkError(f"{path} : le graphe GraphML n'a aucun nœud")
     return graph
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from coverage._french import plural
 from coverage.errors import NetworkError
 
 DRIVE_EXCLUDE: dict[str, re.Pattern[str]] = {
@@ -183,7 +184,9 @@ def osm_file_format(path: Path) -> str:
         return "pbf"
     if b"<osm" in head:
         return "osm_xml"
-    raise NetworkError(f"{path}: not an OSM XML or PBF file (say format='osm_xml' or 'pbf')")
+    raise NetworkError(
+        f"{path} : pas un fichier OSM XML ou PBF (précisez format='osm_xml' ou 'pbf')"
+    )
 
 
 def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
@@ -212,10 +215,10 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
     if not path.is_file():
         raise NetworkError(f"{path} : fichier du réseau routier introuvable")
     if path.stat().st_size == 0:
-        raise NetworkError(f"{path}: road network file is empty")
+        raise NetworkError(f"{path} : le fichier du réseau routier est vide")
     fmt = format or osm_file_format(path)
     if fmt not in ("osm_xml", "pbf"):
-        raise NetworkError(f"{path}: unknown OSM format '{fmt}' (use 'osm_xml' or 'pbf')")
+        raise NetworkError(f"{path} : format OSM inconnu '{fmt}' (utilisez 'osm_xml' ou 'pbf')")
     osmium_fmt = "pbf" if fmt == "pbf" else _xml_osmium_format(path)
 
     way_ids: list[int] = []
@@ -318,17 +321,21 @@ def read_osm_ways(path: str | Path, *, format: str | None = None) -> OsmWays:
     except NetworkError:
         raise
     except (RuntimeError, ValueError, OSError) as exc:
-        raise NetworkError(f"{path}: cannot read OSM {fmt} file ({exc})") from None
+        raise NetworkError(f"{path} : impossible de lire le fichier OSM {fmt} ({exc})") from None
     stats["tagged_nodes"] = len(node_tags)
     stats["restrictions_read"] = len(restrictions)
     stats["restrictions_skipped"] = dict(sorted(skipped.items()))
     stats["pieces"] = len(tags_out)
     if stats["highway_ways"] == 0:
-        raise NetworkError(f"{path}: no way with a 'highway' tag: not a road network file")
+        raise NetworkError(
+            f"{path} : aucune voie avec une balise 'highway' : ce n'est pas "
+            f"un fichier de réseau routier"
+        )
     if not tags_out:
         raise NetworkError(
-            f"{path}: none of its {stats['highway_ways']} highway ways is drivable by car "
-            "(osmnx 'drive' filter) with two or more nodes present"
+            f"{path} : aucune de ses "
+            f"{plural(stats['highway_ways'], 'voie highway', 'voies highway')} "
+            "n'est carrossable en voiture (filtre osmnx 'drive') avec au moins deux nœuds présents"
         )
     ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=ptr[1:])

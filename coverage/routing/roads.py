@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
+from coverage._french import plural
 from coverage.errors import NetworkError
 from coverage.routing.speeds import TurnCosts
 
@@ -306,43 +307,53 @@ class RoadArrays:
         """
         n = self.n_nodes
         if n <= 0:
-            raise NetworkError(f"network from {self.info.source or 'unknown source'} has no node")
+            raise NetworkError(
+                f"le réseau de {self.info.source or 'source inconnue'} n'a aucun nœud"
+            )
         if self.indptr[0] != 0 or self.indptr[-1] != self.n_edges:
-            raise NetworkError("indptr does not match the number of edges")
+            raise NetworkError("indptr ne correspond pas au nombre d'arcs")
         if np.any(np.diff(self.indptr) < 0):
-            raise NetworkError("indptr is not monotonic")
+            raise NetworkError("indptr n'est pas monotone")
         for name in ("seconds", "length_m"):
             arr = getattr(self, name)
             if arr.shape[0] != self.n_edges:
-                raise NetworkError(f"{name} has {arr.shape[0]} values for {self.n_edges} edges")
+                raise NetworkError(
+                    f"{name} a {int(arr.shape[0])} valeurs pour {plural(self.n_edges, 'arc')}"
+                )
         for name in ("node_x", "node_y", "node_id"):
             arr = getattr(self, name)
             if arr.shape[0] != n:
-                raise NetworkError(f"{name} has {arr.shape[0]} values for {n} nodes")
+                raise NetworkError(f"{name} a {int(arr.shape[0])} valeurs pour {plural(n, 'nœud')}")
         if self.n_edges and (self.indices.min() < 0 or self.indices.max() >= n):
-            raise NetworkError("edge head out of range")
+            raise NetworkError("extrémité d'arc hors limites")
         if not np.all(np.isfinite(self.seconds)) or np.any(self.seconds < MIN_EDGE_SECONDS):
-            raise NetworkError(f"edge travel times must be finite and >= {MIN_EDGE_SECONDS} s")
+            raise NetworkError(
+                f"les temps de parcours des arcs doivent être finis et >= {MIN_EDGE_SECONDS} s"
+            )
         if not (np.all(np.isfinite(self.node_x)) and np.all(np.isfinite(self.node_y))):
-            raise NetworkError("node coordinates must be finite")
+            raise NetworkError("les coordonnées des nœuds doivent être finies")
         for name in ("edge_class", "edge_way_id", "edge_bearing_out", "edge_bearing_in"):
             arr = getattr(self, name)
             if arr is not None and arr.shape[0] != self.n_edges:
-                raise NetworkError(f"{name} has {arr.shape[0]} values for {self.n_edges} edges")
+                raise NetworkError(
+                    f"{name} a {int(arr.shape[0])} valeurs pour {plural(self.n_edges, 'arc')}"
+                )
         if self.node_delay_s is not None:
             if self.node_delay_s.shape[0] != n:
-                raise NetworkError(f"node_delay_s has {self.node_delay_s.shape[0]} values for {n}")
+                raise NetworkError(
+                    f"node_delay_s a {int(self.node_delay_s.shape[0])} valeurs pour {n}"
+                )
             if not np.all(np.isfinite(self.node_delay_s)) or np.any(self.node_delay_s < 0):
-                raise NetworkError("node delays must be finite and >= 0 s")
+                raise NetworkError("les délais aux nœuds doivent être finis et >= 0 s")
         if (
             self.edge_class is not None
             and self.n_edges
             and (self.edge_class.min() < 0 or self.edge_class.max() >= len(ROAD_CLASSES))
         ):
-            raise NetworkError("edge_class out of range")
+            raise NetworkError("edge_class hors limites")
         r = self.restrictions
         if r.n and (r.nodes.min() < 0 or r.nodes.max() >= n):
-            raise NetworkError("a turn restriction names a node out of range")
+            raise NetworkError("une interdiction de tourner cite un nœud hors limites")
         return self
 
     def summary(self) -> dict[str, Any]:

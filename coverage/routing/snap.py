@@ -84,12 +84,13 @@ class AccessSettings:
                 or value <= 0
             ):
                 raise QueryError(
-                    f"access setting '{name}' must be a positive number, got {value!r}"
+                    f"le réglage d'accès '{name}' doit être un nombre positif, reçu {value!r}"
                 )
         if self.detour_factor < 1.0:
             raise QueryError(
-                f"access setting 'detour_factor' must be >= 1 (a path is never shorter than a "
-                f"straight line), got {self.detour_factor}"
+                f"le réglage d'accès 'detour_factor' doit être >= 1 (un chemin n'est jamais "
+                f"plus court "
+                f"que la ligne droite), reçu {self.detour_factor}"
             )
         if (
             isinstance(self.max_candidates, bool)
@@ -97,8 +98,8 @@ class AccessSettings:
             or not 1 <= self.max_candidates <= MAX_CANDIDATES_LIMIT
         ):
             raise QueryError(
-                f"access setting 'max_candidates' must be an integer in "
-                f"1..{MAX_CANDIDATES_LIMIT}, got {self.max_candidates!r}"
+                f"le réglage d'accès 'max_candidates' doit être un entier entre "
+                f"1 et {MAX_CANDIDATES_LIMIT}, reçu {self.max_candidates!r}"
             )
         margin = self.candidate_margin_m
         if (
@@ -107,8 +108,8 @@ class AccessSettings:
             or not 0 <= margin <= MAX_MARGIN_M
         ):
             raise QueryError(
-                f"access setting 'candidate_margin_m' must be a number of metres in "
-                f"0..{MAX_MARGIN_M:g}, got {margin!r}"
+                f"le réglage d'accès 'candidate_margin_m' doit être un nombre de mètres entre "
+                f"0 et {MAX_MARGIN_M:g}, reçu {margin!r}"
             )
 
     def candidate_radius(self, nearest_m: np.ndarray) -> np.ndarray:
@@ -263,14 +264,14 @@ def as_xy(points: Any, *, name: str = "points", crs: str | None = None) -> np.nd
     if geometry is not None and hasattr(geometry, "crs"):
         if crs is not None and geometry.crs is not None and not geometry.crs.equals(crs):
             raise QueryError(
-                f"{name} are in {geometry.crs.to_string()}, the network in {crs}; "
-                f"use .to_crs('{crs}') first"
+                f"{name} sont en {geometry.crs.to_string()}, le réseau en {crs} ; "
+                f"utilisez d'abord .to_crs('{crs}')"
             )
         import shapely
 
         xy = shapely.get_coordinates(geometry.values)
         if xy.shape[0] != len(geometry):
-            raise QueryError(f"{name} must be points (one coordinate pair per row)")
+            raise QueryError(f"{name} doivent être des points (une paire de coordonnées par ligne)")
     elif isinstance(points, tuple) and len(points) == 2:
         xy = np.column_stack([np.asarray(points[0], float), np.asarray(points[1], float)])
     else:
@@ -285,13 +286,14 @@ def as_xy(points: Any, *, name: str = "points", crs: str | None = None) -> np.nd
                 xy = xy.reshape(1, 2)
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise QueryError(
-            f"{name} must be an (n, 2) array of x, y coordinates, got shape {xy.shape}"
+            f"{name} doit être un tableau (n, 2) de coordonnées x, y, reçu la forme "
+            f"{tuple(int(n) for n in xy.shape)}"
         )
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise QueryError(
-            f"{name}[{first}] has a missing or infinite coordinate ({xy[first].tolist()})"
+            f"{name}[{int(first)}] a une coordonnée manquante ou infinie ({xy[first].tolist()})"
         )
     return xy
 
@@ -457,8 +459,8 @@ def _check_extent(network: RoadNetwork, xy: np.ndarray, margin: float, name: str
         first = int(np.flatnonzero(outside)[0])
         x, y = xy[first]
         raise QueryError(
-            f"{name}[{first}] at ({x:.6g}, {y:.6g}) lies outside the road network's extent "
+            f"{name}[{int(first)}] en ({x:.6g}, {y:.6g}) est hors de l'étendue du réseau routier "
             f"(x {xmin + margin:.0f}..{xmax - margin:.0f}, "
-            f"y {ymin + margin:.0f}..{ymax - margin:.0f} in {network.info.crs}); "
-            "are the coordinates in that CRS (metres, not lon/lat)?"
+            f"y {ymin + margin:.0f}..{ymax - margin:.0f} en {network.info.crs}) ; "
+            "les coordonnées sont-elles dans ce SCR (mètres, pas lon/lat) ?"
         )

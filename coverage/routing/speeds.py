@@ -208,12 +208,14 @@ class BuiltUpRules:
         for name in ("limit_kph", "window_m", "cell_m"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"built_up.{name} must be a number > 0, got {value!r}")
+                raise ConfigError(f"built_up.{name} doit être un nombre > 0, reçu {value!r}")
         value = self.min_road_km_per_km2
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"built_up.min_road_km_per_km2 must be a number >= 0, got {value!r}")
+            raise ConfigError(
+                f"built_up.min_road_km_per_km2 doit être un nombre >= 0, reçu {value!r}"
+            )
         if self.window_m < self.cell_m:
-            raise ConfigError("built_up.window_m must be at least built_up.cell_m")
+            raise ConfigError("built_up.window_m doit valoir au moins built_up.cell_m")
 
     @property
     def enabled(self) -> bool:
@@ -298,11 +300,13 @@ class TurnCosts:
         ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"turn cost '{name}' must be a number of seconds >= 0")
+                raise ConfigError(
+                    f"le coût de virage '{name}' doit être un nombre de secondes >= 0"
+                )
         if not 0 <= self.straight_max_deg < self.slight_max_deg < self.sharp_min_deg <= 180:
             raise ConfigError(
-                "turn angles must satisfy 0 <= straight_max_deg < slight_max_deg < "
-                f"sharp_min_deg <= 180, got {self.straight_max_deg}, {self.slight_max_deg}, "
+                "les angles de virage doivent vérifier 0 <= straight_max_deg < slight_max_deg < "
+                f"sharp_min_deg <= 180, reçu {self.straight_max_deg}, {self.slight_max_deg}, "
                 f"{self.sharp_min_deg}"
             )
 
@@ -475,11 +479,12 @@ def load_speed_profile(profile: str | Path | SpeedProfile = DEFAULT_PROFILE) -> 
         path = PROFILES_DIR / f"{text}.toml"
         if not path.is_file():
             raise ConfigError(
-                f"unknown speed profile '{text}' (built-in: {', '.join(builtin_profiles())}); "
-                "pass the path of a profile TOML file instead"
+                f"profil de vitesses inconnu '{text}' (prédéfinis : "
+                f"{', '.join(builtin_profiles())}) ; "
+                "donnez plutôt le chemin d'un fichier TOML de profil"
             )
     elif not path.is_file():
-        raise ConfigError(f"speed profile file not found: {path}")
+        raise ConfigError(f"fichier de profil de vitesses introuvable : {path}")
     return _parse_profile(str(path.resolve()), path.read_bytes())
 
 
@@ -489,10 +494,12 @@ def _parse_profile(path_text: str, raw_bytes: bytes) -> SpeedProfile:
     try:
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: speed profile is not valid TOML ({exc})") from None
+        raise ConfigError(
+            f"{path} : le profil de vitesses n'est pas un TOML valide ({exc})"
+        ) from None
     head = raw.get("profile") or {}
     if not isinstance(head, dict):
-        raise ConfigError(f"{path}: [profile] must be a table")
+        raise ConfigError(f"{path} : [profile] doit être une table")
     highway = _kph_table(path, raw, "highway_kph", required=True)
     two_way = _kph_table(path, raw, "two_way_kph")
     ratios_raw = raw.get("free_flow_ratio") or {"default": 1.0}
@@ -500,7 +507,7 @@ def _parse_profile(path_text: str, raw_bytes: bytes) -> SpeedProfile:
     for key, value in _table(path, ratios_raw, "free_flow_ratio").items():
         ratios[str(key)] = _positive(path, f"free_flow_ratio.{key}", value)
         if ratios[str(key)] > 2.0:
-            raise ConfigError(f"{path}: free_flow_ratio.{key} must be <= 2, got {value!r}")
+            raise ConfigError(f"{path} : free_flow_ratio.{key} doit être <= 2, reçu {value!r}")
     ratios.setdefault("default", 1.0)
     fallback = _table(path, raw.get("fallback") or {}, "fallback")
     unknown = _positive(
@@ -516,7 +523,7 @@ def _parse_profile(path_text: str, raw_bytes: bytes) -> SpeedProfile:
             parsed = _parse_single(value.strip().lower(), {}, math.inf)
             if parsed is None:
                 raise ConfigError(
-                    f'{path}: {where} must be a speed (80 or "50 mph"), got {value!r}'
+                    f'{path} : {where} doit être une vitesse (80 ou "50 mph"), reçu {value!r}'
                 )
             implicit[str(key).lower()] = parsed
         else:
@@ -526,7 +533,7 @@ def _parse_profile(path_text: str, raw_bytes: bytes) -> SpeedProfile:
     known = {f.name for f in dataclasses.fields(BuiltUpRules)}
     unknown_keys = sorted(set(built_raw) - known)
     if unknown_keys:
-        raise ConfigError(f"{path}: [built_up] unknown key(s) {', '.join(unknown_keys)}")
+        raise ConfigError(f"{path} : [built_up] clé(s) inconnue(s) {', '.join(unknown_keys)}")
     try:
         built_up = BuiltUpRules(**built_raw)
     except ConfigError as exc:
@@ -551,7 +558,7 @@ def _parse_profile(path_text: str, raw_bytes: bytes) -> SpeedProfile:
 
 def _words(path: Path, value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"{path}: {where} must be a list of words, got {value!r}")
+        raise ConfigError(f"{path} : {where} doit être une liste de mots, reçu {value!r}")
     return tuple(v.strip().lower() for v in value)
 
 
@@ -560,7 +567,7 @@ def _parse_rules(path: Path, raw: dict) -> tuple[AccessRules, BarrierRules, Turn
     access_raw = _table(path, raw.get("access") or {}, "access")
     unknown = sorted(set(access_raw) - {"keys", "blocked"})
     if unknown:
-        raise ConfigError(f"{path}: [access] unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(f"{path} : [access] clé(s) inconnue(s) {', '.join(unknown)}")
     access = AccessRules(
         keys=_words(path, access_raw["keys"], "access.keys")
         if "keys" in access_raw
@@ -572,14 +579,16 @@ def _parse_rules(path: Path, raw: dict) -> tuple[AccessRules, BarrierRules, Turn
     barriers_raw = _table(path, raw.get("barriers") or {}, "barriers")
     unknown = sorted(set(barriers_raw) - {"blocking", "unknown_blocks"})
     if unknown:
-        raise ConfigError(f"{path}: [barriers] unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(f"{path} : [barriers] clé(s) inconnue(s) {', '.join(unknown)}")
     unknown_blocks = barriers_raw.get("unknown_blocks", False)
     if not isinstance(unknown_blocks, bool):
-        raise ConfigError(f"{path}: barriers.unknown_blocks must be true or false")
+        raise ConfigError(f"{path} : barriers.unknown_blocks doit valoir true ou false")
     delays: dict[str, float] = {}
     for key, value in _table(path, raw.get("barrier_delay_s") or {}, "barrier_delay_s").items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{path}: barrier_delay_s.{key} must be a number of seconds >= 0")
+            raise ConfigError(
+                f"{path} : barrier_delay_s.{key} doit être un nombre de secondes >= 0"
+            )
         delays[str(key).lower()] = float(value)
     barriers = BarrierRules(
         blocking=frozenset(_words(path, barriers_raw["blocking"], "barriers.blocking"))
@@ -593,17 +602,19 @@ def _parse_rules(path: Path, raw: dict) -> tuple[AccessRules, BarrierRules, Turn
     unknown = sorted(set(turns_raw) - fields)
     if unknown:
         raise ConfigError(
-            f"{path}: [turns] unknown key(s) {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(fields))})"
+            f"{path} : [turns] clé(s) inconnue(s) {', '.join(unknown)} "
+            f"(clés connues : {', '.join(sorted(fields))})"
         )
     for key, value in turns_raw.items():
         if key == "left_hand_traffic":
             if value == "auto":
                 turns_raw = {**turns_raw, key: None}
             elif not isinstance(value, bool):
-                raise ConfigError(f'{path}: turns.left_hand_traffic must be true, false or "auto"')
+                raise ConfigError(
+                    f'{path} : turns.left_hand_traffic doit valoir true, false ou "auto"'
+                )
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: turns.{key} must be a number, got {value!r}")
+            raise ConfigError(f"{path} : turns.{key} doit être un nombre, reçu {value!r}")
     try:
         turns = TurnCosts(**turns_raw)
     except ConfigError as exc:
@@ -613,7 +624,7 @@ def _parse_rules(path: Path, raw: dict) -> tuple[AccessRules, BarrierRules, Turn
 
 def _table(path: Path, value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: [{name}] must be a table")
+        raise ConfigError(f"{path} : [{name}] doit être une table")
     return value
 
 
@@ -621,16 +632,18 @@ def _kph_table(path: Path, raw: dict, name: str, *, required: bool = False) -> d
     table = raw.get(name)
     if table is None:
         if required:
-            raise ConfigError(f"{path}: speed profile needs a [{name}] table (km/h by class)")
+            raise ConfigError(
+                f"{path} : le profil de vitesses demande une table [{name}] (km/h par classe)"
+            )
         return {}
     return {str(k): _positive(path, f"{name}.{k}", v) for k, v in _table(path, table, name).items()}
 
 
 def _positive(path: Path, where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{path}: {where} must be a number, got {value!r}")
+        raise ConfigError(f"{path} : {where} doit être un nombre, reçu {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{path}: {where} must be a finite number > 0, got {value!r}")
+        raise ConfigError(f"{path} : {where} doit être un nombre fini > 0, reçu {value!r}")
     return float(value)
 
 
@@ -719,10 +732,10 @@ def check_factor(name: str, value: Any) -> float:
         Naming the parameter, if the value is not a finite positive number.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+        raise ConfigError(f"{name} doit être un nombre > 0, reçu {value!r}")
     number = float(value)
     if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ConfigError(f"{name} doit être un nombre fini > 0, reçu {value!r}")
     return number
 
 

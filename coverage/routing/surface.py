@@ -158,10 +158,10 @@ def grid_for_bounds(
         If the cell size is not positive or the bounds are empty.
     """
     if not np.isfinite(cell_size_m) or cell_size_m <= 0:
-        raise QueryError(f"cell_size_m must be a positive number of metres, got {cell_size_m}")
+        raise QueryError(f"cell_size_m doit être un nombre de mètres positif, reçu {cell_size_m}")
     xmin, ymin, xmax, ymax = bounds
     if not (xmax > xmin and ymax > ymin):
-        raise QueryError(f"empty bounds {bounds}")
+        raise QueryError(f"limites vides {tuple(float(b) for b in bounds)}")
     x0 = np.floor(xmin / cell_size_m) * cell_size_m
     y0 = np.floor(ymin / cell_size_m) * cell_size_m
     x1 = np.ceil(xmax / cell_size_m) * cell_size_m
@@ -202,13 +202,19 @@ def snap_grid(
         A mask of the wrong shape, a non north-up transform.
     """
     if transform.b != 0 or transform.d != 0 or transform.a <= 0 or transform.e >= 0:
-        raise QueryError("the grid transform must be north-up (no rotation, negative y step)")
+        raise QueryError(
+            "la transformation de la grille doit être orientée nord en haut "
+            "(sans rotation, pas y négatif)"
+        )
     if mask is None:
         rows, cols = np.indices(shape).reshape(2, -1)
     else:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != tuple(shape):
-            raise QueryError(f"mask has shape {mask.shape}, the grid {tuple(shape)}")
+            raise QueryError(
+                f"le masque a la forme {tuple(int(n) for n in mask.shape)}, la grille "
+                f"{tuple(int(n) for n in shape)}"
+            )
         rows, cols = np.nonzero(mask)
     x, y = cell_centres(transform, rows, cols)
     snapped = snap_points(network, (x, y), access=access, name="cells")

@@ -88,7 +88,9 @@ def synthetic_network(
         If a parameter is out of range.
     """
     if not isinstance(n_nodes, int | np.integer) or not MIN_NODES <= n_nodes <= MAX_NODES:
-        raise QueryError(f"n_nodes must be an integer in {MIN_NODES}..{MAX_NODES}, got {n_nodes!r}")
+        raise QueryError(
+            f"n_nodes doit être un entier entre {MIN_NODES} et {MAX_NODES}, reçu {n_nodes!r}"
+        )
     for name, value in (
         ("junction_spacing_m", junction_spacing_m),
         ("max_edge_m", max_edge_m),
@@ -96,16 +98,16 @@ def synthetic_network(
         ("arterial_kph", arterial_kph),
     ):
         if not np.isfinite(value) or value <= 0:
-            raise QueryError(f"{name} must be positive, got {value}")
+            raise QueryError(f"{name} doit être positif, reçu {value}")
     for name, value in (
         ("drop_fraction", drop_fraction),
         ("oneway_fraction", oneway_fraction),
         ("spur_fraction", spur_fraction),
     ):
         if not 0 <= value < 1:
-            raise QueryError(f"{name} must be in [0, 1), got {value}")
+            raise QueryError(f"{name} doit être dans [0, 1), reçu {value}")
     if arterial_every < 1:
-        raise QueryError(f"arterial_every must be >= 1, got {arterial_every}")
+        raise QueryError(f"arterial_every doit être >= 1, reçu {arterial_every}")
 
     params = {
         "seed": int(seed),

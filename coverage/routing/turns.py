@@ -240,7 +240,7 @@ def _write_hierarchy(path: Any, hierarchy: Any) -> None:
         finally:
             tmp.unlink(missing_ok=True)
     except OSError as exc:
-        warnings.warn(f"cannot write the hierarchy cache {path} ({exc})", stacklevel=3)
+        warnings.warn(f"impossible d'écrire le cache de la hiérarchie {path} ({exc})", stacklevel=3)
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

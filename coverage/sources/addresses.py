@@ -106,13 +106,13 @@ def check_ban_file(path: str | Path, *, url: str = "") -> int:
             header = handle.readline().rstrip("\r\n")
             n_rows = sum(1 for line in handle if line.strip())
     except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DataError(f"the BAN file {where} is not a readable gzip CSV ({exc})") from None
+        raise DataError(f"le fichier BAN {where} n'est pas un CSV gzip lisible ({exc})") from None
     columns = header.split(";")
     missing = [c for c in BAN_COLUMNS.values() if c not in columns]
     if missing:
         raise DataError(
-            f"the BAN file {where} has no column {', '.join(missing)} "
-            f"(its header: {', '.join(columns)}); BAN files are ';'-separated",
+            f"le fichier BAN {where} n'a pas de colonne {', '.join(missing)} "
+            f"(son en-tête : {', '.join(columns)}) ; les fichiers BAN sont séparés par des ';'",
             field=missing[0],
         )
     return n_rows

@@ -250,16 +250,18 @@ def build_admin_layers(
         can = can_of.get(code)
         if can is None:
             raise DataError(
-                f"commune {code} ({nom}) of geo.api.gouv.fr is not in the INSEE COG commune "
-                f"file {cog_url}: the COG vintage is older than geo.api.gouv.fr's geography; "
-                f"set {COG_YEAR_ENV} (and {COG_URL_ENV}) to a recent COG",
+                f"la commune {code} ({nom}) de geo.api.gouv.fr n'est pas dans le fichier "
+                f"des communes "
+                f"du COG INSEE {cog_url} : le millésime du COG est plus ancien que la géographie "
+                f"de geo.api.gouv.fr ; réglez {COG_YEAR_ENV} (et {COG_URL_ENV}) sur un COG récent",
                 row=f"{position + 1} (code={code})",
                 field="CAN",
             )
         if not can:
             raise DataError(
-                f"commune {code} ({nom}) has no canton code in the INSEE COG commune file "
-                f"{cog_url}; the engine needs one canton (or pseudo-canton) per commune",
+                f"la commune {code} ({nom}) n'a pas de code canton dans le fichier des "
+                f"communes du COG "
+                f"INSEE {cog_url} ; le moteur demande un canton (ou pseudo-canton) par commune",
                 row=f"{position + 1} (code={code})",
                 field="CAN",
             )
@@ -286,9 +288,9 @@ def build_admin_layers(
         if not cantons:
             first = int(np.flatnonzero(communes["canton_code"].to_numpy() == code)[0])
             raise DataError(
-                f"canton code {code} of commune {member_codes[0]} is neither a canton of the "
-                "INSEE COG canton file nor a pseudo-canton whose cantons can be found "
-                "(no canton has this commune as bureau centralisateur)",
+                f"le code canton {code} de la commune {member_codes[0]} n'est ni un canton du "
+                "fichier des cantons du COG INSEE ni un pseudo-canton dont on trouve les cantons "
+                "(aucun canton n'a cette commune pour bureau centralisateur)",
                 row=f"{first + 1} (code={member_codes[0]})",
                 field="CAN",
             )
@@ -324,8 +326,8 @@ def build_admin_layers(
         if code not in epci_by_code.index:
             first = int(np.flatnonzero(communes["codeEpci"].to_numpy() == code)[0])
             raise DataError(
-                f"EPCI {code} of commune {communes['code'].iloc[first]} is not in "
-                "geo.api.gouv.fr's /epcis answer for the département",
+                f"l'EPCI {code} de la commune {communes['code'].iloc[first]} n'est pas dans "
+                "la réponse /epcis de geo.api.gouv.fr pour le département",
                 row=f"{first + 1} (code={communes['code'].iloc[first]})",
                 field="codeEpci",
             )

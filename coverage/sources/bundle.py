@@ -110,7 +110,9 @@ class BundleWriter:
         except CoverageError:
             raise
         except OSError as exc:
-            raise DataError(f"cannot write the bundle file: {exc}", path=target) from None
+            raise DataError(
+                f"impossible d'écrire le fichier du lot de données : {exc}", path=target
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
         self.files[name] = {

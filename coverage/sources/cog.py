@@ -77,13 +77,13 @@ def _read_insee_csv(path: Path, *, url: str, required: tuple[str, ...]) -> pd.Da
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"cannot read the INSEE COG file {url}: {exc}") from None
+        raise DataError(f"impossible de lire le fichier COG INSEE {url} : {exc}") from None
     frame.columns = [c.strip().upper() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(
-            f"the INSEE COG file {url} has no column {', '.join(missing)} "
-            f"(it has {', '.join(frame.columns)})",
+            f"le fichier COG INSEE {url} n'a pas de colonne {', '.join(missing)} "
+            f"(il a {', '.join(frame.columns)})",
             field=missing[0],
         )
     return frame
@@ -109,7 +109,8 @@ def read_cog_communes(path: str | Path, *, url: str, departement: str) -> pd.Dat
     out = out.apply(lambda s: s.str.strip())
     if out.empty:
         raise DataError(
-            f"the INSEE COG commune file {url} has no commune in département {departement}",
+            f"le fichier des communes du COG INSEE {url} n'a aucune commune dans le département "
+            f"{departement}",
             field="DEP",
         )
     return out.reset_index(drop=True)
@@ -141,7 +142,8 @@ def read_cog_cantons(path: str | Path, *, url: str, departement: str) -> pd.Data
     out = out.apply(lambda s: s.str.strip())
     if out.empty:
         raise DataError(
-            f"the INSEE COG canton file {url} has no canton in département {departement}",
+            f"le fichier des cantons du COG INSEE {url} n'a aucun canton dans le département "
+            f"{departement}",
             field="DEP",
         )
     return out.reset_index(drop=True)

@@ -44,7 +44,7 @@ def download_dataset(
     """
     url = f"{api_url}/datasets/{dataset}/"
     download = bundle.downloaded(
-        dl.download(url, source=SOURCE, force=force, label="data.gouv.fr dataset")
+        dl.download(url, source=SOURCE, force=force, label="jeu de données data.gouv.fr")
     )
     return parsed(dl, download, lambda d: check_dataset(d.read_json(), d.url)), download
 
@@ -82,7 +82,8 @@ def check_dataset(data: Any, url: str) -> dict[str, Any]:
     """
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
         raise DataError(
-            f"data.gouv.fr did not answer a dataset with resources at {url}", field="resources"
+            f"data.gouv.fr n'a pas répondu par un jeu de données avec ressources à {url}",
+            field="resources",
         )
     return data
 
@@ -105,7 +106,7 @@ def read_csv_table(path: str | Path, *, url: str = "") -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"cannot read the CSV {url or path}: {exc}") from None
+        raise DataError(f"impossible de lire le CSV {url or path} : {exc}") from None
 
 
 def find_column(columns: Any, names: tuple[str, ...]) -> str | None:

@@ -105,7 +105,7 @@ def fetch_france_services(
     if not candidates:
         dl.evict(meta_download)
         raise DataError(
-            f"the data.gouv.fr dataset {dataset} has no CSV resource ({dataset_url})",
+            f"le jeu de données data.gouv.fr {dataset} n'a pas de ressource CSV ({dataset_url})",
             field="resources",
         )
     tried = []
@@ -124,8 +124,8 @@ def fetch_france_services(
         tried.append(str(resource.get("title") or resource["url"]))
     else:
         raise DataError(
-            f"no CSV resource of the data.gouv.fr dataset {dataset} has "
-            f"latitude/longitude columns (tried: {'; '.join(tried)})",
+            f"aucune ressource CSV du jeu de données data.gouv.fr {dataset} n'a de "
+            f"colonnes latitude/longitude (essayées : {'; '.join(tried)})",
             field="latitude",
         )
     flag = f"in_{bundle.name.replace('-', '_')}"
@@ -220,7 +220,7 @@ def select_france_services(
     lon_col = find_column(table.columns, _LON_NAMES)
     if lat_col is None or lon_col is None:
         raise DataError(
-            f"the France services list has no latitude/longitude column; it has "
+            f"la liste France services n'a pas de colonne latitude/longitude ; elle a "
             f"{', '.join(map(str, table.columns))} ({url})",
             field="latitude" if lat_col is None else "longitude",
         )

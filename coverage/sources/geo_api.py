@@ -76,15 +76,16 @@ def download_departement(
         )
     except DataError:
         raise DataError(
-            f"département {dep} is unknown to geo.api.gouv.fr ({base_url}/departements/{dep}); "
-            "check --departement"
+            f"le département {dep} est inconnu de geo.api.gouv.fr "
+            f"({base_url}/departements/{dep}) ; "
+            "vérifiez --departement"
         ) from None
     dep_info = dep_download.read_json()
     dep_name = str(dep_info.get("nom", "")) if isinstance(dep_info, dict) else ""
     if not dep_name:
         dl.evict(dep_download)
         raise DataError(
-            f"geo.api.gouv.fr gave no name for département {dep} at {dep_download.url}",
+            f"geo.api.gouv.fr n'a pas donné de nom pour le département {dep} à {dep_download.url}",
             field="nom",
         )
     communes_download = bundle.downloaded(
@@ -143,31 +144,37 @@ def communes_from_geojson(data: Any, *, url: str, departement: str) -> gpd.GeoDa
         population or contour (the message names the row and the field).
     """
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise DataError(f"geo.api.gouv.fr did not answer a GeoJSON FeatureCollection at {url}")
+        raise DataError(
+            f"geo.api.gouv.fr n'a pas répondu par une FeatureCollection GeoJSON à {url}"
+        )
     features = data.get("features")
     if not isinstance(features, list) or not features:
-        raise DataError(f"geo.api.gouv.fr lists no commune for département {departement} at {url}")
+        raise DataError(
+            f"geo.api.gouv.fr ne liste aucune commune pour le département {departement} à {url}"
+        )
     rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
     seen: set[str] = set()
     for position, feature in enumerate(features, start=1):
         props = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(props, dict):
-            raise DataError(f"feature without properties in {url}", row=position)
+            raise DataError(f"entité sans propriétés dans {url}", row=position)
         code = str(props.get("code") or "").strip()
         row = f"{position} (code={code})" if code else position
         if not _INSEE.match(code) or not code.startswith(departement):
             raise DataError(
-                f"'{code}' is not an INSEE commune code of département {departement} ({url})",
+                f"'{code}' n'est pas un code commune INSEE du département {departement} ({url})",
                 row=row,
                 field="code",
             )
         if code in seen:
-            raise DataError(f"commune {code} is listed twice ({url})", row=row, field="code")
+            raise DataError(
+                f"la commune {code} est listée deux fois ({url})", row=row, field="code"
+            )
         seen.add(code)
         nom = str(props.get("nom") or "").strip()
         if not nom:
-            raise DataError(f"commune {code} has no name ({url})", row=row, field="nom")
+            raise DataError(f"la commune {code} n'a pas de nom ({url})", row=row, field="nom")
         population = props.get("population")
         if (
             isinstance(population, bool)
@@ -177,7 +184,7 @@ def communes_from_geojson(data: Any, *, url: str, departement: str) -> gpd.GeoDa
             or population != int(population)
         ):
             raise DataError(
-                f"commune {code} has no valid legal population ({population!r}) ({url})",
+                f"la commune {code} n'a pas de population légale valide ({population!r}) ({url})",
                 row=row,
                 field="population",
             )
@@ -188,7 +195,8 @@ def communes_from_geojson(data: Any, *, url: str, departement: str) -> gpd.GeoDa
             shape = None
         if shape is None or shape.is_empty or shape.geom_type not in ("Polygon", "MultiPolygon"):
             raise DataError(
-                f"commune {code} has no contour polygon ({url}); the request must ask "
+                f"la commune {code} n'a pas de polygone de contour ({url}) ; la requête "
+                f"doit demander "
                 "format=geojson&geometry=contour",
                 row=row,
                 field="geometry",
@@ -223,17 +231,17 @@ def epcis_from_json(data: Any, *, url: str) -> pd.DataFrame:
         Not a list, or an EPCI without code or name.
     """
     if not isinstance(data, list):
-        raise DataError(f"geo.api.gouv.fr /epcis did not answer a JSON list at {url}")
+        raise DataError(f"geo.api.gouv.fr /epcis n'a pas répondu par une liste JSON à {url}")
     rows = []
     for position, item in enumerate(data, start=1):
         if not isinstance(item, dict):
-            raise DataError(f"EPCI entry is not an object ({url})", row=position)
+            raise DataError(f"une entrée EPCI n'est pas un objet ({url})", row=position)
         code = str(item.get("code") or "").strip()
         nom = str(item.get("nom") or "").strip()
         if not code:
-            raise DataError(f"EPCI without code ({url})", row=position, field="code")
+            raise DataError(f"EPCI sans code ({url})", row=position, field="code")
         if not nom:
-            raise DataError(f"EPCI {code} has no name ({url})", row=position, field="nom")
+            raise DataError(f"l'EPCI {code} n'a pas de nom ({url})", row=position, field="nom")
         population = item.get("population")
         rows.append(
             {

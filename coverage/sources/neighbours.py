@@ -51,24 +51,24 @@ def neighbours_from_json(
         or centre (naming the URL, the row and the field).
     """
     if not isinstance(data, list):
-        raise DataError(f"geo.api.gouv.fr answered {type(data).__name__}, not a list", path=url)
+        raise DataError(f"geo.api.gouv.fr a répondu {type(data).__name__}, pas une liste", path=url)
     to_l93 = pyproj.Transformer.from_crs("EPSG:4326", WORKING_CRS, always_xy=True)
     zone = shapely.buffer(outline_2154, radius_m)
     shapely.prepare(zone)
     rows = []
     for i, item in enumerate(data, 1):
         if not isinstance(item, dict):
-            raise DataError("commune is not an object", path=url, row=i)
+            raise DataError("une commune n'est pas un objet", path=url, row=i)
         code = str(item.get("code") or "").strip()
         if not code:
-            raise DataError("commune without code", path=url, row=i, field="code")
+            raise DataError("commune sans code", path=url, row=i, field="code")
         dep = str(item.get("codeDepartement") or code[:2])
         if dep == departement:
             continue
         centre = item.get("centre") or {}
         coords = centre.get("coordinates") if isinstance(centre, dict) else None
         if not (isinstance(coords, list) and len(coords) == 2):
-            raise DataError(f"commune {code} without centre", path=url, row=i, field="centre")
+            raise DataError(f"commune {code} sans centre", path=url, row=i, field="centre")
         lon, lat = float(coords[0]), float(coords[1])
         population = item.get("population")
         if population is None:
@@ -79,7 +79,10 @@ def neighbours_from_json(
             or population < 0
         ):
             raise DataError(
-                f"commune {code}: population {population!r}", path=url, row=i, field="population"
+                f"commune {code} : population invalide {population!r}",
+                path=url,
+                row=i,
+                field="population",
             )
         x, y = to_l93.transform(lon, lat)
         if not zone.contains(shapely.Point(x, y)):

@@ -202,5 +202,3 @@ def fetch_osm_graphml(
         "edges": graph.number_of_edges(),
         "from_cache": download.from_cache,
     }
-
-
