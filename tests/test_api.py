@@ -371,7 +371,7 @@ def test_coverage_validation(client: TestClient) -> None:
         client.get(url, params={"kind": "tiers_lieu", "format": "csv"}), 422, "format"
     )
     body = assert_field_error(client.get(url, params={"kind": "mds"}), 422, "kind")
-    assert "no service of kind mds" in body["message"]
+    assert "aucun service de type mds" in body["message"]
 
 
 # --- isochrones -------------------------------------------------------------------------------

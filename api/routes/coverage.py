@@ -27,6 +27,7 @@ from api.geojson import dumps, feature_collection, records
 from api.routes.territories import GEOJSON
 from api.schemas import GEOJSON_SCHEMA, KindName, Status, error_responses
 from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
+from coverage._french import of_territory
 from coverage.access import ServiceAccess, network_provenance, service_access, threshold_key
 
 router = APIRouter(tags=["accessibilité"])
@@ -135,8 +136,8 @@ def _chosen(
     )
     if chosen.empty:
         raise InvalidParameterError(
-            f"no service of kind {', '.join(kinds)} with status {', '.join(statuses)} in the "
-            f"catalogue of {t.label}",
+            f"aucun service de type {', '.join(kinds)} au statut {', '.join(statuses)} dans le "
+            f"catalogue {of_territory(t.label)}",
             field="kind",
         )
     return chosen
