@@ -491,7 +491,7 @@ def test_geocoding_returns_every_row_in_order(client: TestClient) -> None:
     assert status[2] == "rejected" and rows[2]["reason"]
     assert rows[3]["insee_code"] == "32160" and status[3] in ("matched", "fallback")
     assert status[4] == "fallback" and rows[4]["insee_code"] == "32107"
-    assert abs(float(rows[0]["lon"]) - 0.58254) < 1e-3
+    assert abs(float(rows[0]["lon"].replace(",", ".")) - 0.58254) < 1e-3  # decimal comma
 
     as_json = client.post("/geocode?format=json", files=files, headers=AUTH).json()
     assert as_json["count"] == 5 and as_json["table"]["separator"] == ";"
@@ -521,8 +521,9 @@ def test_geocoding_with_forced_columns_and_comma(client: TestClient) -> None:
     )
     assert response.status_code == 200, response.text
     body = response.content.decode("utf-8-sig")
-    assert body.splitlines()[0].startswith("Lieu,Ville,")  # the input's separator
-    rows = list(csv.DictReader(io.StringIO(body)))
+    # French spreadsheet style whatever the input's separator: ';' (a ',' file comes back ';')
+    assert body.splitlines()[0].startswith("Lieu;Ville;")
+    rows = list(csv.DictReader(io.StringIO(body), delimiter=";"))
     assert [r["Ville"] for r in rows] == ["Auch", "Mirande"]
     assert [r["insee_code"] for r in rows] == ["32013", "32256"]
 

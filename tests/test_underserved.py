@@ -49,7 +49,9 @@ def test_method_falls_back_to_20_minutes(actuel) -> None:
 
 def test_file_summary_and_terminal_agree(actuel, capsys: pytest.CaptureFixture[str]) -> None:
     fs = actuel.analyses["france_services"]
-    table = pd.read_csv(
+    from coverage.tables import read_written_table
+
+    table = read_written_table(
         actuel.output_dir / "tables/underserved_france_services.csv", dtype={"insee_code": str}
     )
     assert len(table) == (fs.communes["pop_beyond_20"] > 0).sum() == 64

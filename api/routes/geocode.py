@@ -4,8 +4,10 @@ Synchronous: the file is geocoded during the request
 (:func:`coverage.jobs.geocode.geocode_addresses`, with the ``local`` and
 ``commune`` geocoders, which need no network and place thousands of rows a
 second; ``ban`` only where the server allows it), within the upload limits
-(bytes and rows), so that the answer is the file itself: CSV in UTF-8 with
-BOM and the input's separator, or ``format=json`` for a list of rows.
+(bytes and rows), so that the answer is the file itself: CSV for French
+spreadsheets (UTF-8 with BOM, ``;`` — or the input's tab or ``|`` — and decimal
+commas; ``COVERAGE_CSV_STYLE=machine`` on the server for ``,`` and ``.``), or
+``format=json`` for a list of rows.
 """
 
 from __future__ import annotations
