@@ -255,8 +255,8 @@ def create_app(
         folder = Path(settings.assets_dir).expanduser()
         if not folder.is_dir():
             raise ConfigError(
-                f"COVERAGE_API_ASSETS_DIR: {folder} is not a folder (the node_modules folder "
-                "holding leaflet/dist/...)"
+                f"COVERAGE_API_ASSETS_DIR : {folder} n'est pas un dossier (attendu : le dossier "
+                "node_modules qui contient leaflet/dist/...)"
             )
         app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
 
@@ -355,7 +355,8 @@ def serve(
         token = os.environ.get(token_env)
         if not token:
             raise ConfigError(
-                f"--token-env {token_env}: the environment variable {token_env} is not set"
+                f"--token-env {token_env} : la variable d'environnement {token_env} "
+                "n'est pas définie"
             )
     overrides: dict[str, Any] = {"data_dir": data_dir, "token": token}
     if territories:
@@ -368,7 +369,7 @@ def serve(
     try:
         settings = ApiSettings.from_env(**overrides)
     except ValueError as exc:  # pydantic.ValidationError
-        raise ConfigError(f"API settings (COVERAGE_API_*): {exc}") from None
+        raise ConfigError(f"réglages de l'API (COVERAGE_API_*) : {exc}") from None
     lock = StateDirLock.acquire(settings.state_path)
     try:
         if on_start is not None:

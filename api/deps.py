@@ -23,6 +23,7 @@ from api.redact import strip_paths_in_text
 from api.schemas import RUN_ID_PATTERN
 from api.state import AppState, TerritoryState
 from api.store import RunRecord
+from coverage._french import of_territory
 from coverage.errors import DataError
 from coverage.results import ResultFolder
 from coverage.scenario import Scenario
@@ -101,7 +102,7 @@ def get_run(state: AppState, run_id: str, *, field: str = "id", kind: str = "run
         message = (
             f"{_NO_SUCH_JOB[kind]} d'identifiant '{run_id}'"
             if kind in _NO_SUCH_JOB
-            else f"no run with id '{run_id}'"
+            else f"aucune tâche d'identifiant '{run_id}'"
         )
         raise NotFoundError(message, field=field)
     return record
@@ -136,7 +137,8 @@ def done_folder(state: AppState, record: RunRecord, *, field: str = "id") -> Res
     if record.status != "done" or not record.result_dir:
         why = f" ({strip_paths_in_text(record.reason)})" if record.reason else ""
         raise RunNotReadyError(
-            f"run '{record.id}' is {record.status}{why}; results exist once it is done",
+            f"la tâche '{record.id}' est {record.status}{why} ; ses résultats existent une "
+            "fois terminée",
             field=field,
         )
     with reading_results(record.id):
@@ -187,7 +189,8 @@ def commune_mask(
             known |= set(split.cantons)
         if canton not in known:
             raise InvalidParameterError(
-                f"no canton '{canton}' in {territory.label} (known: {', '.join(sorted(known))})",
+                f"aucun canton '{canton}' dans le territoire {of_territory(territory.label)} "
+                f"(connus : {', '.join(sorted(known))})",
                 field="canton",
             )
         codes = {canton}
@@ -197,7 +200,8 @@ def commune_mask(
         known_epci = set(loaded.communes["epci_siren"].astype(str))
         if epci not in known_epci:
             raise InvalidParameterError(
-                f"no EPCI with SIREN '{epci}' in {territory.label}", field="epci"
+                f"aucun EPCI de SIREN '{epci}' dans le territoire {of_territory(territory.label)}",
+                field="epci",
             )
         keep &= frame["epci_siren"].astype(str) == epci
     return keep
@@ -221,7 +225,8 @@ def run_communes(folder: ResultFolder, analysis: str | None) -> tuple[gpd.GeoDat
         return layer, [c for c in layer.columns if c != layer.geometry.name]
     if analysis not in folder.analyses:
         raise InvalidParameterError(
-            f"no analysis '{analysis}' in this run (has: {', '.join(folder.analyses)})",
+            f"aucune analyse '{analysis}' dans cette tâche "
+            f"(présentes : {', '.join(folder.analyses)})",
             field="analysis",
         )
     prefix = f"{analysis}__"
@@ -249,7 +254,7 @@ def check_health_kinds(scenario: Scenario, known_kinds: Mapping[str, str]) -> No
     for i, kind in enumerate(scenario.health.kinds):
         if kind not in known_kinds:
             raise InvalidParameterError(
-                f"unknown service kind '{kind}' (known: {', '.join(sorted(known_kinds))})",
+                f"type de service inconnu '{kind}' (connus : {', '.join(sorted(known_kinds))})",
                 field=f"health.kinds[{i}]",
             )
 
@@ -267,13 +272,15 @@ def default_run(state: AppState, t: TerritoryState, *, field: str = "run") -> Ru
     scenario = t.default_scenario
     if scenario is None:
         raise NotFoundError(
-            f"{t.label} has no default scenario: give 'run' (see /scenarios)", field=field
+            f"le territoire {of_territory(t.label)} n'a pas de scénario par défaut : donner 'run' "
+            "(voir /scenarios)",
+            field=field,
         )
     latest = state.store.latest_done(t.name, scenario.name, origin="startup")
     if latest is None:
         raise RunNotReadyError(
-            f"no finished run of the default scenario '{scenario.name}' yet; the server runs it "
-            "at start-up (see /scenarios), or give 'run'",
+            f"aucune tâche du scénario par défaut '{scenario.name}' n'est encore terminée ; le "
+            "serveur le lance au démarrage (voir /scenarios), ou donner 'run'",
             field=field,
         )
     return latest

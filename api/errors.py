@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.redact import strip_paths_in_text
+from coverage._french import plural
 from coverage.errors import CoverageError, OutputExistsError, QueryError, TerritoryNotFoundError
 
 
@@ -157,10 +158,10 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     lines = []
     for err in errors[:5]:
         name, where = field_name(err.get("loc", ()))
-        msg = str(err.get("msg", "invalid value"))
-        lines.append(f"field '{name}'" + (f" ({where})" if where else "") + f": {msg}")
+        msg = str(err.get("msg", "valeur invalide"))
+        lines.append(f"champ '{name}'" + (f" ({where})" if where else "") + f" : {msg}")
     more = len(errors) - 5
-    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
+    return " ; ".join(lines) + (f" ; et {plural(more, 'autre erreur')}" if more > 0 else "")
 
 
 def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

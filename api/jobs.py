@@ -78,7 +78,7 @@ def scenario_with_lists(raw: dict[str, Any], territory: TerritoryState | None) -
     if names:
         if territory is None:
             raise InvalidParameterError(
-                "the scenario's territory is not served", field="scenario.territory"
+                "le territoire du scénario n'est pas servi", field="scenario.territory"
             )
         files = territory.list_files(names, field="services.lists")
         resolved["files"] = [*resolved.get("files", []), *(str(path) for path in files)]

@@ -163,7 +163,7 @@ class ListStore:
                 name = check_name(str(data["name"]))
                 path = folder / f"{name}{LIST_SUFFIX}"
                 if not path.is_file():
-                    raise DataError("catalogue file missing", path=path)
+                    raise DataError("fichier du catalogue manquant", path=path)
                 found[name] = ServiceList(
                     name=name,
                     territory=territory,

@@ -160,7 +160,7 @@ class NetworkBody(StrictBody):
 
         if value is not None and value not in builtin_profiles():
             raise ValueError(
-                f"unknown speed profile '{value}' (built-in: {', '.join(builtin_profiles())})"
+                f"profil de vitesse inconnu '{value}' (intégrés : {', '.join(builtin_profiles())})"
             )
         return value
 

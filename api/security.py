@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from api.errors import AuthenticationError, WritesDisabledError, error_body
 from api.geojson import dumps
+from coverage._french import plural
 
 TOKEN_ENV = "COVERAGE_API_TOKEN"
 UPLOAD_PREFIXES: tuple[str, ...] = ("/geocode", "/services/")
@@ -56,17 +57,17 @@ def require_token(
     token = request.app.state.settings.token
     if token is None:
         raise WritesDisabledError(
-            "write endpoints are disabled on this server: set the environment variable "
-            f"{TOKEN_ENV} (at least 16 characters) or pass --token-env to 'coverage serve', "
-            "then send it as 'Authorization: Bearer <token>'"
+            "les points d'accès en écriture sont désactivés sur ce serveur : définir la "
+            f"variable d'environnement {TOKEN_ENV} (16 caractères au moins) ou passer "
+            "--token-env à 'coverage serve', puis l'envoyer en 'Authorization: Bearer <jeton>'"
         )
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError(
-            "this endpoint needs the API token: send 'Authorization: Bearer <token>'",
+            "ce point d'accès demande le jeton de l'API : envoyer 'Authorization: Bearer <jeton>'",
             field="Authorization",
         )
     if not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-        raise AuthenticationError("the API token is not valid", field="Authorization")
+        raise AuthenticationError("le jeton de l'API n'est pas valide", field="Authorization")
 
 
 class BodySizeLimit:
@@ -141,7 +142,9 @@ class BodySizeLimit:
 
     @staticmethod
     def _message(limit: int, setting: str) -> str:
-        return f"the request body is larger than {limit} bytes (limit set by {setting})"
+        return (
+            f"le corps de la requête dépasse {plural(limit, 'octet')} (limite fixée par {setting})"
+        )
 
     async def _refuse(self, send: Any, limit: int, setting: str) -> None:
         body = dumps(error_body("body_too_large", self._message(limit, setting)))

@@ -128,7 +128,7 @@ class ApiSettings(BaseModel):
         if value is not None and not value.strip():
             return None
         if value is not None and len(value.strip()) < 16:
-            raise ValueError("the API token must be at least 16 characters long")
+            raise ValueError("le jeton de l'API doit compter 16 caractères au moins")
         return value.strip() if value is not None else None
 
     @field_validator("frame_ancestors")
@@ -151,9 +151,9 @@ class ApiSettings(BaseModel):
     def _burst_holds_a_request(self) -> ApiSettings:
         if self.anonymous_max_cost and self.anonymous_cost_burst < self.anonymous_max_cost:
             raise ValueError(
-                f"anonymous_cost_burst ({self.anonymous_cost_burst:g}) must be at least "
-                f"anonymous_max_cost ({self.anonymous_max_cost:g}): otherwise the largest "
-                "request allowed without the token could never be served"
+                f"anonymous_cost_burst ({self.anonymous_cost_burst:g}) doit valoir au moins "
+                f"anonymous_max_cost ({self.anonymous_max_cost:g}) : sinon la plus grosse "
+                "requête permise sans jeton ne pourrait jamais être servie"
             )
         return self
 
@@ -161,7 +161,7 @@ class ApiSettings(BaseModel):
     @classmethod
     def _assets_url(cls, value: str) -> str:
         if not value.startswith("/") or value == "/" or any(c in value for c in "?#{} "):
-            raise ValueError("assets_url must be a URL path such as /assets")
+            raise ValueError("assets_url doit être un chemin d'URL comme /assets")
         return value.rstrip("/")
 
     @classmethod

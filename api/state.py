@@ -99,7 +99,7 @@ class TerritoryState:
             body = tomllib.loads(path.read_text(encoding="utf-8"))
             if scenario.territory != name:
                 raise ConfigError(
-                    f"{path}: the default scenario of '{name}' is for '{scenario.territory}'"
+                    f"{path} : le scénario par défaut de '{name}' porte sur '{scenario.territory}'"
                 )
         base = scenario or Scenario(
             name=f"{name}_defaut",
@@ -224,7 +224,7 @@ class AppState:
         except KeyError:
             served = ", ".join(self.territories)
             raise TerritoryNotFoundError(
-                f"territory '{name}' is not served by this API (served: {served})"
+                f"territoire '{name}' non servi par cette API (servis : {served})"
             ) from None
 
     def default_territory(self) -> TerritoryState:

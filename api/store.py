@@ -160,9 +160,9 @@ def new_run_id() -> str:
 def result_dir_name(run_id: str, kind: str = "run") -> str:
     """The result folder name of a job (built from the server-generated id and kind only)."""
     if len(run_id) != RUN_ID_HEX or any(c not in "0123456789abcdef" for c in run_id):
-        raise ValueError(f"not a server-generated run id: {run_id!r}")
+        raise ValueError(f"identifiant de tâche non généré par le serveur : {run_id!r}")
     if kind not in KINDS:
-        raise ValueError(f"not a kind of job: {kind!r}")
+        raise ValueError(f"type de tâche inconnu : {kind!r}")
     return f"{kind}-{run_id}"
 
 
@@ -314,7 +314,7 @@ class RunStore:
             When the database refuses the write.
         """
         if kind not in KINDS:
-            raise ValueError(f"not a kind of job: {kind!r}")
+            raise ValueError(f"type de tâche inconnu : {kind!r}")
         run_id = new_run_id()
         values = {
             "kind": kind,

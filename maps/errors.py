@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coverage._french import plural
 from coverage.errors import CoverageError
 
 
@@ -25,5 +26,6 @@ class UnknownEpciError(MapError, LookupError):
         self.known = known
         listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
         super().__init__(
-            f"unknown EPCI '{epci_siren}': this result covers {len(known)} EPCI ({listed})"
+            f"EPCI inconnu '{epci_siren}' : ce résultat couvre "
+            f"{plural(len(known), 'EPCI', 'EPCI')} ({listed})"
         )

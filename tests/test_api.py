@@ -216,7 +216,7 @@ def test_communes_bad_filters(client: TestClient) -> None:
     body = assert_field_error(
         client.get("/territories/gers/communes", params={"canton": "9999"}), 422, "canton"
     )
-    assert "no canton '9999'" in body["message"]
+    assert "aucun canton '9999'" in body["message"]
     assert_field_error(
         client.get("/territories/gers/communes", params={"epci": "123456789"}), 422, "epci"
     )
@@ -436,7 +436,7 @@ def test_isochrones_outside_the_territory(client: TestClient) -> None:
     response = client.post("/isochrones", json=body)
     error = assert_field_error(response, 400, "points[1]")
     assert error["error"] == "outside_territory" and "'paris'" in error["message"]
-    assert "km outside Gers" in error["message"]
+    assert "km hors du Gers" in error["message"]
 
 
 def test_isochrones_validation(client: TestClient) -> None:
@@ -464,7 +464,7 @@ def test_body_too_large_is_413(client: TestClient) -> None:
     big = {"points": [{"lon": AUCH_LON, "lat": AUCH_LAT, "id": "x" * 64}] * 3000}
     response = client.post("/isochrones", json=big)
     assert response.status_code == 413
-    assert "262144 bytes" in response.json()["message"]
+    assert "262 144 octets" in response.json()["message"]
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while reading
         yield b'{"points": ['
@@ -489,7 +489,7 @@ def test_posting_needs_the_token(client: TestClient) -> None:
     wrong = client.post(
         "/scenarios", json=fast_scenario("faux"), headers={"Authorization": "Bearer faux-jeton"}
     )
-    assert wrong.status_code == 401 and "not valid" in wrong.json()["message"]
+    assert wrong.status_code == 401 and "n'est pas valide" in wrong.json()["message"]
     basic = client.post(
         "/scenarios", json=fast_scenario("basic"), headers={"Authorization": "Basic YTpi"}
     )
@@ -727,7 +727,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="max_points"):
         ApiSettings.from_env({"COVERAGE_API_MAX_POINTS": "beaucoup"})
-    with pytest.raises(ValidationError, match="at least 16"):
+    with pytest.raises(ValidationError, match="16 caractères au moins"):
         ApiSettings.from_env({"COVERAGE_API_TOKEN": "court"})
 
 

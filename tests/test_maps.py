@@ -275,7 +275,9 @@ def test_portrait_has_exactly_the_epci_communes(gers_result, gers) -> None:
 
 
 def test_unknown_epci_is_named(gers_result) -> None:
-    with pytest.raises(UnknownEpciError, match=r"unknown EPCI '999999999'.*17 EPCI") as info:
+    with pytest.raises(
+        UnknownEpciError, match=r"EPCI inconnu '999999999' : ce résultat couvre 17 EPCI"
+    ) as info:
         maps.portrait_map(gers_result, "999999999")
     assert isinstance(info.value, MapError) and isinstance(info.value, LookupError)
     assert BAS_ARMAGNAC in info.value.known

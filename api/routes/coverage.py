@@ -254,7 +254,7 @@ async def coverage(
     for k in kinds:
         if k not in catalogue.kinds:
             raise InvalidParameterError(
-                f"unknown service kind '{k}' (known: {', '.join(sorted(catalogue.kinds))})",
+                f"type de service inconnu '{k}' (connus : {', '.join(sorted(catalogue.kinds))})",
                 field="kind",
             )
     statuses = tuple(sorted(set(status or ("open",))))

@@ -29,6 +29,7 @@ from api.geojson import feature_collection
 from api.routes.territories import GEOJSON, geojson_response_doc
 from api.schemas import IsochroneRequest, error_responses
 from api.state import TerritoryState
+from coverage._french import of_territory
 from coverage.access import network_provenance
 from coverage.errors import TerritoryNotFoundError
 from coverage.routing.isochrones import isochrones as compute_isochrones
@@ -64,24 +65,25 @@ def _check_limits(state: Any, body: IsochroneRequest) -> list[float]:
     settings = state.settings
     if len(body.points) > settings.max_points:
         raise InvalidParameterError(
-            f"at most {settings.max_points} points per request, got {len(body.points)}",
+            f"{settings.max_points} points au plus par requête, reçu {len(body.points)}",
             field="points",
         )
     bands = [float(b) for b in body.bands_minutes]
     if len(bands) > settings.max_bands:
         raise InvalidParameterError(
-            f"at most {settings.max_bands} bands per request, got {len(bands)}",
+            f"{settings.max_bands} bandes au plus par requête, reçu {len(bands)}",
             field="bands_minutes",
         )
     for b in bands:
         if b > settings.max_band_minutes:
             raise InvalidParameterError(
-                f"band {b:g} min is longer than the limit of {settings.max_band_minutes:g} min",
+                f"la bande de {b:g} min dépasse la limite de {settings.max_band_minutes:g} min",
                 field="bands_minutes",
             )
     if any(b <= a for a, b in itertools.pairwise(bands)):
         raise InvalidParameterError(
-            f"bands must be strictly increasing, got {', '.join(f'{b:g}' for b in bands)}",
+            "les bandes doivent être strictement croissantes, reçu "
+            + ", ".join(f"{b:g}" for b in bands),
             field="bands_minutes",
         )
     return bands
@@ -98,10 +100,10 @@ def _points_xy(t: TerritoryState, body: IsochroneRequest, margin_m: float) -> np
     for i, d in enumerate(distance):
         if not np.isfinite(d) or d > margin_m:
             name = f" '{body.points[i].id}'" if body.points[i].id else ""
-            far = f"{d / 1000:.1f} km" if np.isfinite(d) else "far"
+            far = f"à {d / 1000:.1f} km" if np.isfinite(d) else "trop loin pour être situé"
             raise PointOutsideError(
-                f"point{name} ({lon[i]:g}, {lat[i]:g}) lies {far} outside {t.label} "
-                f"(allowed margin {margin_m / 1000:g} km); lon/lat are WGS84 degrees",
+                f"le point{name} ({lon[i]:g}, {lat[i]:g}) est {far} hors {of_territory(t.label)} "
+                f"(marge permise : {margin_m / 1000:g} km) ; lon/lat sont en degrés WGS84",
                 field=f"points[{i}]",
             )
     return xy

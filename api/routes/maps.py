@@ -28,6 +28,7 @@ from api.headers import page_headers
 from api.schemas import RUN_ID_PATTERN, error_responses
 from api.state import AppState, TerritoryState
 from api.store import RunRecord
+from coverage._french import of_territory
 from coverage.results import ResultFolder
 
 router = APIRouter(tags=["cartes"])
@@ -54,13 +55,15 @@ def _default_run(state: AppState, t: TerritoryState) -> RunRecord:
     scenario = t.default_scenario
     if scenario is None:
         raise NotFoundError(
-            f"{t.label} has no default scenario: give 'run' (see /scenarios)", field="run"
+            f"le territoire {of_territory(t.label)} n'a pas de scénario par défaut : donner 'run' "
+            "(voir /scenarios)",
+            field="run",
         )
     latest = state.store.latest_done(t.name, scenario.name, origin="startup")
     if latest is None:
         raise RunNotReadyError(
-            f"no finished run of the default scenario '{scenario.name}' yet; the server runs it "
-            "at start-up (see /scenarios), or give 'run'",
+            f"aucune tâche du scénario par défaut '{scenario.name}' n'est encore terminée ; le "
+            "serveur le lance au démarrage (voir /scenarios), ou donner 'run'",
             field="run",
         )
     return latest
@@ -73,7 +76,8 @@ def _folder(
     folder = done_folder(state, record, field="run")
     if analysis is not None and analysis not in folder.analyses:
         raise InvalidParameterError(
-            f"no analysis '{analysis}' in run '{record.id}' (has: {', '.join(folder.analyses)})",
+            f"aucune analyse '{analysis}' dans la tâche '{record.id}' "
+            f"(présentes : {', '.join(folder.analyses)})",
             field="analysis",
         )
     return record, folder
@@ -193,10 +197,13 @@ async def portrait(
         )
         if t is None:
             raise NotFoundError(
-                f"no EPCI with SIREN '{epci}' in the served territories", field="epci"
+                f"aucun EPCI de SIREN '{epci}' dans les territoires servis", field="epci"
             )
     if epci not in set(t.resources.territory.communes["epci_siren"].astype(str)):
-        raise NotFoundError(f"no EPCI with SIREN '{epci}' in {t.label}", field="epci")
+        raise NotFoundError(
+            f"aucun EPCI de SIREN '{epci}' dans le territoire {of_territory(t.label)}",
+            field="epci",
+        )
     record, folder = _folder(state, run, t, analysis)
 
     def compute() -> CachedBody:

@@ -253,10 +253,11 @@ async def communes(
 
         key = ("communes", canton, epci, simplify_m)
         return await cached_response(request, t.cache, key, compute)
-    record = get_run(state, run)
+    record = get_run(state, run, field="run")
     if record.territory != t.name:
         raise InvalidParameterError(
-            f"run '{run}' is of territory '{record.territory}', not '{t.name}'", field="run"
+            f"la tâche '{run}' porte sur le territoire '{record.territory}', pas '{t.name}'",
+            field="run",
         )
     folder = done_folder(state, record, field="run")
     return await run_communes_response(
@@ -286,7 +287,8 @@ async def run_communes_response(
     state = core(request)
     if analysis is not None and analysis not in folder.analyses:
         raise InvalidParameterError(
-            f"no analysis '{analysis}' in run '{run_id}' (has: {', '.join(folder.analyses)})",
+            f"aucune analyse '{analysis}' dans la tâche '{run_id}' "
+            f"(présentes : {', '.join(folder.analyses)})",
             field="analysis",
         )
     commune_mask(t, t.resources.territory.communes, canton=canton, epci=epci)  # checks codes
@@ -368,7 +370,7 @@ async def services(
     for k in kinds:
         if k not in catalogue.kinds:
             raise InvalidParameterError(
-                f"unknown service kind '{k}' (known: {', '.join(sorted(catalogue.kinds))})",
+                f"type de service inconnu '{k}' (connus : {', '.join(sorted(catalogue.kinds))})",
                 field="kind",
             )
     statuses = tuple(sorted(set(status or ())))
