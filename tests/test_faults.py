@@ -193,9 +193,20 @@ def test_a_second_server_on_the_same_state_refuses_and_touches_nothing(
     run_id = first.post_run(scenario("pendant_le_second", outputs=True, analyses=2))
     wait_status(first.get, run_id, ("running",), 60)
 
-    def snapshot() -> dict[str, tuple[int, int]]:
-        files = [state / name for name in ("runs.sqlite", "runs.sqlite-wal", LOCK_FILE)]
-        return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.exists()}
+    def snapshot() -> dict[str, object]:
+        """What a second server could change: the files of the state directory, the lock
+        file, and every stored job (the database files themselves are left out: the first
+        server keeps writing its own health probes into them)."""
+        lock = state / LOCK_FILE
+        with sqlite3.connect(f"file:{state / 'runs.sqlite'}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT id, kind, status, reason, finished_at, result_dir FROM runs ORDER BY id"
+            ).fetchall()
+        return {
+            "files": sorted(p.name for p in state.iterdir()),
+            "lock": (lock.stat().st_mtime_ns, lock.stat().st_size, lock.read_bytes()),
+            "runs": rows,
+        }
 
     before = snapshot()
 
