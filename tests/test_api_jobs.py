@@ -290,13 +290,9 @@ def test_placement_curves_through_the_api(client: TestClient) -> None:
     done = wait_job(client, f"/placements/{response.json()['id']}")
     assert done["status"] == "done", done
     files = done["links"]["files"]
-    by_sites = read_written_table(
-        client.get(files.format(name="courbe_sites.csv")).content
-    )
+    by_sites = read_written_table(client.get(files.format(name="courbe_sites.csv")).content)
     assert list(by_sites["nombre_sites"]) == [4, 5]
-    by_minutes = read_written_table(
-        client.get(files.format(name="courbe_seuil.csv")).content
-    )
+    by_minutes = read_written_table(client.get(files.format(name="courbe_seuil.csv")).content)
     assert len(by_minutes) == 2
     png = client.get(files.format(name="courbes.png"))
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
@@ -554,6 +550,24 @@ def test_geocoding_refusals(client: TestClient) -> None:
 
 
 # --- service lists -----------------------------------------------------------------------------
+
+
+def test_a_list_repeating_served_ids_is_refused_and_not_stored(
+    client: TestClient, mds_list: dict[str, Any]
+) -> None:
+    """The same sites under another list name would put one service id in two lists: the
+    upload is refused before anything is stored, and the server keeps serving."""
+    response = client.post(
+        "/services/gers/lists/mds_copie",
+        files={"file": ("mds.csv", MDS_CSV.encode("utf-8"), "text/csv")},
+        data={"kind": "mds"},
+        headers=AUTH,
+    )
+    error = assert_field_error(response, 422, "file")
+    assert "deux listes" in error["message"]
+    names = [entry["name"] for entry in client.get("/services/gers/lists").json()["lists"]]
+    assert "mds_copie" not in names and mds_list["name"] in names
+    assert client.get("/territories/gers/coverage", params={"kind": "mds"}).status_code == 200
 
 
 def test_imported_list_is_served_and_counted(client: TestClient, mds_list: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from api.deps import TerritoryPath, core, strip_paths_in_text
 from api.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from api.job_schemas import LIST_OUT_EXAMPLE, ServiceListOut, ServiceLists
-from api.lists import ListStore
+from api.lists import LIST_SUFFIX, ListStore
 from api.schemas import LIST_NAME_PATTERN, KindName, Status, error_responses
 from api.security import require_token
 from api.uploads import Backend, allowed_backends, read_upload, safe_name, service_suffix
@@ -132,6 +132,18 @@ def import_list(
             except CoverageError as exc:
                 raise InvalidParameterError(
                     strip_paths_in_text(str(exc)) or "", field="file"
+                ) from None
+            # the catalogue served with this list must build (no service id in two lists)
+            # before the list is stored: a stored list that breaks it would stop the server
+            # from serving, and from starting again on this state directory
+            probe = Path(tmp) / f"{name}{LIST_SUFFIX}"
+            catalogue.to_file(probe)
+            others = [entry.path for other, entry in t.lists.items() if other != name]
+            try:
+                t.base_resources.with_extra_files([*others, probe])
+            except DataError as exc:
+                raise InvalidParameterError(
+                    strip_paths_in_text(exc.detail) or "", field="file"
                 ) from None
         if catalogue.frame.empty:
             reasons = "; ".join(
