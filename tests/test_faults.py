@@ -199,9 +199,8 @@ def test_a_second_server_on_the_same_state_refuses_and_touches_nothing(
         server keeps writing its own health probes into them)."""
         lock = state / LOCK_FILE
         with sqlite3.connect(f"file:{state / 'runs.sqlite'}?mode=ro", uri=True) as db:
-            rows = db.execute(
-                "SELECT id, kind, status, reason, finished_at, result_dir FROM runs ORDER BY id"
-            ).fetchall()
+            # the first server's own run may finish meanwhile: ids, kinds and reasons only
+            rows = db.execute("SELECT id, kind, reason FROM runs ORDER BY id").fetchall()
         return {
             "files": sorted(p.name for p in state.iterdir()),
             "lock": (lock.stat().st_mtime_ns, lock.stat().st_size, lock.read_bytes()),
@@ -217,7 +216,7 @@ def test_a_second_server_on_the_same_state_refuses_and_touches_nothing(
     assert len(lines) == 1, lines
     assert str(state) in lines[0] and f"processus {first.proc.pid}" in lines[0], lines[0]
     assert snapshot() == before
-    assert first.get(f"/scenarios/{run_id}").json()["status"] == "running"
+    assert first.get(f"/scenarios/{run_id}").json()["status"] in ("running", "done")
 
     done = wait_status(first.get, run_id, ("done", "failed"), 180)
     assert done["status"] == "done" and done["reason"] is None, done
