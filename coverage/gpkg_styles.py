@@ -29,7 +29,7 @@ from pathlib import Path
 from coverage.tables import column_for
 
 TIME_BREAKS_MINUTES: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0, 45.0)
-"""Upper bounds of the time classes 0–10–15–20–30–45+ min (as the maps draw them)."""
+"""Upper bounds of the time classes 0–10–15–20–30–45+ min (the maps draw these too)."""
 TIME_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027")
 TIME_LABELS: tuple[str, ...] = (
     "moins de 10 min",

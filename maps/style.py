@@ -8,20 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from coverage.gpkg_styles import TIME_BREAKS_MINUTES, TIME_COLOURS, TIME_LABELS
 from maps.escape import esc, is_missing
 
-TIME_BREAKS_MINUTES: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0, 45.0)
-"""Upper bounds of the time classes 0–10–15–20–30–45+ min (lower bound included)."""
+# TIME_BREAKS_MINUTES, TIME_COLOURS, TIME_LABELS: the time classes 0–10–15–20–30–45+ min,
+# defined once in coverage (its GeoPackage styles use them too); the maps draw the same
 
-TIME_COLOURS: tuple[str, ...] = ("#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027")
-TIME_LABELS: tuple[str, ...] = (
-    "moins de 10 min",
-    "10 à 15 min",
-    "15 à 20 min",
-    "20 à 30 min",
-    "30 à 45 min",
-    "45 min et plus",
-)
 NO_DATA_COLOUR = "#bdbdbd"
 NO_DATA_LABEL = "sans temps (non desservie)"
 
