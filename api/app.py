@@ -33,6 +33,7 @@ from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, internal_error
 from api.lists import ListStore, ServiceList, startup_lists
 from api.methods import AllowedMethods
+from api.query_params import SingleQueryValues
 from api.schemas import server_openapi
 from api.security import TOKEN_ENV, BodySizeLimit
 from api.settings import ApiSettings
@@ -260,6 +261,7 @@ def create_app(
             )
         app.mount(settings.assets_url, StaticFiles(directory=folder), name="assets")
 
+    app.add_middleware(SingleQueryValues)
     app.add_middleware(AllowedMethods)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes

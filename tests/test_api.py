@@ -868,3 +868,15 @@ def test_simplified_outlines(client: TestClient) -> None:
 
     assert vertices(light) < vertices(exact) / 2
     assert [f["id"] for f in light["features"]] == [f["id"] for f in exact["features"]]
+
+
+def test_a_repeated_query_parameter_is_refused(client: TestClient) -> None:
+    # FastAPI would read the last value and hide the invalid first one
+    response = client.get("/scenarios?offset=abc&offset=6")
+    body = assert_field_error(response, 422, "offset")
+    assert body["error"] == "validation" and body["field"] == "offset"
+    assert "plusieurs fois" in body["message"]
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers.get("x-content-type-options") == "nosniff"
+    # one value per parameter is still answered
+    assert client.get("/scenarios?offset=0&limit=5").status_code == 200
