@@ -205,6 +205,59 @@ def test_pmedian_optimal_is_the_brute_force_optimum(seed: int, settings: dict) -
         assert median_value(problem, result.chosen.tolist()) == pytest.approx(best, rel=1e-7)
 
 
+UNCAPACITATED = [s for s in SETTINGS if "capacities" not in s.values[0]]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("settings", UNCAPACITATED)
+@pytest.mark.parametrize("neighbours", [1, 2, 4])
+def test_reduced_pmedian_is_the_brute_force_optimum(
+    seed: int, settings: dict, neighbours: int
+) -> None:
+    # a neighbourhood of 1..4 of the 10 candidates: the far columns and the rounds that
+    # grow the neighbourhoods do the work; the answer must still be the enumeration's
+    problem = instance(seed, **settings)
+    for p in (3, 4):
+        try:
+            best, optima = brute_median(problem, p)
+        except ValueError:
+            continue
+        if not np.isfinite(best):
+            continue
+        for start in (None, np.array(optima[0])):
+            out = solve_pmedian_mip(
+                problem,
+                p,
+                start=start,
+                time_limit_s=10.0,
+                mip_gap=0.0,
+                max_pairs=10_000,
+                neighbours=neighbours,
+            )
+            assert out.status == "optimal"
+            assert median_value(problem, out.chosen.tolist()) == pytest.approx(best, rel=1e-9)
+            assert out.bound == pytest.approx(best, rel=1e-7)
+            if len(optima) == 1:
+                assert out.chosen.tolist() == optima[0]
+            rounds = out.details["reduction"]["rounds"]
+            assert rounds[0]["far_columns"] > 0  # the reduction was really in play
+            assert out.details["reduction"]["full_pairs"] >= rounds[-1]["pairs"]
+
+
+def test_reduced_pmedian_merges_identical_demand_rows() -> None:
+    # demand rows 0 and 1 have the same times: one group of weight 30 (10 + 20)
+    cost = np.array([[60.0, 600.0, 900.0], [60.0, 600.0, 900.0], [900.0, 60.0, 600.0]])
+    problem = PlacementProblem(cost, [10.0, 20.0, 5.0], candidate_ids=["a", "b", "c"])
+    out = solve_pmedian_mip(
+        problem, 1, start=None, time_limit_s=10.0, mip_gap=0.0, max_pairs=100, neighbours=1
+    )
+    assert out.details["reduction"]["demand_rows"] == 3
+    assert out.details["reduction"]["demand_groups"] == 2
+    # a: 30 x 60 + 5 x 900 = 6300 ; b: 30 x 600 + 5 x 60 = 18300 ; c: 30 x 900 + 5 x 600
+    assert out.chosen.tolist() == [0]
+    assert out.bound == pytest.approx(6300.0)
+
+
 @pytest.mark.parametrize("seed", [11, 12])
 @pytest.mark.parametrize("settings", SETTINGS)
 def test_lscp_optimal_is_the_brute_force_optimum(seed: int, settings: dict) -> None:

@@ -10,6 +10,7 @@ reads back the open sites, the proven bound and the gap.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -555,6 +556,16 @@ def cover_shares(
 # --- p-median ---------------------------------------------------------------------------------
 
 
+def pmedian_neighbours(problem: PlacementProblem, p: int) -> int:
+    """First neighbourhood size of the reduced p-median: ``2 * ceil(n_candidates / p)``, >= 10.
+
+    With ``p`` sites spread over the candidates, a demand point's nearest open
+    site is typically among its ``n_candidates / p`` nearest candidates; twice
+    that makes a second round rare (the Gers: one round).
+    """
+    return max(10, 2 * -(-problem.n_candidates // max(int(p), 1)))
+
+
 def solve_pmedian_mip(
     problem: PlacementProblem,
     p: int,
@@ -566,13 +577,26 @@ def solve_pmedian_mip(
     start_shares: np.ndarray | None = None,
     exclude: Sequence[np.ndarray] = (),
     objective_limit: float | None = None,
+    neighbours: int | None = None,
 ) -> MipOutcome:
     """Solve the p-median (formulation in :func:`coverage.placement.solving.solve_pmedian`).
 
     With capacities, ``start_shares`` gives the start's ``z`` of every pair of
     :func:`median_pairs`.
+
+    Without capacities two exact reductions apply. Demand points with the same
+    row of times are merged (weights added). With ``neighbours`` (a number of
+    candidates), each demand point keeps only the pairs to its nearest
+    candidates (at least ``neighbours`` of them, and always the site the start
+    gives it) plus one *far* column priced at its time to the nearest candidate
+    left out: a relaxation, whose optimum bounds the full one from below. When
+    the sites it opens cost the same on the full problem (no demand point goes
+    farther than its far column said), they are optimal for the full problem;
+    otherwise the demand points that went too far get twice as many pairs and the
+    model is solved again (see :func:`_neighbourhoods`). ``neighbours=None``
+    builds the full model.
     """
-    n_cand = problem.n_candidates
+    started = time.perf_counter()
     cost = problem.cost_s
     w = problem.weights
     finite = np.isfinite(cost)
@@ -582,24 +606,193 @@ def solve_pmedian_mip(
     if not capacitated and problem.fixed.size:
         nearest_fixed = cost[np.ix_(served, problem.fixed)].min(axis=1)
         usable &= cost[served] <= nearest_fixed[:, None]
-    local_i, sites = np.nonzero(usable)
-    if local_i.size > max_pairs:
+    full_pairs = int(usable.sum())
+    if full_pairs > max_pairs and (capacitated or neighbours is None):
         raise PlacementError(
-            f"la p-médiane demanderait {plural(int(local_i.size), 'variable')} "
+            f"la p-médiane demanderait {plural(full_pairs, 'variable')} "
             f"d'affectation (limite "
             f"{plural(int(max_pairs), 'variable')}) ; prenez les communes comme demande ou des "
             "cellules plus grandes"
         )
-    demand = served[local_i]
+    if capacitated:
+        local_i, sites = np.nonzero(usable)
+        return _pmedian_round(
+            problem,
+            p,
+            served,
+            w[served],
+            local_i,
+            sites,
+            None,
+            start=start,
+            start_shares=start_shares,
+            exclude=exclude,
+            objective_limit=objective_limit,
+            time_limit_s=time_limit_s,
+            mip_gap=mip_gap,
+        )
+    # merge demand points whose rows of times are the same (their usable pairs too)
+    rows_cost = np.where(usable, cost[served], np.inf)
+    _, first, inverse = np.unique(rows_cost, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    groups = served[first]
+    group_w = np.bincount(inverse, weights=w[served], minlength=first.size)
+    group_cost = rows_cost[first]
+    reduction: dict[str, Any] = {
+        "demand_rows": int(served.size),
+        "demand_groups": int(groups.size),
+        "full_pairs": full_pairs,
+        "neighbours": None if neighbours is None else int(neighbours),
+    }
+    if neighbours is None:
+        sizes = np.isfinite(group_cost).sum(axis=1)
+    else:
+        sizes = _start_sizes(group_cost, start, int(neighbours))
+    rounds: list[dict[str, Any]] = []
+    while True:
+        local_i, sites, far = _neighbourhoods(group_cost, sizes)
+        if local_i.size > max_pairs:
+            raise PlacementError(
+                f"la p-médiane demanderait {plural(int(local_i.size), 'variable')} "
+                f"d'affectation (limite {plural(int(max_pairs), 'variable')}) ; prenez les "
+                "communes comme demande ou des cellules plus grandes"
+            )
+        left = max(time_limit_s - (time.perf_counter() - started), 0.01)
+        outcome = _pmedian_round(
+            problem,
+            p,
+            groups,
+            group_w,
+            local_i,
+            sites,
+            far,
+            start=start,
+            start_shares=None,
+            exclude=exclude,
+            objective_limit=objective_limit,
+            time_limit_s=left,
+            mip_gap=mip_gap,
+            group_cost=group_cost,
+        )
+        far_rows = int(np.isfinite(far).sum())
+        rounds.append(
+            {
+                "pairs": int(local_i.size),
+                "far_columns": far_rows,
+                "highs_time_s": outcome.details.get("highs_time_s"),
+                "time_limit_s": round(left, 3),
+                "status": outcome.status or outcome.reason,
+            }
+        )
+        if outcome.chosen is None or outcome.status == "time_limit" or far_rows == 0:
+            break
+        # the far columns are priced at a lower bound: check the sites on the real times
+        nearest = group_cost[:, outcome.chosen].min(axis=1)
+        too_far = np.isfinite(far) & (nearest > far * (1 + 1e-12) + 1e-9)
+        if not too_far.any():
+            break
+        grown = np.minimum(sizes[too_far] * 2, np.isfinite(group_cost[too_far]).sum(axis=1))
+        sizes[too_far] = grown
+        rounds[-1]["too_far"] = int(too_far.sum())
+        if outcome.status == "optimal" and outcome.chosen is not None:
+            start = outcome.chosen  # feasible and good: the next round's start
+    reduction["rounds"] = rounds
+    outcome.details["reduction"] = reduction
+    outcome.details["highs_time_s"] = round(sum(r["highs_time_s"] or 0.0 for r in rounds), 3)
+    outcome.details["time_limit_s"] = float(time_limit_s)  # over all rounds
+    return outcome
+
+
+def _start_sizes(group_cost: np.ndarray, start: np.ndarray | None, neighbours: int) -> np.ndarray:
+    """First neighbourhood size per demand group: ``neighbours``, or up to the start's site."""
+    n_finite = np.isfinite(group_cost).sum(axis=1)
+    sizes = np.minimum(np.full(group_cost.shape[0], max(int(neighbours), 1)), n_finite)
+    if start is not None and len(start):
+        nearest = group_cost[:, np.asarray(start)].min(axis=1)
+        # candidates no farther than the start's site (ties included)
+        within = (group_cost <= nearest[:, None]).sum(axis=1)
+        sizes = np.maximum(sizes, np.minimum(within, n_finite))
+    return sizes
+
+
+def _neighbourhoods(
+    group_cost: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of each demand group to its ``sizes`` nearest candidates, and its far price.
+
+    Candidates tied with the last one kept are kept too, so that the far price
+    (seconds to the nearest candidate left out, ``inf`` when none is left out) is
+    strictly larger than every kept time.
+
+    Returns
+    -------
+    tuple of arrays
+        ``local_i`` (group of each pair), ``sites`` (candidate of each pair), ``far``
+        (per group).
+    """
+    n_groups = group_cost.shape[0]
+    order = np.argsort(group_cost, axis=1, kind="stable")
+    ranked = np.take_along_axis(group_cost, order, axis=1)
+    last = ranked[np.arange(n_groups), np.maximum(sizes, 1) - 1]
+    keep = group_cost <= last[:, None]
+    outside = np.where(keep, np.inf, group_cost)
+    far = outside.min(axis=1)
+    local_i, sites = np.nonzero(keep)
+    return local_i, sites, far
+
+
+def _pmedian_round(
+    problem: PlacementProblem,
+    p: int,
+    rows: np.ndarray,
+    row_w: np.ndarray,
+    local_i: np.ndarray,
+    sites: np.ndarray,
+    far: np.ndarray | None,
+    *,
+    start: np.ndarray | None,
+    start_shares: np.ndarray | None,
+    exclude: Sequence[np.ndarray],
+    objective_limit: float | None,
+    time_limit_s: float,
+    mip_gap: float,
+    group_cost: np.ndarray | None = None,
+) -> MipOutcome:
+    """One p-median MIP over the given pairs (and far columns), solved by HiGHS.
+
+    ``rows`` are the demand points (or the first of each merged group) of the
+    model rows, ``row_w`` their weights; ``far`` the far price per row (``inf``:
+    no far column), None for none at all.
+    """
+    n_cand = problem.n_candidates
+    cost = problem.cost_s if group_cost is None else None
+    pair_s = cost[rows[local_i], sites] if group_cost is None else group_cost[local_i, sites]
+    capacitated = problem.capacitated
     model = _Model()
     lower = np.zeros(n_cand)
     lower[problem.fixed] = 1.0
     x = model.add_cols(np.zeros(n_cand), lower, np.ones(n_cand), integer=True)
-    pair_cost = w[demand] * cost[demand, sites] / _PMEDIAN_SCALE_S
+    pair_cost = row_w[local_i] * pair_s / _PMEDIAN_SCALE_S
     z = model.add_cols(pair_cost, np.zeros(sites.size), np.ones(sites.size), integer=False)
-    n_served = served.size
-    # sum_j z_ij = 1
-    model.add_rows(local_i, z, np.ones(sites.size), np.ones(n_served), np.ones(n_served))
+    n_rows = rows.size
+    far_rows = np.zeros(0, dtype=np.int64) if far is None else np.flatnonzero(np.isfinite(far))
+    # sum_j z_ij (+ far_i) = 1
+    if far_rows.size:
+        far_cols = model.add_cols(
+            row_w[far_rows] * far[far_rows] / _PMEDIAN_SCALE_S,  # type: ignore[index]
+            np.zeros(far_rows.size),
+            np.ones(far_rows.size),
+            integer=False,
+        )
+        model.add_rows(
+            np.concatenate([local_i, far_rows]),
+            np.concatenate([z, far_cols]),
+            np.ones(sites.size + far_rows.size),
+            np.ones(n_rows),
+            np.ones(n_rows),
+        )
+    else:
+        model.add_rows(local_i, z, np.ones(sites.size), np.ones(n_rows), np.ones(n_rows))
     # z_ij - x_j <= 0
     model.add_rows(
         np.concatenate([np.arange(sites.size), np.arange(sites.size)]),
@@ -609,7 +802,7 @@ def solve_pmedian_mip(
         np.zeros(sites.size),
     )
     if capacitated:
-        _capacity_rows(model, problem, x, sites, z, w[demand])
+        _capacity_rows(model, problem, x, sites, z, row_w[local_i])
     _site_rows(model, x, problem, p)
     _exclude_rows(
         model, x, problem, exclude, objective_limit, 0.0, maximize=False, scale=_PMEDIAN_SCALE_S
@@ -622,16 +815,22 @@ def solve_pmedian_mip(
         start_vec[x[start]] = 1.0
         open_mask = np.zeros(n_cand, dtype=bool)
         open_mask[start] = True
-        masked = np.where(open_mask[None, :], cost[served], np.inf)
-        best = np.argmin(masked, axis=1)
-        pick = sites == best[local_i]
-        # one pair per demand (the first if the nearest is tied)
+        pair_open = open_mask[sites]
+        masked = np.where(pair_open, pair_s, np.inf)
+        # per row, the first pair reaching the row's nearest open site
+        best = np.full(n_rows, np.inf)
+        np.minimum.at(best, local_i, masked)
+        pick = pair_open & (masked <= best[local_i])
         first = np.zeros(sites.size, dtype=bool)
-        seen = np.zeros(n_served, dtype=bool)
+        seen = np.zeros(n_rows, dtype=bool)
         for k in np.flatnonzero(pick):
             if not seen[local_i[k]]:
                 first[k] = seen[local_i[k]] = True
         start_vec[z[first]] = 1.0
+        if far_rows.size:
+            # rows whose start site lies beyond their pairs go to their far column
+            lost = far_rows[~seen[far_rows]]
+            start_vec[far_cols[np.searchsorted(far_rows, lost)]] = 1.0
     state, values, bound, details = _run(
         model, maximize=False, start=start_vec, time_limit_s=time_limit_s, mip_gap=mip_gap
     )
@@ -648,7 +847,7 @@ def solve_pmedian_mip(
     chosen = np.flatnonzero(values[x] > 0.5)
     shares = None
     if capacitated:
-        shares = median_shares(problem, served, local_i, sites, values[z], chosen)
+        shares = median_shares(problem, rows, local_i, sites, values[z], chosen)
     return MipOutcome(
         chosen,
         state,

@@ -30,6 +30,7 @@ from coverage.placement.mip import (
     dominated_candidates,
     median_pairs,
     median_shares,
+    pmedian_neighbours,
     reduce_cover,
     solve_lscp_mip,
     solve_mclp_mip,
@@ -174,6 +175,7 @@ def solve_pmedian(
     mip_gap: float = 0.0,
     interchange: bool = True,
     max_pairs: int = 4_000_000,
+    reduce: bool = True,
 ) -> PlacementResult:
     """p-median: open ``p`` sites to minimise the weighted travel time to the nearest one.
 
@@ -189,6 +191,11 @@ def solve_pmedian(
     Without capacities, pairs farther than the demand's nearest fixed site are
     left out (a demand never goes past an open fixed site): an exact reduction.
     Demand that reaches no candidate is left out and listed in ``unserved``.
+    Without capacities and with ``reduce``, demand points with the same times are
+    merged and each keeps only the pairs to its nearest candidates (at least
+    ``2 * ceil(n_candidates / p)``) plus a far column priced at a lower bound;
+    the model grows until the answer is proven on the full problem
+    (:func:`coverage.placement.mip.solve_pmedian_mip`).
 
     Parameters
     ----------
@@ -196,6 +203,9 @@ def solve_pmedian(
         As in :func:`solve_mclp`.
     max_pairs
         Largest number of assignment pairs accepted for the MIP.
+    reduce
+        Solve the reduced model (same optimum, proven on the full problem); False
+        builds the full model with every pair.
 
     Returns
     -------
@@ -257,6 +267,7 @@ def solve_pmedian(
         mip_gap=mip_gap,
         max_pairs=max_pairs,
         start_shares=None if cap_start is None else cap_start.shares,
+        neighbours=pmedian_neighbours(problem, p) if reduce else None,
     )
     return _from_mip(problem, "pmedian", outcome, start, started, params, None, None, start_shares)
 
