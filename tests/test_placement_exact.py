@@ -24,7 +24,13 @@ from coverage.placement import (
     solve_mclp,
     solve_pmedian,
 )
-from coverage.placement.mip import reduce_cover, solve_lscp_mip, solve_mclp_mip, solve_pmedian_mip
+from coverage.placement.mip import (
+    reduce_cover,
+    reduce_lscp,
+    solve_lscp_mip,
+    solve_mclp_mip,
+    solve_pmedian_mip,
+)
 from coverage.placement.problem import PlacementError
 from coverage.placement.solving import _finish
 
@@ -275,6 +281,60 @@ def test_lscp_optimal_is_the_brute_force_optimum(seed: int, settings: dict) -> N
     assert lscp_value(problem, result.chosen.tolist())
 
 
+def test_lscp_reductions_on_a_hand_instance() -> None:
+    # candidates a..d, demand points 0..3 (x: within 10 min)
+    #        a  b  c  d
+    #   0    x  x  .  .
+    #   1    x  x  x  .     row 1 contains row 0: implied, dropped
+    #   2    .  .  x  x
+    #   3    .  .  .  x     row 2 contains row 3: dropped
+    # on rows 0 and 3: a = b (a ahead, lower index), c covers nothing, d alone
+    near, far = 300.0, 3000.0
+    cover = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1], [0, 0, 0, 1]], bool)
+    problem = PlacementProblem(
+        np.where(cover, near, far), [1.0, 2.0, 3.0, 4.0], candidate_ids=list("abcd")
+    )
+    reduced = reduce_cover(problem, problem.coverage(10.0), drop_fixed=True)
+    lscp = reduce_lscp(problem, reduced)
+    group_of = lscp.reduced.group_of
+    assert group_of[1] == group_of[2] == -1
+    assert lscp.reduced.weights[group_of[[0, 3]]].tolist() == [1.0, 4.0]
+    assert lscp.closed.tolist() == [False, True, True, False]
+    assert lscp.dominator.tolist() == [0, 0, 0, 3]
+    assert lscp.start(np.array([1, 2])).tolist() == [0]
+    result = solve_lscp(problem, 10.0)
+    assert result.status == "optimal" and result.objective == 2.0
+    assert result.parameters["dominated_candidates"] == 2
+    assert result.parameters["model_rows"] == 2
+    # a fixed dominated candidate stays open, and zones switch the candidate rule off
+    fixed = PlacementProblem(
+        np.where(cover, near, far), [1.0, 2.0, 3.0, 4.0], candidate_ids=list("abcd"), fixed=["b"]
+    )
+    red = reduce_lscp(fixed, reduce_cover(fixed, fixed.coverage(10.0), drop_fixed=True))
+    assert not red.closed[1]
+    zoned = PlacementProblem(
+        np.where(cover, near, far), [1.0] * 4, candidate_ids=list("abcd"), zones=list("ABAB")
+    )
+    red = reduce_lscp(zoned, reduce_cover(zoned, zoned.coverage(10.0), drop_fixed=True))
+    assert not red.closed.any() and red.reduced.weights.size == 2
+
+
+@pytest.mark.parametrize("model", ["mclp", "lscp"])
+@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_reduced_and_unreduced_cover_models_agree(model: str, seed: int, settings: dict) -> None:
+    problem = instance(seed, **settings)
+    for p in (3, 4) if model == "mclp" else (None,):
+        try:
+            full = solve(problem, model, p=p, threshold_minutes=T_MIN, reduce=False)
+        except PlacementError:
+            continue
+        reduced = solve(problem, model, p=p, threshold_minutes=T_MIN)
+        assert full.status == reduced.status == "optimal"
+        assert reduced.objective == pytest.approx(full.objective, abs=1e-6)
+        assert full.parameters["model_rows"] >= reduced.parameters["model_rows"]
+
+
 def test_a_result_stopped_early_is_never_labelled_optimal() -> None:
     rng = np.random.default_rng(5)
     n, m = 400, 150
@@ -428,7 +488,8 @@ def test_highs_optimal_on_its_start_with_a_gap_is_solved_again(monkeypatch) -> N
     monkeypatch.setattr(mip, "solve_mip", quirky)
     problem = instance(12)
     k, _ = brute_lscp(problem)
-    result = solve_lscp(problem, T_MIN)
+    # the unreduced model: on the reduced one HiGHS proves the start optimal even at 0 s
+    result = solve_lscp(problem, T_MIN, reduce=False)
     # the greedy start is not optimal on this instance, so the first answer had a gap
     assert calls == [True, False]
     assert result.status == "optimal" and len(result.chosen) == k

@@ -48,13 +48,16 @@ class ReducedCover:
     constant: float
 
 
-def reduce_cover(problem: PlacementProblem, cover: np.ndarray, *, drop_fixed: bool) -> ReducedCover:
+def reduce_cover(
+    problem: PlacementProblem, cover: np.ndarray, *, drop_fixed: bool, merge: bool = True
+) -> ReducedCover:
     """Reduce a covering model's demand exactly.
 
     Zero-weight demand and demand no candidate covers leave the model; with
     ``drop_fixed``, so does demand a fixed site already covers (counted in
-    ``constant``); the remaining demand points with the same set of covering
-    candidates become one group whose weight is the sum of theirs.
+    ``constant``); with ``merge`` (the default), the remaining demand points with
+    the same set of covering candidates become one group whose weight is the sum
+    of theirs (``merge=False``: one group per demand point, the unreduced model).
     """
     w = problem.weights
     keep = (w > 0) & cover.any(axis=1)
@@ -69,6 +72,9 @@ def reduce_cover(problem: PlacementProblem, cover: np.ndarray, *, drop_fixed: bo
         return ReducedCover(
             np.zeros((0, problem.n_candidates), dtype=bool), np.zeros(0), group_of, constant
         )
+    if not merge:
+        group_of[rows] = np.arange(rows.size)
+        return ReducedCover(cover[rows], w[rows], group_of, constant)
     packed = np.packbits(cover[rows], axis=1)
     _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
@@ -126,6 +132,83 @@ def dominated_candidates(problem: PlacementProblem, reduced: ReducedCover, p: in
             is_dominator[np.flatnonzero(contains)[0]] = True
             remaining[z] -= 1
     return out
+
+
+@dataclass(eq=False)
+class ReducedLscp:
+    """An uncapacitated LSCP after its exact reductions (:func:`reduce_lscp`).
+
+    Attributes
+    ----------
+    reduced
+        The demand groups left: a group whose covering set contains another
+        group's is implied by it and leaves the model (``group_of`` is -1 for its
+        members).
+    closed
+        Boolean mask of the candidates held closed (dominated, only without zones).
+    dominator
+        Per candidate: the candidate that replaces it in a start (itself when open).
+    """
+
+    reduced: ReducedCover
+    closed: np.ndarray
+    dominator: np.ndarray
+
+    def start(self, chosen: np.ndarray) -> np.ndarray:
+        """A cover of the reduced model from a cover of the full one (closed sites replaced)."""
+        return np.unique(self.dominator[np.asarray(chosen, dtype=np.int64)])
+
+
+def reduce_lscp(problem: PlacementProblem, reduced: ReducedCover) -> ReducedLscp:
+    """Exact reductions of an uncapacitated LSCP: implied rows, dominated candidates.
+
+    Rows. A group ``g`` whose set of covering candidates contains the set of
+    another group ``h`` is covered whenever ``h`` is: its row is implied and
+    dropped (the groups are distinct sets, so of two nested sets the larger goes;
+    zone rows and fixed sites only constrain ``x`` and are untouched).
+
+    Candidates, only without zones. Candidate ``j`` (not fixed) covering a subset
+    of the remaining groups of ``k``, with ``k`` ahead of ``j`` (larger set, or the
+    same set and a lower index), is held closed: in any cover holding ``j``,
+    replacing ``j`` by ``k`` keeps a cover with no more sites. The candidate
+    ahead of all the supersets of ``j`` is never closed itself, so every closed
+    candidate has an open replacement (:attr:`ReducedLscp.dominator`).
+    """
+    n_cand = problem.n_candidates
+    dominator = np.arange(n_cand)
+    closed = np.zeros(n_cand, dtype=bool)
+    cover = reduced.cover
+    if cover.shape[0] == 0:
+        return ReducedLscp(reduced, closed, dominator)
+    rows = cover.astype(np.float32)
+    row_size = rows.sum(axis=1)
+    inside = rows @ rows.T  # inside[g, h]: candidates covering both g and h
+    nested = (inside >= row_size[None, :] - 0.5) & (row_size[None, :] < row_size[:, None] - 0.5)
+    keep = ~nested.any(axis=1)
+    kept = np.flatnonzero(keep)
+    renumber = np.full(cover.shape[0], -1, dtype=np.int64)
+    renumber[kept] = np.arange(kept.size)
+    group_of = np.where(reduced.group_of >= 0, renumber[np.maximum(reduced.group_of, 0)], -1)
+    small = ReducedCover(cover[kept], reduced.weights[kept], group_of, reduced.constant)
+    if problem.zones is None:
+        cols = small.cover.astype(np.float32)
+        size = cols.sum(axis=0)
+        inter = cols.T @ cols
+        index = np.arange(n_cand)
+        contains = inter >= size[:, None] - 0.5  # contains[j, k]: k covers all j covers
+        ahead = (size[None, :] > size[:, None] + 0.5) | (
+            (np.abs(size[None, :] - size[:, None]) < 0.5) & (index[None, :] < index[:, None])
+        )
+        fixed = np.zeros(n_cand, dtype=bool)
+        fixed[problem.fixed] = True
+        closed = (contains & ahead).any(axis=1) & ~fixed
+        # the replacement: the superset ahead of every other one (largest, then lowest index)
+        rank = np.lexsort((index, -size))
+        order = np.empty(n_cand, dtype=np.int64)
+        order[rank] = index
+        best = np.argmin(np.where(contains, order[None, :], n_cand), axis=1)
+        dominator = np.where(closed, best, index)
+    return ReducedLscp(small, closed, dominator)
 
 
 @dataclass(eq=False)
@@ -908,10 +991,12 @@ def solve_lscp_mip(
     start_shares: np.ndarray | None = None,
     exclude: Sequence[np.ndarray] = (),
     objective_limit: float | None = None,
+    closed: np.ndarray | None = None,
 ) -> MipOutcome:
     """Solve the LSCP (formulation in :func:`coverage.placement.solving.solve_lscp`).
 
-    With capacities, ``start_shares`` is as in :func:`solve_mclp_mip`.
+    With capacities, ``start_shares`` is as in :func:`solve_mclp_mip`. ``closed``
+    candidates (dominated ones, :func:`reduce_lscp`) are held at 0.
     """
     n_cand = problem.n_candidates
     groups, sites = np.nonzero(reduced.cover)
@@ -919,7 +1004,10 @@ def solve_lscp_mip(
     model = _Model()
     lower = np.zeros(n_cand)
     lower[problem.fixed] = 1.0
-    x = model.add_cols(np.ones(n_cand), lower, np.ones(n_cand), integer=True)
+    upper = np.ones(n_cand)
+    if closed is not None:
+        upper[closed] = 0.0
+    x = model.add_cols(np.ones(n_cand), lower, upper, integer=True)
     capacitated = problem.capacitated
     if not capacitated:
         model.add_rows(

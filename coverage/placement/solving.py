@@ -32,6 +32,7 @@ from coverage.placement.mip import (
     median_shares,
     pmedian_neighbours,
     reduce_cover,
+    reduce_lscp,
     solve_lscp_mip,
     solve_mclp_mip,
     solve_pmedian_mip,
@@ -61,6 +62,7 @@ def solve_mclp(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     mip_gap: float = 0.0,
     interchange: bool = True,
+    reduce: bool = True,
 ) -> PlacementResult:
     """Maximal covering location: open ``p`` sites to cover the most weight within ``T``.
 
@@ -99,6 +101,10 @@ def solve_mclp(
         Relative gap at which HiGHS stops (0: prove optimality).
     interchange
         Improve the greedy solution by swapping sites until no swap helps.
+    reduce
+        Apply the exact reductions (merged demand, fixed sites' demand, dominated
+        candidates); False solves the unreduced model (one row per demand point),
+        for comparison.
 
     Returns
     -------
@@ -116,6 +122,7 @@ def solve_mclp(
     problem.check_sites(p)
     cover = problem.coverage(threshold_minutes)
     reduced = reduce_cover(problem, cover, drop_fixed=not problem.capacitated)
+    model_cover = reduced if reduce else reduce_cover(problem, cover, drop_fixed=False, merge=False)
     params: dict[str, Any] = {
         "p": int(p),
         "threshold_minutes": float(threshold_minutes),
@@ -123,13 +130,14 @@ def solve_mclp(
         "zones": len(problem.zone_names),
         "demand_points": problem.n_demand,
         "candidates": problem.n_candidates,
-        "model_rows": int(reduced.weights.shape[0]),
+        "model_rows": int(model_cover.weights.shape[0]),
+        "reduced": bool(reduce),
         **_solver_params(solver, time_limit_s, mip_gap),
     }
     start = closed = cap_start = None
     if not problem.capacitated:
         closed = dominated_candidates(problem, reduced, p)
-        params["dominated_candidates"] = int(closed.sum())
+        params["dominated_candidates"] = int(closed.sum()) if reduce else 0
         start = greedy_mclp(problem, reduced, p, interchange=interchange, closed=closed)
         params["greedy_objective"] = _covered_weight(problem, cover, start)
     else:
@@ -153,10 +161,10 @@ def solve_mclp(
         )
     outcome = solve_mclp_mip(
         problem,
-        reduced,
+        model_cover,
         p,
         start=start,
-        closed=closed,
+        closed=closed if reduce else None,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
         start_shares=None if cap_start is None else cap_start.shares,
@@ -280,6 +288,7 @@ def solve_lscp(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     mip_gap: float = 0.0,
     require_all: bool = False,
+    reduce: bool = True,
 ) -> PlacementResult:
     """Location set covering: the fewest sites so that everyone is within ``T``.
 
@@ -301,6 +310,10 @@ def solve_lscp(
     require_all
         Fail instead of reporting when some demand (with a weight) cannot be
         covered by any candidate within the threshold.
+    reduce
+        Apply the exact reductions (merged demand, fixed sites' demand and, without
+        capacities, implied rows and dominated candidates, :func:`reduce_lscp`);
+        False solves the unreduced model (one row per demand point), for comparison.
 
     Returns
     -------
@@ -330,13 +343,23 @@ def solve_lscp(
                 "require_all désactivé pour les voir signalés"
             )
     reduced = reduce_cover(problem, cover, drop_fixed=not problem.capacitated)
+    lscp = None
+    if not reduce:
+        model_cover = reduce_cover(problem, cover, drop_fixed=False, merge=False)
+    elif problem.capacitated:
+        model_cover = reduced
+    else:
+        lscp = reduce_lscp(problem, reduced)
+        model_cover = lscp.reduced
     params: dict[str, Any] = {
         "threshold_minutes": float(threshold_minutes),
         "zone_rule": problem.zone_rule if problem.zones is not None else None,
         "zones": len(problem.zone_names),
         "demand_points": problem.n_demand,
         "candidates": problem.n_candidates,
-        "model_rows": int(reduced.weights.shape[0]),
+        "model_rows": int(model_cover.weights.shape[0]),
+        "dominated_candidates": 0 if lscp is None else int(lscp.closed.sum()),
+        "reduced": bool(reduce),
         **_solver_params(solver, time_limit_s, mip_gap),
     }
     start = cap_start = None
@@ -369,8 +392,9 @@ def solve_lscp(
         )
     outcome = solve_lscp_mip(
         problem,
-        reduced,
-        start=start,
+        model_cover,
+        start=start if lscp is None or start is None else lscp.start(start),
+        closed=None if lscp is None else lscp.closed,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
         start_shares=None if cap_start is None else cap_start.shares,
