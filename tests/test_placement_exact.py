@@ -352,6 +352,12 @@ def test_a_result_stopped_early_is_never_labelled_optimal() -> None:
         assert result.parameters["time_limit_s"] == 0.05
         if result.bound is not None:
             assert result.gap is not None and result.gap > 0
+        report = result.report()
+        assert report["status_label"] == "limite de temps atteinte"
+        assert "optimum prouvé" not in report["verdict"].split(";")[0]
+        if result.bound is not None:
+            assert f"{result.bound:.6g}" in report["verdict"]
+            assert "ce n'est pas un optimum prouvé" in report["verdict"]
 
 
 def test_an_evaluated_objective_that_misses_the_bound_is_not_optimal() -> None:

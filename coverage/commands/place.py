@@ -19,6 +19,7 @@ from coverage._cli_common import (
     fmt_num,
     fmt_share,
 )
+from coverage.placement.problem import RESULT_STATUS_LABELS
 
 MODEL_LABELS = {
     "mclp": "couverture maximale (MCLP)",
@@ -26,12 +27,7 @@ MODEL_LABELS = {
     "lscp": "couverture totale au moindre nombre de sites (LSCP)",
     "maxmin": "équité : part couverte du canton le moins couvert (max-min)",
 }
-STATUS_LABELS = {
-    "optimal": "optimum prouvé",
-    "time_limit": "limite de temps atteinte",
-    "feasible": "solution non prouvée optimale",
-    "heuristic": "heuristique (non prouvé)",
-}
+STATUS_LABELS = RESULT_STATUS_LABELS
 
 
 def place(
@@ -256,6 +252,7 @@ def print_study(study: Any) -> None:
     table.add_column("Méthode")
     table.add_column("Statut")
     table.add_column("Objectif", justify="right")
+    table.add_column("Borne prouvée", justify="right")
     table.add_column("Écart prouvé", justify="right")
     table.add_column("Temps", justify="right")
     for report in (result, summary.get("baseline")):
@@ -266,10 +263,13 @@ def print_study(study: Any) -> None:
             str(report["method"]),
             STATUS_LABELS.get(report["status"], report["status"]),
             _objective(report),
+            _objective({**report, "objective": report.get("bound")}),
             fmt_share(gap, 2) if gap is not None else "—",
             f"{fmt_num(report['solve_time_s'], 2)} s",
         )
     console.print(table)
+    if result and result.get("status") != "optimal" and result.get("verdict"):
+        console.print(f"Attention : {result['verdict']}.", highlight=False)
 
     cov = summary["coverage"]
     figures = Table(

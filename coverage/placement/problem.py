@@ -48,6 +48,14 @@ MISSING_PAIR_S = 86_400.0
 
 Solver = Literal["highs", "greedy"]
 
+RESULT_STATUS_LABELS: dict[str, str] = {
+    "optimal": "optimum prouvé",
+    "time_limit": "limite de temps atteinte",
+    "feasible": "solution non prouvée optimale",
+    "heuristic": "heuristique (non prouvé)",
+}
+"""What each result status means, in French (CLI, ``placement.json``)."""
+
 
 class PlacementError(QueryError):
     """Placement settings that cannot be satisfied (p, fixed sites, zones, capacities).
@@ -494,12 +502,26 @@ class PlacementResult:
         """Whether the solution is proven optimal (gap within the requested tolerance)."""
         return self.status == "optimal"
 
+    def verdict(self) -> str:
+        """One French sentence saying how sure the result is (proven, or incumbent, bound, gap)."""
+        label = RESULT_STATUS_LABELS.get(self.status, self.status)
+        if self.status == "optimal":
+            return f"{label} (écart {_share(self.gap)} à la borne)"
+        if self.bound is None or not np.isfinite(self.bound):
+            return f"{label} : meilleure solution trouvée, sans borne prouvée"
+        return (
+            f"{label} : meilleure solution trouvée {self.objective:.6g}, borne prouvée "
+            f"{self.bound:.6g}, écart {_share(self.gap)} ; ce n'est pas un optimum prouvé"
+        )
+
     def report(self) -> dict[str, Any]:
         """The solver report as plain data (for JSON and the CLI)."""
         return {
             "model": self.model,
             "method": self.method,
             "status": self.status,
+            "status_label": RESULT_STATUS_LABELS.get(self.status, self.status),
+            "verdict": self.verdict(),
             "objective": _plain(self.objective),
             "bound": _plain(self.bound),
             "gap": _plain(self.gap),
@@ -511,6 +533,10 @@ class PlacementResult:
             "unserved_demand_points": len(self.unserved),
             "parameters": {k: _plain(v) for k, v in self.parameters.items()},
         }
+
+
+def _share(gap: float | None) -> str:
+    return "inconnu" if gap is None else f"{gap:.2%}".replace(".", ",")
 
 
 def _plain(value: Any) -> Any:
