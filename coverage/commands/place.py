@@ -19,7 +19,6 @@ from coverage._cli_common import (
     fmt_num,
     fmt_share,
 )
-from coverage.placement.problem import RESULT_STATUS_LABELS
 
 MODEL_LABELS = {
     "mclp": "couverture maximale (MCLP)",
@@ -27,7 +26,6 @@ MODEL_LABELS = {
     "lscp": "couverture totale au moindre nombre de sites (LSCP)",
     "maxmin": "équité : part couverte du canton le moins couvert (max-min)",
 }
-STATUS_LABELS = RESULT_STATUS_LABELS
 
 
 def place(
@@ -250,9 +248,9 @@ def print_study(study: Any) -> None:
     result = summary["result"]
     table = Table(title="Résolution", title_justify="left")
     table.add_column("Méthode")
-    table.add_column("Statut")
+    table.add_column("Statut", no_wrap=True)
     table.add_column("Objectif", justify="right")
-    table.add_column("Borne prouvée", justify="right")
+    table.add_column("Borne", justify="right")
     table.add_column("Écart prouvé", justify="right")
     table.add_column("Temps", justify="right")
     for report in (result, summary.get("baseline")):
@@ -261,7 +259,7 @@ def print_study(study: Any) -> None:
         gap = report["gap"]
         table.add_row(
             str(report["method"]),
-            STATUS_LABELS.get(report["status"], report["status"]),
+            _status_label(report["status"]),
             _objective(report),
             _objective({**report, "objective": report.get("bound")}),
             fmt_share(gap, 2) if gap is not None else "—",
@@ -315,7 +313,7 @@ def print_questions(study: Any) -> None:
             table.add_row(
                 str(row["nombre_sites"]),
                 fmt_int(covered) if covered == covered and covered is not None else "—",
-                STATUS_LABELS.get(row["statut"], str(row["statut"])),
+                _status_label(str(row["statut"])),
             )
         console.print(table)
     if questions.get("sensitivity"):
@@ -415,6 +413,13 @@ def _cell(value: Any, fmt: Any, unit: str = "") -> str:
     if value is None or value != value:
         return "—"
     return f"{fmt(value)}{unit}"
+
+
+def _status_label(status: str) -> str:
+    """A result status in French (the placement engine's labels)."""
+    from coverage.placement.problem import RESULT_STATUS_LABELS
+
+    return RESULT_STATUS_LABELS.get(status, status)
 
 
 def _objective(report: dict[str, Any]) -> str:
