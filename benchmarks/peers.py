@@ -1060,6 +1060,7 @@ class OsrmServer(_Server):
         dst_lonlat: Any,
         *,
         radius_m: float | None = None,
+        distances: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Durations and distances from every source to every destination.
 
@@ -1074,6 +1075,9 @@ class OsrmServer(_Server):
             one lies in a small component, unless all points share that small
             component. The leg from a point to its snapped position is not in
             the durations or distances (same for Valhalla).
+        distances : bool
+            Ask for distances too (``False``: durations only, as a timing
+            benchmark wants; the distances returned are then all NaN).
 
         Returns
         -------
@@ -1083,7 +1087,7 @@ class OsrmServer(_Server):
         src = _as_lonlat(src_lonlat, "src_lonlat")
         dst = _as_lonlat(dst_lonlat, "dst_lonlat")
         durations = np.full((len(src), len(dst)), np.nan)
-        distances = np.full((len(src), len(dst)), np.nan)
+        distances_m = np.full((len(src), len(dst)), np.nan)
         for sb in _blocks(len(src), self.table_chunk):
             for db in _blocks(len(dst), self.table_chunk):
                 s, d = src[sb], dst[db]
@@ -1092,7 +1096,8 @@ class OsrmServer(_Server):
                 query = (
                     f"sources={';'.join(map(str, range(n_s)))}"
                     f"&destinations={';'.join(map(str, range(n_s, len(coords))))}"
-                    "&annotations=duration,distance&skip_waypoints=true"
+                    f"&annotations={'duration,distance' if distances else 'duration'}"
+                    "&skip_waypoints=true"
                 )
                 if radius_m is not None:
                     query += "&radiuses=" + ";".join([f"{radius_m:.1f}"] * len(coords))
@@ -1104,10 +1109,11 @@ class OsrmServer(_Server):
                 durations[sb, db] = np.array(
                     [[np.nan if v is None else v for v in row] for row in body["durations"]]
                 )
-                distances[sb, db] = np.array(
-                    [[np.nan if v is None else v for v in row] for row in body["distances"]]
-                )
-        return durations, distances
+                if distances:
+                    distances_m[sb, db] = np.array(
+                        [[np.nan if v is None else v for v in row] for row in body["distances"]]
+                    )
+        return durations, distances_m
 
     def route(self, a_lonlat: Any, b_lonlat: Any) -> dict[str, Any]:
         """Fastest route from ``a`` to ``b``.

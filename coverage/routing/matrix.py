@@ -434,7 +434,7 @@ def state_times_to_nearest(
         )
     return StateTimes(
         seconds=seconds,
-        facility=label.astype(np.int64),
+        facility=label.astype(np.int64, copy=False),
         direction=direction,
         facilities=fac,
         max_seconds=limit,
