@@ -1,14 +1,15 @@
 """Isochrones: the areas within 10, 20, 30... minutes of a facility, as polygons.
 
 An isochrone is drawn from a travel-time surface (:mod:`coverage.routing.surface`):
-the cells whose time is within the band are polygonised with
-``rasterio.features.shapes``, then the staircase outline is simplified with a
-tolerance below half a cell (0.4 cell), which smooths it while keeping every
-cell centre on its side: a cell's centre lies inside the band polygon exactly
-when the cell's time is within the band. Bands are cumulative (the 20-minute
-polygon contains the 10-minute one), per facility and merged over all
-facilities. When a weight grid is given (the population surface on the same
-grid), each polygon carries the sum of the weights of its cells.
+the outline of the cells whose time is within the band is traced with numpy
+(:func:`cells_outline`: cells joined by their sides, every corner of the
+staircase cut at half a cell), which smooths it while keeping every cell centre
+on its side: a cell's centre lies inside the band polygon exactly when the
+cell's time is within the band. The polygons are valid by construction. Bands
+are cumulative (the 20-minute polygon contains the 10-minute one), per facility
+and merged over all facilities. When a weight grid is given (the population
+surface on the same grid), each polygon carries the sum of the weights of its
+cells.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import rasterio.features
+import scipy.ndimage
 import shapely
 from rasterio.transform import Affine
 
@@ -39,8 +40,6 @@ from coverage.routing.snap import AccessSettings, snap_points
 from coverage.routing.surface import GridCells, travel_time_surface
 from coverage.routing.turns import ranges
 
-SIMPLIFY_CELL_FRACTION = 0.4
-"""Simplification tolerance as a fraction of the cell size (must stay below 0.5)."""
 MAX_BAND_MINUTES = 24 * 60
 
 
@@ -271,34 +270,17 @@ def _band_polygons(
     scope: str,
     facility_id: Any,
 ) -> list[dict[str, Any]]:
-    """Polygonise the cells within each band (cumulative) over the cells' bounding window."""
+    """One record per band: the outline of the cells within the band (cumulative)."""
     within = np.isfinite(seconds) & (seconds <= bands[-1] * 60.0 + LIMIT_TOLERANCE_S)
     if not within.any():
         return []
     rows, cols, seconds = rows[within], cols[within], seconds[within]
     w = weight[within] if weight is not None else None
-    r0, c0 = int(rows.min()), int(cols.min())
-    height, width = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
-    window_transform = transform @ Affine.translation(c0, r0)
-    tolerance = SIMPLIFY_CELL_FRACTION * abs(transform.a)
     out: list[dict[str, Any]] = []
     for band in bands:
         in_band = seconds <= band * 60.0 + LIMIT_TOLERANCE_S
         if not in_band.any():
             continue
-        grid = np.zeros((height, width), dtype=np.uint8)
-        grid[rows[in_band] - r0, cols[in_band] - c0] = 1
-        parts = [
-            shapely.geometry.shape(geom)
-            for geom, value in rasterio.features.shapes(
-                grid, mask=grid.astype(bool), transform=window_transform, connectivity=4
-            )
-            if value == 1
-        ]
-        polygon = shapely.MultiPolygon(parts) if len(parts) > 1 else parts[0]
-        polygon = shapely.simplify(polygon, tolerance, preserve_topology=True)
-        if not shapely.is_valid(polygon):
-            polygon = shapely.make_valid(polygon)
         out.append(
             {
                 "scope": scope,
@@ -306,7 +288,212 @@ def _band_polygons(
                 "minutes": band,
                 "cells": int(in_band.sum()),
                 "weight": float(w[in_band].sum()) if w is not None else float("nan"),
-                "geometry": polygon,
+                "geometry": cells_outline(rows[in_band], cols[in_band], transform),
             }
         )
     return out
+
+
+# Unit steps of the four directions, in (row, col) of the vertex grid: east, south,
+# west, north (clockwise on screen, so that a left turn is ``(d + 3) % 4``).
+_STEP_ROW = np.array([0, 1, 0, -1], dtype=np.int64)
+_STEP_COL = np.array([1, 0, -1, 0], dtype=np.int64)
+
+
+def _next_direction_table() -> np.ndarray:
+    """Direction of the side leaving a vertex, by incoming direction and the four cells around.
+
+    The cells around are coded ``NW + 2 NE + 4 SW + 8 SE``. The sides leaving the
+    vertex: east when NE is in and SE out, south when SE is in and SW out, west when
+    SW is in and NW out, north when NW is in and NE out. Two leave it when only two
+    diagonal cells are in: the left turn is taken. Impossible cases hold -1.
+    """
+    table = np.full((4, 16), -1, dtype=np.int64)
+    for code in range(16):
+        nw, ne, sw, se = (bool(code & bit) for bit in (1, 2, 4, 8))
+        leaving = [
+            d
+            for d, ok in enumerate([ne and not se, se and not sw, sw and not nw, nw and not ne])
+            if ok
+        ]
+        for incoming in range(4):
+            if len(leaving) == 1:
+                table[incoming, code] = leaving[0]
+            elif len(leaving) == 2:
+                table[incoming, code] = (incoming + 3) % 4
+    return table
+
+
+_NEXT_DIRECTION = _next_direction_table()
+
+
+def cells_outline(
+    rows: np.ndarray, cols: np.ndarray, transform: Affine
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """The outline of a set of grid cells, corners cut at half a cell.
+
+    The cells are joined by their sides (4-connectivity: cells touching by a corner
+    only are separate parts). Each ring of the staircase outline is traced with
+    the cells on its left; every corner is then cut by the segment between the
+    points half a cell before and after it, and vertices left on a straight line
+    are dropped. A cut removes (convex corner) or adds (concave corner) a right
+    triangle of legs half a cell, which holds no cell centre: a cell centre lies
+    inside the outline exactly when the cell is in the set. The triangles of
+    distinct corners do not overlap, so the result is valid by construction
+    (rings that touched at a corner no longer do). Shells are counter-clockwise,
+    holes clockwise.
+
+    Parameters
+    ----------
+    rows, cols
+        Row and column of each cell (no duplicates needed; at least one cell).
+    transform
+        The grid's north-up transform.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+        A Polygon when the cells form one part.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    r0, c0 = int(rows.min()) - 1, int(cols.min()) - 1
+    height, width = int(rows.max()) - r0 + 2, int(cols.max()) - c0 + 2
+    grid = np.zeros((height, width), dtype=bool)  # one empty cell of margin all round
+    r, c = rows - r0, cols - c0
+    grid[r, c] = True
+    vcols = width + 1  # vertex (i, j) is the top-left corner of cell (i, j)
+    cell = np.flatnonzero(grid)
+    r, c = cell // width, cell % width
+
+    # the boundary sides, each directed with its cell on the left: a cell's top side
+    # goes west, its left side south, its bottom side east, its right side north
+    flat = grid.ravel()
+    top, left = ~flat[cell - width], ~flat[cell - 1]
+    bottom, right = ~flat[cell + width], ~flat[cell + 1]
+    corner = r * vcols + c  # the cell's top-left vertex
+    start = np.concatenate(
+        [corner[top] + 1, corner[left], corner[bottom] + vcols, corner[right] + vcols + 1]
+    )
+    direction = np.repeat(
+        np.arange(4, dtype=np.int64)[[2, 1, 0, 3]],
+        [int(top.sum()), int(left.sum()), int(bottom.sum()), int(right.sum())],
+    )
+    side_cell = np.concatenate([cell[top], cell[left], cell[bottom], cell[right]])
+    end = start + _STEP_ROW[direction] * vcols + _STEP_COL[direction]
+    n_sides = start.size
+
+    # the next side leaves the end vertex in the direction its four cells give
+    # (a left turn where two leave it: corner-touching cells stay apart)
+    vi, vj = end // vcols, end % vcols
+    around = (
+        flat[(vi - 1) * width + vj - 1]
+        + 2 * flat[(vi - 1) * width + vj]
+        + 4 * flat[vi * width + vj - 1]
+        + 8 * flat[vi * width + vj]
+    )
+    side_at = np.empty(vcols * (height + 1) * 4, dtype=np.int64)
+    side_at[start * 4 + direction] = np.arange(n_sides)
+    successor = side_at[end * 4 + _NEXT_DIRECTION[direction, around]]
+
+    # the rings (cycles of the successor), each walked from its smallest side
+    ring_of = _cycle_minimum(successor)
+    head = np.flatnonzero(ring_of == np.arange(n_sides))
+    walk = np.lexsort((-_distance_to_tail(successor, head), ring_of))
+    ring_of = ring_of[walk]
+    d_in, d_out = direction[walk], direction[successor[walk]]
+    corner = d_in != d_out
+    ring_of, corner_at, d_in, d_out = (
+        ring_of[corner],
+        end[walk][corner],
+        d_in[corner],
+        d_out[corner],
+    )
+    # cut points half a cell before and after each corner, in half-cell units
+    vi, vj = 2 * (corner_at // vcols), 2 * (corner_at % vcols)
+    pi = np.column_stack([vi - _STEP_ROW[d_in], vi + _STEP_ROW[d_out]]).ravel()
+    pj = np.column_stack([vj - _STEP_COL[d_in], vj + _STEP_COL[d_out]]).ravel()
+    ring_of = np.repeat(ring_of, 2)
+    pi, pj, ring_of = _drop_straight(pi, pj, ring_of)
+
+    # the part (4-connected cells) of a ring: that of the cell left of its first side
+    parts, _ = scipy.ndimage.label(grid)
+    ring_part = parts.ravel()[side_cell[head]]
+    # shells turn one way, holes the other (negative area in row-down, column-right axes)
+    following, ring_start = _cyclic_next(ring_of)
+    twice_area = np.add.reduceat(pj * pi[following] - pj[following] * pi, ring_start)
+    is_hole = twice_area > 0
+    # each part's shell then its holes; rings closed by repeating their first vertex
+    ring_order = np.lexsort((is_hole, ring_part))
+    closed = np.diff(np.r_[ring_start, pi.size])[ring_order] + 1
+    ring_offsets = np.r_[0, np.cumsum(closed)]
+    point_order = np.arange(ring_offsets[-1]) + np.repeat(
+        ring_start[ring_order] - ring_offsets[:-1], closed
+    )
+    point_order[ring_offsets[1:] - 1] = ring_start[ring_order]
+    x = transform.c + (c0 + pj[point_order] / 2.0) * transform.a
+    y = transform.f + (r0 + pi[point_order] / 2.0) * transform.e
+    shells = np.flatnonzero(~is_hole[ring_order])
+    polygon_offsets = np.r_[shells, ring_order.size]
+    outline = shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON,
+        np.column_stack([x, y]),
+        (ring_offsets, polygon_offsets, np.array([0, shells.size])),
+    )[0]
+    return shapely.get_geometry(outline, 0) if shells.size == 1 else outline
+
+
+def _cycle_minimum(successor: np.ndarray) -> np.ndarray:
+    """The smallest element of each element's cycle of the permutation ``successor``."""
+    smallest = np.arange(successor.size)
+    jump = successor
+    span = 1
+    while span < successor.size:  # pointer jumping: after k rounds, 2**k elements seen
+        np.minimum(smallest, smallest[jump], out=smallest)
+        jump = jump[jump]
+        span *= 2
+    return smallest
+
+
+def _distance_to_tail(successor: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Steps from each element to the end of its cycle of ``successor`` cut before ``head``.
+
+    Walking a cycle from its head visits its elements by decreasing distance.
+    """
+    n = successor.size
+    predecessor = np.empty(n, dtype=np.int64)
+    predecessor[successor] = np.arange(n)
+    tail = predecessor[head]
+    jump = successor.copy()
+    jump[tail] = tail
+    to_tail = np.ones(n, dtype=np.int64)
+    to_tail[tail] = 0
+    while True:  # pointer jumping: the distance covered doubles each round
+        landed = jump[jump]
+        if np.array_equal(landed, jump):
+            return to_tail
+        to_tail += to_tail[jump]
+        jump = landed
+
+
+def _cyclic_next(ring_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the next vertex of each vertex's ring (rings stored one after the other)."""
+    ring_start = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+    following = np.arange(1, ring_of.size + 1)
+    following[np.r_[ring_start[1:], ring_of.size] - 1] = ring_start
+    return following, ring_start
+
+
+def _drop_straight(
+    pi: np.ndarray, pj: np.ndarray, ring_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop repeated vertices, then those on the segment of their two neighbours."""
+    following, _ = _cyclic_next(ring_of)
+    keep = (pi != pi[following]) | (pj != pj[following])
+    pi, pj, ring_of = pi[keep], pj[keep], ring_of[keep]
+    following, _ = _cyclic_next(ring_of)
+    previous = np.empty_like(following)
+    previous[following] = np.arange(following.size)
+    cross = (pi - pi[previous]) * (pj[following] - pj) - (pj - pj[previous]) * (pi[following] - pi)
+    keep = cross != 0
+    return pi[keep], pj[keep], ring_of[keep]
