@@ -28,19 +28,14 @@ from coverage._french import plural
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.kernels import shortest_reached
-from coverage.routing.matrix import (
-    DIRECTIONS,
-    LIMIT_TOLERANCE_S,
-    Direction,
-    _portals,
-    _same_place_pairs,
-)
-from coverage.routing.portals import same_edge_times
-from coverage.routing.snap import AccessSettings, snap_points
+from coverage.routing.matrix import DIRECTIONS, LIMIT_TOLERANCE_S, Direction, _portals
+from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 from coverage.routing.surface import GridCells, travel_time_surface
 from coverage.routing.turns import ranges
 
 MAX_BAND_MINUTES = 24 * 60
+RECORD_KEYS = ("scope", "facility_id", "minutes", "cells", "weight", "geometry")
+"""Keys of the rows of :func:`isochrone_records` (the columns of :func:`isochrones`)."""
 
 
 def check_bands(bands_minutes: Sequence[float]) -> list[float]:
@@ -118,6 +113,41 @@ def isochrones(
     QueryError
         Invalid bands, direction, or a weight grid of the wrong shape.
     """
+    records = isochrone_records(
+        network,
+        facilities,
+        cells,
+        bands_minutes=bands_minutes,
+        per_facility=per_facility,
+        merged=merged,
+        direction=direction,
+        weights=weights,
+        facility_ids=facility_ids,
+        access=access,
+    )
+    return gpd.GeoDataFrame(
+        records, columns=list(RECORD_KEYS), geometry="geometry", crs=network.info.crs
+    )
+
+
+def isochrone_records(
+    network: RoadNetwork,
+    facilities: Any,
+    cells: GridCells,
+    *,
+    bands_minutes: Sequence[float] = (10, 20, 30),
+    per_facility: bool = True,
+    merged: bool = True,
+    direction: Direction = "to_facility",
+    weights: np.ndarray | None = None,
+    facility_ids: Sequence[Any] | None = None,
+    access: AccessSettings | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of :func:`isochrones` as plain dicts (keys :data:`RECORD_KEYS`).
+
+    For callers that serialise the polygons at once (the API), without the cost
+    of a GeoDataFrame. Same parameters and errors as :func:`isochrones`.
+    """
     bands = check_bands(bands_minutes)
     if direction not in DIRECTIONS:
         raise QueryError(
@@ -137,10 +167,10 @@ def isochrones(
             f"facility_ids a {plural(len(ids), 'identifiant')} pour "
             f"{plural(fac.n_points, 'équipement')}"
         )
-    cell_weight = weights[cells.rows, cells.cols] if weights is not None else None
     records: list[dict[str, Any]] = []
 
     if merged:
+        cell_weight = weights[cells.rows, cells.cols] if weights is not None else None
         surface = travel_time_surface(
             network, fac, cells, direction=direction, max_minutes=bands[-1]
         )
@@ -156,15 +186,8 @@ def isochrones(
             facility_id=None,
         )
     if per_facility and fac.n_candidates:
-        records += _per_facility(network, fac, cells, bands, direction, cell_weight, ids)
-
-    frame = gpd.GeoDataFrame(
-        records,
-        columns=["scope", "facility_id", "minutes", "cells", "weight", "geometry"],
-        geometry="geometry",
-        crs=network.info.crs,
-    )
-    return frame
+        records += _per_facility(network, fac, cells, bands, direction, weights, ids)
+    return records
 
 
 def _per_facility(
@@ -173,7 +196,7 @@ def _per_facility(
     cells: GridCells,
     bands: list[float],
     direction: str,
-    cell_weight: np.ndarray | None,
+    weights: np.ndarray | None,
     ids: list[Any],
 ) -> list[dict[str, Any]]:
     limit = bands[-1] * 60.0 + LIMIT_TOLERANCE_S
@@ -181,16 +204,14 @@ def _per_facility(
     if direction == "to_facility":
         graph = turns.reversed
         seeds = _portals(fac, turns, "arrival")
-        cell_portals = _portals(cells.snapped, turns, "departure")
-        d_fac, d_cell, d_seconds = _direct(turns, cells.snapped, fac, to_facility=True)
+        cell_role = "departure"
     else:
         graph = turns.graph
         seeds = _portals(fac, turns, "departure")
-        cell_portals = _portals(cells.snapped, turns, "arrival")
-        d_fac, d_cell, d_seconds = _direct(turns, cells.snapped, fac, to_facility=False)
+        cell_role = "arrival"
+    d_fac, d_cell, d_seconds = _direct(turns, cells, fac, to_facility=direction == "to_facility")
     # the cells' portals grouped by state, to find the cells a facility reaches
-    by_state = np.argsort(cell_portals.state, kind="stable")
-    state_start = np.searchsorted(cell_portals.state[by_state], np.arange(turns.n_states + 1))
+    state_start, portal_offset, portal_cell = _portals_by_state(cells.snapped, turns, cell_role)
     direct_order = np.argsort(d_fac, kind="stable")
     direct_start = np.searchsorted(d_fac[direct_order], np.arange(fac.n_points + 1))
     live = np.unique(seeds.point)
@@ -213,9 +234,9 @@ def _per_facility(
             states = node[row_ptr[row] : row_ptr[row + 1]]
             values = dist[row_ptr[row] : row_ptr[row + 1]]
             counts = state_start[states + 1] - state_start[states]
-            sel = by_state[ranges(state_start[states], counts)]
-            total = cell_portals.offset[sel] + np.repeat(values, counts)
-            cell_idx = cell_portals.point[sel]
+            sel = ranges(state_start[states], counts)
+            total = portal_offset[sel] + np.repeat(values, counts)
+            cell_idx = portal_cell[sel]
             mine = direct_order[direct_start[f] : direct_start[f + 1]]
             cell_idx = np.concatenate([cell_idx, d_cell[mine]])
             total = np.concatenate([total, d_seconds[mine]])
@@ -230,28 +251,85 @@ def _per_facility(
             best_times = scratch[best_cells].copy()
             scratch[best_cells] = np.inf
             seen[best_cells] = False
+            best_rows, best_cols = cells.rows[best_cells], cells.cols[best_cells]
             records += _band_polygons(
                 best_times,
-                cells.rows[best_cells],
-                cells.cols[best_cells],
+                best_rows,
+                best_cols,
                 cells.transform,
                 bands,
-                cell_weight[best_cells] if cell_weight is not None else None,
+                weights[best_rows, best_cols] if weights is not None else None,
                 scope="facility",
                 facility_id=ids[int(f)],
             )
     return records
 
 
-def _direct(
-    turns: Any, cells: Any, fac: Any, *, to_facility: bool
+def _portals_by_state(
+    points: SnappedPoints, turns: Any, role: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(facility, cell, seconds) of the trips that stay on one edge, and of same-place pairs."""
-    if to_facility:
-        cell, facility, seconds, _, _ = same_edge_times(turns, cells, fac)
+    """The points' portals sorted by state: where each state's run starts, offsets, points.
+
+    Cached on the points, like their portals: a grid's cells are routed for many
+    facilities (one request of the API each).
+    """
+    cache = points.__dict__.setdefault("_portals_by_state", {})
+    key = (id(turns), role)
+    if key not in cache:
+        portals = _portals(points, turns, role)
+        order = np.argsort(portals.state, kind="stable")
+        start = np.searchsorted(portals.state[order], np.arange(turns.n_states + 1))
+        cache[key] = (turns, start, portals.offset[order], portals.point[order])
+    return cache[key][1:]
+
+
+def _candidates_by_edge(points: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
+    """The points' candidates sorted by edge, and their edges (cached on the points)."""
+    cache = points.__dict__.get("_candidates_by_edge")
+    if cache is None:
+        order = np.argsort(points.edge, kind="stable")
+        cache = (order, points.edge[order])
+        points.__dict__["_candidates_by_edge"] = cache
+    return cache
+
+
+def _direct(
+    turns: Any, cells: GridCells, fac: SnappedPoints, *, to_facility: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(facility, cell, seconds) of the trips that stay on one edge, and of same-place pairs.
+
+    The same trips as :func:`coverage.routing.portals.same_edge_times` and
+    :func:`coverage.routing.matrix._same_place_pairs`, found from the facilities'
+    side through indexes of the cells kept between calls, so that the cost follows
+    the facilities, not the grid.
+    """
+    snapped = cells.snapped
+    order, sorted_edge = _candidates_by_edge(snapped)
+    lo = np.searchsorted(sorted_edge, fac.edge, side="left")
+    hi = np.searchsorted(sorted_edge, fac.edge, side="right")
+    fac_cand = np.repeat(np.arange(fac.edge.size), hi - lo)
+    cell_cand = order[ranges(lo, hi - lo)]
+    if to_facility:  # the cell departs, the facility is ahead on the edge
+        depart, c1, arrive, c2 = snapped, cell_cand, fac, fac_cand
     else:
-        facility, cell, seconds, _, _ = same_edge_times(turns, fac, cells)
-    same_cell, same_fac = _same_place_pairs(cells, fac)
+        depart, c1, arrive, c2 = fac, fac_cand, snapped, cell_cand
+    ahead = arrive.fraction[c2] >= depart.fraction[c1]
+    c1, c2 = c1[ahead], c2[ahead]
+    seconds = (
+        depart.access_s[c1]
+        + (arrive.fraction[c2] - depart.fraction[c1]) * turns.edge_seconds[depart.edge[c1]]
+        + arrive.access_s[c2]
+    )
+    if to_facility:
+        cell, facility = snapped.point[c1], fac.point[c2]
+    else:
+        facility, cell = fac.point[c1], snapped.point[c2]
+    # cells at the very coordinates of a facility (both on the network)
+    same = cells.tree.query_ball_point(np.column_stack([fac.x, fac.y]), r=0.0)
+    same_fac = np.repeat(np.arange(fac.n_points), [len(m) for m in same])
+    same_cell = np.fromiter(itertools.chain.from_iterable(same), dtype=np.int64)
+    keep = ~snapped.too_far[same_cell] & ~fac.too_far[same_fac]
+    same_fac, same_cell = same_fac[keep], same_cell[keep]
     return (
         np.concatenate([facility, same_fac]),
         np.concatenate([cell, same_cell]),
@@ -447,12 +525,14 @@ def _cycle_minimum(successor: np.ndarray) -> np.ndarray:
     """The smallest element of each element's cycle of the permutation ``successor``."""
     smallest = np.arange(successor.size)
     jump = successor
-    span = 1
-    while span < successor.size:  # pointer jumping: after k rounds, 2**k elements seen
-        np.minimum(smallest, smallest[jump], out=smallest)
+    while True:  # pointer jumping: after k rounds, the minimum of 2**k elements ahead
+        wider = np.minimum(smallest, smallest[jump])
+        # unchanged for every element: the windows of 2**k elements chained round each
+        # cycle have equal minima, which is the cycle's minimum
+        if np.array_equal(wider, smallest):
+            return smallest
+        smallest = wider
         jump = jump[jump]
-        span *= 2
-    return smallest
 
 
 def _distance_to_tail(successor: np.ndarray, head: np.ndarray) -> np.ndarray:
