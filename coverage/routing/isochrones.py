@@ -218,7 +218,6 @@ def _per_facility(
     seed_bounds = np.searchsorted(seeds.point, np.append(live, fac.n_points))
     records: list[dict[str, Any]] = []
     scratch = np.full(cells.n_cells, np.inf)
-    seen = np.zeros(cells.n_cells, dtype=bool)
     rows_per_call = 64
     for lo in range(0, live.size, rows_per_call):
         chunk = live[lo : lo + rows_per_call]
@@ -235,22 +234,18 @@ def _per_facility(
             values = dist[row_ptr[row] : row_ptr[row + 1]]
             counts = state_start[states + 1] - state_start[states]
             sel = ranges(state_start[states], counts)
-            total = portal_offset[sel] + np.repeat(values, counts)
-            cell_idx = portal_cell[sel]
+            # best time per cell over its portals and direct trips, on a scratch array
+            # reset after use; the limit is applied to the best times
+            np.minimum.at(scratch, portal_cell[sel], portal_offset[sel] + np.repeat(values, counts))
             mine = direct_order[direct_start[f] : direct_start[f + 1]]
-            cell_idx = np.concatenate([cell_idx, d_cell[mine]])
-            total = np.concatenate([total, d_seconds[mine]])
-            keep = total <= limit
-            cell_idx, total = cell_idx[keep], total[keep]
-            if cell_idx.size == 0:
+            np.minimum.at(scratch, d_cell[mine], d_seconds[mine])
+            touched = np.flatnonzero(scratch != np.inf)
+            best_times = scratch[touched]
+            scratch[touched] = np.inf
+            keep = best_times <= limit
+            best_cells, best_times = touched[keep], best_times[keep]
+            if best_cells.size == 0:
                 continue
-            # best time per cell, on scratch arrays reset after use
-            np.minimum.at(scratch, cell_idx, total)
-            seen[cell_idx] = True
-            best_cells = np.flatnonzero(seen)
-            best_times = scratch[best_cells].copy()
-            scratch[best_cells] = np.inf
-            seen[best_cells] = False
             best_rows, best_cols = cells.rows[best_cells], cells.cols[best_cells]
             records += _band_polygons(
                 best_times,
@@ -354,22 +349,26 @@ def _band_polygons(
         return []
     rows, cols, seconds = rows[within], cols[within], seconds[within]
     w = weight[within] if weight is not None else None
-    out: list[dict[str, Any]] = []
-    for band in bands:
-        in_band = seconds <= band * 60.0 + LIMIT_TOLERANCE_S
-        if not in_band.any():
-            continue
-        out.append(
-            {
-                "scope": scope,
-                "facility_id": facility_id,
-                "minutes": band,
-                "cells": int(in_band.sum()),
-                "weight": float(w[in_band].sum()) if w is not None else float("nan"),
-                "geometry": cells_outline(rows[in_band], cols[in_band], transform),
-            }
-        )
-    return out
+    masks = [seconds <= band * 60.0 + LIMIT_TOLERANCE_S for band in bands]
+    kept = [k for k, mask in enumerate(masks) if mask.any()]
+    # the bands' cells as layers of one grid (the window of the widest band), traced at once
+    r0, c0 = int(rows.min()) - 1, int(cols.min()) - 1
+    height, width = int(rows.max()) - r0 + 2, int(cols.max()) - c0 + 2
+    grid = np.zeros((len(kept) * height, width), dtype=bool)
+    for layer, k in enumerate(kept):
+        grid[rows[masks[k]] - r0 + layer * height, cols[masks[k]] - c0] = True
+    outlines = _trace_layers(grid, height, r0, c0, transform)
+    return [
+        {
+            "scope": scope,
+            "facility_id": facility_id,
+            "minutes": bands[k],
+            "cells": int(masks[k].sum()),
+            "weight": float(w[masks[k]].sum()) if w is not None else float("nan"),
+            "geometry": outline,
+        }
+        for k, outline in zip(kept, outlines, strict=True)
+    ]
 
 
 # Unit steps of the four directions, in (row, col) of the vertex grid: east, south,
@@ -438,8 +437,24 @@ def cells_outline(
     r0, c0 = int(rows.min()) - 1, int(cols.min()) - 1
     height, width = int(rows.max()) - r0 + 2, int(cols.max()) - c0 + 2
     grid = np.zeros((height, width), dtype=bool)  # one empty cell of margin all round
-    r, c = rows - r0, cols - c0
-    grid[r, c] = True
+    grid[rows - r0, cols - c0] = True
+    return _trace_layers(grid, height, r0, c0, transform)[0]
+
+
+def _trace_layers(
+    grid: np.ndarray, layer_height: int, r0: int, c0: int, transform: Affine
+) -> list[shapely.Polygon | shapely.MultiPolygon]:
+    """The outlines of :func:`cells_outline` for layers stacked in one grid.
+
+    ``grid`` holds ``n`` layers of ``layer_height`` rows one above the other, each
+    with an empty margin all round (so that layers never touch); row ``i`` of a
+    layer is row ``r0 + i`` of the grid of ``transform``, column ``j`` is
+    ``c0 + j``. Tracing them together costs one pass instead of one per layer
+    (the bands of an isochrone). Returns one outline per layer (an empty
+    MultiPolygon for an empty layer).
+    """
+    height, width = grid.shape
+    n_layers = height // layer_height
     vcols = width + 1  # vertex (i, j) is the top-left corner of cell (i, j)
     cell = np.flatnonzero(grid)
     r, c = cell // width, cell % width
@@ -509,16 +524,23 @@ def cells_outline(
         ring_start[ring_order] - ring_offsets[:-1], closed
     )
     point_order[ring_offsets[1:] - 1] = ring_start[ring_order]
-    x = transform.c + (c0 + pj[point_order] / 2.0) * transform.a
-    y = transform.f + (r0 + pi[point_order] / 2.0) * transform.e
+    pi, pj = pi[point_order], pj[point_order]
+    layer_row = (pi // 2) // layer_height * layer_height  # first row of the point's layer
+    x = transform.c + (c0 + pj / 2.0) * transform.a
+    y = transform.f + (r0 + (pi - 2 * layer_row) / 2.0) * transform.e
     shells = np.flatnonzero(~is_hole[ring_order])
     polygon_offsets = np.r_[shells, ring_order.size]
-    outline = shapely.from_ragged_array(
+    shell_layer = side_cell[head][ring_order[shells]] // width // layer_height
+    per_layer = np.bincount(shell_layer, minlength=n_layers)
+    outlines = shapely.from_ragged_array(
         shapely.GeometryType.MULTIPOLYGON,
         np.column_stack([x, y]),
-        (ring_offsets, polygon_offsets, np.array([0, shells.size])),
-    )[0]
-    return shapely.get_geometry(outline, 0) if shells.size == 1 else outline
+        (ring_offsets, polygon_offsets, np.r_[0, np.cumsum(per_layer)]),
+    )
+    return [
+        shapely.get_geometry(outline, 0) if n == 1 else outline
+        for outline, n in zip(outlines.tolist(), per_layer.tolist(), strict=True)
+    ]
 
 
 def _cycle_minimum(successor: np.ndarray) -> np.ndarray:
