@@ -237,7 +237,7 @@ def valhalla_case(
         theirs = time.perf_counter() - start
     empty = sum(poly.is_empty for row in polygons for poly in row)
     record(
-        f"{case} : 100 x 3 isochrones, temps écoulé",
+        f"{case} : 100 x 3 isochrones, temps écoulé contre Valhalla",
         ours_wall,
         "s",
         peer=theirs,
