@@ -8,6 +8,7 @@ readers ignore.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from coverage.jsonio import json_default
@@ -81,12 +83,68 @@ def feature_collection(
     rounded = shapely.transform(
         np.asarray(geometry.values, dtype=object), lambda c: np.round(c, COORD_DECIMALS)
     )
-    geoms = shapely.to_geojson(rounded)
     names = (
         columns if columns is not None else [c for c in frame.columns if c != frame.geometry.name]
     )
     props = records(pd.DataFrame(frame[names]).reset_index(drop=True))
     ids = frame[id_column].astype(str).tolist() if id_column else None
+    return _collection_bytes(shapely.to_geojson(rounded), props, ids, metadata)
+
+
+def feature_collection_from_rows(
+    rows: list[dict[str, Any]],
+    *,
+    crs: str,
+    columns: list[str],
+    id_key: str | None = None,
+    geometry_key: str = "geometry",
+    metadata: dict[str, Any] | None = None,
+) -> bytes:
+    """A FeatureCollection in EPSG:4326 from plain rows: :func:`feature_collection` without
+    a GeoDataFrame, for small answers built per request (the same JSON values).
+
+    Parameters
+    ----------
+    rows
+        One dict per feature: ``columns`` become the properties (plain Python or numpy
+        scalars, NaN written ``null``), ``geometry_key`` holds a shapely geometry or None.
+    crs
+        CRS of the geometries.
+    columns, id_key, metadata
+        As ``columns``, ``id_column`` and ``metadata`` of :func:`feature_collection`.
+    """
+    geoms = np.array([row[geometry_key] for row in rows] + [None], dtype=object)[:-1]
+    transformer = _to_wgs84(crs)
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        if transformer is not None:
+            x, y = transformer.transform(coords[:, 0], coords[:, 1])
+            coords = np.column_stack([x, y])
+        return np.round(coords, COORD_DECIMALS)
+
+    props = [_finite({name: row[name] for name in columns}) for row in rows]
+    ids = [str(row[id_key]) for row in rows] if id_key else None
+    return _collection_bytes(
+        shapely.to_geojson(shapely.transform(geoms, project)), props, ids, metadata
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _to_wgs84(crs: str) -> pyproj.Transformer | None:
+    """The transformer from ``crs`` to WGS84 (lon, lat), None when ``crs`` is WGS84."""
+    source = pyproj.CRS.from_user_input(crs)
+    if source == pyproj.CRS.from_user_input(WGS84):
+        return None
+    return pyproj.Transformer.from_crs(source, WGS84, always_xy=True)
+
+
+def _collection_bytes(
+    geoms: np.ndarray,
+    props: list[dict[str, Any]],
+    ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+) -> bytes:
+    """The FeatureCollection text from GeoJSON geometries, properties and ids."""
     parts = []
     for i, geom in enumerate(geoms):
         head = '{"type":"Feature",'
@@ -96,7 +154,12 @@ def feature_collection(
         parts.append(
             head
             + '"properties":'
-            + json.dumps(props[i] if props else {}, ensure_ascii=False, separators=(",", ":"))
+            + json.dumps(
+                props[i] if props else {},
+                ensure_ascii=False,
+                separators=(",", ":"),
+                default=json_default,
+            )
             + ',"geometry":'
             + geom_text
             + "}"

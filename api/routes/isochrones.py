@@ -2,7 +2,7 @@
 
 Each point joins the road network by its access leg; the populated 200 m
 cells reached within each band are polygonised
-(:func:`coverage.routing.isochrones.isochrones`), and each polygon carries
+(:func:`coverage.routing.isochrones.isochrone_records`), and each polygon carries
 the population of its cells (the territory's population surface). Bands are
 cumulative. Points must lie in the territory or within
 ``COVERAGE_API_POINT_MARGIN_M`` of its border (400 otherwise). Without the
@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from fastapi import APIRouter, Request
@@ -25,14 +24,14 @@ from api.budget import charge, isochrone_cost
 from api.cache import CachedBody, cached_response
 from api.deps import core, strip_paths
 from api.errors import InvalidParameterError, PointOutsideError
-from api.geojson import feature_collection
+from api.geojson import feature_collection_from_rows
 from api.routes.territories import GEOJSON, geojson_response_doc
 from api.schemas import IsochroneRequest, error_responses
 from api.state import TerritoryState
 from coverage._french import of_territory
 from coverage.access import network_provenance
 from coverage.errors import TerritoryNotFoundError
-from coverage.routing.isochrones import isochrones as compute_isochrones
+from coverage.routing.isochrones import isochrone_records
 
 router = APIRouter(tags=["accessibilité"])
 METHOD = (
@@ -113,7 +112,7 @@ def _collection(
     t: TerritoryState, body: IsochroneRequest, xy: np.ndarray, bands: list[float]
 ) -> bytes:
     ctx = t.resources.context
-    frame = compute_isochrones(
+    polygons = isochrone_records(
         ctx.network,
         xy,
         ctx.cells,
@@ -124,7 +123,7 @@ def _collection(
         facility_ids=list(range(len(xy))),
         access=ctx.access,
     )
-    found = {(int(r.facility_id), float(r.minutes)): r for r in frame.itertuples(index=False)}
+    found = {(int(r["facility_id"]), float(r["minutes"])): r for r in polygons}
     rows: list[dict[str, Any]] = []
     for i, point in enumerate(body.points):
         point_id = point.id if point.id is not None else str(i)
@@ -136,16 +135,16 @@ def _collection(
                     "point_index": i,
                     "point_id": point_id,
                     "minutes": band,
-                    "population": int(round(float(hit.weight))) if hit is not None else 0,
-                    "cells": int(hit.cells) if hit is not None else 0,
-                    "geometry": hit.geometry if hit is not None else None,
+                    "population": int(round(float(hit["weight"]))) if hit is not None else 0,
+                    "cells": int(hit["cells"]) if hit is not None else 0,
+                    "geometry": hit["geometry"] if hit is not None else None,
                 }
             )
-    layer = gpd.GeoDataFrame(rows, geometry="geometry", crs=t.resources.territory.crs)
-    return feature_collection(
-        layer,
+    return feature_collection_from_rows(
+        rows,
+        crs=t.resources.territory.crs,
         columns=["point_index", "point_id", "minutes", "population", "cells"],
-        id_column="feature_id",
+        id_key="feature_id",
         metadata={
             "territory": t.name,
             "bands_minutes": bands,
