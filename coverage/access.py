@@ -37,13 +37,14 @@ import numpy as np
 import pandas as pd
 
 from coverage import __version__
+from coverage._snap_cache import cached_snap_grid
 from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
 from coverage.layers.territory import Territory
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
-from coverage.routing.surface import GridCells, snap_grid
+from coverage.routing.surface import GridCells
 
 DEFAULT_THRESHOLDS_MINUTES: tuple[float, ...] = (15.0, 20.0, 30.0)
 MAX_THRESHOLD_MINUTES = 600.0
@@ -143,8 +144,13 @@ class AccessContext:
         surface: PopulationSurface,
         *,
         access: AccessSettings | None = None,
+        use_cache: bool = True,
     ) -> AccessContext:
         """Join the populated cells and the commune points to the network.
+
+        The cells' joins are read from the disk cache when the same network, grid,
+        cells and settings were joined before (:mod:`coverage._snap_cache`);
+        ``use_cache=False`` computes them without reading or writing it.
 
         Raises
         ------
@@ -162,7 +168,15 @@ class AccessContext:
         unique_flat, inverse = np.unique(flat[populated], return_inverse=True)
         mask = np.zeros(surface.shape, dtype=bool)
         mask.flat[unique_flat] = True
-        cells = snap_grid(network, surface.transform, surface.shape, mask=mask, access=access)
+        cells = cached_snap_grid(
+            network,
+            surface.transform,
+            surface.shape,
+            mask=mask,
+            access=access,
+            name=territory.name,
+            use_cache=use_cache,
+        )
         # snap_grid lists masked cells in row-major order, the order of unique_flat
         alloc_cell = np.full(flat.shape[0], -1, dtype=np.int64)
         alloc_cell[populated] = inverse
