@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -55,7 +55,7 @@ from coverage.layers.territory import Territory
 from coverage.progress import Progress, silent
 from coverage.results import GPKG_FILE, SUMMARY_FILE, TABLES_DIR, minutes_file, table_stem
 from coverage.routing.isochrones import isochrones
-from coverage.scenario import Scenario, select_services
+from coverage.scenario import Analysis, Scenario, select_services
 from coverage.tables import write_table
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
@@ -92,6 +92,7 @@ def run_scenario(
     data_dir: str | Path | None = None,
     resources: TerritoryResources | None = None,
     progress: Progress | None = None,
+    measured: Mapping[str, ServiceAccess] | None = None,
 ) -> RunResult:
     """Run a scenario and write its result directory (see the module docstring).
 
@@ -109,6 +110,11 @@ def run_scenario(
         Already loaded resources (reused when they match the scenario).
     progress
         Called with a French label at the start of every step.
+    measured
+        Access already measured by the caller, by analysis name (``coverage place``
+        measured the new scenario's analysis to evaluate it): used as it is when it
+        was measured on these resources for the same services, thresholds and
+        reference, measured again otherwise.
 
     Returns
     -------
@@ -134,6 +140,12 @@ def run_scenario(
     analyses: dict[str, ServiceAccess] = {}
     for analysis in scenario.analyses:
         say(f"Temps d'accès : {analysis.label}")
+        done = (measured or {}).get(analysis.name)
+        if done is not None and _same_measure(
+            done, ctx, selections[analysis.name], analysis, scenario.thresholds_minutes
+        ):
+            analyses[analysis.name] = done
+            continue
         analyses[analysis.name] = service_access(
             ctx,
             selections[analysis.name],
@@ -163,6 +175,34 @@ def run_scenario(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(output_dir=output_dir, summary=summary, analyses=analyses)
+
+
+def _same_measure(
+    done: ServiceAccess,
+    ctx: AccessContext,
+    services: gpd.GeoDataFrame,
+    analysis: Analysis,
+    thresholds_minutes: Sequence[float],
+) -> bool:
+    """Whether ``done`` is what :func:`service_access` would return for this analysis."""
+    if (
+        done.context is not ctx
+        or done.name != analysis.name
+        or done.label != (analysis.label or analysis.name)
+        or list(done.thresholds_minutes) != [float(t) for t in thresholds_minutes]
+        or len(done.services) != len(services)
+    ):
+        return False
+    reference = (
+        float(thresholds_minutes[-1])
+        if analysis.reference_minutes is None
+        else float(analysis.reference_minutes)
+    )
+    if done.reference_minutes != reference:
+        return False
+    crs = ctx.territory.crs
+    prepared = services.to_crs(crs) if services.crs is not None else services.set_crs(crs)
+    return bool(prepared.reset_index(drop=True).equals(done.services))
 
 
 def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]]:
@@ -302,7 +342,7 @@ def _write_layer(frame: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str)
         if isinstance(frame, gpd.GeoDataFrame)
         else gpd.GeoDataFrame(frame, geometry="geometry")
     )
-    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True)
 
 
 def _level_layer(
