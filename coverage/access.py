@@ -291,6 +291,9 @@ class ServiceAccess:
     cell_service: np.ndarray
     communes: pd.DataFrame
     context: AccessContext = field(repr=False)
+    _tables: dict[str, tuple[int, pd.DataFrame]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def seconds_grid(self) -> np.ndarray:
         """Seconds to the nearest service on the population grid (NaN off the populated cells)."""
@@ -313,12 +316,20 @@ class ServiceAccess:
         if level == "commune":
             return self.communes.copy()
         keys = {"canton": ["canton_code", "canton_name"], "epci": ["epci_siren", "epci_name"]}
-        if level == "departement":
-            frame = self.communes.assign(departement=self.context.territory.config.departement)
-            return _aggregate(frame, ["departement"], self.thresholds_minutes)
-        if level not in keys:
+        if level not in keys and level != "departement":
             raise QueryError(f"unknown level {level!r}: use commune, canton, epci or departement")
-        return _aggregate(self.communes, keys[level], self.thresholds_minutes)
+        # a run asks for each table several times (CSV, layer, summary): aggregated once,
+        # again if ``communes`` was replaced; callers get their own copy
+        cached = self._tables.get(level)
+        if cached is None or cached[0] != id(self.communes):
+            if level == "departement":
+                frame = self.communes.assign(departement=self.context.territory.config.departement)
+                table = _aggregate(frame, ["departement"], self.thresholds_minutes)
+            else:
+                table = _aggregate(self.communes, keys[level], self.thresholds_minutes)
+            cached = (id(self.communes), table)
+            self._tables[level] = cached
+        return cached[1].copy()
 
     def underserved_threshold(self) -> float | None:
         """The threshold of the underserved ranking: the reference, or the next lower one.
