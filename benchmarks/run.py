@@ -76,42 +76,60 @@ def median_of(args: list[str], env: dict[str, str], runs: int) -> dict[str, floa
     return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
-def measure(repo: Path, data: Path, tmp: Path, *, warm_runs: int, place: bool) -> dict[str, Any]:
-    """Every figure for the code of ``repo`` (its own cache directory)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(repo),
-        "COVERAGE_CACHE_DIR": str(tmp / "cache"),
-        "COLUMNS": "100",
-        "COVERAGE_BENCH_CWD": str(tmp),
-    }
-    tmp.mkdir(parents=True, exist_ok=True)
-    env.pop("COVERAGE_DATA_DIR", None)
+def measure(
+    repos: dict[str, Path], data: Path, tmp: Path, *, warm_runs: int, place: bool
+) -> dict[str, dict[str, Any]]:
+    """Every figure for the code of each repository (each with its own cache directory).
+
+    The repositories take turns at every step (cold runs, then each warm run, then
+    each small command), so that a change of load on the machine weighs on them alike.
+    """
+    envs: dict[str, dict[str, str]] = {}
+    for name, repo in repos.items():
+        folder = tmp / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(repo),
+            "COVERAGE_CACHE_DIR": str(folder / "cache"),
+            "COLUMNS": "100",
+            "COVERAGE_BENCH_CWD": str(folder),
+        }
+        env.pop("COVERAGE_DATA_DIR", None)
+        envs[name] = env
     base = [*coverage_command(), "run", "--data", str(data)]
-    out: dict[str, Any] = {"cold": timed([*base, "-o", str(tmp / "cold")], env)}
-    warm = [timed([*base, "-o", str(tmp / f"warm{i}")], env) for i in range(warm_runs)]
-    out["warm"] = {key: statistics.median(w[key] for w in warm) for key in warm[0]}
-    out["warm_walls"] = [w["wall"] for w in warm]
-    summary = json.loads((tmp / f"warm{warm_runs - 1}" / "summary.json").read_text("utf-8"))
-    out["steps"] = summary.get("timings_s", {})
-    out["imports"] = median_of([sys.executable, "-c", IMPORTS], env, 3)
-    out["help"] = median_of([*coverage_command(), "--help"], env, 5)
-    out["version"] = median_of([*coverage_command(), "--version"], env, 5)
-    out["info"] = median_of([*coverage_command(), "info", "gers", "--data", str(data)], env, 3)
+    out: dict[str, dict[str, Any]] = {name: {} for name in repos}
+    for name in repos:
+        out[name]["cold"] = timed([*base, "-o", str(tmp / name / "cold")], envs[name])
+    warm: dict[str, list[dict[str, float]]] = {name: [] for name in repos}
+    for i in range(warm_runs):
+        for name in repos:
+            warm[name].append(timed([*base, "-o", str(tmp / name / f"warm{i}")], envs[name]))
+    small = {
+        "imports": ([sys.executable, "-c", IMPORTS], 3),
+        "help": ([*coverage_command(), "--help"], 5),
+        "version": ([*coverage_command(), "--version"], 5),
+        "info": ([*coverage_command(), "info", "gers", "--data", str(data)], 3),
+    }
+    rounds: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {key: [] for key in small} for name in repos
+    }
+    for key, (args, runs) in small.items():
+        for _ in range(runs):
+            for name in repos:
+                rounds[name][key].append(timed(args, envs[name]))
+    for name in repos:
+        runs_of = warm[name]
+        out[name]["warm"] = {k: statistics.median(w[k] for w in runs_of) for k in runs_of[0]}
+        out[name]["warm_walls"] = [w["wall"] for w in runs_of]
+        last = tmp / name / f"warm{warm_runs - 1}" / "summary.json"
+        out[name]["steps"] = json.loads(last.read_text("utf-8")).get("timings_s", {})
+        for key, results in rounds[name].items():
+            out[name][key] = {k: statistics.median(r[k] for r in results) for k in results[0]}
     if place:
-        out["place"] = timed(
-            [
-                *coverage_command(),
-                "place",
-                "--data",
-                str(data),
-                "--sites",
-                "16",
-                "-o",
-                str(tmp / "place"),
-            ],
-            env,
-        )
+        for name in repos:
+            args = [*coverage_command(), "place", "--data", str(data), "--sites", "16"]
+            out[name]["place"] = timed([*args, "-o", str(tmp / name / "place")], envs[name])
     return out
 
 
@@ -165,18 +183,12 @@ def main() -> int:
     args = parser.parse_args()
     place = not args.no_place
     with tempfile.TemporaryDirectory(prefix="coverage-run-bench-") as tmp:
-        ours = measure(REPO, args.data, Path(tmp) / "ours", warm_runs=args.warm_runs, place=place)
-        peer = (
-            measure(
-                args.peer_repo.resolve(),
-                args.data,
-                Path(tmp) / "peer",
-                warm_runs=args.warm_runs,
-                place=place,
-            )
-            if args.peer_repo
-            else None
-        )
+        repos = {"ours": REPO}
+        if args.peer_repo:
+            repos["peer"] = args.peer_repo.resolve()
+        measured = measure(repos, args.data, Path(tmp), warm_runs=args.warm_runs, place=place)
+    ours = measured["ours"]
+    peer = measured.get("peer")
     peer_name = "code précédent" if peer else None
 
     def p(key: str, field: str) -> float | None:
