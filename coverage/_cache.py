@@ -59,3 +59,23 @@ def new_file_mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def arrays_sha256(arrays: Iterable[Any]) -> str:
+    """Return the SHA-256 hex digest of arrays (dtype, shape and bytes of each; ``None`` too).
+
+    Two lists of arrays get the same digest only when every array has the same
+    dtype, shape and values, in the same order: a key for artefacts computed
+    from them.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for arr in arrays:
+        if arr is None:
+            digest.update(b"none;")
+            continue
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{arr.dtype.str}{arr.shape};".encode("ascii"))
+        digest.update(arr.tobytes())
+    return digest.hexdigest()

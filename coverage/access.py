@@ -37,13 +37,14 @@ import numpy as np
 import pandas as pd
 
 from coverage import __version__
+from coverage._snap_cache import cached_snap_grid
 from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
 from coverage.layers.territory import Territory
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
-from coverage.routing.surface import GridCells, snap_grid
+from coverage.routing.surface import GridCells
 
 DEFAULT_THRESHOLDS_MINUTES: tuple[float, ...] = (15.0, 20.0, 30.0)
 MAX_THRESHOLD_MINUTES = 600.0
@@ -143,8 +144,13 @@ class AccessContext:
         surface: PopulationSurface,
         *,
         access: AccessSettings | None = None,
+        use_cache: bool = True,
     ) -> AccessContext:
         """Join the populated cells and the commune points to the network.
+
+        The cells' joins are read from the disk cache when the same network, grid,
+        cells and settings were joined before (:mod:`coverage._snap_cache`);
+        ``use_cache=False`` computes them without reading or writing it.
 
         Raises
         ------
@@ -162,7 +168,15 @@ class AccessContext:
         unique_flat, inverse = np.unique(flat[populated], return_inverse=True)
         mask = np.zeros(surface.shape, dtype=bool)
         mask.flat[unique_flat] = True
-        cells = snap_grid(network, surface.transform, surface.shape, mask=mask, access=access)
+        cells = cached_snap_grid(
+            network,
+            surface.transform,
+            surface.shape,
+            mask=mask,
+            access=access,
+            name=territory.name,
+            use_cache=use_cache,
+        )
         # snap_grid lists masked cells in row-major order, the order of unique_flat
         alloc_cell = np.full(flat.shape[0], -1, dtype=np.int64)
         alloc_cell[populated] = inverse
@@ -277,6 +291,9 @@ class ServiceAccess:
     cell_service: np.ndarray
     communes: pd.DataFrame
     context: AccessContext = field(repr=False)
+    _tables: dict[str, tuple[int, pd.DataFrame]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def seconds_grid(self) -> np.ndarray:
         """Seconds to the nearest service on the population grid (NaN off the populated cells)."""
@@ -299,12 +316,20 @@ class ServiceAccess:
         if level == "commune":
             return self.communes.copy()
         keys = {"canton": ["canton_code", "canton_name"], "epci": ["epci_siren", "epci_name"]}
-        if level == "departement":
-            frame = self.communes.assign(departement=self.context.territory.config.departement)
-            return _aggregate(frame, ["departement"], self.thresholds_minutes)
-        if level not in keys:
+        if level not in keys and level != "departement":
             raise QueryError(f"unknown level {level!r}: use commune, canton, epci or departement")
-        return _aggregate(self.communes, keys[level], self.thresholds_minutes)
+        # a run asks for each table several times (CSV, layer, summary): aggregated once,
+        # again if ``communes`` was replaced; callers get their own copy
+        cached = self._tables.get(level)
+        if cached is None or cached[0] != id(self.communes):
+            if level == "departement":
+                frame = self.communes.assign(departement=self.context.territory.config.departement)
+                table = _aggregate(frame, ["departement"], self.thresholds_minutes)
+            else:
+                table = _aggregate(self.communes, keys[level], self.thresholds_minutes)
+            cached = (id(self.communes), table)
+            self._tables[level] = cached
+        return cached[1].copy()
 
     def underserved_threshold(self) -> float | None:
         """The threshold of the underserved ranking: the reference, or the next lower one.

@@ -10,6 +10,7 @@ Layers are read once and kept::
       results.gpkg                 GPKG_FILE (layers LAYERS)
       tables/<kind>_<analysis>.csv TABLES_DIR, kinds TABLE_KINDS (table_stem)
       minutes_<analysis>.tif       minutes_file
+      cells.parquet                CELLS_FILE (GeoParquet: the cells, their times)
       map.html                     MAP_FILE (written by the maps package)
 """
 
@@ -31,6 +32,8 @@ SUMMARY_FILE = "summary.json"
 GPKG_FILE = "results.gpkg"
 TABLES_DIR = "tables"
 MAP_FILE = "map.html"
+CELLS_FILE = "cells.parquet"
+"""The populated cells with their times (GeoParquet, EPSG:2154), written by every run."""
 TABLE_KINDS: tuple[str, ...] = ("communes", "cantons", "epci", "underserved")
 """Tables written per analysis in ``tables/`` (``communes_health`` for the 2SFCA)."""
 LAYERS: tuple[str, ...] = (

@@ -273,6 +273,29 @@ def french_frame(frame: pd.DataFrame, columns: Mapping[str, Column] | None = Non
     return result
 
 
+def decimal_comma(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with its float columns as text, written with a decimal comma.
+
+    The text is byte for byte what ``to_csv(decimal=",")`` writes (the shortest
+    repr of each number, ``.`` replaced by ``,``; empty for NaN), made by numpy's
+    vectorised string functions: pandas formats a decimal comma one number at a
+    time, two to three times slower on a cost matrix of 200 000 rows.
+    """
+    out = frame.copy(deep=False)
+    for position in range(out.shape[1]):
+        series = out.iloc[:, position]
+        if not pd.api.types.is_float_dtype(series.dtype) or len(series) == 0:
+            continue
+        if isinstance(series.dtype, np.dtype):
+            values = series.to_numpy()
+        else:  # nullable floats: missing values are NaN (written empty, as pandas does)
+            values = series.to_numpy(dtype=series.dtype.numpy_dtype, na_value=np.nan)
+        text = np.strings.replace(values.astype(str), ".", ",", count=1).astype(object)
+        text[np.isnan(values)] = ""
+        out.isetitem(position, pd.Series(text, index=out.index, dtype=object))
+    return out
+
+
 def _yes_no(value: object) -> object:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
@@ -322,8 +345,8 @@ def write_table(
             frame.to_csv(part, index=False, encoding="utf-8")
         else:
             sep = ";" if separator in (None, ",") else separator
-            french_frame(frame, columns).to_csv(
-                part, sep=sep, decimal=",", index=False, encoding="utf-8-sig"
+            decimal_comma(french_frame(frame, columns)).to_csv(
+                part, sep=sep, index=False, encoding="utf-8-sig"
             )
     return path
 

@@ -18,17 +18,37 @@ from coverage.cli import main
 from coverage.tables import read_written_table
 
 FIXED = {"32213": "Lombez", "32242": "Masseube", "32208": "Lectoure"}
+CALLS: dict[str, list[str]] = {"run_scenario": [], "run_service_access": []}
+"""Calls made while the module's placement ran (see ``gers_placement``)."""
 
 
 @pytest.fixture(scope="module")
 def gers_placement(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The Gers case through the Python API, with the map run (the scenario written, run)."""
+    """The Gers case through the Python API, with the map run (the scenario written, run).
+
+    The real ``run_scenario`` and the run's real ``service_access`` are wrapped to
+    record their calls in :data:`CALLS` (the functions run as they are).
+    """
+    import coverage.jobs.place as place_job
+    import coverage.jobs.run as run_job
     from coverage.jobs.place import place
+
+    real_run, real_access = place_job.run_scenario, run_job.service_access
+
+    def counted_run(*args, **kwargs):
+        CALLS["run_scenario"].append(args[0].name)
+        return real_run(*args, **kwargs)
+
+    def counted_access(*args, **kwargs):
+        CALLS["run_service_access"].append(kwargs["name"])
+        return real_access(*args, **kwargs)
 
     out = tmp_path_factory.mktemp("placement") / "tiers-lieux"
     with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the autouse one
         mp.setenv("COVERAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
         mp.delenv("COVERAGE_DATA_DIR", raising=False)
+        mp.setattr(place_job, "run_scenario", counted_run)
+        mp.setattr(run_job, "service_access", counted_access)
         study = place(
             "gers",
             kind="tiers_lieu",
@@ -223,3 +243,35 @@ def test_place_and_run_give_the_same_canton_figures(gers_placement) -> None:
     run_summary = json.loads((study.run_dir / "summary.json").read_text(encoding="utf-8"))
     mean_run = run_summary["analyses"][analysis]["minutes_mean"]
     assert report["coverage"]["minutes_mean_after"] == pytest.approx(mean_run, abs=0.005)
+
+
+def test_place_runs_its_scenario_once_reusing_the_measured_access(gers_placement) -> None:
+    """The map's run is the one run: the placed kind's access is the evaluation's, not redone.
+
+    The run's figures for the placed kind are those of the evaluation (same
+    ``ServiceAccess``); the other analyses (France services) are measured by the run.
+    """
+    study = gers_placement
+    analysis = study.evaluation.analysis
+    assert CALLS["run_scenario"] == [study.scenario.name]
+    names = [a.name for a in study.scenario.analyses]
+    assert analysis in names and len(names) == 2
+    assert CALLS["run_service_access"] == [n for n in names if n != analysis]
+    # the reused access is what measuring again gives, and what the run wrote
+    from coverage.access import service_access
+
+    after = study.evaluation.after
+    fresh = service_access(
+        after.context,
+        after.services,
+        name=after.name,
+        label=after.label,
+        thresholds_minutes=after.thresholds_minutes,
+        reference_minutes=after.reference_minutes,
+    )
+    assert fresh.summary() == after.summary()
+    np.testing.assert_array_equal(fresh.cell_seconds, after.cell_seconds)
+    run_summary = json.loads((study.run_dir / "summary.json").read_text(encoding="utf-8"))
+    written = run_summary["analyses"][analysis]
+    assert written["thresholds"] == json.loads(json.dumps(fresh.summary()["thresholds"]))
+    assert written["minutes_mean"] == fresh.summary()["minutes_mean"]

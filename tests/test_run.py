@@ -260,6 +260,13 @@ def test_default_tables_are_french_and_csv_machine_writes_machine_bytes(
     cells = styles["cells"].find("renderer-v2")
     assert cells.get("type") == "graduatedSymbol"
     assert cells.get("attr") == "france_services__minutes"
+    # the polygons asked for are cells.parquet's cells, value for value, shape for shape
+    from geopandas.testing import assert_geodataframe_equal
+
+    layer = gpd.read_file(run_out / "results.gpkg", layer="cells")
+    parquet = gpd.read_parquet(run_out / "cells.parquet")
+    assert list(parquet.columns) == list(layer.columns) and len(parquet) == 157_591
+    assert_geodataframe_equal(parquet, layer, check_dtype=False, check_less_precise=False)
 
 
 def _layer_styles(gpkg: Path) -> dict:
@@ -316,3 +323,40 @@ def test_geopackage_opens_styled_in_qgis_with_french_aliases(gers_run) -> None:
             "SELECT scope FROM gpkg_extensions WHERE table_name = 'gpkg_data_columns'"
         ).fetchall()
     assert titles["insee_code"] == "Code INSEE" and extension == [("read-write",)]
+
+
+def test_cells_geoparquet_holds_every_cell_time(gers_run) -> None:
+    """``cells.parquet``: one square per populated cell, its population and its times.
+
+    The times are the GeoTIFF's (minutes, float32 there, 2 decimals here) at the
+    cell's row and column; the squares are the grid's cells; the population adds up to
+    the legal total (3 decimals per cell); the file is GeoParquet (CRS, WKB polygons).
+    """
+    import numpy as np
+    import shapely
+
+    out, _ = gers_run
+    cells = gpd.read_parquet(out / "cells.parquet")
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["files"]["cells"] == "cells.parquet"
+    assert cells.crs.to_epsg() == 2154 and len(cells) == 157_591
+    # populations rounded to 3 decimals per cell: within half a thousandth per cell of the total
+    total = summary["territory"]["population"]
+    assert abs(cells["population"].sum() - total) <= 0.0005 * len(cells)
+    rows, cols = cells["row"].to_numpy(), cells["col"].to_numpy()
+    for name in ("france_services", "tiers_lieu"):
+        with rasterio.open(out / f"minutes_{name}.tif") as src:
+            grid = src.read(1)
+            transform = src.transform
+        expected = grid[rows, cols].astype(np.float64)
+        got = cells[f"{name}__minutes"].to_numpy()
+        assert np.array_equal(np.isnan(got), np.isnan(expected))
+        both = ~np.isnan(got)
+        assert both.sum() > 150_000
+        assert np.abs(got[both] - expected[both]).max() <= 0.005 + 1e-4
+        assert (cells.loc[both, f"{name}__service_id"] != "").all()
+    size = transform.a
+    x0 = transform.c + cols * size
+    y0 = transform.f + rows * transform.e  # top edge (e < 0: rows go south)
+    squares = shapely.box(x0, y0 - size, x0 + size, y0)
+    assert shapely.equals(cells.geometry.values, squares).all()

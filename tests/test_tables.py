@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,33 @@ def test_placement_before_after_columns_round_trip(tmp_path: Path) -> None:
     back = read_written_table(path, dtype={"insee_code": str})
     assert list(back.columns) == list(frame.columns)
     assert back["share_beyond_30_after"].iloc[0] == pytest.approx(0.125)
+
+
+def test_decimal_comma_writes_what_pandas_writes(tmp_path: Path) -> None:
+    """The fast French writer gives the bytes of ``to_csv(decimal=",")``, edge values included."""
+    import numpy as np
+    import pandas as pd
+
+    from coverage.tables import decimal_comma, french_frame, write_table
+
+    rng = np.random.default_rng(18)
+    n = 5_000
+    special = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e16, 1.5e-7, 123456789.125, -2.5, 1 / 3]
+    floats = np.concatenate([special, rng.normal(0, 1e4, n - len(special))])
+    frame = pd.DataFrame(
+        {
+            "insee_code": [f"32{i:03d}" for i in range(n)],
+            "name": ['Auch; "centre"' if i % 7 == 0 else f"Commune {i}" for i in range(n)],
+            "seconds": floats,
+            "minutes_mean": (floats / 60).astype(np.float32),
+            "population": rng.integers(0, 10_000, n),
+            "share_beyond_20": rng.random(n),
+            "unreachable": rng.random(n) < 0.5,
+            "maybe": pd.array([1.5 if i % 3 else None for i in range(n)], dtype="Float64"),
+        }
+    )
+    written = write_table(frame, tmp_path / "t.csv", style="fr").read_bytes()
+    expected = french_frame(frame).to_csv(sep=";", decimal=",", index=False)
+    assert written == codecs.BOM_UTF8 + expected.encode("utf-8")
+    assert "1,5e-07" in expected and "-0,0" in expected and ";inf;" in expected
+    assert decimal_comma(frame)["population"].dtype == frame["population"].dtype

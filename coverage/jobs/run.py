@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -42,6 +42,7 @@ import shapely
 
 from coverage import __version__
 from coverage._french import of_territory
+from coverage._geoparquet import write_cells_geoparquet
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
@@ -53,9 +54,16 @@ from coverage.jsonio import write_json
 from coverage.layers.services import ServiceCatalogue
 from coverage.layers.territory import Territory
 from coverage.progress import Progress, silent
-from coverage.results import GPKG_FILE, SUMMARY_FILE, TABLES_DIR, minutes_file, table_stem
+from coverage.results import (
+    CELLS_FILE,
+    GPKG_FILE,
+    SUMMARY_FILE,
+    TABLES_DIR,
+    minutes_file,
+    table_stem,
+)
 from coverage.routing.isochrones import isochrones
-from coverage.scenario import Scenario, select_services
+from coverage.scenario import Analysis, Scenario, select_services
 from coverage.tables import write_table
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
@@ -92,6 +100,7 @@ def run_scenario(
     data_dir: str | Path | None = None,
     resources: TerritoryResources | None = None,
     progress: Progress | None = None,
+    measured: Mapping[str, ServiceAccess] | None = None,
 ) -> RunResult:
     """Run a scenario and write its result directory (see the module docstring).
 
@@ -109,6 +118,11 @@ def run_scenario(
         Already loaded resources (reused when they match the scenario).
     progress
         Called with a French label at the start of every step.
+    measured
+        Access already measured by the caller, by analysis name (``coverage place``
+        measured the new scenario's analysis to evaluate it): used as it is when it
+        was measured on these resources for the same services, thresholds and
+        reference, measured again otherwise.
 
     Returns
     -------
@@ -128,12 +142,20 @@ def run_scenario(
     if resources is None or not resources.matches(scenario):
         resources = TerritoryResources.for_scenario(scenario, data_dir=data_dir, progress=say)
     territory, catalogue, ctx = resources.territory, resources.catalogue, resources.context
+    steps: dict[str, float] = {"load_s": time.perf_counter() - started}
+    t0 = time.perf_counter()
     selections, scenario_services = select_services(
         scenario, catalogue.frame, territory, known_kinds=catalogue.kinds
     )
     analyses: dict[str, ServiceAccess] = {}
     for analysis in scenario.analyses:
         say(f"Temps d'accès : {analysis.label}")
+        done = (measured or {}).get(analysis.name)
+        if done is not None and _same_measure(
+            done, ctx, selections[analysis.name], analysis, scenario.thresholds_minutes
+        ):
+            analyses[analysis.name] = done
+            continue
         analyses[analysis.name] = service_access(
             ctx,
             selections[analysis.name],
@@ -146,23 +168,60 @@ def run_scenario(
     if scenario.health is not None:
         say("Accessibilité aux soins (2SFCA)")
         health = health_accessibility(scenario.health, scenario_services, resources)
+    steps["access_s"] = time.perf_counter() - t0
 
     tmp = staging_dir(output_dir)
     try:
-        files = _write_outputs(tmp, scenario, resources, analyses, scenario_services, health, say)
+        files = _write_outputs(
+            tmp, scenario, resources, analyses, scenario_services, health, say, steps
+        )
+        t0 = time.perf_counter()
         summary = _summary(scenario, resources, analyses, health, files, started, catalogue)
         write_json(tmp / SUMMARY_FILE, summary)
+        steps["summary_s"] = time.perf_counter() - t0
         if scenario.outputs.get("map", True):
             for writer_name, writer in _result_writers():
                 say(f"Carte ({writer_name})")
+                t0 = time.perf_counter()
                 for path in writer(tmp, summary) or []:
                     summary["files"][Path(path).stem] = Path(path).name
-            write_json(tmp / SUMMARY_FILE, summary)
+                steps[f"writer_{writer_name}_s"] = time.perf_counter() - t0
+        summary["timings_s"].update({key: round(value, 3) for key, value in steps.items()})
+        summary["timings_s"]["with_writers_total_s"] = round(time.perf_counter() - started, 3)
+        write_json(tmp / SUMMARY_FILE, summary)
         replace_dir(tmp, output_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(output_dir=output_dir, summary=summary, analyses=analyses)
+
+
+def _same_measure(
+    done: ServiceAccess,
+    ctx: AccessContext,
+    services: gpd.GeoDataFrame,
+    analysis: Analysis,
+    thresholds_minutes: Sequence[float],
+) -> bool:
+    """Whether ``done`` is what :func:`service_access` would return for this analysis."""
+    if (
+        done.context is not ctx
+        or done.name != analysis.name
+        or done.label != (analysis.label or analysis.name)
+        or list(done.thresholds_minutes) != [float(t) for t in thresholds_minutes]
+        or len(done.services) != len(services)
+    ):
+        return False
+    reference = (
+        float(thresholds_minutes[-1])
+        if analysis.reference_minutes is None
+        else float(analysis.reference_minutes)
+    )
+    if done.reference_minutes != reference:
+        return False
+    crs = ctx.territory.crs
+    prepared = services.to_crs(crs) if services.crs is not None else services.set_crs(crs)
+    return bool(prepared.reset_index(drop=True).equals(done.services))
 
 
 def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]]:
@@ -183,7 +242,18 @@ def _write_outputs(
     services: gpd.GeoDataFrame,
     health: dict[str, Any] | None,
     say: Progress,
+    steps: dict[str, float] | None = None,
 ) -> dict[str, str]:
+    """Write the tables, layers and surfaces; ``steps`` gets the seconds of each writer."""
+    steps = {} if steps is None else steps
+    clock = time.perf_counter()
+
+    def lap(key: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        steps[key] = steps.get(key, 0.0) + now - clock
+        clock = now
+
     territory = resources.territory
     ctx = resources.context
     crs = territory.crs
@@ -229,6 +299,7 @@ def _write_outputs(
             ],
             tables / f"{table_stem('communes', 'health')}.csv",
         )
+    lap("tables_s")
     _write_layer(communes, gpkg, "communes")
     files["tables"] = f"{TABLES_DIR}/"
 
@@ -244,16 +315,32 @@ def _write_outputs(
     for name, chosen in ((n, r.services) for n, r in analyses.items()):
         used[f"in__{name}"] = used["service_id"].astype(str).isin(chosen["service_id"].astype(str))
     _write_layer(gpd.GeoDataFrame(used, geometry=services.geometry, crs=crs), gpkg, "services")
+    lap("layers_s")
 
     surface = resources.surface
     for name, result in analyses.items():
         path = folder / minutes_file(name)
         _write_minutes_tif(result, path)
         files[f"minutes_{name}"] = path.name
+    lap("minutes_tif_s")
 
+    cell_columns = _cells_columns(ctx, analyses)
+    xmin, ymin, xmax, ymax = _cell_bounds(ctx)
+    write_cells_geoparquet(
+        folder / CELLS_FILE,
+        cell_columns,
+        xmin=xmin,
+        ymin=ymin,
+        xmax=xmax,
+        ymax=ymax,
+        crs=str(ctx.surface.crs),
+    )
+    files["cells"] = CELLS_FILE
+    lap("cells_parquet_s")
     if scenario.outputs.get("cells", False):
         say("Couche des cellules de population")
-        _write_layer(_cells_layer(ctx, analyses), gpkg, "cells")
+        _write_layer(_cells_layer(cell_columns, ctx), gpkg, "cells")
+        lap("cells_gpkg_s")
     if scenario.outputs.get("isochrones", True):
         frames = []
         for name, result in analyses.items():
@@ -274,11 +361,14 @@ def _write_outputs(
             frames.append(iso)
         if frames:
             _write_layer(pd.concat(frames, ignore_index=True), gpkg, "isochrones")
+        lap("isochrones_s")
     if scenario.outputs.get("catchments", True):
         say("Zones de desserte")
         frames = [_catchments(result, ctx) for result in analyses.values()]
         _write_layer(pd.concat(frames, ignore_index=True), gpkg, "catchments")
+        lap("catchments_s")
     add_styles(gpkg, _layer_renderers(analyses))
+    lap("styles_s")
     return files
 
 
@@ -302,7 +392,7 @@ def _write_layer(frame: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str)
         if isinstance(frame, gpd.GeoDataFrame)
         else gpd.GeoDataFrame(frame, geometry="geometry")
     )
-    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True)
 
 
 def _level_layer(
@@ -351,7 +441,8 @@ def _write_minutes_tif(result: ServiceAccess, path: Path) -> None:
     )
 
 
-def _cells_layer(ctx: AccessContext, analyses: dict[str, ServiceAccess]) -> gpd.GeoDataFrame:
+def _cells_columns(ctx: AccessContext, analyses: dict[str, ServiceAccess]) -> dict[str, Any]:
+    """The cells' attributes: grid row and column, main commune, population, times, services."""
     cells = ctx.cells
     surface = ctx.surface
     alloc = ctx.alloc_cell >= 0
@@ -367,10 +458,6 @@ def _cells_layer(ctx: AccessContext, analyses: dict[str, ServiceAccess]) -> gpd.
     main_commune[cell_sorted[first]] = surface.commune_codes[
         surface.cell_commune[alloc][order][first]
     ]
-    size = cells.cell_size_m
-    x, y = cells.centres()
-    half = size / 2.0
-    geometry = shapely.box(x - half, y - half, x + half, y + half)
     data: dict[str, Any] = {
         "row": cells.rows,
         "col": cells.cols,
@@ -385,7 +472,20 @@ def _cells_layer(ctx: AccessContext, analyses: dict[str, ServiceAccess]) -> gpd.
         data[f"{name}__service_id"] = np.where(
             result.cell_service >= 0, ids[np.maximum(result.cell_service, 0)], ""
         )
-    return gpd.GeoDataFrame(data, geometry=geometry, crs=surface.crs)
+    return data
+
+
+def _cell_bounds(ctx: AccessContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds (xmin, ymin, xmax, ymax) of the routed cells."""
+    x, y = ctx.cells.centres()
+    half = ctx.cells.cell_size_m / 2.0
+    return x - half, y - half, x + half, y + half
+
+
+def _cells_layer(columns: dict[str, Any], ctx: AccessContext) -> gpd.GeoDataFrame:
+    """The cells as polygons (the ``cells`` layer of ``results.gpkg``)."""
+    geometry = shapely.box(*_cell_bounds(ctx))
+    return gpd.GeoDataFrame(columns, geometry=geometry, crs=ctx.surface.crs)
 
 
 def _catchments(result: ServiceAccess, ctx: AccessContext) -> gpd.GeoDataFrame:
@@ -437,11 +537,15 @@ def _catchments(result: ServiceAccess, ctx: AccessContext) -> gpd.GeoDataFrame:
 def cells_note(written: bool) -> dict[str, Any]:
     """Whether the ``cells`` layer is in ``results.gpkg``, and how to get it when it is not."""
     if written:
-        note = f"couche des cellules de population écrite dans {GPKG_FILE} (couche cells)"
+        note = (
+            f"couche des cellules de population écrite dans {GPKG_FILE} (couche cells) et "
+            f"dans {CELLS_FILE} (GeoParquet)"
+        )
     else:
         note = (
             f"couche des cellules de population non écrite dans {GPKG_FILE} (par défaut, "
-            "elle en ferait l'essentiel du poids) : coverage run --cells, ou [outputs] "
+            f"elle en ferait l'essentiel du poids ; les cellules et leurs temps sont dans "
+            f"{CELLS_FILE}, GeoParquet) : coverage run --cells, ou [outputs] "
             "cells = true dans le scénario, pour l'ajouter"
         )
     return {"written": written, "note": note}
