@@ -880,3 +880,15 @@ def test_a_repeated_query_parameter_is_refused(client: TestClient) -> None:
     assert response.headers.get("x-content-type-options") == "nosniff"
     # one value per parameter is still answered
     assert client.get("/scenarios?offset=0&limit=5").status_code == 200
+    # and a parameter the schema describes as a list keeps its repeated values
+    repeated_list = client.get("/territories/gers/services?status=open&status=planned")
+    assert repeated_list.status_code == 200, repeated_list.text
+    statuses = {f["properties"]["status"] for f in repeated_list.json()["features"]}
+    assert statuses and statuses <= {"open", "planned"}
+    # a one-value parameter of the same route is still refused when repeated
+    body = assert_field_error(
+        client.get("/territories/gers/services?in_territory=true&in_territory=false"),
+        422,
+        "in_territory",
+    )
+    assert body["field"] == "in_territory"
