@@ -23,11 +23,12 @@ and :func:`no_server_path` checks that no body, error or not, names a folder
 of the server (data, state, results, caches, the code). Posted jobs are
 answered but not run (the worker is stopped once the default run is done).
 
-The default suite runs a bounded pass (:data:`MAX_EXAMPLES` random requests
+``pytest -m slow`` runs a bounded pass (:data:`MAX_EXAMPLES` random requests
 per operation and mode besides the coverage phase's cases, the pass without
-the token on the operations it changes); ``pytest -m slow`` runs a larger one
-(:data:`SLOW_EXAMPLES`, ``API_SCHEMA_SLOW_EXAMPLES``). The tests after them
-check the same contract one case at a time.
+the token on the operations it changes; about a minute, so not in the default
+suite) and a larger one (:data:`SLOW_EXAMPLES`, ``API_SCHEMA_SLOW_EXAMPLES``).
+The tests after them check the same contract one case at a time, in the
+default suite.
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ def app(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             asgi.shutdown_lifespans()
 
 
+@pytest.mark.slow  # about 30 s each: the fuzzing runs with the slow suite
 @pytest.mark.parametrize("headers", [AUTH, {}], ids=["with-token", "without-token"])
 def test_the_server_keeps_its_schema(app: Any, headers: dict[str, str]) -> None:
     failures = run_schemathesis(app, headers=headers, max_examples=MAX_EXAMPLES)

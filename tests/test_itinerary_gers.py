@@ -112,6 +112,7 @@ def test_gers_depot_as_lon_lat(resources) -> None:
     assert abs(lon - AUCH_LONLAT[0]) < 1e-6 and abs(lat - AUCH_LONLAT[1]) < 1e-6
 
 
+@pytest.mark.slow  # the whole command, about 10 s
 def test_cli_itinerary_writes_the_plan(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -356,6 +356,7 @@ def gers_questions(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     return study
 
 
+@pytest.mark.slow  # builds the full Gers matrix study (about 25 s)
 def test_gers_exported_matrix_solved_independently(gers_questions) -> None:
     """scipy's milp on the re-read Parquet matrix gives the engine's optimal MCLP objective."""
     from scipy.optimize import Bounds, LinearConstraint, milp

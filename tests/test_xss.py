@@ -549,6 +549,7 @@ def _assert_clean(found: Visit, where: str, *, min_paths: int) -> None:
     assert not found.refused, f"{where}: other servers called {found.refused}"
 
 
+@pytest.mark.slow  # about 12 s in Chromium
 def test_hostile_api_pages_fire_nothing_in_chromium(browser, server, hostile_run) -> None:
     for where, min_paths in (("carte", 458), ("portrait", 10), ("portrait seul", 10)):
         found = visit(browser, server.base + page_urls(hostile_run)[where])
@@ -564,6 +565,7 @@ def test_hostile_api_pages_fire_nothing_in_chromium(browser, server, hostile_run
             found.page.close()
 
 
+@pytest.mark.slow  # about 12 s in Chromium
 def test_hostile_map_files_fire_nothing_in_chromium(browser, hostile_pages) -> None:
     for number, (where, html) in enumerate(hostile_pages.items()):
         url = f"http://maps.test/carte-{number}.html"
