@@ -140,7 +140,9 @@ def render_page(fmap: folium.Map, *, embed: bool = False) -> MapPage:
     from branca.element import CssLink, Figure, JavascriptLink
 
     from maps._controls import FIGURE_TEMPLATE
+    from maps.literal import install as keep_rendered_text_literal
 
+    keep_rendered_text_literal()
     figure = fmap.get_root()
     if not isinstance(figure, Figure):
         raise MapError("the map is not in a folium Figure; build it with folium.Map")

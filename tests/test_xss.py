@@ -57,6 +57,9 @@ CDN = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/"
 TITLE_BREAK = "</title><script>alert('titre')</script>"
 ATTRIBUTE_BREAK = '"><img src=x onerror=alert("attribut")>'
 SCRIPT_BREAK = "</script><script>alert('script')</script><!--"
+TEMPLATE_BREAK = '{% for x in range(3) %}boucle{% endfor %} {{ "zq" ~ "xw" }} {# commentaire'
+"""Jinja syntax in data: evaluated, it writes ``boucleboucleboucle`` and ``zqxw`` (or fails on
+the lone ``{#``); a page writes it as text (see :mod:`maps.literal`)."""
 RAW = ("<script>alert", "<img src=x", "</script><script>alert")
 """What any of the hostile texts looks like once it has escaped escaping."""
 
@@ -65,7 +68,7 @@ HOSTILE_SCENARIO: dict[str, Any] = {
     "thresholds": {"minutes": [15, 20, 30]},
     "analyses": [
         {"name": "tiers_lieu", "label": TITLE_BREAK, "kinds": ["tiers_lieu"]},
-        {"name": "fs", "label": ATTRIBUTE_BREAK, "kinds": ["france_services"]},
+        {"name": "fs", "label": ATTRIBUTE_BREAK + TEMPLATE_BREAK, "kinds": ["france_services"]},
     ],
     "services": {
         "add": [
@@ -78,7 +81,7 @@ HOSTILE_SCENARIO: dict[str, Any] = {
             {
                 "service_id": "tl_img",
                 "kind": "tiers_lieu",
-                "name": ATTRIBUTE_BREAK,
+                "name": ATTRIBUTE_BREAK + TEMPLATE_BREAK,
                 "insee_code": "32208",
             },
         ]
@@ -122,6 +125,13 @@ def assert_inert(page: str, where: str) -> None:
     """No hostile text unescaped in the page."""
     for raw in RAW:
         assert raw not in page, f"{where}: unescaped {raw!r}"
+
+
+def assert_template_text_literal(page: str, where: str) -> None:
+    """The Jinja syntax of :data:`TEMPLATE_BREAK` is in the page as text, never evaluated."""
+    assert "boucleboucle" not in page, f"{where}: template evaluated"
+    assert "zqxw" not in page, f"{where}: template evaluated"
+    assert "{% for x in range(3) %}boucle{% endfor %}" in page, where
 
 
 def assert_escaped_once(page: str, where: str) -> None:
@@ -238,6 +248,7 @@ def test_hostile_labels_are_escaped_in_every_page(server: Server, hostile_run: s
         assert response.status_code == 200, (where, response.text)
         assert_inert(response.text, where)
         assert_escaped_once(response.text, where)  # there, not dropped
+        assert_template_text_literal(response.text, where)
     one = server.http.get(page_urls(hostile_run)["carte d'une analyse"]).text
     title = re.search(r"<title>(.*?)</title>", one, re.S).group(1)
     assert title == (
@@ -379,7 +390,7 @@ def hostile_result(gers_result: ResultFolder, tmp_path_factory: pytest.TempPathF
     names = {
         "communes": ("name", TITLE_BREAK),
         "epci": ("epci_name", SCRIPT_BREAK),
-        "services": ("name", ATTRIBUTE_BREAK),
+        "services": ("name", ATTRIBUTE_BREAK + TEMPLATE_BREAK),
         "catchments": ("name", SCRIPT_BREAK),
     }
     for layer in ("communes", "epci", "services", "isochrones", "catchments"):
@@ -402,7 +413,7 @@ def _hostile_itinerary(gers) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     points = communes.geometry.representative_point().to_numpy()
     stops = gpd.GeoDataFrame(
         {
-            "name": [TITLE_BREAK, ATTRIBUTE_BREAK, SCRIPT_BREAK],
+            "name": [TITLE_BREAK, ATTRIBUTE_BREAK + TEMPLATE_BREAK, SCRIPT_BREAK],
             "visits": [12, 4, 8],
             "population": communes["population"].to_numpy(),
             "days": [SCRIPT_BREAK, "mardi", ATTRIBUTE_BREAK],
@@ -446,6 +457,7 @@ def test_hostile_names_are_escaped_in_map_files(hostile_pages: dict[str, str]) -
     for where, page in hostile_pages.items():
         assert_inert(page, where)
         assert_escaped_once(page, where)
+        assert_template_text_literal(page, where)
         policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
         scripts = directives(policy.group(1).replace("&#39;", "'"))["script-src"]
         assert inline_script_hashes(page) <= set(scripts), where
