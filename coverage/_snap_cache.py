@@ -55,15 +55,13 @@ _SNAPPED_ARRAYS = (
 """Array fields of :class:`~coverage.routing.snap.SnappedPoints` stored in the file."""
 
 
-def snapped_grid_key(
-    network: RoadNetwork,
-    transform: Affine,
-    shape: tuple[int, int],
-    mask: np.ndarray,
-    access: AccessSettings,
-) -> str:
-    """The cache key of a grid's joins (see the module docstring for what it covers)."""
-    network_digest = arrays_sha256(
+def network_digest(network: RoadNetwork) -> str:
+    """A digest of what a network's travel times depend on.
+
+    Its arrays (nodes, edges, times, lengths, road classes), the fingerprint of
+    its turn graph (turn costs and restrictions, usable edges) and its CRS.
+    """
+    arrays = arrays_sha256(
         [
             network.indptr,
             network.indices,
@@ -74,15 +72,24 @@ def snapped_grid_key(
             network.edge_class,
         ]
     )
+    return cache_key([arrays, network.turn_graph.fingerprint, str(network.info.crs)])
+
+
+def snapped_grid_key(
+    network: RoadNetwork,
+    transform: Affine,
+    shape: tuple[int, int],
+    mask: np.ndarray,
+    access: AccessSettings,
+) -> str:
+    """The cache key of a grid's joins (see the module docstring for what it covers)."""
     code = {module.__name__: file_sha256(module.__file__) for module in (snap, stretches, surface)}
     return cache_key(
         [
             SNAPPED_GRID_FORMAT,
             __version__,
             code,
-            network_digest,
-            network.turn_graph.fingerprint,
-            str(network.info.crs),
+            network_digest(network),
             [float(v) for v in list(transform)[:6]],
             [int(n) for n in shape],
             arrays_sha256([np.asarray(mask, dtype=bool)]),

@@ -43,6 +43,7 @@ import shapely
 from coverage import __version__
 from coverage._french import of_territory
 from coverage._geoparquet import write_cells_geoparquet
+from coverage._isochrone_cache import cached_isochrones
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
 from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
@@ -62,7 +63,6 @@ from coverage.results import (
     minutes_file,
     table_stem,
 )
-from coverage.routing.isochrones import isochrones
 from coverage.scenario import Analysis, Scenario, select_services
 from coverage.tables import write_table
 
@@ -346,7 +346,7 @@ def _write_outputs(
         for name, result in analyses.items():
             say(f"Isochrones : {result.label}")
             xy = np.column_stack([result.services.geometry.x, result.services.geometry.y])
-            iso = isochrones(
+            iso = cached_isochrones(
                 ctx.network,
                 xy,
                 ctx.cells,
@@ -354,6 +354,7 @@ def _write_outputs(
                 weights=surface.values,
                 facility_ids=result.services["service_id"].astype(str).tolist(),
                 access=ctx.access,
+                name=f"{territory.name}-{name}",
             )
             iso = iso.rename(columns={"weight": "population"})
             iso.insert(0, "analysis", name)
