@@ -20,7 +20,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import scipy.ndimage
 import shapely
 from rasterio.transform import Affine
 
@@ -510,7 +509,9 @@ def _trace_layers(
     pi, pj, ring_of = _drop_straight(pi, pj, ring_of)
 
     # the part (4-connected cells) of a ring: that of the cell left of its first side
-    parts, _ = scipy.ndimage.label(grid)
+    from scipy.ndimage import label
+
+    parts, _ = label(grid)
     ring_part = parts.ravel()[side_cell[head]]
     # shells turn one way, holes the other (negative area in row-down, column-right axes)
     following, ring_start = _cyclic_next(ring_of)
