@@ -48,7 +48,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,8 @@ from rasterio.transform import Affine
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.append(str(REPO / "benchmarks"))  # after REPO: benchmarks/api.py is not the api package
+
+from _figures import Figures, objective_line, timed  # noqa: E402
 
 from coverage.routing.isochrones import isochrones  # noqa: E402
 from coverage.routing.matrix import LIMIT_TOLERANCE_S  # noqa: E402
@@ -74,7 +75,8 @@ TARGET_API_CPU_MS = 15.0
 TARGET_RPS = 60.0
 CLIENTS = 10
 TOKEN = "jeton-du-banc-d-essai-0123456789"
-FIGURES: list[dict[str, Any]] = []
+FIGURES = Figures("isochrones", line=objective_line)
+"""The figures of this run, printed as they are recorded."""
 
 
 def rasterio_band_polygons(
@@ -130,45 +132,6 @@ def rasterio_band_polygons(
     return out
 
 
-def record(
-    name: str,
-    ours: float,
-    unit: str,
-    *,
-    peer: float | None = None,
-    peer_name: str | None = None,
-    target: str = "",
-    met: bool | None = None,
-) -> None:
-    """Print one figure beside its peer and keep it for ``--json``."""
-    ratio = ours / peer if peer else None
-    FIGURES.append(
-        {
-            "name": name,
-            "ours": ours,
-            "peer": peer,
-            "peer_name": peer_name,
-            "unit": unit,
-            "ratio": ratio,
-            "target": target,
-            "met": met,
-        }
-    )
-    text = f"{name:<58} {ours:10.3f} {unit}"
-    if peer is not None:
-        text += f"   {peer_name} {peer:10.3f}   rapport {ratio:6.3f}"
-    if target:
-        text += f"   objectif {target} : {'atteint' if met else 'MANQUÉ'}"
-    print(text, flush=True)
-
-
-def timed(func: Callable[[], Any]) -> tuple[float, float, Any]:
-    """CPU seconds (all threads), wall seconds and result of one call."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = func()
-    return time.process_time() - cpu, time.perf_counter() - wall, result
-
-
 def per_origin_times(net: Any, cells: Any, origins: np.ndarray) -> list[np.ndarray]:
     """Each origin's seconds to every cell (the surface of that origin alone, 30 min)."""
     from coverage.routing.surface import travel_time_surface
@@ -212,7 +175,7 @@ def compare_paths(
                 )
             )
             mismatches += not same
-    record(
+    FIGURES.add(
         f"{case} : chemin précédent (rasterio), polygones seuls",
         cpu,
         "s CPU",
@@ -236,7 +199,7 @@ def valhalla_case(
         polygons = [valhalla.isochrone(p, list(BANDS)) for p in lonlat]
         theirs = time.perf_counter() - start
     empty = sum(poly.is_empty for row in polygons for poly in row)
-    record(
+    FIGURES.add(
         f"{case} : 100 x 3 isochrones, temps écoulé contre Valhalla",
         ours_wall,
         "s",
@@ -276,14 +239,14 @@ def imperial(args: argparse.Namespace) -> None:
     cpu, wall, ours = timed(
         lambda: isochrones(net, origins, cells, bands_minutes=BANDS, merged=False)
     )
-    record(
+    FIGURES.add(
         "Imperial : 100 x 3 isochrones (routage + polygones)",
         cpu,
         "s CPU",
         target=f"< {TARGET_IMPERIAL_CPU_S:g} s CPU",
         met=cpu < TARGET_IMPERIAL_CPU_S,
     )
-    record("Imperial : 100 x 3 isochrones, temps écoulé", wall, "s")
+    FIGURES.add("Imperial : 100 x 3 isochrones, temps écoulé", wall, "s")
     compare_paths("Imperial", net, cells, origins, None, ours)
     if not args.skip_valhalla:
         valhalla_case("Imperial", pbf, to_lonlat(net.info.crs, origins), wall, target=True)
@@ -325,8 +288,8 @@ def gers(args: argparse.Namespace) -> None:
 
     isochrones(net, origins[:2], cells, bands_minutes=BANDS, merged=False)  # warm caches
     cpu, wall, ours = timed(run)
-    record("Gers : 100 x 3 isochrones (routage + polygones)", cpu, "s CPU")
-    record("Gers : 100 x 3 isochrones, temps écoulé", wall, "s")
+    FIGURES.add("Gers : 100 x 3 isochrones (routage + polygones)", cpu, "s CPU")
+    FIGURES.add("Gers : 100 x 3 isochrones, temps écoulé", wall, "s")
     compare_paths("Gers", net, cells, origins, surface.values, ours)
     if not args.skip_valhalla:
         lonlat = to_lonlat(net.info.crs, origins)
@@ -388,7 +351,7 @@ def api_in_process(args: argparse.Namespace) -> None:
         for _ in range(n):
             one()
         per_request_ms = (time.process_time() - cpu) / n * 1000
-    record(
+    FIGURES.add(
         "API : une isochrone de point nouveau (3 bandes, Gers), travail de la route",
         per_request_ms,
         "ms CPU",
@@ -534,7 +497,7 @@ def api_server(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    record(
+    FIGURES.add(
         "API : une isochrone de point nouveau, CPU du serveur uvicorn par requête",
         server_ms,
         "ms CPU",
@@ -542,7 +505,7 @@ def api_server(args: argparse.Namespace) -> None:
         met=server_ms < TARGET_API_CPU_MS and sequential_ok == args.api_requests,
     )
     rps = ok / seconds
-    record(
+    FIGURES.add(
         f"API : isochrones de points nouveaux, {CLIENTS} clients, uvicorn",
         rps,
         "req/s",
@@ -577,14 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_server:
         api_server(args)
     if args.json is not None:
-        args.json.write_text(
-            json.dumps(
-                {"benchmark": "isochrones", "cores": os.cpu_count(), "figures": FIGURES},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-    missed = [f["name"] for f in FIGURES if f["met"] is False]
+        FIGURES.write_json(args.json)
+    missed = FIGURES.missed()
     for name in missed:
         print(f"objectif manqué : {name}")
     return 1 if missed else 0

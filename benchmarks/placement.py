@@ -43,12 +43,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+
+from _figures import Figures, timed
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 30.0
@@ -113,10 +115,10 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     failures: list[str] = []
-    figures: list[dict] = []
+    figures = Figures("placement", digits=3, ratio_digits=4)
     for label, inst, model, params in cases:
-        mip, mip_cpu = _timed(solve, inst.problem, model, **params)
-        before, before_cpu = _timed(solve, inst.problem, model, reduce=False, **params)
+        mip_cpu, _, mip = timed(partial(solve, inst.problem, model, **params))
+        before_cpu, _, before = timed(partial(solve, inst.problem, model, reduce=False, **params))
         spopt = None if inst.problem.zones is not None else _spopt(inst.problem, model, params)
         greedy = solve(inst.problem, model, solver="greedy", **params)
         sizes = f"{_size(before)} → {_size(mip)}"
@@ -160,30 +162,24 @@ def main() -> None:
         if spopt is not None and not _same(mip.objective, spopt[0]):
             failures.append(f"{label} (optimum {mip.objective:g} mais spopt {spopt[0]:g})")
         met = mip.proven_optimal and mip.solve_time_s <= TARGET_S and same
-        figures.append(
-            {
-                "name": f"{label} : MIP réduit contre non réduit",
-                "ours": round(mip_cpu, 3),
-                "peer": round(before_cpu, 3),
-                "peer_name": "modèle non réduit",
-                "unit": "s CPU",
-                "ratio": round(mip_cpu / before_cpu, 4),
-                "target": TARGET_TEXT + ", même optimum que le modèle non réduit",
-                "met": bool(met),
-            }
+        figures.add(
+            f"{label} : MIP réduit contre non réduit",
+            mip_cpu,
+            "s CPU",
+            peer=before_cpu,
+            peer_name="modèle non réduit",
+            target=TARGET_TEXT + ", même optimum que le modèle non réduit",
+            met=bool(met),
         )
         if spopt is not None:
-            figures.append(
-                {
-                    "name": f"{label} : contre spopt",
-                    "ours": round(mip_cpu, 3),
-                    "peer": round(spopt[2], 3),
-                    "peer_name": f"spopt {spopt[3]}",
-                    "unit": "s CPU",
-                    "ratio": round(mip_cpu / spopt[2], 4),
-                    "target": "même objectif que spopt",
-                    "met": _same(mip.objective, spopt[0]),
-                }
+            figures.add(
+                f"{label} : contre spopt",
+                mip_cpu,
+                "s CPU",
+                peer=spopt[2],
+                peer_name=f"spopt {spopt[3]}",
+                target="même objectif que spopt",
+                met=_same(mip.objective, spopt[0]),
             )
     names = gers.candidates["name"].to_numpy()
     print("\nGers tiers-lieux (MIP):", ", ".join(sorted(str(names[j]) for j in mip.chosen)))
@@ -240,20 +236,12 @@ def main() -> None:
         )
     tmp.cleanup()
     if args.json is not None:
-        payload = {"benchmark": "placement", "cores": os.cpu_count(), "figures": figures}
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        figures.write_json(args.json)
         print(f"figures JSON : {args.json}")
     if failures:
         print("échecs : " + "; ".join(failures), file=sys.stderr)
         raise SystemExit(1)
     print("objectifs atteints")
-
-
-def _timed(call, *args, **kwargs):
-    """The result of ``call(*args, **kwargs)`` and the CPU seconds it took (this process)."""
-    t = time.process_time()
-    out = call(*args, **kwargs)
-    return out, time.process_time() - t
 
 
 def _load() -> str:

@@ -37,12 +37,12 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ from scipy.sparse.csgraph import dijkstra
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _figures import median_seconds  # noqa: E402
 
 from coverage.routing.graph import RoadNetwork  # noqa: E402
 from coverage.routing.isochrones import isochrones  # noqa: E402
@@ -70,16 +72,8 @@ ON_NODES = AccessSettings(max_distance_m=0.5)
 ROWS: list[dict[str, Any]] = []
 
 
-def median_time(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Median wall time of ``repeat`` calls, and the last result."""
-    times = []
-    result = None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+median_time = partial(median_seconds, clock=time.perf_counter)
+"""Median wall seconds of ``repeat`` calls, and the last result (:func:`median_seconds`)."""
 
 
 def to_networkx(net: RoadNetwork) -> nx.DiGraph:

@@ -30,13 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _figures import Figures, median_by_key
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_WARM_S = 9.1
@@ -69,11 +70,6 @@ def timed(args: list[str], env: dict[str, str]) -> dict[str, float]:
         "cpu": usage.ru_utime + usage.ru_stime,
         "rss": usage.ru_maxrss / 1024.0,  # KiB on Linux
     }
-
-
-def median_of(args: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
-    results = [timed(args, env) for _ in range(runs)]
-    return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
 def measure(
@@ -120,38 +116,17 @@ def measure(
                 rounds[name][key].append(timed(args, envs[name]))
     for name in repos:
         runs_of = warm[name]
-        out[name]["warm"] = {k: statistics.median(w[k] for w in runs_of) for k in runs_of[0]}
+        out[name]["warm"] = median_by_key(runs_of)
         out[name]["warm_walls"] = [w["wall"] for w in runs_of]
         last = tmp / name / f"warm{warm_runs - 1}" / "summary.json"
         out[name]["steps"] = json.loads(last.read_text("utf-8")).get("timings_s", {})
         for key, results in rounds[name].items():
-            out[name][key] = {k: statistics.median(r[k] for r in results) for k in results[0]}
+            out[name][key] = median_by_key(results)
     if place:
         for name in repos:
             args = [*coverage_command(), "place", "--data", str(data), "--sites", "16"]
             out[name]["place"] = timed([*args, "-o", str(tmp / name / "place")], envs[name])
     return out
-
-
-def figure(
-    name: str,
-    ours: float,
-    peer: float | None,
-    peer_name: str | None,
-    unit: str,
-    target: str,
-    met: bool | None,
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "ours": round(ours, 3),
-        "peer": None if peer is None else round(peer, 3),
-        "peer_name": peer_name if peer is not None else None,
-        "unit": unit,
-        "ratio": round(ours / peer, 3) if peer else None,
-        "target": target,
-        "met": met,
-    }
 
 
 STEP_LABELS = {
@@ -195,125 +170,87 @@ def main() -> int:
         return peer[key][field] if peer and key in peer else None
 
     warm_peer = p("warm", "wall")
-    figures = [
-        figure(
-            "run à chaud (mur)",
-            ours["warm"]["wall"],
-            warm_peer if warm_peer is not None else BEFORE_WARM_S,
-            peer_name or "mesure d'avant (issue 18)",
+    figures = Figures("run", digits=3)
+    figures.add(
+        "run à chaud (mur)",
+        ours["warm"]["wall"],
+        "s",
+        peer=warm_peer if warm_peer is not None else BEFORE_WARM_S,
+        peer_name=peer_name or "mesure d'avant (issue 18)",
+        target="< 5 s",
+        met=ours["warm"]["wall"] < 5.0,
+    )
+    figures.add(
+        "run à chaud (CPU)",
+        ours["warm"]["cpu"],
+        "s CPU",
+        peer=p("warm", "cpu"),
+        peer_name=peer_name,
+    )
+    figures.add(
+        "run à froid (mur)",
+        ours["cold"]["wall"],
+        "s",
+        peer=p("cold", "wall"),
+        peer_name=peer_name,
+        target="< 60 s",
+        met=ours["cold"]["wall"] < 60.0,
+    )
+    peak_rss = max(ours["cold"]["rss"], ours["warm"]["rss"])
+    figures.add(
+        "mémoire de pointe (run)", peak_rss, "MiB", target="< 2048 MiB", met=peak_rss < 2048
+    )
+    figures.add(
+        "imports du run",
+        ours["imports"]["cpu"],
+        "s CPU",
+        peer=p("imports", "cpu"),
+        peer_name=peer_name,
+    )
+    for key, label, limit_s, limit_text in (
+        ("help", "coverage --help", 0.5, "< 0,5 s"),
+        ("version", "coverage --version", 0.5, "< 0,5 s"),
+        ("info", "coverage info gers", 1.0, "< 1 s"),
+    ):
+        figures.add(
+            label,
+            ours[key]["wall"],
             "s",
-            "< 5 s",
-            ours["warm"]["wall"] < 5.0,
-        ),
-        figure(
-            "run à chaud (CPU)", ours["warm"]["cpu"], p("warm", "cpu"), peer_name, "s CPU", "", None
-        ),
-        figure(
-            "run à froid (mur)",
-            ours["cold"]["wall"],
-            p("cold", "wall"),
-            peer_name,
-            "s",
-            "< 60 s",
-            ours["cold"]["wall"] < 60.0,
-        ),
-        figure(
-            "mémoire de pointe (run)",
-            max(ours["cold"]["rss"], ours["warm"]["rss"]),
-            None,
-            None,
-            "MiB",
-            "< 2048 MiB",
-            max(ours["cold"]["rss"], ours["warm"]["rss"]) < 2048,
-        ),
-        figure(
-            "imports du run",
-            ours["imports"]["cpu"],
-            p("imports", "cpu"),
-            peer_name,
-            "s CPU",
-            "",
-            None,
-        ),
-        figure(
-            "coverage --help",
-            ours["help"]["wall"],
-            p("help", "wall"),
-            peer_name,
-            "s",
-            "< 0,5 s",
-            ours["help"]["wall"] < 0.5,
-        ),
-        figure(
-            "coverage --version",
-            ours["version"]["wall"],
-            p("version", "wall"),
-            peer_name,
-            "s",
-            "< 0,5 s",
-            ours["version"]["wall"] < 0.5,
-        ),
-        figure(
-            "coverage info gers",
-            ours["info"]["wall"],
-            p("info", "wall"),
-            peer_name,
-            "s",
-            "< 1 s",
-            ours["info"]["wall"] < 1.0,
-        ),
-    ]
+            peer=p(key, "wall"),
+            peer_name=peer_name,
+            target=limit_text,
+            met=ours[key]["wall"] < limit_s,
+        )
     if place:
         place_peer = p("place", "wall")
-        figures.append(
-            figure(
-                "coverage place --sites 16 (mur)",
-                ours["place"]["wall"],
-                place_peer,
-                peer_name,
-                "s",
-                "plus rapide que le code précédent",
-                None if place_peer is None else ours["place"]["wall"] < place_peer,
-            )
+        figures.add(
+            "coverage place --sites 16 (mur)",
+            ours["place"]["wall"],
+            "s",
+            peer=place_peer,
+            peer_name=peer_name,
+            target="plus rapide que le code précédent",
+            met=None if place_peer is None else ours["place"]["wall"] < place_peer,
         )
     for key, label in STEP_LABELS.items():
         if key in ours["steps"]:
-            peer_step = peer["steps"].get(key) if peer else None
-            figures.append(
-                figure(
-                    f"étape : {label.strip()}",
-                    float(ours["steps"][key]),
-                    peer_step,
-                    peer_name,
-                    "s",
-                    "",
-                    None,
-                )
+            figures.add(
+                f"étape : {label.strip()}",
+                float(ours["steps"][key]),
+                "s",
+                peer=peer["steps"].get(key) if peer else None,
+                peer_name=peer_name,
             )
 
     print(
         f"cœurs : {os.cpu_count()} ; python {sys.version.split()[0]} ; "
         f"runs à chaud : {', '.join(f'{w:.2f}' for w in ours['warm_walls'])} s"
     )
-    print(f"{'mesure':<48} {'nous':>9} {'pair':>9} {'ratio':>7}  {'unité':<6} cible")
-    for f in figures:
-        peer_text = f"{f['peer']:.3f}" if f["peer"] is not None else "—"
-        ratio = f"{f['ratio']:.2f}" if f["ratio"] is not None else "—"
-        verdict = {True: "atteinte", False: "MANQUÉE", None: ""}[f["met"]]
-        print(
-            f"{f['name']:<48} {f['ours']:>9.3f} {peer_text:>9} {ratio:>7}  {f['unit']:<6} "
-            f"{f['target']} {verdict}".rstrip()
-        )
+    for line in figures.table_lines():
+        print(line)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"benchmark": "run", "cores": os.cpu_count(), "figures": figures},
-                ensure_ascii=False,
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
-    missed = [f["name"] for f in figures if f["met"] is False]
+        figures.write_json(args.json)
+    missed = figures.missed()
     if missed:
         print(f"cibles manquées : {', '.join(missed)}")
         return 1

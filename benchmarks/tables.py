@@ -53,17 +53,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.sparse.csgraph import dijkstra
@@ -71,6 +67,8 @@ from scipy.sparse.csgraph import dijkstra
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _figures import Figures, bracketed_line, median_seconds  # noqa: E402
 
 from coverage.routing.graph import RoadNetwork  # noqa: E402
 from coverage.routing.kernels import kernel_backend  # noqa: E402
@@ -84,49 +82,8 @@ TABLE_POINTS = 458
 FACILITIES = 100
 NEAREST_RATIO_TARGET = 1.2
 SERVER_MS = re.compile(r" (\d+(?:\.\d+)?)ms .* /table/")
-FIGURES: list[dict[str, Any]] = []
-
-
-def cpu_median(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Median CPU seconds of ``repeat`` calls (this process), and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.process_time()
-        result = func()
-        times.append(time.process_time() - start)
-    return statistics.median(times), result
-
-
-def figure(
-    name: str,
-    ours: float,
-    peer: float | None,
-    peer_name: str | None,
-    unit: str,
-    target: str = "",
-    met: bool | None = None,
-) -> None:
-    """Record one figure (the umbrella benchmark's JSON layout) and print it."""
-    ratio = ours / peer if peer else None
-    FIGURES.append(
-        {
-            "name": name,
-            "ours": ours,
-            "peer": peer,
-            "peer_name": peer_name,
-            "unit": unit,
-            "ratio": ratio,
-            "target": target,
-            "met": met,
-        }
-    )
-    text = f"{name:<58} nous {ours:8.4f} {unit}"
-    if peer is not None:
-        text += f"  {peer_name} {peer:8.4f}  rapport {ratio:6.2f}"
-    if met is not None:
-        text += f"  [{target} : {'atteint' if met else 'MANQUÉ'}]"
-    print(text, flush=True)
+FIGURES = Figures("tables", line=bracketed_line)
+"""The figures of this run, printed as they are recorded."""
 
 
 def spread_nodes(net: RoadNetwork, count: int, seed: int) -> np.ndarray:
@@ -143,7 +100,7 @@ def our_table(net: RoadNetwork, nodes: np.ndarray, repeat: int) -> tuple[float, 
     travel_times(net, xy[:2], xy[:2], access=ON_NODES)  # turn graph and hierarchy, once
     prepare_s = time.perf_counter() - start
     pts = snap_points(net, xy, access=ON_NODES)
-    ours_s, _ = cpu_median(lambda: travel_times(net, pts, pts, access=ON_NODES), repeat)
+    ours_s, _ = median_seconds(lambda: travel_times(net, pts, pts, access=ON_NODES), repeat)
     return ours_s, prepare_s, cached
 
 
@@ -203,20 +160,22 @@ def imperial(data: Path, repeat: int, with_osrm: bool) -> bool:
         f"  hiérarchie {'lue dans le cache' if cached else 'construite'} en {prepare_s:.2f} s "
         f"(hors mesure)"
     )
-    scipy_s, _ = cpu_median(lambda: dijkstra(net.csr, indices=nodes)[:, nodes], repeat)
+    scipy_s, _ = median_seconds(lambda: dijkstra(net.csr, indices=nodes)[:, nodes], repeat)
     label = f"Imperial table {TABLE_POINTS}×{TABLE_POINTS}"
-    figure(f"{label}, scipy (graphe des nœuds)", ours_s, scipy_s, "scipy", "s CPU")
+    FIGURES.add(
+        f"{label}, scipy (graphe des nœuds)", ours_s, "s CPU", peer=scipy_s, peer_name="scipy"
+    )
     if not with_osrm:
         return True
     wall_s, server_s = osrm_table(pbf, net, nodes, repeat)
-    figure(f"{label}, OSRM CH (client)", ours_s, wall_s, "OSRM CH", "s")
+    FIGURES.add(f"{label}, OSRM CH (client)", ours_s, "s", peer=wall_s, peer_name="OSRM CH")
     met = ours_s <= server_s
-    figure(
+    FIGURES.add(
         f"{label}, OSRM CH (temps serveur)",
         ours_s,
-        server_s,
-        "OSRM CH",
         "s",
+        peer=server_s,
+        peer_name="OSRM CH",
         target="table ≤ OSRM CH",
         met=met,
     )
@@ -234,13 +193,13 @@ def gers(data: Path, repeat: int) -> None:
     _, nodes = net.kdtree.query(points)
     nodes = np.asarray(nodes)
     ours_s, _, _ = our_table(net, nodes, repeat)
-    scipy_s, _ = cpu_median(lambda: dijkstra(net.csr, indices=nodes)[:, nodes], repeat)
-    figure(
+    scipy_s, _ = median_seconds(lambda: dijkstra(net.csr, indices=nodes)[:, nodes], repeat)
+    FIGURES.add(
         f"Gers table {nodes.size}×{nodes.size}, scipy (graphe des nœuds)",
         ours_s,
-        scipy_s,
-        "scipy",
         "s CPU",
+        peer=scipy_s,
+        peer_name="scipy",
     )
 
 
@@ -261,22 +220,22 @@ def nearest_1m(repeat: int) -> bool:
         f"Synthétique 1 M : {net.n_nodes} nœuds, {turns.n_states} états, {turns.n_moves} manœuvres"
     )
     reversed_csr = net.csr_reversed
-    scipy_s, _ = cpu_median(
+    scipy_s, _ = median_seconds(
         lambda: dijkstra(reversed_csr, indices=facility_nodes, min_only=True), repeat
     )
     cached = turns.hierarchy(build=False) is not None
     if cached:  # a hierarchy read from the cache answers by PHAST: time Dijkstra without it
         hierarchy_memo = turns.__dict__.pop("_hierarchy")
     state_times_to_nearest(net, fac, access=ON_NODES)  # reversed turn graph, once
-    dijkstra_s, by_dijkstra = cpu_median(
+    dijkstra_s, by_dijkstra = median_seconds(
         lambda: state_times_to_nearest(net, fac, access=ON_NODES), repeat
     )
-    figure(
+    FIGURES.add(
         f"1 M nœuds, plus proche de {FACILITIES}, Dijkstra (sans préparation)",
         dijkstra_s,
-        scipy_s,
-        "scipy",
         "s CPU",
+        peer=scipy_s,
+        peer_name="scipy",
     )
     start = time.perf_counter()
     if cached:
@@ -288,7 +247,7 @@ def nearest_1m(repeat: int) -> bool:
         f"en {prep_s:.1f} s (hors mesure ; {hierarchy.nbytes / 2**20:.0f} Mio)",
         flush=True,
     )
-    phast_s, by_phast = cpu_median(
+    phast_s, by_phast = median_seconds(
         lambda: state_times_to_nearest(net, fac, access=ON_NODES), repeat
     )
     finite = np.isfinite(by_dijkstra.seconds)
@@ -301,12 +260,12 @@ def nearest_1m(repeat: int) -> bool:
         f"PHAST = Dijkstra (établissement par état, secondes à 1e-9 s) : {'oui' if same else 'NON'}"
     )
     met = same and phast_s <= NEAREST_RATIO_TARGET * scipy_s
-    figure(
+    FIGURES.add(
         f"1 M nœuds, plus proche de {FACILITIES}, PHAST (hiérarchie préparée)",
         phast_s,
-        scipy_s,
-        "scipy",
         "s CPU",
+        peer=scipy_s,
+        peer_name="scipy",
         target=f"≤ {NEAREST_RATIO_TARGET} × scipy, égal à Dijkstra",
         met=met,
     )
@@ -332,9 +291,8 @@ def main() -> int:
     if not args.skip_1m:
         ok &= nearest_1m(max(3, args.repeat // 2))
     if args.json:
-        payload = {"benchmark": "tables", "cores": os.cpu_count(), "figures": FIGURES}
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-    missed = [f["name"] for f in FIGURES if f["met"] is False]
+        FIGURES.write_json(args.json)
+    missed = FIGURES.missed()
     print("cibles : " + ("toutes atteintes" if not missed else "MANQUÉES : " + "; ".join(missed)))
     return 1 if missed else 0
 

@@ -21,6 +21,7 @@ joins are computed and returned all the same.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -40,19 +41,17 @@ from coverage.settings import cache_root
 SNAPPED_GRID_FORMAT = 1
 """Version of the cached file's layout (part of the key)."""
 
-_SNAPPED_ARRAYS = (
-    "point",
-    "edge",
-    "fraction",
-    "access_s",
-    "proj_x",
-    "proj_y",
-    "distance_m",
-    "too_far",
-    "x",
-    "y",
+_SNAPPED_BESIDE_ARRAYS = ("n_points", "settings")
+"""Fields of :class:`~coverage.routing.snap.SnappedPoints` not stored as arrays: the
+count is in the file's ``meta``, the settings are the access settings of the key."""
+
+_SNAPPED_ARRAYS = tuple(
+    field.name
+    for field in dataclasses.fields(SnappedPoints)
+    if field.name not in _SNAPPED_BESIDE_ARRAYS
 )
-"""Array fields of :class:`~coverage.routing.snap.SnappedPoints` stored in the file."""
+"""Array fields of :class:`~coverage.routing.snap.SnappedPoints` stored in the file: every
+field but :data:`_SNAPPED_BESIDE_ARRAYS`, so that a field added to the class is cached too."""
 
 
 def network_digest(network: RoadNetwork) -> str:
