@@ -112,6 +112,43 @@ class PopulationSurface:
         )
         return pd.Series(totals, index=pd.Index(self.commune_codes, name="insee_code"))
 
+    def public_cells(self, commune_counts: np.ndarray) -> np.ndarray:
+        """People of a public per entry of the allocation table, spread like the inhabitants.
+
+        Each commune's count is spread over its cells with the same weights as
+        its population (``count × cell inhabitants / commune inhabitants``, that
+        is ``count × weight / Σ weights``), so the public's commune totals are
+        the counts given (to floating-point precision). A commune without
+        inhabitants on the surface keeps none of the public (the publics layer
+        refuses a public larger than its commune's population).
+
+        Parameters
+        ----------
+        commune_counts
+            The public per commune, in the order of ``commune_codes``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64``, aligned with ``cell_population``.
+
+        Raises
+        ------
+        ValueError
+            For counts not aligned with the communes.
+        """
+        counts = np.asarray(commune_counts, dtype=np.float64)
+        if counts.shape != (len(self.commune_codes),):
+            raise ValueError(
+                f"un effectif par commune attendu ({len(self.commune_codes)}), reçu {counts.shape}"
+            )
+        totals = np.bincount(
+            self.cell_commune, weights=self.cell_population, minlength=len(self.commune_codes)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_inhabitant = np.where(totals > 0, counts / totals, 0.0)
+        return self.cell_population * per_inhabitant[self.cell_commune]
+
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Centres (x, y) of the allocation table's cells, in metres."""
         x = self.transform.c + (self.cell_cols + 0.5) * self.transform.a

@@ -1,0 +1,320 @@
+"""Publics (issue 19): the people each service is for, counted per commune, canton and EPCI.
+
+The tiny territory of tests/test_access.py (four 2 km communes, 1 km cells, a grid
+network of 100 s per step, one service at the bottom-left cell) with a publics
+layer whose figures are chosen by hand: ``age_75_plus`` is 20, 40, 0 and 100 in
+Alpha, Beta, Gamma and Bourg (inhabitants 100, 200, 0, 1 000), so each of the
+four cells of a commune holds a quarter of it: 5, 10, 0 and 25 people.
+
+Steps from the service: Alpha 0, 1, 1, 2; Beta 2, 3, 3, 4; Bourg 6, 7, 7, 8.
+Beyond 2.5 min (150 s, 2+ steps): Alpha 5, Beta 40, Bourg 100. Beyond 5.5 min
+(330 s, 4+ steps): Beta 10, Bourg 100.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from coverage.access import AccessContext, public_counts, service_access
+from coverage.errors import DataError, QueryError
+from coverage.geocode.catalogue import load_catalogue
+from coverage.jobs.resources import TerritoryResources
+from coverage.jobs.run import run_scenario
+from coverage.layers import load_territory
+from coverage.layers.population import population_surface
+from coverage.layers.publics import read_age_bands, read_publics
+from coverage.results import ResultFolder
+from coverage.scenario import scenario_from_dict
+from coverage.tables import public_columns, read_written_table
+from tests.conftest import TINY_TOML, X0, Y0, tiny_communes
+from tests.test_access import ACCESS, grid_network
+
+LABEL = "Personnes de 75 ans ou plus"
+
+PUBLICS_TOML = """
+[layers.publics]
+file = "publics.csv"
+source = "Tableau d'essai"
+licence = "Licence Ouverte 2.0"
+year = 2021
+
+[layers.publics.publics.age_75_plus]
+label = "Personnes de 75 ans ou plus"
+column = "P21_POP75P"
+
+[layers.publics.publics.age_0_5]
+label = "Enfants de moins de 6 ans"
+source = "Autre tableau"
+year = 2020
+"""
+
+GOOD_CSV = "insee_code;P21_POP75P;age_0_5\n99001;20;6\n99002;40;12\n99003;0;0\n99004;100;60\n"
+
+
+def _bundle(make_tiny, csv_text: str = GOOD_CSV, toml: str = PUBLICS_TOML) -> Path:
+    communes = tiny_communes()
+    communes[1]["properties"]["pop"] = 200  # 100, 200, 0, 1000: divisible by 4 cells
+    bundle = make_tiny(communes=communes, cell=1000, toml=TINY_TOML.format(cell=1000) + toml)
+    (bundle / "publics.csv").write_text(csv_text, "utf-8")
+    return bundle
+
+
+@pytest.fixture
+def tiny_context(make_tiny) -> AccessContext:
+    territory = load_territory("tiny", data_dir=_bundle(make_tiny))
+    surface = population_surface(territory, use_cache=False)
+    return AccessContext.build(territory, grid_network(), surface, access=ACCESS)
+
+
+def _service() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"service_id": ["s1"], "name": ["Maison Alpha"]},
+        geometry=[shapely.Point(X0 + 500.0, Y0 + 500.0)],
+        crs="EPSG:2154",
+    )
+
+
+def _access(context: AccessContext, public: str | None):
+    return service_access(
+        context,
+        _service(),
+        name="test",
+        label="Test",
+        thresholds_minutes=(2.5, 5.5),
+        public=public_counts(context, public),
+    )
+
+
+# --- the layer and its checks -------------------------------------------------------------------
+
+
+def test_layer_reads_publics_with_their_source(make_tiny) -> None:
+    table = read_publics(load_territory("tiny", data_dir=_bundle(make_tiny)))
+    assert list(table.publics) == ["age_75_plus", "age_0_5"]
+    old = table.publics["age_75_plus"]
+    assert (old.label, old.column, old.source, old.year, old.licence) == (
+        LABEL,
+        "P21_POP75P",
+        "Tableau d'essai",
+        "2021",
+        "Licence Ouverte 2.0",
+    )
+    young = table.publics["age_0_5"]
+    assert (young.column, young.source, young.year) == ("age_0_5", "Autre tableau", "2020")
+    assert table.commune_counts("age_75_plus").tolist() == [20.0, 40.0, 0.0, 100.0]
+
+
+def test_public_above_the_population_names_the_commune_and_both_figures(make_tiny) -> None:
+    bundle = _bundle(make_tiny, GOOD_CSV.replace("99002;40;", "99002;250;"))
+    with pytest.raises(DataError) as err:
+        read_publics(load_territory("tiny", data_dir=bundle))
+    text = str(err.value)
+    assert "commune 99002 (Beta)" in text and "250" in text and "(200)" in text
+    assert "dépasse la population" in text and "P21_POP75P" in text and "ligne 3" in text
+
+
+def test_missing_values_are_listed_by_commune_never_zero(make_tiny) -> None:
+    csv = "insee_code;P21_POP75P;age_0_5\n99001;20;6\n99002;;12\n99004;100;60\n"
+    territory = load_territory("tiny", data_dir=_bundle(make_tiny, csv))
+    table = read_publics(territory)
+    assert table.missing("age_75_plus") == ["99002", "99003"]
+    assert table.missing("age_0_5") == ["99003"]
+    with pytest.raises(DataError, match=r"2 commune\(s\) du territoire : 99002, 99003"):
+        table.commune_counts("age_75_plus")
+
+
+def test_unknown_commune_and_bad_value_are_named(make_tiny) -> None:
+    bundle = _bundle(make_tiny, GOOD_CSV + "32013;5;1\n")
+    with pytest.raises(DataError, match=r"commune\(s\) inconnue\(s\) du territoire.*32013"):
+        read_publics(load_territory("tiny", data_dir=bundle))
+    bundle = _bundle(make_tiny, GOOD_CSV.replace("99004;100;", "99004;-1;"))
+    with pytest.raises(DataError, match=r"commune 99004 : 'P21_POP75P' doit être un nombre"):
+        read_publics(load_territory("tiny", data_dir=bundle))
+    bundle = _bundle(make_tiny, GOOD_CSV.replace("P21_POP75P", "P21_POP80P"))
+    with pytest.raises(DataError, match="pas de colonne 'P21_POP75P' pour le public"):
+        read_publics(load_territory("tiny", data_dir=bundle))
+
+
+def test_unknown_public_lists_the_known_ones(tiny_context) -> None:
+    with pytest.raises(QueryError, match=r"public inconnu 'age_60_plus'.*population, age_75_plus"):
+        public_counts(tiny_context, "age_60_plus")
+    assert public_counts(tiny_context, "population") is None
+
+
+def test_former_ages_layer_is_read_by_the_same_reader(make_tiny) -> None:
+    toml = '\n[layers.ages]\nfile = "publics.csv"\n'
+    territory = load_territory("tiny", data_dir=_bundle(make_tiny, toml=toml))
+    ages = read_age_bands(territory, ["P21_POP75P"])
+    assert ages.loc[["99001", "99004"], "P21_POP75P"].tolist() == [20.0, 100.0]
+    with pytest.raises(DataError, match="pas de public '60_plus'"):
+        read_age_bands(territory, ["60_plus"])
+
+
+# --- the surface ------------------------------------------------------------------------------
+
+
+def test_public_surface_keeps_the_source_totals(tiny_context, make_tiny) -> None:
+    counts = public_counts(tiny_context, "age_75_plus")
+    surface = tiny_context.surface
+    totals = np.bincount(surface.cell_commune, weights=counts.cell_counts, minlength=4)
+    np.testing.assert_allclose(totals, [20, 40, 0, 100], rtol=0, atol=1e-9)
+    # each of a commune's four cells holds a quarter of it (uniform weights here)
+    by_cell = sorted(set(np.round(counts.cell_counts[counts.cell_counts > 0], 9)))
+    assert by_cell == [5.0, 10.0, 25.0]
+    # the total inhabitants spread by the same rule gives the surface back exactly
+    same = surface.public_cells(tiny_context.territory.communes["population"].to_numpy())
+    np.testing.assert_allclose(same, surface.cell_population, rtol=1e-15, atol=0)
+
+
+def test_public_surface_follows_weighted_cells_on_the_gers(gers) -> None:
+    """Real weights (roads, addresses): a public shaped like the population, totals exact."""
+    surface = population_surface(gers)
+    rng = np.random.default_rng(19)
+    population = gers.communes["population"].to_numpy(dtype=float)
+    counts = np.floor(population * rng.uniform(0.05, 0.2, len(population)))
+    cells = surface.public_cells(counts)
+    totals = np.bincount(surface.cell_commune, weights=cells, minlength=len(counts))
+    np.testing.assert_allclose(totals, counts, rtol=0, atol=1e-9)
+    # within a commune, the public's cells are the population's, scaled
+    code = int(np.argmax(population))
+    mine = surface.cell_commune == code
+    ratio = cells[mine] / surface.cell_population[mine]
+    np.testing.assert_allclose(ratio, counts[code] / population[code], rtol=1e-12)
+
+
+# --- tables of one public ---------------------------------------------------------------------
+
+
+def test_commune_figures_count_the_public_by_hand(tiny_context) -> None:
+    c = _access(tiny_context, "age_75_plus").communes.set_index("insee_code")
+    assert c["population"].tolist() == [20, 40, 0, 100]
+    assert c["pop_beyond_2_5"].tolist() == [5, 40, 0, 100]
+    assert c["pop_beyond_5_5"].tolist() == [0, 10, 0, 100]
+    assert c.loc["99002", "share_beyond_5_5"] == pytest.approx(0.25)
+    assert c.loc["99001", "share_beyond_2_5"] == pytest.approx(0.25)
+    # times are those of every inhabitant: uniform spread, same cells
+    everyone = _access(tiny_context, None).communes.set_index("insee_code")
+    assert c["minutes_mean"].equals(everyone["minutes_mean"])
+
+
+def test_canton_epci_departement_count_the_public_by_hand(tiny_context) -> None:
+    result = _access(tiny_context, "age_75_plus")
+    cantons = result.table("canton").set_index("canton_code")
+    assert cantons["population"].to_dict() == {"9901": 60, "9902": 0, "9999": 100}
+    assert cantons.loc["9901", "pop_beyond_2_5"] == 45
+    assert cantons.loc["9901", "pop_beyond_5_5"] == 10
+    assert cantons.loc["9901", "share_beyond_5_5"] == pytest.approx(round(10 / 60, 4))
+    epci = result.table("epci").set_index("epci_siren")
+    assert epci["population"].to_dict() == {"200000001": 60, "200000002": 100}
+    assert epci.loc["200000002", "share_beyond_5_5"] == 1.0
+    dep = result.table("departement").iloc[0]
+    assert (dep["population"], dep["pop_beyond_2_5"], dep["pop_beyond_5_5"]) == (160, 145, 110)
+    assert dep["share_beyond_5_5"] == pytest.approx(110 / 160)
+    summary = result.summary()
+    assert summary["public"]["label"] == LABEL and summary["public"]["year"] == "2021"
+    assert summary["public"]["total"] == 160
+    assert summary["thresholds"]["5_5"]["pop_beyond"] == 110
+
+
+def test_underserved_ranking_counts_the_public(tiny_context) -> None:
+    ranked = _access(tiny_context, "age_75_plus").underserved(threshold_minutes=5.5)
+    assert ranked["insee_code"].tolist() == ["99004", "99002"]
+    bourg = 25 * ((10 - 5.5) + 2 * (700 / 60 - 5.5) + (800 / 60 - 5.5))
+    assert ranked.iloc[0]["excess_person_minutes"] == pytest.approx(bourg, abs=0.1)
+    assert ranked.iloc[1]["excess_person_minutes"] == pytest.approx(10 * (400 / 60 - 5.5), abs=0.1)
+    assert ranked["pop_beyond_5_5"].tolist() == [100, 10]
+
+
+def test_public_headers_name_the_public_and_read_back() -> None:
+    names = ["insee_code", "population", "pop_within_2_5", "pop_beyond_2_5", "share_beyond_2_5"]
+    headers = public_columns(LABEL, names)
+    assert headers["population"].header == LABEL
+    assert headers["pop_beyond_2_5"].header == f"{LABEL} : au-delà de 2,5 min"
+    assert headers["share_beyond_2_5"].header == f"{LABEL} : part au-delà de 2,5 min (%)"
+    assert "insee_code" not in headers
+
+
+# --- a whole run ------------------------------------------------------------------------------
+
+
+def _run(tiny_context: AccessContext, tmp_path: Path, public: str | None):
+    territory = tiny_context.territory
+    resources = TerritoryResources(
+        territory=territory,
+        network=tiny_context.network,
+        surface=tiny_context.surface,
+        catalogue=load_catalogue(territory),
+        context=tiny_context,
+    )
+    analysis = {"name": "mds", "label": "MDS", "kinds": ["mds"], "reference_minutes": 5.5}
+    if public is not None:
+        analysis["public"] = public
+    scenario = scenario_from_dict(
+        {
+            "scenario": {"name": "essai", "territory": "tiny"},
+            "thresholds": {"minutes": [2.5, 5.5]},
+            "access": {"max_distance_m": 1000.0},
+            "analyses": [analysis],
+            "services": {
+                "add": [
+                    {
+                        "service_id": "s1",
+                        "name": "Maison Alpha",
+                        "kind": "mds",
+                        "x": X0 + 500.0,
+                        "y": Y0 + 500.0,
+                        "status": "open",
+                    }
+                ]
+            },
+            "outputs": {"map": False, "isochrones": False, "catchments": False},
+        }
+    )
+    assert resources.matches(scenario)
+    return run_scenario(scenario, output_dir=tmp_path / f"run-{public}", resources=resources)
+
+
+def test_run_writes_the_public_tables_and_summary(tiny_context, tmp_path: Path) -> None:
+    result = _run(tiny_context, tmp_path, "age_75_plus")
+    figures = result.summary["analyses"]["mds"]
+    assert figures["public"]["name"] == "age_75_plus" and figures["public"]["label"] == LABEL
+    assert figures["thresholds"]["2_5"]["pop_beyond"] == 145
+    assert figures["thresholds"]["5_5"]["share_beyond"] == pytest.approx(0.6875)
+    assert result.summary["scenario"]["analyses"][0]["public"] == "age_75_plus"
+    assert "du public « Personnes de 75 ans ou plus »" in result.summary["headline"][0]["label"]
+    raw = (result.output_dir / "tables/cantons_mds.csv").read_text("utf-8-sig")
+    header = raw.splitlines()[0].split(";")
+    assert LABEL in header and f"{LABEL} : au-delà de 5,5 min" in header
+    assert f"{LABEL} : part au-delà de 5,5 min (%)" in header
+    bundle = ResultFolder(result.output_dir)
+    cantons = bundle.table("cantons_mds").set_index("canton_code")
+    assert cantons.loc["9901", "pop_beyond_5_5"] == 10
+    assert cantons.loc["9901", "share_beyond_5_5"] == pytest.approx(0.1667)
+    communes = bundle.table("communes_mds").set_index("insee_code")
+    assert communes["population"].tolist() == [20, 40, 0, 100]
+    ranked = read_written_table(
+        result.output_dir / "tables/underserved_mds.csv", public_label=LABEL
+    )
+    assert ranked["insee_code"].astype(str).tolist() == ["99004", "99002"]
+    summary = json.loads((result.output_dir / "summary.json").read_text("utf-8"))
+    assert summary["analyses"]["mds"]["public"]["source"] == "Tableau d'essai"
+
+
+def test_run_without_public_keeps_the_inhabitants(tiny_context, tmp_path: Path) -> None:
+    result = _run(tiny_context, tmp_path, None)
+    figures = result.summary["analyses"]["mds"]
+    assert "public" not in figures and "public" not in result.summary["scenario"]["analyses"][0]
+    assert figures["thresholds"]["5_5"]["pop_beyond"] == 50 + 1000
+    header = (result.output_dir / "tables/cantons_mds.csv").read_text("utf-8-sig").splitlines()[0]
+    assert "Population au-delà de 5,5 min" in header and LABEL not in header
+
+
+def test_run_refuses_an_unknown_public_before_measuring(tiny_context, tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match=r"public inconnu 'age_60'.*age_75_plus, age_0_5"):
+        _run(tiny_context, tmp_path, "age_60")
