@@ -14,6 +14,7 @@ Beyond 2.5 min (150 s, 2+ steps): Alpha 5, Beta 40, Bourg 100. Beyond 5.5 min
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -49,7 +50,7 @@ label = "Personnes de 75 ans ou plus"
 column = "P21_POP75P"
 
 [layers.publics.publics.age_0_5]
-label = "Enfants de moins de 6 ans"
+label = "Enfants <6 ans & familles"
 source = "Autre tableau"
 year = 2020
 """
@@ -313,6 +314,39 @@ def test_run_without_public_keeps_the_inhabitants(tiny_context, tmp_path: Path) 
     assert figures["thresholds"]["5_5"]["pop_beyond"] == 50 + 1000
     header = (result.output_dir / "tables/cantons_mds.csv").read_text("utf-8-sig").splitlines()[0]
     assert "Population au-delà de 5,5 min" in header and LABEL not in header
+
+
+def test_map_shows_the_public_label_escaped(tiny_context, tmp_path: Path) -> None:
+    from maps.coverage_map import coverage_map
+    from maps.render import render_html
+
+    result = _run(tiny_context, tmp_path, "age_0_5")
+    page = render_html(coverage_map(ResultFolder(result.output_dir)))
+    # the popups are JSON inside a script: undo its \\uXXXX escapes to read them
+    html = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    label = "Enfants &lt;6 ans &amp; familles"
+    assert label in html and "Enfants <6 ans" not in html
+    assert f"Public compté</h3><div><i>MDS</i> : {label} (Autre tableau, 2020)</div>" in html
+    # Beta's popup: 12 children, 3 of them (one cell of four) beyond 5.5 min, 25 %
+    assert f"<th>{label}</th><td>12</td>" in html
+    assert re.search(rf"<th>{label} au-delà de 5,5 min</th><td>3 \(25,0\s%\)</td>", html)
+    assert f"Beta : 3 {label} au-delà de 5,5 min (rang 2)" in html
+    assert "classées selon le public" in html
+
+
+def test_terminal_prints_the_share_of_the_public(tiny_context, tmp_path: Path) -> None:
+    from coverage.commands.run import console, print_summary
+
+    result = _run(tiny_context, tmp_path, "age_75_plus")
+    with console.capture() as captured:
+        print_summary(result.summary, result.analyses)
+    text = captured.get()
+    assert "Public compté : Personnes de 75 ans ou plus (Tableau d'essai, 2021)" in text
+    assert "Public au-delà" in text and "Habitants au-delà" not in text
+    # 145 of 160 beyond 2.5 min (90.6 %), 110 beyond 5.5 min (68.8 %)
+    assert re.search(r"2[.,]5 min │ +145 │ +90,6 % │", text), text
+    assert re.search(r"5[.,]5 min │ +110 │ +68,8 % │", text), text
+    assert "Temps moyen pondéré par le public" in text
 
 
 def test_run_refuses_an_unknown_public_before_measuring(tiny_context, tmp_path: Path) -> None:

@@ -182,9 +182,10 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
                 highlight=False,
                 markup=False,
             )
-        counted = "Habitants" if public is None else public["label"]
         table.add_column("Seuil", justify="right")
-        table.add_column(escape(f"{counted} au-delà"), justify="right")
+        table.add_column(
+            "Habitants au-delà" if public is None else "Public au-delà", justify="right"
+        )
         table.add_column("Part au-delà", justify="right")
         table.add_column("Communes concernées", justify="right")
         for t in figures["thresholds"].values():
