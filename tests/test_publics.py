@@ -157,6 +157,41 @@ def test_former_ages_layer_is_read_by_the_same_reader(make_tiny) -> None:
         read_age_bands(territory, ["60_plus"])
 
 
+def test_age_weighted_demand_reads_the_publics_layer(tiny_context, make_tiny) -> None:
+    """The 2SFCA's bands are publics: demand = Σ band × weight, hand-computed per commune."""
+    from coverage.jobs.health import _demand
+    from coverage.scenario import HealthSpec
+
+    resources = TerritoryResources(
+        territory=tiny_context.territory,
+        network=tiny_context.network,
+        surface=tiny_context.surface,
+        catalogue=load_catalogue(tiny_context.territory),
+        context=tiny_context,
+    )
+    spec = HealthSpec(
+        kinds=("health_centre",),
+        decay={"type": "step"},
+        age_weights={"age_75_plus": 2.0, "age_0_5": 0.5},
+    )
+    inside, outside, described = _demand(spec, resources, [])
+    assert inside.tolist() == [20 * 2 + 6 * 0.5, 40 * 2 + 12 * 0.5, 0.0, 100 * 2 + 60 * 0.5]
+    assert described["type"] == "age_weighted"
+    assert outside == ({}, pytest.approx((43 + 86 + 230) / 1300))  # the mean weight
+    # a band with a missing commune stops the 2SFCA, naming it
+    csv = GOOD_CSV.replace("99002;40;12", "99002;40;")
+    territory = load_territory("tiny", data_dir=_bundle(make_tiny, csv))
+    resources = TerritoryResources(
+        territory=territory,
+        network=tiny_context.network,
+        surface=tiny_context.surface,
+        catalogue=load_catalogue(territory),
+        context=tiny_context,
+    )
+    with pytest.raises(DataError, match=r"pas de valeur pour 1 commune\(s\) du territoire : 99002"):
+        _demand(spec, resources, [])
+
+
 # --- the surface ------------------------------------------------------------------------------
 
 
