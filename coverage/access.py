@@ -40,7 +40,13 @@ from coverage import __version__
 from coverage._snap_cache import cached_snap_grid
 from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
-from coverage.layers.publics import ALL_INHABITANTS, Public, read_publics, unknown_public_message
+from coverage.layers.publics import (
+    ALL_INHABITANTS,
+    Public,
+    grid_public_counts,
+    read_publics,
+    unknown_public_message,
+)
 from coverage.layers.territory import Territory
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
@@ -318,9 +324,15 @@ def public_counts(context: AccessContext, public: str | None) -> PublicCounts | 
         )
     if public not in table.publics:
         raise QueryError(unknown_public_message(public, table.publics))
+    chosen = table.publics[public]
+    if chosen.grid:
+        cells, counts = grid_public_counts(context.territory, context.surface, chosen)
+        return PublicCounts(
+            public=chosen, cell_counts=cells, commune_counts=counts, file=chosen.grid
+        )
     counts = table.commune_counts(public)
     return PublicCounts(
-        public=table.publics[public],
+        public=chosen,
         cell_counts=context.surface.public_cells(counts),
         commune_counts=counts,
         file=table.file,

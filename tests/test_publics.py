@@ -33,7 +33,7 @@ from coverage.layers.publics import read_age_bands, read_publics
 from coverage.results import ResultFolder
 from coverage.scenario import scenario_from_dict
 from coverage.tables import public_columns, read_written_table
-from tests.conftest import TINY_TOML, X0, Y0, tiny_communes
+from tests.conftest import TINY_TOML, X0, Y0, tiny_communes, write_geojson
 from tests.test_access import ACCESS, grid_network
 
 LABEL = "Personnes de 75 ans ou plus"
@@ -222,6 +222,97 @@ def test_public_surface_follows_weighted_cells_on_the_gers(gers) -> None:
     mine = surface.cell_commune == code
     ratio = cells[mine] / surface.cell_population[mine]
     np.testing.assert_allclose(ratio, counts[code] / population[code], rtol=1e-12)
+
+
+def test_grid_public_cells_by_hand() -> None:
+    """Three cells in a row; the third also holds a small commune's point (two entries)."""
+    from rasterio.transform import Affine
+
+    from coverage.layers.population import PopulationSurface
+
+    surface = PopulationSurface(
+        values=np.zeros((1, 3)),
+        transform=Affine(200.0, 0.0, 0.0, 0.0, -200.0, 200.0),
+        crs="EPSG:2154",
+        cell_rows=np.array([0, 0, 0, 0], dtype=np.int32),
+        cell_cols=np.array([0, 1, 2, 2], dtype=np.int32),
+        cell_commune=np.array([0, 0, 0, 1], dtype=np.int32),
+        cell_population=np.array([10.0, 0.0, 30.0, 10.0]),
+        commune_codes=np.array(["99001", "99002"]),
+        method="test",
+    )
+    counts, totals = surface.public_cells_from_grid(np.array([[4.0, 2.0, 8.0]]))
+    # cell 3 (40 inhabitants): 8 people, 3/4 to commune 0, 1/4 to commune 1;
+    # the 2 people of the empty cell 2 go to commune 0's inhabitants: 10/40 and 30/40
+    np.testing.assert_allclose(counts, [4 + 0.5, 0.0, 6 + 1.5, 2.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(totals, [12.0, 2.0], rtol=0, atol=1e-12)
+
+
+GRID_TOML = (
+    PUBLICS_TOML
+    + """
+[layers.publics.publics.menages_pauvres]
+label = "Personnes des ménages pauvres"
+grid = "carreaux.geojson"
+grid_column = "men_pauv"
+source = "Carreaux d'essai"
+"""
+)
+
+
+def _grid_bundle(make_tiny, squares: dict[tuple[int, int], float]) -> Path:
+    bundle = _bundle(make_tiny, toml=GRID_TOML)
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"men_pauv": value},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [X0 + 1000 * c, Y0 + 2000 - 1000 * r],
+                        [X0 + 1000 * (c + 1), Y0 + 2000 - 1000 * r],
+                        [X0 + 1000 * (c + 1), Y0 + 1000 - 1000 * r],
+                        [X0 + 1000 * c, Y0 + 1000 - 1000 * r],
+                        [X0 + 1000 * c, Y0 + 2000 - 1000 * r],
+                    ]
+                ],
+            },
+        }
+        for (r, c), value in squares.items()
+    ]
+    write_geojson(bundle / "carreaux.geojson", features)
+    return bundle
+
+
+def test_grid_public_counts_by_hand(make_tiny) -> None:
+    # Alpha: 4 (row 0, col 0) + 2 (row 1, col 1); Beta: 10 (row 0, col 2); Bourg: 30 (row 1, col 7)
+    squares = {(0, 0): 4.0, (1, 1): 2.0, (0, 2): 10.0, (1, 7): 30.0}
+    territory = load_territory("tiny", data_dir=_grid_bundle(make_tiny, squares))
+    surface = population_surface(territory, use_cache=False)
+    context = AccessContext.build(territory, grid_network(), surface, access=ACCESS)
+    counts = public_counts(context, "menages_pauvres")
+    np.testing.assert_allclose(counts.commune_counts, [6, 10, 0, 30], rtol=0, atol=1e-9)
+    assert counts.describe()["grid_column"] == "men_pauv"
+    result = _access(context, "menages_pauvres")
+    c = result.communes.set_index("insee_code")
+    # steps from the service (row 1, col 0): Alpha's squares 1 and 1, Beta's 3, Bourg's 7
+    assert c["pop_beyond_2_5"].tolist() == [0, 10, 0, 30]
+    assert c["pop_beyond_5_5"].tolist() == [0, 0, 0, 30]
+    dep = result.table("departement").iloc[0]
+    assert (dep["population"], dep["pop_beyond_2_5"], dep["pop_beyond_5_5"]) == (46, 40, 30)
+    # Alpha's mean time for its poor households: both squares at 1 step (100 s)
+    assert result.communes.set_index("insee_code").loc["99001", "minutes_mean"] == pytest.approx(
+        100 / 60, abs=0.01
+    )
+
+
+def test_grid_public_above_the_population_is_named(make_tiny) -> None:
+    territory = load_territory("tiny", data_dir=_grid_bundle(make_tiny, {(0, 4): 3.0}))
+    surface = population_surface(territory, use_cache=False)
+    context = AccessContext.build(territory, grid_network(), surface, access=ACCESS)
+    with pytest.raises(DataError, match=r"commune 99003 \(Gamma\).*= 3 dépasse la population"):
+        public_counts(context, "menages_pauvres")
 
 
 # --- tables of one public ---------------------------------------------------------------------

@@ -43,6 +43,7 @@ from coverage.csvio import number_column, read_table
 from coverage.errors import DataError, QueryError
 from coverage.layers.config import LayerSpec
 from coverage.layers.health import read_neighbour_communes
+from coverage.layers.population import PopulationSurface, grid_values
 from coverage.layers.territory import Territory
 
 PUBLICS_LAYER = "publics"
@@ -74,9 +75,13 @@ class Public:
     label
         French label for tables, maps and messages (``Personnes de 75 ans ou plus``).
     column
-        Column of the layer's file.
+        Column of the layer's file ("" for a public read from a grid).
     source, year, licence, url
         Provenance (the layer's when the public gives none).
+    grid, grid_column
+        A public counted per grid square (INSEE Filosofi 200 m, any GeoTIFF or
+        vector squares): the grid file (relative to the bundle) and its column;
+        ``""`` for a public counted per commune.
     """
 
     key: str
@@ -86,10 +91,12 @@ class Public:
     year: str = ""
     licence: str = ""
     url: str = ""
+    grid: str = ""
+    grid_column: str = ""
 
     def describe(self) -> dict[str, str]:
         """The public as plain data (for ``summary.json`` and the API)."""
-        return {
+        out = {
             "name": self.key,
             "label": self.label,
             "source": self.source,
@@ -97,6 +104,10 @@ class Public:
             "licence": self.licence,
             "url": self.url,
         }
+        if self.grid:
+            out["grid"] = self.grid
+            out["grid_column"] = self.grid_column
+        return out
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,8 @@ class PublicsTable:
 
     def missing(self, key: str) -> list[str]:
         """INSEE codes of the territory's communes that have no value for ``key``."""
+        if key not in self.counts.columns:  # a grid public: no commune is missing
+            return []
         values = self.counts.loc[list(self.territory_codes), key]
         return [str(code) for code in values.index[values.isna()]]
 
@@ -153,6 +166,11 @@ class PublicsTable:
             Communes without a value, listed (never counted as zero).
         """
         public = self.public(key)
+        if public.grid:
+            raise QueryError(
+                f"le public '{key}' est compté par carreau ({public.grid}) : ses effectifs par "
+                "commune viennent de la surface de population (grid_public_counts)"
+            )
         missing = self.missing(key)
         if missing:
             shown = ", ".join(missing[:_SHOWN]) + (" ..." if len(missing) > _SHOWN else "")
@@ -245,6 +263,8 @@ def read_publics(territory: Territory) -> PublicsTable | None:
         )
     counts = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="insee_code"))
     for key, public in publics.items():
+        if public.grid:
+            continue  # counted per square: grid_public_counts
         values = number_column(table[public.column], field=public.column, info=info)
         negative = np.flatnonzero(values < 0)
         if len(negative):
@@ -320,6 +340,28 @@ def _publics_of(spec: LayerSpec, columns: list[str], path: Path) -> dict[str, Pu
                 path=path,
                 field=key,
             )
+        grid_column = str(item.get("grid_column", "")).strip()
+        if grid_column:
+            grid = str(item.get("grid", spec.options.get("grid", ""))).strip()
+            if not grid:
+                raise DataError(
+                    f"couche '{spec.name}' : le public '{key}' a une grid_column mais aucune "
+                    'grille (grid = "fichier" dans la couche ou le public)',
+                    path=path,
+                    field=key,
+                )
+            out[str(key)] = Public(
+                key=str(key),
+                label=str(item["label"]).strip(),
+                column="",
+                source=str(item.get("source", common["source"])),
+                year=str(item.get("year", common["year"])),
+                licence=str(item.get("licence", common["licence"])),
+                url=str(item.get("url", common["url"])),
+                grid=grid,
+                grid_column=grid_column,
+            )
+            continue
         column = str(item.get("column", key))
         if column not in columns:
             raise DataError(
@@ -355,12 +397,53 @@ def read_age_bands(territory: Territory, bands: Sequence[str]) -> pd.DataFrame |
     table = read_publics(territory)
     if table is None:
         return None
-    unknown = [band for band in bands if band not in table.publics]
+    unknown = [band for band in bands if band not in table.publics or table.publics[band].grid]
     if unknown:
         raise DataError(
-            f"couche '{table.layer}' : pas de public '{unknown[0]}' pour la pondération par âge "
-            f"(age_weights) ; publics de la couche : {', '.join(table.publics)}",
+            f"couche '{table.layer}' : pas de public '{unknown[0]}' compté par commune pour la "
+            f"pondération par âge (age_weights) ; publics de la couche : "
+            f"{', '.join(k for k, p in table.publics.items() if not p.grid)}",
             path=table.file,
             field=unknown[0],
         )
     return table.counts[list(bands)]
+
+
+def grid_public_counts(
+    territory: Territory, surface: PopulationSurface, public: Public
+) -> tuple[np.ndarray, np.ndarray]:
+    """A grid public on the surface: people per allocation entry and per commune.
+
+    The grid is read like the population grid (each square to the cell holding
+    its centre; :func:`coverage.layers.population.grid_values`) and placed by
+    :meth:`~coverage.layers.population.PopulationSurface.public_cells_from_grid`.
+    A square absent from the grid counts no one (Filosofi publishes only the
+    squares where people live).
+
+    Raises
+    ------
+    DataError
+        Unreadable grid or column; a commune whose total from the grid is above
+        its population (both figures named).
+    """
+    path = territory.data_dir / public.grid
+    values = grid_values(
+        path,
+        public.grid_column,
+        surface,
+        setting=f"grid_column du public {public.key} dans [layers.publics]",
+    )
+    cells, totals = surface.public_cells_from_grid(values)
+    communes = territory.communes
+    population = communes["population"].to_numpy(dtype=np.float64)
+    above = np.flatnonzero(totals > population + POPULATION_TOLERANCE)
+    if len(above):
+        at = int(above[0])
+        raise DataError(
+            f"grille du public '{public.key}' : commune {communes['insee_code'].iloc[at]} "
+            f"({communes['name'].iloc[at]}) : {public.label} = {totals[at]:g} dépasse la "
+            f"population de la commune ({population[at]:g})",
+            path=path,
+            field=public.grid_column,
+        )
+    return cells, totals
