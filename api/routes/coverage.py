@@ -181,9 +181,11 @@ def _public(t: TerritoryState, public: str) -> Any:
 def access_bytes(result: ServiceAccess) -> int:
     """Memory held by an access result: its per-cell arrays and tables."""
     tables = (result.communes, result.services)
+    public = result.public
     return (
         result.cell_seconds.nbytes
         + result.cell_service.nbytes
+        + (0 if public is None else public.cell_counts.nbytes + public.commune_counts.nbytes)
         + sum(int(table.memory_usage(deep=True).sum()) for table in tables)
     )
 
