@@ -475,6 +475,19 @@ def test_terminal_prints_the_share_of_the_public(tiny_context, tmp_path: Path) -
     assert "Temps moyen pondéré par le public" in text
 
 
+def test_compare_reads_public_tables_and_refuses_two_publics(tiny_context, tmp_path) -> None:
+    from coverage.jobs.compare import compare_results
+
+    first = _run(tiny_context, tmp_path / "a", "age_75_plus")
+    second = _run(tiny_context, tmp_path / "b", "age_75_plus")
+    same = compare_results(first.output_dir, second.output_dir)
+    totals = same.totals.set_index("threshold_minutes")
+    assert totals.loc[5.5, "pop_beyond_a"] == 110 and totals.loc[5.5, "net_gain"] == 0
+    other = _run(tiny_context, tmp_path / "c", "age_0_5")
+    with pytest.raises(DataError, match="ne compte pas le même public"):
+        compare_results(first.output_dir, other.output_dir)
+
+
 def test_run_refuses_an_unknown_public_before_measuring(tiny_context, tmp_path: Path) -> None:
     with pytest.raises(QueryError, match=r"public inconnu 'age_60'.*age_75_plus, age_0_5"):
         _run(tiny_context, tmp_path, "age_60")
