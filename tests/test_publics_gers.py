@@ -121,3 +121,17 @@ def test_gers_public_cells_keep_the_table_totals(client: TestClient, tenth: pd.S
     totals = np.bincount(surface.cell_commune, weights=counts.cell_counts)
     expected = tenth.loc[list(surface.commune_codes)].to_numpy(dtype=float)
     np.testing.assert_allclose(totals, expected, rtol=0, atol=1e-9)
+
+
+def test_posted_scenario_with_an_unknown_public_is_refused(client: TestClient) -> None:
+    body = {
+        "scenario": {"name": "essai", "territory": "gers"},
+        "analyses": [
+            {"kinds": ["france_services"]},
+            {"name": "fs_75", "kinds": ["france_services"], "public": "age_75_plus"},
+        ],
+    }
+    response = client.post("/scenarios", json=body, headers={"Authorization": "Bearer " + "t" * 32})
+    assert response.status_code == 422, response.text
+    assert "analyses.1.public" in response.json()["message"]
+    assert "public inconnu 'age_75_plus'" in response.json()["message"]
