@@ -29,6 +29,15 @@ Status = Literal["open", "planned", "closed"]
 RunStatus = Literal["queued", "running", "done", "failed"]
 Minutes = Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)]
 KindName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["france_services"])]
+PUBLIC_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+PublicName = Annotated[
+    str,
+    Field(
+        pattern=PUBLIC_PATTERN,
+        examples=["age_75_plus"],
+        description="A public of the territory's `[layers.publics]` (`population`: everyone).",
+    ),
+]
 RUN_ID_PATTERN = r"^[0-9a-f]{16}$"
 LIST_NAME_PATTERN = r"^[a-z0-9_-]{1,40}$"
 MAX_LISTS = 20
@@ -97,6 +106,7 @@ class AnalysisBody(StrictBody):
     statuses: list[Status] | None = Field(default=None, min_length=1, max_length=3)
     include_outside: bool | None = None
     reference_minutes: Minutes | None = None
+    public: PublicName | None = None
 
 
 class AddedServiceBody(StrictBody):

@@ -40,6 +40,13 @@ from coverage import __version__
 from coverage._snap_cache import cached_snap_grid
 from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
+from coverage.layers.publics import (
+    ALL_INHABITANTS,
+    Public,
+    grid_public_counts,
+    read_publics,
+    unknown_public_message,
+)
 from coverage.layers.territory import Territory
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
@@ -258,6 +265,81 @@ def _osm_like(info: Any) -> bool:
 
 
 @dataclass(eq=False)
+class PublicCounts:
+    """The people an analysis counts when it is not every inhabitant: one public of the territory.
+
+    Attributes
+    ----------
+    public
+        What the public is (key, French label, source, year, licence).
+    cell_counts
+        People of the public per entry of the surface's allocation table
+        (:meth:`~coverage.layers.population.PopulationSurface.public_cells`).
+    commune_counts
+        People of the public per commune, as the publics layer gives them.
+    file
+        The publics layer's file (relative to the bundle).
+    """
+
+    public: Public
+    cell_counts: np.ndarray = field(repr=False)
+    commune_counts: np.ndarray = field(repr=False)
+    file: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """The public, its source and its total (for ``summary.json`` and the API)."""
+        return {
+            **self.public.describe(),
+            "file": self.file,
+            "total": round(float(self.commune_counts.sum()), 3),
+        }
+
+
+def public_counts(context: AccessContext, public: str | None) -> PublicCounts | None:
+    """The cells and commune counts of a territory's public (None for every inhabitant).
+
+    Parameters
+    ----------
+    context
+        The shared context (its territory's publics layer and surface).
+    public
+        A public of the territory's ``[layers.publics]``; ``None`` or
+        ``"population"``: every inhabitant.
+
+    Raises
+    ------
+    QueryError
+        Unknown public (the known ones listed), or a territory without publics.
+    coverage.errors.DataError
+        A publics layer that fails its checks, or communes without a value.
+    """
+    if public is None or public == ALL_INHABITANTS:
+        return None
+    table = read_publics(context.territory)
+    if table is None:
+        raise QueryError(
+            f"public '{public}' : le territoire {context.territory.name} ne décrit aucun public "
+            "(pas de couche [layers.publics] dans territory.toml) ; seul 'population' est "
+            "possible"
+        )
+    if public not in table.publics:
+        raise QueryError(unknown_public_message(public, table.publics))
+    chosen = table.publics[public]
+    if chosen.grid:
+        cells, counts = grid_public_counts(context.territory, context.surface, chosen)
+        return PublicCounts(
+            public=chosen, cell_counts=cells, commune_counts=counts, file=chosen.grid
+        )
+    counts = table.commune_counts(public)
+    return PublicCounts(
+        public=chosen,
+        cell_counts=context.surface.public_cells(counts),
+        commune_counts=counts,
+        file=table.file,
+    )
+
+
+@dataclass(eq=False)
 class ServiceAccess:
     """Access to one set of services (a kind, or any chosen set).
 
@@ -280,6 +362,9 @@ class ServiceAccess:
         Per-commune indicators (see :func:`service_access`).
     context
         The shared context.
+    public
+        The public counted (None: every inhabitant); the ``population`` and
+        ``pop_*`` columns then count that public.
     """
 
     name: str
@@ -291,6 +376,7 @@ class ServiceAccess:
     cell_service: np.ndarray
     communes: pd.DataFrame
     context: AccessContext = field(repr=False)
+    public: PublicCounts | None = None
     _tables: dict[str, tuple[int, pd.DataFrame]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -430,7 +516,7 @@ class ServiceAccess:
         alloc = ctx.alloc_cell >= 0
         minutes = np.full(alloc.shape[0], np.nan)
         minutes[alloc] = self.cell_seconds[ctx.alloc_cell[alloc]] / 60.0
-        pop = surface.cell_population
+        pop = surface.cell_population if self.public is None else self.public.cell_counts
         finite = np.isfinite(minutes)
         worst = float(np.nanmax(np.where(finite, minutes, np.nan))) if finite.any() else 0.0
         excess = np.where(finite, np.maximum(minutes - threshold_minutes, 0.0), worst)
@@ -467,6 +553,8 @@ class ServiceAccess:
                 "share_beyond": _round(dep[f"share_beyond_{key}"], 4),
                 "communes_with_pop_beyond": int((self.communes[f"pop_beyond_{key}"] > 0).sum()),
             }
+        if self.public is not None:
+            figures["public"] = self.public.describe()
         return figures
 
 
@@ -483,6 +571,7 @@ def service_access(
     label: str = "",
     thresholds_minutes: Sequence[float] = DEFAULT_THRESHOLDS_MINUTES,
     reference_minutes: float | None = None,
+    public: PublicCounts | None = None,
 ) -> ServiceAccess:
     """Compute the access indicators of a set of services.
 
@@ -499,6 +588,11 @@ def service_access(
         Thresholds, increasing.
     reference_minutes
         Threshold of the underserved ranking (default: the largest threshold).
+    public
+        The public to count (:func:`public_counts`); by default every
+        inhabitant. With a public, ``population`` is the public's count per
+        commune (rounded to whole persons) and every ``pop_*``/``share_*``
+        figure counts that public.
 
     Returns
     -------
@@ -539,7 +633,7 @@ def service_access(
     cell_seconds, cell_service = state_times.at_points(context.cells.snapped)
     point_seconds, point_service = state_times.at_points(context.commune_points)
     communes = _commune_indicators(
-        context, cell_seconds, point_seconds, point_service, services, thresholds
+        context, cell_seconds, point_seconds, point_service, services, thresholds, public
     )
     return ServiceAccess(
         name=name,
@@ -551,6 +645,7 @@ def service_access(
         cell_service=cell_service,
         communes=communes,
         context=context,
+        public=public,
     )
 
 
@@ -561,6 +656,7 @@ def _commune_indicators(
     point_service: np.ndarray,
     services: gpd.GeoDataFrame,
     thresholds: list[float],
+    public: PublicCounts | None = None,
 ) -> pd.DataFrame:
     territory = context.territory
     surface = context.surface
@@ -568,7 +664,8 @@ def _commune_indicators(
     alloc = context.alloc_cell >= 0
     minutes = np.full(alloc.shape[0], np.nan)
     minutes[alloc] = cell_seconds[context.alloc_cell[alloc]] / 60.0
-    pop = np.where(alloc, surface.cell_population, 0.0)
+    people = surface.cell_population if public is None else public.cell_counts
+    pop = np.where(alloc, people, 0.0)
     commune = surface.cell_commune
     finite = np.isfinite(minutes)
 
@@ -583,7 +680,10 @@ def _commune_indicators(
     np.maximum.at(worst, commune[finite & (pop > 0)], minutes[finite & (pop > 0)])
     worst = np.where(np.isfinite(worst), worst, np.nan)
 
-    legal = territory.communes["population"].to_numpy(dtype=np.int64)
+    if public is None:
+        legal = territory.communes["population"].to_numpy(dtype=np.int64)
+    else:
+        legal = np.round(public.commune_counts).astype(np.int64)
     unreachable = np.minimum(np.round(per_commune(np.where(finite, 0.0, pop))), legal)
     frame = pd.DataFrame(
         {

@@ -151,9 +151,17 @@ class ResultFolder:
         path = self.path / TABLES_DIR / f"{name}.csv"
         if not path.is_file():
             raise DataError(f"no table '{name}' in this result", path=path)
+        publics = {
+            analysis: figures["public"]["label"]
+            for analysis, figures in self.summary.get("analyses", {}).items()
+            if figures.get("public")
+        }
+        ends = [k for k in publics if name.endswith(f"_{k}")]
+        label = publics[max(ends, key=len)] if ends else None
         return read_written_table(
             path,
             dtype={"insee_code": str, "canton_code": str, "epci_siren": str, "service_id": str},
+            public_label=label,
         )
 
     def analysis(self, name: str) -> dict[str, Any]:

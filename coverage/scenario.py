@@ -27,6 +27,7 @@ from coverage._french import of_territory
 from coverage.access import DEFAULT_THRESHOLDS_MINUTES, check_thresholds
 from coverage.errors import ConfigError, QueryError
 from coverage.layers.config import SERVICE_STATUSES
+from coverage.layers.publics import ALL_INHABITANTS
 from coverage.routing.snap import AccessSettings
 
 DEFAULT_REFERENCE_MINUTES: dict[str, float] = {
@@ -71,6 +72,9 @@ class Analysis:
         Whether services beyond the territory's border count (default yes).
     reference_minutes
         Threshold of the underserved ranking.
+    public
+        The public counted (a public of the territory's ``[layers.publics]``,
+        e.g. ``age_75_plus``); None: every inhabitant.
     """
 
     name: str
@@ -79,6 +83,7 @@ class Analysis:
     statuses: tuple[str, ...] = ("open",)
     include_outside: bool = True
     reference_minutes: float = 30.0
+    public: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,7 @@ class Scenario:
                     "statuses": list(a.statuses),
                     "include_outside": a.include_outside,
                     "reference_minutes": a.reference_minutes,
+                    **({"public": a.public} if a.public is not None else {}),
                 }
                 for a in self.analyses
             ],
@@ -392,7 +398,15 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
         _check_keys(
             where,
             item,
-            {"name", "label", "kinds", "statuses", "include_outside", "reference_minutes"},
+            {
+                "name",
+                "label",
+                "kinds",
+                "statuses",
+                "include_outside",
+                "reference_minutes",
+                "public",
+            },
             at,
         )
         kinds = item.get("kinds")
@@ -422,6 +436,9 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
         include_outside = item.get("include_outside", True)
         if not isinstance(include_outside, bool):
             raise _fail(where, f"{at} include_outside doit valoir true ou false")
+        public = item.get("public")
+        if public is not None:
+            public = _name(where, public, f"{at} public")
         out.append(
             Analysis(
                 name=name,
@@ -430,6 +447,7 @@ def _analyses(where: Path | str, raw: Any, thresholds: tuple[float, ...]) -> tup
                 statuses=statuses,
                 include_outside=include_outside,
                 reference_minutes=reference,
+                public=None if public in (None, ALL_INHABITANTS) else public,
             )
         )
     names = [a.name for a in out]

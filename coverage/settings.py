@@ -52,6 +52,7 @@ COG_URL_ENV = "COVERAGE_COG_URL"
 DATAGOUV_API_URL_ENV = "COVERAGE_DATAGOUV_API_URL"
 FRANCE_SERVICES_DATASET_ENV = "COVERAGE_FRANCE_SERVICES_DATASET"
 BAN_DOWNLOAD_URL_ENV = "COVERAGE_BAN_URL"
+INSEE_AGES_URL_ENV = "COVERAGE_INSEE_AGES_URL"
 """Folder of the BAN address files ``adresses-XX.csv.gz`` (``coverage fetch``)."""
 BAN_SEARCH_URL_ENV = "COVERAGE_BAN_API_URL"
 """The API Adresse (search, batch CSV, reverse) used by the ``ban`` geocoder."""
@@ -70,6 +71,9 @@ DEFAULT_COG_YEAR = "2026"
 DEFAULT_DATAGOUV_API_URL = "https://www.data.gouv.fr/api/1"
 DEFAULT_FRANCE_SERVICES_DATASET = "liste-des-structures-france-services"
 DEFAULT_BAN_DOWNLOAD_URL = "https://adresse.data.gouv.fr/data/ban/adresses/latest/csv"
+DEFAULT_INSEE_AGES_URL = (
+    "https://www.insee.fr/fr/statistiques/fichier/8581696/base-cc-evol-struct-pop-2022_csv.zip"
+)
 DEFAULT_BAN_SEARCH_URL = "https://api-adresse.data.gouv.fr"
 DEFAULT_OVERPASS_URL = "https://overpass-api.de/api"
 
@@ -136,6 +140,12 @@ VARIABLES: tuple[Variable, ...] = (
         BAN_DOWNLOAD_URL_ENV,
         "Dossier des fichiers d'adresses BAN adresses-DEP.csv.gz (coverage fetch).",
         DEFAULT_BAN_DOWNLOAD_URL,
+    ),
+    Variable(
+        INSEE_AGES_URL_ENV,
+        "Fichier INSEE de la population par âge des communes (base-cc-evol-struct-pop, "
+        "CSV zippé ; coverage fetch).",
+        DEFAULT_INSEE_AGES_URL,
     ),
     Variable(
         BAN_SEARCH_URL_ENV,
@@ -394,6 +404,11 @@ def france_services_dataset() -> str:
 def ban_download_url() -> str:
     """Folder of the BAN files ``adresses-XX.csv.gz`` (``COVERAGE_BAN_URL``)."""
     return _url(BAN_DOWNLOAD_URL_ENV, DEFAULT_BAN_DOWNLOAD_URL)
+
+
+def insee_ages_url() -> str:
+    """The INSEE per-commune age structure file (``COVERAGE_INSEE_AGES_URL``)."""
+    return _url(INSEE_AGES_URL_ENV, DEFAULT_INSEE_AGES_URL)
 
 
 def ban_search_url() -> str:

@@ -28,7 +28,7 @@ import codecs
 import contextvars
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +161,16 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, Kind], ...] = (
 )
 """Column families named by a threshold (``pop_beyond_20``, ``share_beyond_7_5``)."""
 
+PUBLIC_HEADERS: tuple[tuple[str, str, Kind], ...] = (
+    ("population", "{label}", "number"),
+    ("pop_unreachable", "{label} : injoignables", "number"),
+    ("pop_within_", "{label} : à moins de {t} min", "number"),
+    ("pop_beyond_", "{label} : au-delà de {t} min", "number"),
+    ("share_beyond_", "{label} : part au-delà de {t} min (%)", "share"),
+)
+"""Headers of the columns that count a public (an analysis with ``public =``): machine name
+(or prefix of a threshold's columns, ending ``_``), template, kind."""
+
 SUFFIXES: dict[str, str] = {"_before": " (avant)", "_after": " (après)"}
 """Before/after columns of a placement (``minutes_mean_after``): the header plus a suffix."""
 _PREFIX = re.compile(r"^(?P<analysis>[a-z0-9_]+?)__(?P<rest>.+)$")
@@ -199,6 +209,46 @@ def column_for(name: str, series: pd.Series | None = None) -> Column:
         if pd.api.types.is_numeric_dtype(series):
             return Column(name, "number")
     return Column(name, "text")
+
+
+def public_columns(label: str, names: Iterable[str]) -> dict[str, Column]:
+    """French headers naming a public for the columns that count it (:data:`PUBLIC_HEADERS`).
+
+    Parameters
+    ----------
+    label
+        The public's French label (``Personnes de 75 ans ou plus``).
+    names
+        Machine column names of the table; those that count people get a header.
+
+    Returns
+    -------
+    dict
+        Machine name -> :class:`Column`, for ``write_table(columns=...)``.
+    """
+    out: dict[str, Column] = {}
+    for name in map(str, names):
+        for machine, template, kind in PUBLIC_HEADERS:
+            if name == machine:
+                out[name] = Column(template.format(label=label), kind)
+            elif machine.endswith("_") and name.startswith(machine) and name != machine:
+                t = _threshold(name[len(machine) :])
+                out[name] = Column(template.format(label=label, t=t), kind)
+    return out
+
+
+def _public_machine_name(header: str, label: str) -> str | None:
+    """The machine name of a header written by :func:`public_columns`, or None."""
+    for machine, template, _ in PUBLIC_HEADERS:
+        if not machine.endswith("_"):
+            if header == template.format(label=label):
+                return machine
+            continue
+        head, tail = template.format(label=label, t="\0").split("\0")
+        middle = header[len(head) : len(header) - len(tail)]
+        if header.startswith(head) and header.endswith(tail) and middle and " " not in middle:
+            return machine + middle.replace(",", "_")
+    return None
 
 
 def _matches_pattern(name: str) -> bool:
@@ -390,13 +440,17 @@ def _machine_name(header: str, known: Mapping[str, str]) -> str:
 
 
 def read_written_table(
-    path: str | Path | bytes, *, dtype: Mapping[str, object] | None = None
+    path: str | Path | bytes,
+    *,
+    dtype: Mapping[str, object] | None = None,
+    public_label: str | None = None,
 ) -> pd.DataFrame:
     """Read a table written by :func:`write_table`, in either style, with machine names and values.
 
     French headers become the machine names, percentages fractions again,
     ``oui``/``non`` booleans; ``dtype`` (by machine name) as in
-    :func:`pandas.read_csv` (codes: ``str``).
+    :func:`pandas.read_csv` (codes: ``str``); ``public_label``: the label of
+    the public the table counts (headers of :func:`public_columns`).
     """
     dtype = dict(dtype or {})
     french = is_french(path)
@@ -408,7 +462,11 @@ def read_written_table(
     headers = pd.read_csv(path, sep=";", encoding="utf-8-sig", nrows=0).columns
     if isinstance(path, io.BytesIO):
         path.seek(0)
-    names = {h: _machine_name(h, known) for h in headers}
+    names = {
+        h: (public_label is not None and _public_machine_name(h, public_label))
+        or _machine_name(h, known)
+        for h in headers
+    }
     frame = pd.read_csv(
         path,
         sep=";",
@@ -419,6 +477,8 @@ def read_written_table(
         false_values=[NO],
     ).rename(columns=names)
     for name in frame.columns:
-        if column_for(str(name)).kind == "share":
+        if column_for(str(name)).kind == "share" or (
+            public_label is not None and str(name).startswith("share_beyond_")
+        ):
             frame[name] = pd.to_numeric(frame[name], errors="coerce") / 100
     return frame

@@ -164,6 +164,7 @@ def analysis_views(
                 label=str(figures["label"]),
                 reference_minutes=float(figures["reference_minutes"]),
                 ranking=_data.underserved(result, name) if ranked else None,
+                public=str((figures.get("public") or {}).get("label", "")),
             )
         )
     return views
@@ -172,7 +173,24 @@ def analysis_views(
 def underserved_line(view: AnalysisView, count: int, *, several: bool) -> str:
     """The legend line of an analysis' underserved communes."""
     line = underserved_html(count, view.reference_minutes, drawn=view.ranking is not None)
+    if view.public:
+        line += f"<div>classées selon le public : {esc(view.public)}</div>"
     return f"<i>{esc(view.label)}</i>{line}" if several else line
+
+
+def publics_html(result: ResultFolder, views: Sequence[AnalysisView]) -> str:
+    """The public each analysis counts, with its source and year ("" when all count everyone)."""
+    rows = []
+    for view in views:
+        public = result.analysis(view.name).get("public")
+        if public:
+            origin = ", ".join(str(public[k]) for k in ("source", "year") if public.get(k))
+            rows.append(
+                f"<div><i>{esc(view.label)}</i> : {esc(public['label'])}"
+                + (f" ({esc(origin)})" if origin else "")
+                + "</div>"
+            )
+    return "".join(rows)
 
 
 def scenario_label(summary: dict[str, Any]) -> str:
@@ -303,6 +321,7 @@ def coverage_map(
     provenance = summary.get("provenance", {})
     sections = [
         ("Temps moyen des habitants de la commune", time_classes_html()),
+        ("Public compté", publics_html(result, views)),
         ("Communes mal desservies", "".join(underserved_rows) if underserved else ""),
         (
             "Isochrones (couche à afficher)",

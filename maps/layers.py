@@ -75,8 +75,13 @@ def commune_values(
     label: str,
     reference_minutes: float,
     ranking: pd.DataFrame | None = None,
+    public: str = "",
 ) -> list[dict[str, Any]]:
     """Per-commune values of one analysis, in the order of ``communes``.
+
+    ``public``: the French label of the public the analysis counts ("" for
+    every inhabitant); its count and the part of it beyond the threshold are
+    then shown under that label.
 
     Each dict: ``minutes`` (population-weighted mean, ``None`` when no
     inhabitant reaches a service), ``time_class`` (0–5, -1 for none),
@@ -110,6 +115,12 @@ def commune_values(
             (f"Au-delà de {threshold} min", f"{fr_number(beyond)} hab. ({fr_share(share)})"),
             ("Service le plus proche", esc(_value(row, f"{prefix}nearest_service_name")) or "—"),
         ]
+        if public:  # the figures count the public, not every inhabitant
+            rows[1:1] = [(esc(public), fr_number(_value(row, f"{prefix}population")))]
+            rows[5] = (
+                f"{esc(public)} au-delà de {threshold} min",
+                f"{fr_number(beyond)} ({fr_share(share)})",
+            )
         unreachable = _value(row, f"{prefix}pop_unreachable")
         if unreachable:
             rows.append(("Sans accès calculé", f"{fr_number(unreachable)} hab."))
@@ -124,7 +135,8 @@ def commune_values(
             item["rank"] = ranks[code]
             item["pop_beyond"] = int(beyond or 0)
             item["under_tooltip"] = (
-                f"{name} : {fr_number(beyond)} hab. au-delà de {threshold} min "
+                f"{name} : {fr_number(beyond)} {esc(public) if public else 'hab.'} au-delà de "
+                f"{threshold} min "
                 f"(rang {ranks[code]})"
             )
         item["popup"] = popup_html(f"{name} ({esc(code)})", rows)
@@ -275,6 +287,8 @@ class AnalysisView:
     label: str
     reference_minutes: float
     ranking: pd.DataFrame | None = None
+    public: str = ""
+    """French label of the public counted ("" for every inhabitant)."""
 
     @property
     def underserved_count(self) -> int:
@@ -299,6 +313,7 @@ def add_choropleths(
             label=view.label,
             reference_minutes=view.reference_minutes,
             ranking=view.ranking,
+            public=view.public,
         )
         for view in views
     }

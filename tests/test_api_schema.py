@@ -69,8 +69,9 @@ DATA_REFUSALS: dict[str, dict[int, str]] = {
     # canton codes and EPCI SIREN of the territory; a run's analyses
     "GET /scenarios/{run_id}/communes": {422: r"analysis|canton|epci"},
     "GET /territories/{territory}/communes": {422: r"analysis|canton|epci"},
-    # service kinds of the catalogue, and whether any site has the statuses asked
-    "GET /territories/{territory}/coverage": {422: r"kind"},
+    # service kinds of the catalogue, and whether any site has the statuses asked; the
+    # publics the territory describes ([layers.publics])
+    "GET /territories/{territory}/coverage": {422: r"kind|public"},
     "GET /territories/{territory}/services": {422: r"kind"},
     # a point outside the territory; territories served; bands in increasing order
     "POST /isochrones": {400: r"points\[\d+\]", 422: r"territory|bands_minutes"},

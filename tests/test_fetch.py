@@ -21,7 +21,11 @@ published format, with payloads built here from the real shared Gers data:
 - BAN: ``adresses-32.csv.gz`` rewritten in the BAN columns from the first
   rows of the BANO sample;
 - Overpass: a small JSON answer holding 12 real numbered-road ways around Auch
-  taken from roads_gers_travelmapping.osm.
+  taken from roads_gers_travelmapping.osm;
+- INSEE: ``base-cc-evol-struct-pop-2022_csv.zip`` in the published layout
+  (``;``, ``CODGEO``, ``P22_POP``, ``P22_POP<band>``) with figures the test
+  makes (NOT INSEE's): each Gers commune's population split by the shares of
+  :data:`AGE_SPLIT`, Aujan-Mournède (32015) left out, two communes of other départements.
 """
 
 from __future__ import annotations
@@ -117,7 +121,41 @@ def payloads(shared: Path) -> dict[str, tuple[bytes, str]]:
     out["/files/communes-fs.csv"] = (communes_csv, "text/csv")
     nodes, ways = overpass_ways(gers)
     out["/overpass/interpreter"] = (as_json(overpass_answer(nodes, ways)), "application/json")
+    out[AGES_PATH] = (ages_zip(communes), "application/zip")
     return out
+
+
+AGES_PATH = "/insee/base-cc-evol-struct-pop-2022_csv.zip"
+AGE_SPLIT = {  # share of each INSEE band in the test's file (sums to 1)
+    "0014": 0.125,
+    "1529": 0.125,
+    "3044": 0.125,
+    "4559": 0.25,
+    "6074": 0.25,
+    "7589": 0.0625,
+    "90P": 0.0625,
+}
+AGES_LEFT_OUT = "32015"
+
+
+def ages_zip(communes: gpd.GeoDataFrame) -> bytes:
+    """The INSEE age structure per commune, zipped, with the test's figures."""
+    import zipfile
+
+    bands = list(AGE_SPLIT)
+    lines = [";".join(["CODGEO", "P22_POP", *[f"P22_POP{b}" for b in bands]])]
+    rows = [(str(r.insee_code), int(r.population)) for r in communes.itertuples()]
+    rows += [("40001", 6221), ("75056", 2133111)]
+    for code, population in rows:
+        if code == AGES_LEFT_OUT:
+            continue
+        shares = [f"{population * AGE_SPLIT[b]:.4f}" for b in bands]
+        lines.append(";".join([code, str(population), *shares]))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("base-cc-evol-struct-pop-2022.CSV", "\n".join(lines) + "\n")
+        archive.writestr("meta_base-cc-evol-struct-pop-2022.CSV", "COD_VAR;LIB_VAR\n")
+    return buffer.getvalue()
 
 
 NEIGHBOURS = [  # (code, name, population, lon, lat): two within 30 km of the Gers, two far
@@ -414,6 +452,7 @@ def official(
     monkeypatch.setenv("COVERAGE_COG_YEAR", "2022")
     monkeypatch.setenv("COVERAGE_DATAGOUV_API_URL", base + "/api/1")
     monkeypatch.setenv("COVERAGE_BAN_URL", base + "/ban")
+    monkeypatch.setenv("COVERAGE_INSEE_AGES_URL", base + AGES_PATH)
     monkeypatch.setenv("COVERAGE_OVERPASS_URL", base + "/overpass")
     monkeypatch.setenv("COVERAGE_OVERPASS_RATE_LIMIT", "0")
     monkeypatch.setenv("COVERAGE_HTTP_BACKOFF_S", "0.01")
@@ -467,6 +506,7 @@ def test_fetch_builds_a_bundle_that_loads_like_the_shared_one(
         "departement_gers.geojson",
         "france_services_gers.geojson",
         "communes_voisines_gers.csv",
+        "publics_gers.csv",
         "adresses-32.csv.gz",
         "roads_gers_osm.graphml",
         "territory.toml",
@@ -573,7 +613,8 @@ def test_second_fetch_uses_the_cache_and_force_downloads_again(
 ) -> None:
     first = fetch_territory("gers", tmp_path / "one", include_osm=False)
     made = official.count()
-    assert made == 10  # département, communes, EPCI, 2 COG files, dataset, 2 CSV, BAN, neighbours
+    # département, communes, EPCI, 2 COG files, dataset, 2 CSV, BAN, neighbours, INSEE ages
+    assert made == 11
     second = fetch_territory("gers", tmp_path / "two", include_osm=False)
     assert official.count() == made  # nothing asked again
     assert all(d["from_cache"] for d in second.downloads)
@@ -940,3 +981,74 @@ def test_former_module_re_exports_the_moved_names() -> None:
     assert (
         init == '"""Jobs: one module per command, the orchestration the CLI and the API share."""\n'
     )
+
+
+# --- the INSEE age structure (the publics layer) ------------------------------------------------
+
+
+def test_fetch_writes_the_insee_age_structure_as_publics(
+    official: LocalHTTPServer, shared_data: Path, tmp_path: Path
+) -> None:
+    from coverage.layers import load_territory
+    from coverage.layers.publics import read_publics
+
+    dest = tmp_path / "bundle"
+    report = fetch_territory("gers", dest, include_osm=False, include_addresses=False)
+    gers = load_territory("gers", data_dir=dest)
+    spec = gers.config.layer("publics")
+    assert spec.file == "publics_gers.csv" and spec.url == official.url + AGES_PATH
+    assert spec.licence == "Licence Ouverte / Etalab" and spec.options["year"] == "2022"
+    assert "recensement de la population 2022" in spec.source
+    table = read_publics(gers)
+    assert list(table.publics) == [
+        "age_0_14",
+        "age_15_59",
+        "age_60_74",
+        "age_60_plus",
+        "age_75_plus",
+    ]
+    assert table.publics["age_75_plus"].label == "Personnes de 75 ans ou plus"
+    assert table.publics["age_75_plus"].year == "2022"
+    # hand figures: Auch (22 428) x (1/16 + 1/16) for 75+, x 3/8 for 60+, x 1/2 for 15-59
+    auch = table.counts.loc["32013"]
+    assert auch["age_75_plus"] == pytest.approx(22428 / 8, abs=1e-9)
+    assert auch["age_60_plus"] == pytest.approx(22428 * 0.375, abs=1e-9)
+    assert auch["age_15_59"] == pytest.approx(22428 * 0.5, abs=1e-9)
+    # the commune the file leaves out is missing (never zero), and said so
+    assert table.missing("age_75_plus") == [AGES_LEFT_OUT]
+    assert any(AGES_LEFT_OUT in note and "jamais comptées" in note for note in report.notes)
+    assert len(table.counts) == 458 and table.counts.loc[AGES_LEFT_OUT].isna().all()
+    assert "40001" not in table.counts.index  # other départements' rows are not kept
+    communes = gers.communes.set_index("insee_code")["population"]
+    total = communes.drop(AGES_LEFT_OUT).sum()
+    assert table.counts["age_0_14"].sum() == pytest.approx(total * 0.125, abs=1e-6)
+    # fetch.json records the INSEE file with its URL and checksum
+    record = json.loads((dest / "fetch.json").read_text("utf-8"))
+    entry = record["files"]["publics_gers.csv"]
+    assert entry["layer"] == "publics" and entry["url"] == official.url + AGES_PATH
+    assert entry["sha256"] == file_sha256(dest / "publics_gers.csv")
+    downloads = {d["url"]: d for d in record["downloads"]}
+    served = payloads(shared_data)[AGES_PATH][0]
+    assert downloads[official.url + AGES_PATH]["sha256"] == file_sha256_bytes(served)
+    assert record["options"]["include_ages"] is True
+
+
+def test_fetch_without_ages_writes_no_publics(official: LocalHTTPServer, tmp_path: Path) -> None:
+    dest = tmp_path / "bundle"
+    fetch_territory("gers", dest, include_osm=False, include_addresses=False, include_ages=False)
+    assert not (dest / "publics_gers.csv").exists()
+    assert "publics" not in tomllib_load(dest / "territory.toml")["layers"]
+    assert official.count(AGES_PATH) == 0
+
+
+def test_insee_file_without_age_columns_is_named() -> None:
+    from coverage.sources.ages import ages_from_table
+
+    table = pd.DataFrame({"CODGEO": ["32013"], "P22_POP": ["100"], "P22_POP0014": ["10"]})
+    with pytest.raises(DataError, match="P22_POP1529"):
+        ages_from_table(table, url="http://x/ages.zip", codes=["32013"])
+    bands = {f"P22_POP{b}": ["1"] for b in AGE_SPLIT}
+    table = pd.DataFrame({"CODGEO": ["32013"], "P22_POP": ["7"], **bands})
+    table.loc[0, "P22_POP7589"] = "n.d."
+    with pytest.raises(DataError, match="commune 32013 : P22_POP7589 doit être un nombre"):
+        ages_from_table(table, url="http://x/ages.zip", codes=["32013"])

@@ -25,10 +25,18 @@ from api.deps import SimplifyQuery, TerritoryPath, core, strip_paths
 from api.errors import InvalidParameterError
 from api.geojson import dumps, feature_collection, records
 from api.routes.territories import GEOJSON
-from api.schemas import GEOJSON_SCHEMA, KindName, Status, error_responses
+from api.schemas import GEOJSON_SCHEMA, PUBLIC_PATTERN, KindName, Status, error_responses
 from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
 from coverage._french import of_territory
-from coverage.access import ServiceAccess, network_provenance, service_access, threshold_key
+from coverage.access import (
+    ServiceAccess,
+    network_provenance,
+    public_counts,
+    service_access,
+    threshold_key,
+)
+from coverage.errors import QueryError
+from coverage.layers.publics import ALL_INHABITANTS
 
 router = APIRouter(tags=["accessibilité"])
 _ACCESS_LOCK = threading.Lock()
@@ -76,8 +84,24 @@ class CoverageSummary(BaseModel):
     communes_with_pop_beyond: int
 
 
+class PublicOut(BaseModel):
+    """The public counted (present only when ``public`` names one)."""
+
+    name: str = Field(examples=["age_75_plus"])
+    label: str = Field(examples=["Personnes de 75 ans ou plus"])
+    source: str
+    year: str
+    licence: str
+    url: str
+    file: str
+    total: float = Field(description="People of the public in the territory.")
+
+
 class CoverageOut(BaseModel):
-    """Access to a set of services, commune by commune."""
+    """Access to a set of services, commune by commune.
+
+    With ``public``, ``population``, ``pop_*`` and ``share_beyond`` count that public.
+    """
 
     territory: str = Field(examples=["gers"])
     kinds: list[str] = Field(examples=[["france_services"]])
@@ -86,6 +110,7 @@ class CoverageOut(BaseModel):
     threshold_minutes: float = Field(examples=[30])
     services: int = Field(examples=[92])
     services_in_territory: int = Field(examples=[27])
+    public: PublicOut | None = None
     summary: CoverageSummary
     method: str
     network: dict[str, Any] = Field(
@@ -101,8 +126,9 @@ def _access(
     statuses: tuple[str, ...],
     include_outside: bool,
     threshold: float,
+    public: str = ALL_INHABITANTS,
 ) -> ServiceAccess:
-    key = (kinds, statuses, include_outside, threshold)
+    key = (kinds, statuses, include_outside, threshold, public)
     with _ACCESS_LOCK:
         found = t.access_results.get(key)
         if found is not None:
@@ -116,6 +142,7 @@ def _access(
         name="coverage",
         label=", ".join(catalogue.kinds.get(k, k) for k in kinds),
         thresholds_minutes=[threshold],
+        public=_public(t, public),
     )
     with _ACCESS_LOCK:
         t.access_results[key] = result
@@ -143,12 +170,22 @@ def _chosen(
     return chosen
 
 
+def _public(t: TerritoryState, public: str) -> Any:
+    """The public's counts (None for everyone); 422 naming ``public`` when unknown."""
+    try:
+        return public_counts(t.resources.context, public)
+    except QueryError as exc:
+        raise InvalidParameterError(str(exc), field="public") from None
+
+
 def access_bytes(result: ServiceAccess) -> int:
     """Memory held by an access result: its per-cell arrays and tables."""
     tables = (result.communes, result.services)
+    public = result.public
     return (
         result.cell_seconds.nbytes
         + result.cell_service.nbytes
+        + (0 if public is None else public.cell_counts.nbytes + public.commune_counts.nbytes)
         + sum(int(table.memory_usage(deep=True).sum()) for table in tables)
     )
 
@@ -176,6 +213,7 @@ def _payload(
 ) -> dict[str, Any]:
     figures = result.summary()
     at = figures["thresholds"][threshold_key(threshold)]
+    counted = {} if result.public is None else {"public": strip_paths(figures["public"])}
     return {
         "territory": t.name,
         "kinds": list(kinds),
@@ -184,6 +222,7 @@ def _payload(
         "threshold_minutes": threshold,
         "services": figures["services"],
         "services_in_territory": figures["services_in_territory"],
+        **counted,
         "summary": {
             "population": figures["population"],
             "minutes_mean": figures["minutes_mean"],
@@ -239,9 +278,20 @@ async def coverage(
         Query(description="`json`: a table; `geojson`: the commune layer with the figures."),
     ] = "json",
     simplify_m: SimplifyQuery = 0,
+    public: Annotated[
+        str,
+        Query(
+            max_length=64,
+            pattern=PUBLIC_PATTERN,
+            description="The people counted: `population` (every inhabitant) or a public of "
+            "the territory's `[layers.publics]` (e.g. `age_75_plus`); 422 for one it does "
+            "not describe, listing those it does.",
+        ),
+    ] = ALL_INHABITANTS,
 ) -> Response:
     """Per commune: mean time, time from the commune point, nearest service, population
-    and share beyond the threshold; and the same for the whole territory.
+    (or the people of ``public``) and share beyond the threshold; and the same for the
+    whole territory.
 
     Without the token, computing the access to a new set of services (kinds, statuses,
     threshold) is charged to the client's cost budget (429 beyond it); cached answers
@@ -261,10 +311,10 @@ async def coverage(
     threshold = float(threshold)
     if format == "json":
         simplify_m = 0  # no geometry in the table
-    key = ("coverage", kinds, statuses, include_outside, threshold, format, simplify_m)
+    key = ("coverage", kinds, statuses, include_outside, threshold, format, simplify_m, public)
 
     def compute() -> CachedBody:
-        result = _access(t, kinds, statuses, include_outside, threshold)
+        result = _access(t, kinds, statuses, include_outside, threshold, public)
         payload = _payload(
             t,
             result,
@@ -291,9 +341,10 @@ async def coverage(
 
     def on_miss() -> None:
         with _ACCESS_LOCK:
-            known = (kinds, statuses, include_outside, threshold) in t.access_results
+            known = (kinds, statuses, include_outside, threshold, public) in t.access_results
         if not known:
             _chosen(t, kinds, statuses, include_outside)  # a refusal costs nothing
+            _public(t, public)
             charge(request, COVERAGE_COST, what="ce calcul d'accessibilité")
 
     return await cached_response(request, t.cache, key, compute, on_miss=on_miss)

@@ -37,7 +37,8 @@ from api.schemas import RunList, RunOut, RunStatus, ScenarioBody, error_response
 from api.security import require_token
 from api.state import AppState
 from api.store import RunRecord
-from coverage.errors import TerritoryNotFoundError
+from coverage.access import public_counts
+from coverage.errors import QueryError, TerritoryNotFoundError
 from coverage.scenario import scenario_from_dict, select_services
 
 router = APIRouter(tags=["scénarios"])
@@ -98,6 +99,11 @@ def submit(request: Request, body: ScenarioBody) -> JSONResponse:
     catalogue = resources.catalogue
     select_services(scenario, catalogue.frame, resources.territory, known_kinds=catalogue.kinds)
     check_health_kinds(scenario, catalogue.kinds)
+    for number, analysis in enumerate(scenario.analyses):
+        try:  # an unknown public is refused now, not when the run fails
+            public_counts(resources.context, analysis.public)
+        except QueryError as exc:
+            raise InvalidParameterError(str(exc), field=f"analyses.{number}.public") from None
     state.worker.check_accepting()
     record = state.store.create(
         territory=t.name,

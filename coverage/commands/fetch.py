@@ -28,6 +28,12 @@ def fetch(
     no_addresses: Annotated[
         bool, typer.Option("--no-addresses", help="Ne pas télécharger les adresses BAN.")
     ] = False,
+    no_ages: Annotated[
+        bool,
+        typer.Option(
+            "--no-ages", help="Ne pas télécharger la population par âge des communes (INSEE)."
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Retélécharger même si en cache.")] = False,
     buffer_km: Annotated[
         float,
@@ -50,6 +56,7 @@ def fetch(
             departement=departement,
             include_osm=not no_osm,
             include_addresses=not no_addresses,
+            include_ages=not no_ages,
             force=force,
             progress=bar,
             buffer_m=buffer_km * 1000.0,

@@ -175,8 +175,17 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
             f"({figures['services_in_territory']} dans le territoire)",
             title_justify="left",
         )
+        public = figures.get("public")
+        if public is not None:
+            console.print(
+                f"Public compté : {public['label']} ({public_source(public)})",
+                highlight=False,
+                markup=False,
+            )
         table.add_column("Seuil", justify="right")
-        table.add_column("Habitants au-delà", justify="right")
+        table.add_column(
+            "Habitants au-delà" if public is None else "Public au-delà", justify="right"
+        )
         table.add_column("Part au-delà", justify="right")
         table.add_column("Communes concernées", justify="right")
         for t in figures["thresholds"].values():
@@ -189,7 +198,8 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
         console.print(table)
         mean = figures["minutes_mean"]
         console.print(
-            f"Temps moyen pondéré par la population : {mean:.1f} min".replace(".", ",")
+            f"Temps moyen pondéré {'par la population' if public is None else 'par le public'} "
+            f": {mean:.1f} min".replace(".", ",")
             if mean is not None
             else "Temps moyen : non calculable",
             highlight=False,
@@ -197,6 +207,12 @@ def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
         _print_underserved(analyses[name], territory["population"])
     if summary.get("health"):
         print_health(summary["health"])
+
+
+def public_source(public: dict[str, Any]) -> str:
+    """« source, année » of a public (what the terminal and the maps print beside its label)."""
+    parts = [str(public.get(k) or "") for k in ("source", "year")]
+    return ", ".join(p for p in parts if p) or "source non renseignée"
 
 
 def _sig(value: float) -> str:
@@ -265,7 +281,7 @@ def _print_underserved(result: Any, population: int) -> None:
         title_justify="left",
     )
     table.add_column("Commune", overflow="ellipsis", no_wrap=True, max_width=24)
-    table.add_column("Hab.", justify="right", no_wrap=True)
+    table.add_column("Hab." if result.public is None else "Public", justify="right", no_wrap=True)
     table.add_column(f"> {used:g} min", justify="right", no_wrap=True)
     table.add_column("Moyenne", justify="right", no_wrap=True)
     table.add_column("Service le plus proche", overflow="ellipsis", no_wrap=True, max_width=22)

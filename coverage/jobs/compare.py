@@ -108,8 +108,16 @@ def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
     ]
     change_frames, total_rows = [], []
     for name in common:
-        ta = _communes(folder_a, name)
-        tb = _communes(folder_b, name)
+        public_a = sa["analyses"][name].get("public") or {}
+        public_b = sb["analyses"][name].get("public") or {}
+        if public_a.get("name") != public_b.get("name"):
+            raise DataError(
+                f"l'analyse '{name}' ne compte pas le même public dans A "
+                f"({public_a.get('name', 'population')}) et dans B "
+                f"({public_b.get('name', 'population')}) : rien à comparer"
+            )
+        ta = _communes(folder_a, name, public_a.get("label"))
+        tb = _communes(folder_b, name, public_b.get("label"))
         merged = ta.merge(tb, on=["insee_code", "name", "population"], suffixes=("_a", "_b"))
         for t in thresholds:
             key = threshold_key(t)
@@ -157,10 +165,12 @@ def compare_results(folder_a: str | Path, folder_b: str | Path) -> Comparison:
     )
 
 
-def _communes(folder: str | Path, name: str) -> pd.DataFrame:
+def _communes(folder: str | Path, name: str, public_label: str | None = None) -> pd.DataFrame:
     path = Path(folder) / TABLES_DIR / f"{table_stem('communes', name)}.csv"
     if not path.is_file():
         raise DataError(f"missing table of analysis '{name}'", path=path)
     return read_written_table(
-        path, dtype={"insee_code": str, "canton_code": str, "epci_siren": str}
+        path,
+        dtype={"insee_code": str, "canton_code": str, "epci_siren": str},
+        public_label=public_label,
     )

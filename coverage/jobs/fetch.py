@@ -11,6 +11,9 @@ asks each source module of :mod:`coverage.sources` in turn:
 - :mod:`~coverage.sources.neighbours` (geo.api.gouv.fr): the communes of the
   other départements within ``services_radius_m`` of the outline (the demand
   over the border of the 2SFCA health accessibility);
+- :mod:`~coverage.sources.ages` (INSEE census): the age structure of the
+  communes, written as the publics layer (``publics_<name>.csv``: people
+  aged 0–14, 15–59, 60–74, 60+ and 75+);
 - :mod:`~coverage.sources.addresses` (BAN): ``adresses-{code}.csv.gz``, as published;
 - :mod:`~coverage.sources.osm` (Overpass, osmnx): the drive network on the
   outline buffered by ``buffer_m``, as GraphML;
@@ -46,6 +49,7 @@ from coverage.progress import Progress
 from coverage.settings import territory_description_dirs
 from coverage.sources.addresses import fetch_ban_file
 from coverage.sources.admin import fetch_admin_layers
+from coverage.sources.ages import fetch_age_publics
 from coverage.sources.bundle import FETCH_RECORD, WORKING_CRS, BundleWriter
 from coverage.sources.cog import cog_folder
 from coverage.sources.description import copy_description_lists, territory_toml
@@ -72,6 +76,8 @@ class FetchSources:
         data.gouv.fr API and the France services dataset (slug or id).
     ban_url
         Folder of the BAN ``adresses-XX.csv.gz`` files.
+    insee_ages_url
+        The INSEE per-commune age structure (zipped CSV).
     overpass_url, overpass_rate_limit
         Overpass API used by osmnx, and whether osmnx checks its rate limit.
     """
@@ -82,6 +88,7 @@ class FetchSources:
     datagouv_api_url: str = settings.DEFAULT_DATAGOUV_API_URL
     france_services_dataset: str = settings.DEFAULT_FRANCE_SERVICES_DATASET
     ban_url: str = settings.DEFAULT_BAN_DOWNLOAD_URL
+    insee_ages_url: str = settings.DEFAULT_INSEE_AGES_URL
     overpass_url: str = settings.DEFAULT_OVERPASS_URL
     overpass_rate_limit: bool = True
 
@@ -106,6 +113,7 @@ class FetchSources:
             datagouv_api_url=settings.datagouv_api_url(),
             france_services_dataset=settings.france_services_dataset(),
             ban_url=settings.ban_download_url(),
+            insee_ages_url=settings.insee_ages_url(),
             overpass_url=settings.overpass_url(),
             overpass_rate_limit=settings.overpass_rate_limit(),
         )
@@ -152,6 +160,7 @@ def fetch_territory(
     departement: str | None = None,
     include_osm: bool = True,
     include_addresses: bool = True,
+    include_ages: bool = True,
     force: bool = False,
     progress: Progress | None = None,
     buffer_m: float = 15_000.0,
@@ -175,6 +184,8 @@ def fetch_territory(
         Download the OpenStreetMap drive network (osmnx, Overpass).
     include_addresses
         Download the département's BAN address file.
+    include_ages
+        Download the INSEE age structure of the communes (the publics layer).
     force
         Download again even what is in the cache.
     progress
@@ -249,6 +260,17 @@ def fetch_territory(
             radius_m=services_radius_m,
             force=force,
         )
+        ages = (
+            fetch_age_publics(
+                dl,
+                bundle,
+                url=sources.insee_ages_url,
+                codes=admin.communes["code"].astype(str).tolist(),
+                force=force,
+            )
+            if include_ages
+            else None
+        )
         ban = (
             fetch_ban_file(dl, bundle, base_url=sources.ban_url, dep=dep, force=force)
             if include_addresses
@@ -276,6 +298,7 @@ def fetch_territory(
             admin=admin,
             services=services,
             neighbours=neighbours,
+            ages=ages,
             ban=ban,
             roads=roads,
             repo_config=repo_config,
@@ -300,6 +323,7 @@ def fetch_territory(
             options={
                 "include_osm": include_osm,
                 "include_addresses": include_addresses,
+                "include_ages": include_ages,
                 "force": force,
                 "buffer_m": buffer_m,
                 "services_radius_m": services_radius_m,

@@ -15,8 +15,8 @@ care (capacity of the supply sites) it can reach (:func:`coverage.fca.floating_c
   same density on both sides of the border); ``exclude`` leaves the sites over
   the border out. The result says which (``border`` in ``summary.json``).
 - **demand standardised by age** (``age_weights``): population of each band
-  (``[layers.ages]``) times its weight; without that layer, plain population,
-  and the result says so.
+  (publics of ``[layers.publics]``, or of the former ``[layers.ages]``) times
+  its weight; without that layer, plain population, and the result says so.
 - **under-supply mark tied to the capacity unit** (``capacity_unit``):
   :func:`coverage.fca.default_undersupply_threshold`, or the scenario's
   ``undersupplied_threshold``; for ``sites``, no mark unless given.
@@ -44,7 +44,8 @@ from coverage.fca import (
     step_decay,
 )
 from coverage.jobs.resources import TerritoryResources
-from coverage.layers.health import read_age_bands, read_neighbour_communes
+from coverage.layers.health import read_neighbour_communes
+from coverage.layers.publics import read_age_bands
 from coverage.routing.matrix import travel_times
 from coverage.scenario import HealthSpec
 
@@ -121,22 +122,26 @@ def _demand(
                 "age_weights": dict(spec.age_weights),
                 "note": (
                     "pondération par âge demandée mais le lot n'a pas de tranches d'âge par "
-                    "commune ([layers.ages]) : demande = population sans pondération"
+                    "commune ([layers.publics] ou [layers.ages]) : demande = population sans "
+                    "pondération"
                 ),
             },
         )
     weights = np.array([spec.age_weights[b] for b in bands])
     codes = communes["insee_code"].astype(str)
-    missing = codes[~codes.isin(ages.index)]
+    missing = codes[ages.loc[codes, bands].isna().any(axis=1).to_numpy()]
     if len(missing):
+        shown = ", ".join(missing.iloc[:10]) + (" ..." if len(missing) > 10 else "")
         raise DataError(
-            f"[layers.ages]: no row for commune {missing.iloc[0]} "
-            f"({len(missing)} commune(s) of the territory missing)",
+            f"tranches d'âge ({', '.join(bands)}) : pas de valeur pour "
+            f"{len(missing)} commune(s) du territoire : {shown} (une valeur manquante "
+            "n'est jamais comptée comme zéro)",
             field="insee_code",
         )
     inside = age_weighted_demand(ages.loc[codes, bands].to_numpy(), weights)
     mean_weight = float(inside.sum() / population.sum()) if population.sum() else 1.0
-    known = [c for c in neighbour_codes if c in ages.index]
+    complete = ages.index[ages[bands].notna().all(axis=1).to_numpy()]
+    known = [c for c in neighbour_codes if c in complete]
     outside = (
         age_weighted_demand(ages.loc[known, bands].to_numpy(), weights) if known else np.zeros(0)
     )

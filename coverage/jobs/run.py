@@ -47,7 +47,13 @@ from coverage._geoparquet import write_cells_geoparquet
 from coverage._isochrone_cache import cached_isochrones
 from coverage._outdir import refuse_existing, replace_dir, staging_dir
 from coverage._raster import write_geotiff
-from coverage.access import AccessContext, ServiceAccess, service_access, threshold_key
+from coverage.access import (
+    AccessContext,
+    ServiceAccess,
+    public_counts,
+    service_access,
+    threshold_key,
+)
 from coverage.errors import OutputExistsError
 from coverage.gpkg_styles import Categorised, Graduated, Renderer, add_styles
 from coverage.jobs.health import health_accessibility
@@ -65,7 +71,7 @@ from coverage.results import (
     table_stem,
 )
 from coverage.scenario import Analysis, Scenario, select_services
-from coverage.tables import write_table
+from coverage.tables import public_columns, write_table
 
 RESULT_WRITERS_GROUP = "coverage.result_writers"
 
@@ -150,6 +156,7 @@ def run_scenario(
         scenario, catalogue.frame, territory, known_kinds=catalogue.kinds
     )
     analyses: dict[str, ServiceAccess] = {}
+    publics = {a.name: public_counts(ctx, a.public) for a in scenario.analyses}  # checked first
     for analysis in scenario.analyses:
         say(f"Temps d'accès : {analysis.label}")
         done = (measured or {}).get(analysis.name)
@@ -165,6 +172,7 @@ def run_scenario(
             label=analysis.label,
             thresholds_minutes=scenario.thresholds_minutes,
             reference_minutes=analysis.reference_minutes,
+            public=publics[analysis.name],
         )
     health = None
     if scenario.health is not None:
@@ -210,6 +218,7 @@ def _same_measure(
         done.context is not ctx
         or done.name != analysis.name
         or done.label != (analysis.label or analysis.name)
+        or (done.public.public.key if done.public is not None else None) != analysis.public
         or list(done.thresholds_minutes) != [float(t) for t in thresholds_minutes]
         or len(done.services) != len(services)
     ):
@@ -309,7 +318,8 @@ def _write_outputs(
     ]
     communes = territory.communes[[*base_cols, "geometry"]].copy()
     for name, result in analyses.items():
-        indicators = result.communes.drop(columns=[c for c in base_cols if c != "insee_code"])
+        kept = ("insee_code",) if result.public is None else ("insee_code", "population")
+        indicators = result.communes.drop(columns=[c for c in base_cols if c not in kept])
         indicators = indicators.set_index("insee_code").add_prefix(f"{name}__")
         communes = communes.join(indicators, on="insee_code")
         for kind, table in (
@@ -318,7 +328,12 @@ def _write_outputs(
             ("epci", result.table("epci")),
             ("underserved", result.underserved()),
         ):
-            write_table(table, tables / f"{table_stem(kind, name)}.csv")
+            headers = (
+                None
+                if result.public is None
+                else public_columns(result.public.public.label, table.columns)
+            )
+            write_table(table, tables / f"{table_stem(kind, name)}.csv", columns=headers)
     if health is not None:
         communes["health__accessibility"] = health["commune_value"]  # full precision
         communes["health__undersupplied"] = health["commune_undersupplied"]
@@ -657,7 +672,7 @@ def _summary(
             {
                 "id": f"share_beyond_{ref}_min_{name}",
                 "label": (
-                    f"Part de la population {of_territory(territory.config.label)} à plus de "
+                    f"Part {_counted(result)} {of_territory(territory.config.label)} à plus de "
                     f"{result.reference_minutes:g} minutes en voiture de : {result.label}"
                 ),
                 "analysis": name,
@@ -673,3 +688,12 @@ def _summary(
             k: v for k, v in health.items() if k not in ("commune_value", "commune_undersupplied")
         }
     return out
+
+
+def _counted(result: ServiceAccess) -> str:
+    """Whom the headline counts: « de la population », or the public (« du public « … » »)."""
+    return (
+        "de la population"
+        if result.public is None
+        else f"du public « {result.public.public.label} »"
+    )

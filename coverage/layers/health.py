@@ -1,4 +1,4 @@
-"""The optional layers of the 2SFCA health accessibility: neighbouring communes and age bands.
+"""The neighbouring communes of the 2SFCA health accessibility (the communes over the border).
 
 Both are CSV tables of the bundle, declared in ``territory.toml`` like every
 layer (docs/territory-format.md) and read through their column mapping:
@@ -8,17 +8,16 @@ layer (docs/territory-format.md) and read through their column mapping:
   ``name``, ``population``, ``point_lon``/``point_lat`` (a representative
   point, WGS84 unless the layer's ``crs`` says otherwise). ``coverage fetch``
   writes it (geo.api.gouv.fr).
-- ``[layers.ages]``: population by age band per commune (the territory's and,
-  when present, the neighbouring ones): ``insee_code`` then one column per
-  band, named as the keys of the scenario's ``[health] age_weights``.
+- the age bands of the demand are publics of the territory
+  (:mod:`coverage.layers.publics`: ``[layers.publics]``, or the former
+  ``[layers.ages]``), read by :func:`coverage.layers.publics.read_age_bands`.
 
-A territory that declares neither layer (or whose file is absent) gets None:
+A territory that declares no such layer (or whose file is absent) gets None:
 the caller then says so in its result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +31,6 @@ from coverage.layers.territory import Territory
 
 NEIGHBOURS_LAYER = "communes_voisines"
 """Layer key of the neighbouring communes."""
-
-AGES_LAYER = "ages"
-"""Layer key of the population by age band."""
 
 NEIGHBOUR_FIELDS = ("insee_code", "name", "population", "point_lon", "point_lat")
 
@@ -132,33 +128,3 @@ def read_neighbour_communes(territory: Territory) -> NeighbourCommunes | None:
         }
     ).drop_duplicates("insee_code")
     return NeighbourCommunes(frame=frame, file=spec.file, provenance=spec.provenance())
-
-
-def read_age_bands(territory: Territory, bands: Sequence[str]) -> pd.DataFrame | None:
-    """Population by age band per INSEE code (index), or None when the bundle has no ages layer.
-
-    Raises
-    ------
-    DataError
-        A band column that is missing or holds a value that is not a number >= 0.
-    """
-    spec = _spec(territory, AGES_LAYER)
-    if spec is None:
-        return None
-    path = territory.data_dir / spec.file
-    table, info = read_table(path, skip_blank_lines=True)
-    codes = _column(table, spec, "insee_code", path).astype(str).str.strip()
-    out = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="insee_code"))
-    for band in bands:
-        values = number_column(_column(table, spec, band, path), field=band, info=info)
-        bad = ~np.isfinite(values) | (values < 0)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"couche '{spec.name}' : {band} doit être un nombre d'habitants >= 0",
-                path=path,
-                row=info.line(first),
-                field=spec.columns.get(band, band),
-            )
-        out[band] = values
-    return out[~out.index.duplicated()]

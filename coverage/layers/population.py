@@ -112,6 +112,99 @@ class PopulationSurface:
         )
         return pd.Series(totals, index=pd.Index(self.commune_codes, name="insee_code"))
 
+    def public_cells(self, commune_counts: np.ndarray) -> np.ndarray:
+        """People of a public per entry of the allocation table, spread like the inhabitants.
+
+        Each commune's count is spread over its cells with the same weights as
+        its population (``count × cell inhabitants / commune inhabitants``, that
+        is ``count × weight / Σ weights``), so the public's commune totals are
+        the counts given (to floating-point precision). A commune without
+        inhabitants on the surface keeps none of the public (the publics layer
+        refuses a public larger than its commune's population).
+
+        Parameters
+        ----------
+        commune_counts
+            The public per commune, in the order of ``commune_codes``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64``, aligned with ``cell_population``.
+
+        Raises
+        ------
+        ValueError
+            For counts not aligned with the communes.
+        """
+        counts = np.asarray(commune_counts, dtype=np.float64)
+        if counts.shape != (len(self.commune_codes),):
+            raise ValueError(
+                f"un effectif par commune attendu ({len(self.commune_codes)}), reçu {counts.shape}"
+            )
+        totals = np.bincount(
+            self.cell_commune, weights=self.cell_population, minlength=len(self.commune_codes)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_inhabitant = np.where(totals > 0, counts / totals, 0.0)
+        return self.cell_population * per_inhabitant[self.cell_commune]
+
+    def public_cells_from_grid(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """People of a public given per cell of the surface's grid (from a Filosofi-like grid).
+
+        Each cell's people go to the allocation entries of that cell (shared by
+        inhabitants when a cell is listed for several communes, evenly when it
+        has none). People on a cell without inhabitants (the routed cells are
+        the populated ones) are spread over the populated cells of the same
+        commune in proportion to their inhabitants, so that they are counted
+        with their commune's times. Grid cells outside every commune are left
+        out (the caller reports them).
+
+        Parameters
+        ----------
+        grid
+            ``float64`` array of the surface's shape: people of the public per cell.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The people per allocation entry (aligned with ``cell_population``)
+            and the commune totals (order of ``commune_codes``). A commune whose
+            people all sit on cells without inhabitants while it has none keeps
+            them in its total only: the publics check refuses a total above the
+            commune's population.
+
+        Raises
+        ------
+        ValueError
+            For a grid not of the surface's shape.
+        """
+        values = np.asarray(grid, dtype=np.float64)
+        if values.shape != self.shape:
+            raise ValueError(f"une grille de forme {self.shape} attendue, reçu {values.shape}")
+        n = len(self.commune_codes)
+        flat = self.cell_rows.astype(np.int64) * self.shape[1] + self.cell_cols
+        size = self.shape[0] * self.shape[1]
+        cell_inhabitants = np.bincount(flat, weights=self.cell_population, minlength=size)[flat]
+        entries = np.bincount(flat, minlength=size)[flat]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(
+                cell_inhabitants > 0, self.cell_population / cell_inhabitants, 1.0 / entries
+            )
+        raw = values.ravel()[flat] * share
+        totals = np.bincount(self.cell_commune, weights=raw, minlength=n)
+        populated = self.cell_population > 0
+        stranded = np.bincount(
+            self.cell_commune, weights=np.where(populated, 0.0, raw), minlength=n
+        )
+        inhabitants = np.bincount(self.cell_commune, weights=self.cell_population, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_inhabitant = np.where(inhabitants > 0, stranded / inhabitants, 0.0)
+        counts = (
+            np.where(populated, raw, 0.0) + self.cell_population * per_inhabitant[self.cell_commune]
+        )
+        return counts, totals
+
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Centres (x, y) of the allocation table's cells, in metres."""
         x = self.transform.c + (self.cell_cols + 0.5) * self.transform.a
@@ -400,7 +493,14 @@ def _road_metres_per_cell(
 
 
 def _grid_weights(
-    path: Path, column: str, transform: Affine, shape: tuple[int, int], crs: str
+    path: Path,
+    column: str,
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: str,
+    *,
+    what: str = "la grille de population",
+    setting: str = "[population] grid_column",
 ) -> np.ndarray:
     """Resample a population grid (GeoTIFF or vector squares) onto the grid by cell centre."""
     name = path.name.lower()
@@ -420,8 +520,7 @@ def _grid_weights(
             lowered = {c.lower(): c for c in frame.columns}
             if column.lower() not in lowered:
                 raise DataError(
-                    f"la grille de population n'a pas de colonne '{column}' (réglez "
-                    f"[population] grid_column)",
+                    f"{what} n'a pas de colonne '{column}' (réglez {setting})",
                     path=path,
                     field=column,
                 )
@@ -429,14 +528,43 @@ def _grid_weights(
             values = values.clip(lower=0).to_numpy(dtype=np.float64)
             geoms = frame.geometry
             if geoms.crs is None:
-                raise DataError("la grille de population n'a pas de SCR", path=path)
+                raise DataError(f"{what} n'a pas de SCR", path=path)
             pts = geoms.to_crs(crs).centroid
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"impossible de lire la grille de population : {exc}", path=path) from None
+        raise DataError(f"impossible de lire {what} : {exc}", path=path) from None
     return _count_per_cell(
         shapely.get_x(pts.values), shapely.get_y(pts.values), transform, shape, weights=values
+    )
+
+
+def grid_values(
+    path: str | Path, column: str, surface: PopulationSurface, *, setting: str
+) -> np.ndarray:
+    """A grid's column (GeoTIFF band, or vector squares such as Filosofi's) on the surface's cells.
+
+    The same reader as the population grid of ``[population] grid``: each square
+    goes to the cell holding its centre (values that are not numbers >= 0 count 0).
+
+    ``setting`` names the setting that gives the column (for the error message).
+
+    Raises
+    ------
+    DataError
+        Unreadable file, missing column or CRS.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("la grille nommée n'existe pas", path=path)
+    return _grid_weights(
+        path,
+        column,
+        surface.transform,
+        surface.shape,
+        surface.crs,
+        what="la grille",
+        setting=setting,
     )
 
 

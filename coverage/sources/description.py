@@ -16,6 +16,7 @@ from coverage import tomlio
 from coverage.layers.config import TerritoryConfig
 from coverage.sources.addresses import BAN_COLUMNS, BanResult
 from coverage.sources.admin import AdminLayers
+from coverage.sources.ages import AgesResult
 from coverage.sources.bundle import WORKING_CRS, BundleWriter, now_utc
 from coverage.sources.france_services import ServicesResult
 from coverage.sources.neighbours import NeighboursResult
@@ -72,6 +73,7 @@ def territory_toml(
     copied_sources: dict[str, Any] | None = None,
     include_addresses: bool = True,
     neighbours: NeighboursResult | None = None,
+    ages: AgesResult | None = None,
 ) -> str:
     """Write the bundle's ``territory.toml`` text (format: docs/territory-format.md).
 
@@ -125,6 +127,15 @@ def territory_toml(
             "file": neighbours.file,
             "crs": "EPSG:4326",
             **neighbours.provenance,
+        }
+    if ages is not None:
+        layers["publics"] = {
+            "file": ages.file,
+            **ages.provenance,
+            "year": ages.year,
+            "publics": {
+                key: {"label": label, "column": key} for key, (label, _) in ages.publics.items()
+            },
         }
     population = repo_config.population if repo_config is not None else None
     document: dict[str, Any] = {
