@@ -2,9 +2,7 @@
 
 Registered as the ``coverage.result_writers`` entry point ``carte``: the run
 calls it with the result folder and the summary; it reads ``results.gpkg``
-and computes nothing. Importing this module imports folium and branca (their
-templates are compiled then), so that the run can load it in a background
-thread while it computes (:class:`coverage.jobs.run._WriterLoader`).
+and computes nothing.
 """
 
 from __future__ import annotations
@@ -12,10 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from coverage.results import MAP_FILE, ResultFolder
-from maps._controls import MAP_CSS  # noqa: F401  folium, branca and their templates
-from maps.coverage_map import coverage_map
-from maps.render import render_html
+from coverage.results import MAP_FILE
 
 
 def write_result_map(folder: Path, summary: dict[str, Any]) -> list[Path]:
@@ -34,6 +29,10 @@ def write_result_map(folder: Path, summary: dict[str, Any]) -> list[Path]:
     list of Path
         The written file.
     """
+    from coverage.results import ResultFolder
+    from maps.coverage_map import coverage_map
+    from maps.render import render_html
+
     path = Path(folder) / MAP_FILE
     html = render_html(coverage_map(ResultFolder(folder)))
     path.write_text(html, encoding="utf-8")

@@ -26,7 +26,6 @@ imports ``maps``.
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -146,7 +145,6 @@ def run_scenario(
     refuse_existing(output_dir, overwrite=overwrite)
     say = progress or silent
     started = time.perf_counter()
-    writers = _WriterLoader(enabled=bool(scenario.outputs.get("map", True)))
     if resources is None or not resources.matches(scenario):
         resources = TerritoryResources.for_scenario(scenario, data_dir=data_dir, progress=say)
     territory, catalogue, ctx = resources.territory, resources.catalogue, resources.context
@@ -190,7 +188,7 @@ def run_scenario(
         write_json(tmp / SUMMARY_FILE, summary)
         steps["summary_s"] = time.perf_counter() - t0
         if scenario.outputs.get("map", True):
-            for writer_name, writer in writers.result():
+            for writer_name, writer in _result_writers():
                 say(f"Carte ({writer_name})")
                 t0 = time.perf_counter()
                 for path in writer(tmp, summary) or []:
@@ -233,39 +231,6 @@ def _same_measure(
     crs = ctx.territory.crs
     prepared = services.to_crs(crs) if services.crs is not None else services.set_crs(crs)
     return bool(prepared.reset_index(drop=True).equals(done.services))
-
-
-class _WriterLoader:
-    """The result writers, imported in a background thread while the run computes.
-
-    Loading the map writer imports folium, branca and their templates (about
-    0.4 s of a warm Gers run); the thread overlaps it with the run's reads and
-    routing, most of which runs outside the GIL. :meth:`result` waits for it and
-    raises what the import raised.
-    """
-
-    def __init__(self, *, enabled: bool) -> None:
-        self._writers: list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]] = []
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if enabled:
-            self._thread = threading.Thread(target=self._load, name="writers", daemon=True)
-            self._thread.start()
-
-    def _load(self) -> None:
-        try:
-            self._writers = _result_writers()
-        except BaseException as exc:  # raised again in the run's thread
-            self._error = exc
-
-    def result(self) -> list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]]:
-        """The writers (entry points of ``coverage.result_writers``), loaded."""
-        if self._thread is None:
-            return _result_writers()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._writers
 
 
 def _result_writers() -> list[tuple[str, Callable[[Path, dict[str, Any]], list[Path]]]]:
