@@ -229,7 +229,7 @@ def test_access_results_are_bounded_in_bytes(app: Any, monkeypatch: pytest.Monke
     c = client(app, "10.1.0.7")
     params = {"kind": "france_services", "threshold": 40}
     assert c.get("/territories/gers/coverage", params=params, headers=AUTH).status_code == 200
-    one = t.access_results[(("france_services",), ("open",), True, 40.0)]
+    one = t.access_results[(("france_services",), ("open",), True, 40.0, coverage.ALL_INHABITANTS)]
     monkeypatch.setattr(coverage, "ACCESS_CACHE_BYTES", int(coverage.access_bytes(one) * 1.5))
     for threshold in (41, 42, 43):
         response = c.get(
