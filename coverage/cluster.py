@@ -1,0 +1,108 @@
+"""Where a long command runs: this process, a local Dask cluster, or an existing scheduler.
+
+One way to say it everywhere (``--cluster`` on the CLI, ``client=`` in Python):
+
+- absent / ``None``: today's run, in this process, no Dask;
+- ``local:N``: a ``distributed.LocalCluster`` of N single-threaded worker processes;
+- ``tcp://host:8786`` (or ``tls://``): the scheduler already running there.
+
+Dask is imported only when a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from coverage.errors import ConfigError
+
+MAX_LOCAL_WORKERS = 256
+"""Most workers a ``local:N`` cluster may start."""
+
+_LOCAL = re.compile(r"^local:(\d{1,3})$")
+_ADDRESS = re.compile(r"^(tcp|tls)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """A parsed ``--cluster`` value.
+
+    Attributes
+    ----------
+    kind
+        ``"process"`` (no cluster), ``"local"`` or ``"address"``.
+    workers
+        Workers of a local cluster (0 otherwise).
+    address
+        Scheduler address (``""`` otherwise).
+    """
+
+    kind: str
+    workers: int = 0
+    address: str = ""
+
+
+def parse_cluster(value: str | None) -> ClusterSpec:
+    """Read a ``--cluster`` value (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        A value of none of the three forms, or a worker count out of 1..256; the
+        message names ``--cluster``.
+    """
+    if value is None or not str(value).strip():
+        return ClusterSpec("process")
+    text = str(value).strip()
+    local = _LOCAL.match(text)
+    if local:
+        workers = int(local.group(1))
+        if not 1 <= workers <= MAX_LOCAL_WORKERS:
+            raise ConfigError(
+                f"--cluster {text!r} : le nombre de workers doit être entre 1 et "
+                f"{MAX_LOCAL_WORKERS}"
+            )
+        return ClusterSpec("local", workers=workers)
+    if _ADDRESS.match(text):
+        return ClusterSpec("address", address=text)
+    raise ConfigError(
+        f"--cluster {text!r} non reconnu : attendu local:N (par ex. local:2) ou "
+        "l'adresse d'un ordonnanceur Dask (par ex. tcp://10.0.0.5:8786)"
+    )
+
+
+@contextmanager
+def open_client(spec: ClusterSpec) -> Iterator[Any]:
+    """A ``distributed.Client`` for a spec (``None`` for ``kind == "process"``), closed after.
+
+    A local cluster runs single-threaded worker processes (the kernels hold the
+    GIL only briefly, but the engine's Python steps do not share a process well)
+    and is shut down with the client.
+    """
+    if spec.kind == "process":
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if spec.kind == "local":
+        cluster = LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+        )
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+    else:
+        client = Client(spec.address)
+        try:
+            yield client
+        finally:
+            client.close()
