@@ -1,7 +1,7 @@
 """Runs on a 2-worker Dask LocalCluster equal the local run, and survive a killed worker.
 
 Issue 20 (first part): ``--cluster`` values, and the nearest facility of many
-origins split by facility groups over the workers (:mod:`coverage.routing.cluster_nearest`).
+origins split into chunks over the workers (:mod:`coverage.routing.cluster_nearest`).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_nearest_on_two_workers_equals_the_local_run(gers_network, points, clien
     origins, facilities = points
     local = nearest(gers_network, origins, facilities, max_minutes=45)
     seconds, facility = nearest_on_cluster(
-        client, gers_network, origins, facilities, max_minutes=45, facilities_per_task=15
+        client, gers_network, origins, facilities, max_minutes=45, chunk_origins=3_000
     )
     assert_same_nearest(local, seconds, facility)
 
@@ -86,9 +86,9 @@ def test_a_worker_killed_mid_run_changes_nothing(gers_network, points, client) -
 
     killer = threading.Thread(target=kill_soon)
     killer.start()
-    # one facility per task: 60 tasks, several seconds of work, so the kill lands mid-run
+    # 200 origins per task: 100 tasks, several seconds of work, so the kill lands mid-run
     seconds, facility = nearest_on_cluster(
-        client, gers_network, origins, facilities, max_minutes=45, facilities_per_task=1
+        client, gers_network, origins, facilities, max_minutes=45, chunk_origins=200
     )
     finished = time.monotonic()
     killer.join()

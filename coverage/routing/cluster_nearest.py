@@ -1,17 +1,21 @@
 """The nearest facility of many origins, computed on a Dask cluster (:func:`nearest_on_cluster`).
 
-The work is split by **facilities**, not by origins: the nearest of all facilities
-is the nearest of the nearest of each group, so each task runs one multi-source
-search (:func:`coverage.routing.matrix.state_times_to_nearest`) from a group of
-facilities and reads every origin's time to that group; the client keeps, per
-origin, the smallest time (the lowest facility index on an exact tie). The
-network and the snapped origins are sent once to every worker
-(``client.scatter(..., broadcast=True)``), never pickled into each task.
+The nearest-facility search itself is one multi-source search over the turn
+graph from all facilities at once (:func:`coverage.routing.matrix.state_times_to_nearest`,
+a fraction of a second even on a million nodes); what grows with the origins is
+joining them to the roads and reading their times. So the client runs the search
+once, sends the network and the times of every state to every worker once
+(``client.scatter(..., broadcast=True)``, never pickled into each task), and the
+**origins** are split into chunks: each task joins its chunk to the roads
+(:func:`coverage.routing.snap.snap_points`) and reads its times
+(:meth:`coverage.routing.matrix.StateTimes.at_points`), exactly as the local
+:func:`coverage.routing.matrix.nearest` does for all of them. The answers are
+gathered in chunk order.
 
-Memory per worker: the network and its turn graph, plus one search's arrays
-(8 bytes × 2 per turn-graph state) and the group's answer for every origin
-(16 bytes per origin). Tasks are pure: a worker lost mid-run has its tasks run
-again elsewhere (``retries``), with the same answer.
+Memory per worker: the network and its turn graph (about 800 MB pickled for the
+generator's 1 M-node graph), the state times (16 bytes per state) and one
+chunk's joins (about 100 bytes per origin). Tasks are pure: a worker lost
+mid-run has its tasks run again elsewhere (``retries``), with the same answer.
 """
 
 from __future__ import annotations
@@ -22,64 +26,61 @@ import numpy as np
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.matrix import Direction, state_times_to_nearest
-from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
+from coverage.routing.matrix import Direction, StateTimes, state_times_to_nearest
+from coverage.routing.snap import AccessSettings, snap_points
 
-DEFAULT_FACILITIES_PER_TASK = 25
-"""Facilities searched together in one task."""
+DEFAULT_CHUNK_ORIGINS = 50_000
+"""Origins joined and read in one task."""
 
 
-def nearest_in_group(
+def nearest_in_chunk(
     network: RoadNetwork,
-    points: SnappedPoints,
-    facilities_xy: np.ndarray,
-    first: int,
-    *,
-    direction: Direction,
-    max_minutes: float | None,
+    state_times: tuple[np.ndarray, np.ndarray, Any, float | None, str],
+    origins_xy: np.ndarray,
     access: AccessSettings | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One task: every origin's time to the nearest facility of a group, and its global index.
+    """One task: a chunk of origins joined to the roads, and their nearest facility.
 
     Parameters
     ----------
     network
         The road network (scattered to the workers).
-    points
-        The snapped origins (scattered).
-    facilities_xy
-        ``(k, 2)`` coordinates of the group's facilities.
-    first
-        Index of the group's first facility among all facilities.
-    direction, max_minutes, access
-        As for :func:`coverage.routing.matrix.nearest`.
+    state_times
+        ``(seconds, facility, facilities, max_seconds, direction)`` of the search
+        (scattered), rebuilt here on the worker's own turn graph.
+    origins_xy
+        ``(k, 2)`` origin coordinates.
+    access
+        Access-leg settings of the origins.
 
     Returns
     -------
     (seconds, facility)
-        ``inf`` and -1 where no facility of the group is reached.
+        As :func:`coverage.routing.matrix.nearest` gives them for these origins.
     """
-    try:
-        times = state_times_to_nearest(
-            network, facilities_xy, direction=direction, max_minutes=max_minutes, access=access
-        )
-    except QueryError:  # no facility of this group joins the network
-        return np.full(points.n_points, np.inf), np.full(points.n_points, -1, dtype=np.int64)
-    seconds, facility = times.at_points(points)
-    facility = np.where(facility >= 0, facility + first, -1).astype(np.int64)
-    return seconds, facility
+    seconds, facility, facilities, max_seconds, direction = state_times
+    times = StateTimes(
+        seconds=seconds,
+        facility=facility,
+        direction=direction,
+        facilities=facilities,
+        max_seconds=max_seconds,
+        turns=network.turn_graph,
+    )
+    points = snap_points(network, origins_xy, access=access, name="origins")
+    return times.at_points(points)
 
 
 def nearest_on_cluster(
     client: Any,
     network: RoadNetwork,
-    origins: Any,
-    facilities_xy: np.ndarray,
+    origins_xy: np.ndarray,
+    facilities: Any,
     *,
     direction: Direction = "to_facility",
     max_minutes: float | None = None,
     access: AccessSettings | None = None,
-    facilities_per_task: int = DEFAULT_FACILITIES_PER_TASK,
+    chunk_origins: int = DEFAULT_CHUNK_ORIGINS,
     retries: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time from each origin to its nearest facility, and which one, on a Dask cluster.
@@ -90,60 +91,55 @@ def nearest_on_cluster(
         A ``distributed.Client``.
     network
         The road network.
-    origins
-        Origin points in the network's CRS (or snapped points).
-    facilities_xy
-        ``(n, 2)`` facility coordinates in the network's CRS.
+    origins_xy
+        ``(n, 2)`` origin coordinates in the network's CRS.
+    facilities
+        Facility points (or snapped points).
     direction, max_minutes, access
         As for :func:`coverage.routing.matrix.nearest`.
-    facilities_per_task
-        Facilities searched together in one task (1 or more).
+    chunk_origins
+        Origins per task (1 or more).
     retries
         Times a task is run again when its worker is lost.
 
     Returns
     -------
     (seconds, facility)
-        The same as :func:`coverage.routing.matrix.nearest`'s ``seconds`` and
-        ``facility`` (times equal; on an exact tie between two facilities, the
-        lower index). ``NaN`` for origins too far from the network.
+        Equal to :func:`coverage.routing.matrix.nearest`'s ``seconds`` and ``facility``.
 
     Raises
     ------
     QueryError
-        ``facilities_per_task`` below 1, or no facility at all.
+        ``chunk_origins`` below 1, or what the search raises (no facility on the network...).
     """
-    if int(facilities_per_task) < 1:
-        raise QueryError(f"facilities_per_task doit valoir au moins 1, reçu {facilities_per_task}")
-    xy = np.asarray(facilities_xy, dtype=np.float64).reshape(-1, 2)
-    if xy.shape[0] == 0:
-        raise QueryError("aucun équipement : le plus proche n'a pas de sens")
-    points = snap_points(network, origins, access=access, name="origins")
+    if int(chunk_origins) < 1:
+        raise QueryError(f"chunk_origins doit valoir au moins 1, reçu {chunk_origins}")
+    xy = np.asarray(origins_xy, dtype=np.float64).reshape(-1, 2)
+    times = state_times_to_nearest(
+        network, facilities, direction=direction, max_minutes=max_minutes, access=access
+    )
     network_future = client.scatter(network, broadcast=True)
-    points_future = client.scatter(points, broadcast=True)
-    step = int(facilities_per_task)
+    times_future = client.scatter(
+        (times.seconds, times.facility, times.facilities, times.max_seconds, times.direction),
+        broadcast=True,
+    )
+    step = int(chunk_origins)
     futures = [
         client.submit(
-            nearest_in_group,
+            nearest_in_chunk,
             network_future,
-            points_future,
+            times_future,
             xy[first : first + step],
-            first,
-            direction=direction,
-            max_minutes=max_minutes,
-            access=access,
+            access,
             retries=retries,
             pure=False,
         )
         for first in range(0, xy.shape[0], step)
     ]
-    best = np.full(points.n_points, np.inf)
-    best_facility = np.full(points.n_points, -1, dtype=np.int64)
-    # groups are gathered in facility order, so a strict < keeps the lower index on a tie
-    for seconds, facility in client.gather(futures):
-        better = seconds < best
-        best[better] = seconds[better]
-        best_facility[better] = facility[better]
-    best[points.too_far] = np.nan
-    best_facility[points.too_far] = -1
-    return best, best_facility
+    if not futures:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    parts = client.gather(futures)
+    return (
+        np.concatenate([seconds for seconds, _ in parts]),
+        np.concatenate([facility for _, facility in parts]).astype(np.int64, copy=False),
+    )
