@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,9 +43,49 @@ CsvOption = Annotated[
     ),
 ]
 """The ``--csv fr|machine`` option of every command that writes tables (:mod:`coverage.tables`)."""
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help=(
+            "Où calculer : absent = dans ce processus ; local:N = N workers Dask sur cette "
+            "machine (par ex. local:4) ; tcp://hôte:8786 = un ordonnanceur Dask existant. "
+            "Par défaut : $COVERAGE_CLUSTER, sinon ce processus."
+        ),
+        show_default=False,
+    ),
+]
+"""The ``--cluster`` option of the long commands (:mod:`coverage.cluster`)."""
 TerritoryArgument = Annotated[
     str, typer.Argument(help="Nom du territoire (dossier data/geo/<nom>), par exemple 'gers'.")
 ]
+
+
+@contextmanager
+def cluster_client(value: str | None) -> Iterator[Any]:
+    """The Dask client of ``--cluster`` (``None`` for this process), its dashboard printed.
+
+    Raises
+    ------
+    coverage.errors.ConfigError
+        A ``--cluster`` (or ``$COVERAGE_CLUSTER``) value of none of the three forms.
+    """
+    from coverage.cluster import dashboard_link, open_client, resolve_cluster
+
+    spec = resolve_cluster(value)
+    if spec.kind == "process":
+        yield None
+        return
+    where = f"{spec.workers} workers locaux" if spec.kind == "local" else spec.address
+    console.print(f"Grappe Dask : {where}", highlight=False, markup=False)
+    with open_client(spec) as client:
+        link = dashboard_link(client)
+        console.print(
+            f"Tableau de bord Dask : {link}" if link else "Tableau de bord Dask : indisponible",
+            highlight=False,
+            markup=False,
+        )
+        yield client
 
 
 def fmt_int(value: float) -> str:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from coverage.errors import ConfigError
+from coverage.progress import Progress, silent
+
+CLUSTER_ENV = "COVERAGE_CLUSTER"
+"""Setting read when ``--cluster`` is not given (same three forms)."""
 
 MAX_LOCAL_WORKERS = 256
 """Most workers a ``local:N`` cluster may start."""
@@ -72,6 +76,57 @@ def parse_cluster(value: str | None) -> ClusterSpec:
         f"--cluster {text!r} non reconnu : attendu local:N (par ex. local:2) ou "
         "l'adresse d'un ordonnanceur Dask (par ex. tcp://10.0.0.5:8786)"
     )
+
+
+def resolve_cluster(value: str | None) -> ClusterSpec:
+    """The cluster of a command: ``--cluster`` when given, else ``$COVERAGE_CLUSTER``, else none.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`parse_cluster`; a bad setting is named as ``COVERAGE_CLUSTER``.
+    """
+    import os
+
+    if value is not None and str(value).strip():
+        return parse_cluster(value)
+    setting = os.environ.get(CLUSTER_ENV, "").strip()
+    if not setting:
+        return ClusterSpec("process")
+    try:
+        return parse_cluster(setting)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("--cluster", f"${CLUSTER_ENV}", 1)) from None
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The address of the cluster's Dask dashboard (``None`` when it has none)."""
+    try:
+        link = client.dashboard_link
+    except Exception:  # no dashboard (bokeh absent, or disabled)
+        return None
+    return str(link) if link else None
+
+
+def gather_with_progress(
+    client: Any, futures: list[Any], *, step: str, progress: Progress | None = None
+) -> list[Any]:
+    """The results of ``futures`` in their order, telling ``progress`` as each task ends.
+
+    ``progress(step, done=k, total=n)`` is called once at the start and after each
+    finished task (what the scheduler reports, retried tasks included once), so
+    the CLI's bar follows the cluster. A failed task raises its error here.
+    """
+    say = progress or silent
+    total = len(futures)
+    say(step, done=0, total=total)
+    if not futures:
+        return []
+    from distributed import as_completed
+
+    for done, _future in enumerate(as_completed(futures), start=1):
+        say(step, done=done, total=total)
+    return list(client.gather(futures))
 
 
 @contextmanager
