@@ -142,6 +142,7 @@ def build_state(settings: ApiSettings) -> AppState:
         resources_for=resources_for,
         data_dir=settings.data_dir,
         jobs={"placement": placement_executor(state), "itinerary": itinerary_executor(state)},
+        cluster=settings.cluster,
     )
     interrupted = state.worker.start()
     for run_id in interrupted:

@@ -52,6 +52,10 @@ prefixed ``COVERAGE_API_``:
                             the token (``200``; ``0``: no rate)
 ``ANONYMOUS_COST_BURST``    what it may spend at once (``3600``; at least
                             ``ANONYMOUS_MAX_COST``)
+``CLUSTER``                 where the queued scenario runs compute: ``local:N`` (a Dask
+                            cluster of N workers started with the server) or
+                            ``tcp://host:8786`` (an existing scheduler); none: in the
+                            server process, with the preloaded territories
 ==========================  ====================================================
 """
 
@@ -121,6 +125,27 @@ class ApiSettings(BaseModel):
     anonymous_max_cost: float = Field(default=3600.0, ge=0, allow_inf_nan=False)
     anonymous_cost_rate: float = Field(default=200.0, ge=0, allow_inf_nan=False)
     anonymous_cost_burst: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
+    cluster: str | None = Field(
+        default=None,
+        description=(
+            "Where the queued scenario runs compute: local:N or tcp://host:8786 (Dask); "
+            "None: in the server process."
+        ),
+    )
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        from coverage.cluster import parse_cluster
+        from coverage.errors import ConfigError
+
+        if value is None or not value.strip():
+            return None
+        try:
+            parse_cluster(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).replace("--cluster", "cluster", 1)) from None
+        return value.strip()
 
     @field_validator("token")
     @classmethod

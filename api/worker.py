@@ -101,8 +101,12 @@ class RunWorker:
         data_dir: Any = None,
         on_done: Callable[[str], None] | None = None,
         jobs: Mapping[str, JobFunction] | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.store = store
+        self.cluster = cluster
+        self._client: Any = None
+        self._client_context: Any = None
         self.results_dir = results_dir
         self.scenario_for = scenario_for or (lambda record: scenario_from_dict(record.body))
         self.resources_for = resources_for or (lambda _scenario: None)
@@ -121,6 +125,12 @@ class RunWorker:
         """Recover the store after a restart, sweep staging folders left by a crash and start
         the thread; returns the interrupted ids."""
         self.results_dir.mkdir(parents=True, exist_ok=True)
+        if self.cluster:
+            from coverage.cluster import open_client, parse_cluster
+
+            self._client_context = open_client(parse_cluster(self.cluster))
+            self._client = self._client_context.__enter__()
+            log.info("calculs des scénarios sur la grappe Dask %s", self.cluster)
         for folder in sweep_staging(self.results_dir):
             log.warning("dossier provisoire d'une tâche interrompue supprimé : %s", folder.name)
         interrupted, queued = self.store.recover()
@@ -178,6 +188,9 @@ class RunWorker:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
+        if self._client_context is not None:
+            context, self._client_context, self._client = self._client_context, None, None
+            context.__exit__(None, None, None)
 
     def wait_idle(self, timeout_s: float = 120.0) -> bool:
         """Block until the queue is empty and no run is going (tests, benchmarks)."""
@@ -287,6 +300,8 @@ class RunWorker:
 
     def _run_scenario(self, record: RunRecord, folder: Path, progress: Progress) -> Any:
         scenario = self.scenario_for(record)
+        if self._client is not None:
+            return self._run_on_cluster(scenario, folder, progress)
         result = run_scenario(
             scenario,
             output_dir=folder,
@@ -296,6 +311,23 @@ class RunWorker:
             progress=progress,
         )
         return headline_of(result.summary)
+
+    def _run_on_cluster(self, scenario: Scenario, folder: Path, progress: Progress) -> Any:
+        """One Dask task (:func:`coverage.jobs.run_many.run_job`), retried if its worker is lost."""
+        from coverage.cluster import gather_with_progress
+        from coverage.jobs.run_many import RunJob, run_job
+
+        job = RunJob(name=folder.name, scenario=scenario)
+        data = None if self.data_dir is None else str(Path(self.data_dir).resolve())
+        future = self._client.submit(
+            run_job, job, str(folder.parent.resolve()), data, None, retries=3, pure=False
+        )
+        (outcome,) = gather_with_progress(
+            self._client, [future], step="Calcul sur la grappe Dask", progress=progress
+        )
+        if outcome.status != "ok":
+            raise CoverageError(outcome.message)
+        return headline_of(outcome.summary)
 
     def _progress(self, step: str, /, *, done: int | None = None, total: int | None = None) -> None:
         self.step = f"{step} ({done}/{total})" if done is not None and total else step

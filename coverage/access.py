@@ -410,9 +410,9 @@ class ServiceAccess:
         if cached is None or cached[0] != id(self.communes):
             if level == "departement":
                 frame = self.communes.assign(departement=self.context.territory.config.departement)
-                table = _aggregate(frame, ["departement"], self.thresholds_minutes)
+                table = aggregate_communes(frame, ["departement"], self.thresholds_minutes)
             else:
-                table = _aggregate(self.communes, keys[level], self.thresholds_minutes)
+                table = aggregate_communes(self.communes, keys[level], self.thresholds_minutes)
             cached = (id(self.communes), table)
             self._tables[level] = cached
         return cached[1].copy()
@@ -725,7 +725,15 @@ def _commune_indicators(
     return frame
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str], thresholds: list[float]) -> pd.DataFrame:
+def aggregate_communes(
+    frame: pd.DataFrame, keys: list[str], thresholds: Sequence[float]
+) -> pd.DataFrame:
+    """Commune indicators added up by ``keys`` (canton, EPCI, département, territory...).
+
+    Populations and counts are summed; the mean time is weighted by the reachable
+    population; shares are recomputed from the sums. The one rule of every
+    aggregate table (a run's cantons and EPCI, a many-territory run's totals).
+    """
     sums = {"population": "sum", "pop_unreachable": "sum"}
     for t in thresholds:
         key = threshold_key(t)

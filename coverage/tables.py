@@ -82,6 +82,9 @@ COLUMNS: dict[str, Column] = {
     "epci_name": _t("EPCI"),
     "population": Column("Population"),
     "communes": Column("Communes"),
+    "territory": _t("Territoire"),
+    "job": _t("Calcul"),
+    "scenario": _t("Scénario"),
     # access
     "minutes_mean": Column("Temps moyen (min)"),
     "minutes_max": Column("Temps maximal (min)"),

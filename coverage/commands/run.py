@@ -12,14 +12,18 @@ import typer
 from rich.markup import escape
 
 from coverage._cli_common import (
+    ClusterOption,
+    CountProgress,
     CsvOption,
     DataOption,
     DownloadProgress,
     StepProgress,
+    cluster_client,
     console,
     fmt_int,
     fmt_num,
     fmt_share,
+    print_warnings,
 )
 
 
@@ -94,13 +98,28 @@ def _unreachable_source(timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
 
 
 def run(
-    scenario: Annotated[
-        str | None,
+    scenarios: Annotated[
+        list[str] | None,
         typer.Argument(
             help=(
-                "Fichier de scénario (TOML) ou nom de territoire (son scénario par défaut). "
-                "Par défaut : le scénario de l'offre actuelle du Gers."
-            )
+                "Fichier(s) de scénario (TOML) ou nom(s) de territoire (leur scénario par "
+                "défaut). Par défaut : le scénario de l'offre actuelle du Gers. Plusieurs "
+                "scénarios : un calcul chacun, et un tableau qui les compare."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    territory: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--territory",
+            "-t",
+            help=(
+                "Lancer le(s) scénario(s) sur ces territoires : noms séparés par des virgules "
+                "ou option répétée (gers,landes), une région (occitanie) ou france. Un calcul "
+                "par territoire, puis les tableaux réunis."
+            ),
+            show_default=False,
         ),
     ] = None,
     data: DataOption = None,
@@ -126,21 +145,32 @@ def run(
         ),
     ] = None,
     csv: CsvOption = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
     from dataclasses import replace
 
-    from coverage.jobs.run import run_scenario
+    from coverage.cluster import resolve_cluster
     from coverage.jobs.scenarios import resolve_scenario
     from coverage.scenario import load_scenario
 
     start = time.perf_counter()
-    path = resolve_scenario(scenario)
-    spec = load_scenario(path)
-    if no_map:
-        spec = replace(spec, outputs={**spec.outputs, "map": False})
-    if cells is not None:
-        spec = replace(spec, outputs={**spec.outputs, "cells": cells})
+    resolve_cluster(cluster)  # a bad --cluster is said before anything runs
+    paths = [resolve_scenario(item) for item in (scenarios or [None])]
+    specs = []
+    for path in paths:
+        spec = load_scenario(path)
+        if no_map:
+            spec = replace(spec, outputs={**spec.outputs, "map": False})
+        if cells is not None:
+            spec = replace(spec, outputs={**spec.outputs, "cells": cells})
+        specs.append(spec)
+    if len(specs) > 1 or territory:
+        _run_many(specs, territory or [], data, output, overwrite, csv, cluster, start)
+        return
+    spec, path = specs[0], paths[0]
+    from coverage.jobs.run import run_scenario
+
     ensure_bundle(spec.territory, data)
     if output is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -148,9 +178,14 @@ def run(
     console.print(f"[bold]{escape(spec.label)}[/bold] ({escape(str(path))})", highlight=False)
     from coverage.tables import use_style
 
-    with use_style(csv), StepProgress() as steps:
+    with cluster_client(cluster) as client, use_style(csv), StepProgress() as steps:
         result = run_scenario(
-            spec, output_dir=output, overwrite=overwrite, data_dir=data, progress=steps
+            spec,
+            output_dir=output,
+            overwrite=overwrite,
+            data_dir=data,
+            progress=steps,
+            **({"client": client} if client is not None else {}),
         )
     print_summary(result.summary, result.analyses)
     cells_note = result.summary.get("cells", {}).get("note")
@@ -162,6 +197,95 @@ def run(
         highlight=False,
         markup=False,
     )
+
+
+def _run_many(
+    specs: list[Any],
+    territories: list[str],
+    data: Path | None,
+    output: Path | None,
+    overwrite: bool,
+    csv: str | None,
+    cluster: str | None,
+    start: float,
+) -> None:
+    """Several jobs (territories, scenario files): one task each, then the merged tables."""
+    from coverage.jobs.run_many import plan_jobs, run_many
+    from coverage.regions import expand_territories
+
+    jobs = plan_jobs(specs, expand_territories(territories) if territories else [])
+    if output is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        output = Path("results") / f"calculs-{stamp}"
+    console.print(
+        f"[bold]{len(jobs)} calculs[/bold] : "
+        + escape(", ".join(job.name for job in jobs[:12]))
+        + (" …" if len(jobs) > 12 else ""),
+        highlight=False,
+    )
+    with cluster_client(cluster) as client, CountProgress(disable=not sys.stderr.isatty()) as bar:
+        result = run_many(
+            jobs,
+            output_dir=output,
+            overwrite=overwrite,
+            data_dir=data,
+            client=client,
+            csv_style=csv,
+            progress=bar,
+        )
+    print_many(result.summary, result.outcomes)
+    console.print(
+        f"\nRésultats : {result.output_dir} (un dossier par calcul, summary.json, tables/) — "
+        f"{fmt_num(time.perf_counter() - start, 1)} s",
+        highlight=False,
+        markup=False,
+    )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def print_many(summary: dict[str, Any], outcomes: list[Any]) -> None:
+    """One line per job (status, population, share beyond each reference), then the totals."""
+    from rich.table import Table
+
+    table = Table(title="Calculs", title_justify="left")
+    table.add_column("Calcul", overflow="fold")
+    table.add_column("État")
+    table.add_column("Population", justify="right")
+    table.add_column("Au-delà du repère", overflow="fold")
+    table.add_column("Durée", justify="right")
+    for job, outcome in zip(summary["jobs"], outcomes, strict=True):
+        shares = "; ".join(
+            f"{h['analysis']} > {h['threshold_minutes']:g} min : {fmt_share(h['share'])}"
+            for h in job.get("headline", [])
+        )
+        table.add_row(
+            escape(job["name"]),
+            "[green]terminé[/green]" if job["status"] == "ok" else "[red]erreur[/red]",
+            fmt_int(job["population"]) if "population" in job else "—",
+            escape(shares) if job["status"] == "ok" else escape(job["message"]),
+            f"{fmt_num(job['seconds'], 1)} s",
+        )
+        print_warnings(outcome.warnings[:3])
+    console.print(table)
+    for figures in summary["analyses"].values():
+        parts = [
+            f"{fmt_share(t['share_beyond'])} au-delà de {t['minutes']:g} min"
+            for t in figures["thresholds"].values()
+        ]
+        console.print(
+            f"Ensemble ({figures['territories']} territoires, {fmt_int(figures['population'])} "
+            f"habitants) — {figures['label']} : " + ", ".join(parts),
+            highlight=False,
+            markup=False,
+        )
+    if summary["jobs_failed"]:
+        console.print(
+            f"{summary['jobs_failed']} calcul(s) en erreur sur {len(summary['jobs'])} : les "
+            "autres sont écrits ; voir summary.json",
+            highlight=False,
+            markup=False,
+        )
 
 
 def print_summary(summary: dict[str, Any], analyses: dict[str, Any]) -> None:
