@@ -1,24 +1,38 @@
-"""Scale benchmark (issue 20, first part): serial against a 2-worker Dask LocalCluster.
+"""Scale benchmark (issue 20): serial against a 2-worker Dask LocalCluster, in one run.
 
-Nearest of 100 facilities for 1 million origins (the nodes of the generator's
+(a) Nearest of 100 facilities for 1 million origins (the nodes of the generator's
 1 M-node graph, :mod:`coverage.routing.synthetic`): :func:`coverage.routing.matrix.nearest`
 in this process, then :func:`coverage.routing.cluster_nearest.nearest_on_cluster` on
 ``local:2`` (one search, then chunks of 50 000 origins joined to the roads and read
 on the workers, the network and the state times scattered once). Prints wall times,
 the ratio, the peak memory of each worker and whether both answers are identical
-(times to 1e-9 s, the same facility). Exits 1 when they differ.
+(times to 1e-9 s, the same facility).
+
+(b) A multi-territory run: the Gers cut into its 17 EPCI
+(:func:`coverage.layers.split.split_territory`), the France services scenario
+run on each (:func:`coverage.jobs.run_many.run_many`), one after the other in
+this process, then one task per territory on ``local:2``. Each mode starts
+from its own empty cache (the workers' too), so both do the same work. Prints
+wall times, the ratio, the peak memory of each worker and whether every table
+written (per territory and merged) is identical byte for byte.
+
+Exits 1 when an answer differs.
 
 Usage::
 
-    python benchmarks/scale.py [--nodes 1000000] [--facilities 100] [--json PATH]
+    python benchmarks/scale.py [--part all|nearest|territories] [--nodes 1000000]
+        [--facilities 100] [--territories 17] [--data ../shared/data] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,23 +56,17 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=1_000_000)
-    parser.add_argument("--facilities", type=int, default=100)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-
-    figures = Figures("scale.py", line=bracketed_line)
-    net = synthetic_network(args.nodes, seed=1)
+def nearest_part(figures: Figures, n_nodes: int, n_facilities: int) -> bool:
+    """(a) nearest facility of every node of the generator's graph; True when identical."""
+    net = synthetic_network(n_nodes, seed=1)
     rng = np.random.default_rng(2)
-    chosen = rng.choice(net.n_nodes, size=args.facilities, replace=False)
+    chosen = rng.choice(net.n_nodes, size=n_facilities, replace=False)
     facilities = np.column_stack([net.node_x[chosen], net.node_y[chosen]])
     access = AccessSettings()
     origins = np.column_stack([net.node_x, net.node_y])
     print(
-        f"graphe : {net.n_nodes} nœuds, {net.turn_graph.n_states} états ; "
-        f"{len(origins)} origines, {args.facilities} équipements"
+        f"(a) graphe : {net.n_nodes} nœuds, {net.turn_graph.n_states} états ; "
+        f"{len(origins)} origines, {n_facilities} équipements"
     )
 
     start = time.perf_counter()
@@ -84,7 +92,7 @@ def main() -> int:
     )
     print(f"réponses identiques (secondes à 1e-9 s, équipement) : {'oui' if same else 'NON'}")
     figures.add(
-        f"plus proche de {args.facilities} pour {len(origins)} origines, local:2",
+        f"plus proche de {n_facilities} pour {len(origins)} origines, local:2",
         cluster_s,
         "s",
         peer=serial_s,
@@ -92,10 +100,106 @@ def main() -> int:
         target="résultat identique",
         met=same,
     )
-    figures.add("mémoire de pointe par worker (max)", max(worker_mib.values()), "Mio")
+    figures.add("(a) mémoire de pointe par worker (max)", max(worker_mib.values()), "Mio")
+    return bool(same)
+
+
+FS_SCENARIO = """
+[scenario]
+name = "france_services"
+label = "France services à 20 et 30 minutes"
+territory = "gers"
+
+[thresholds]
+minutes = [20, 30]
+
+[[analyses]]
+name = "france_services"
+label = "France services"
+kinds = ["france_services"]
+reference_minutes = 30
+"""
+
+
+def _tables(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.csv"))}
+
+
+def territories_part(figures: Figures, data: Path, count: int) -> bool:
+    """(b) one run over ``count`` EPCI of the Gers, serial then local:2; True when identical."""
+    from coverage.jobs.run_many import plan_jobs, run_many
+    from coverage.layers.split import split_territory
+    from coverage.scenario import load_scenario
+
+    work = Path(tempfile.mkdtemp(prefix="coverage-scale-"))
+    parts = split_territory("gers", work / "data", data_dir=data / "gers")
+    parts = sorted(parts, key=lambda p: -p.population)[:count]
+    (work / "fs.toml").write_text(FS_SCENARIO, "utf-8")
+    spec = load_scenario(work / "fs.toml")
+    spec = replace(spec, outputs={**spec.outputs, "map": False})
+    jobs = plan_jobs([spec], [p.name for p in parts])
+    print(
+        f"(b) {len(jobs)} territoires (EPCI du Gers), {sum(p.communes for p in parts)} communes, "
+        f"{sum(p.population for p in parts)} habitants ; chaque mode part d'un cache vide"
+    )
+    results = {}
+    os.environ["COVERAGE_CACHE_DIR"] = str(work / "cache-serial")
+    start = time.perf_counter()
+    results["serial"] = run_many(jobs, output_dir=work / "serial", data_dir=work / "data")
+    serial_s = time.perf_counter() - start
+    print(f"en série : {serial_s:.2f} s")
+    os.environ["COVERAGE_CACHE_DIR"] = str(work / "cache-cluster")  # inherited by the workers
+    with open_client(parse_cluster("local:2")) as client:
+        start = time.perf_counter()
+        results["cluster"] = run_many(
+            jobs, output_dir=work / "cluster", data_dir=work / "data", client=client
+        )
+        cluster_s = time.perf_counter() - start
+        worker_mib = client.run(_peak_rss_mib)
+    print(f"local:2 : {cluster_s:.2f} s (rapport {cluster_s / serial_s:.2f})")
+    for address, mib in sorted(worker_mib.items()):
+        print(f"  worker {address} : mémoire de pointe {mib:.0f} Mio")
+    a, b = _tables(work / "serial"), _tables(work / "cluster")
+    failed = sum(len(r.failed) for r in results.values())
+    same = a.keys() == b.keys() and all(a[k] == b[k] for k in a) and failed == 0
+    print(
+        f"tableaux identiques ({len(a)} fichiers CSV, par territoire et réunis) : "
+        f"{'oui' if same else 'NON'} ; calculs en erreur : {failed}"
+    )
+    figures.add(
+        f"{len(jobs)} territoires, un calcul chacun, local:2",
+        cluster_s,
+        "s",
+        peer=serial_s,
+        peer_name="en série",
+        target="tableaux identiques",
+        met=same,
+    )
+    figures.add("(b) mémoire de pointe par worker (max)", max(worker_mib.values()), "Mio")
+    return bool(same)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "nearest", "territories"), default="all")
+    parser.add_argument("--nodes", type=int, default=1_000_000)
+    parser.add_argument("--facilities", type=int, default=100)
+    parser.add_argument("--territories", type=int, default=17)
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    figures = Figures("scale.py", line=bracketed_line)
+    ok = True
+    if args.part in ("all", "nearest"):
+        ok &= nearest_part(figures, args.nodes, args.facilities)
+    if args.part in ("all", "territories"):
+        ok &= territories_part(figures, args.data, args.territories)
     if args.json is not None:
         figures.write_json(args.json)
-    return 0 if same else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
