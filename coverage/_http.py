@@ -318,12 +318,12 @@ class Downloader:
             )
         if last_error.startswith("HTTP"):
             raise OfflineError(
-                f"{source} at {host} keeps failing ({last_error} for {full}); try again "
-                "later, or point --data DIR at an existing bundle"
+                f"{source} ({host}) échoue encore ({last_error} pour {full}) ; réessayez plus "
+                "tard, ou donnez --data DOSSIER vers un lot existant"
             )
         raise OfflineError(
-            f"cannot reach {source} at {host} ({last_error}); check the network "
-            "connection, or point --data DIR at an existing bundle"
+            f"{source} injoignable ({host} : {last_error}) ; vérifiez la connexion, ou "
+            "donnez --data DOSSIER vers un lot existant"
         )
 
     def _attempt(self, url: str, part: Path, *, source: str, label: str) -> dict[str, Any]:

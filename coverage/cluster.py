@@ -20,9 +20,6 @@ from typing import Any
 from coverage.errors import ConfigError
 from coverage.progress import Progress, silent
 
-CLUSTER_ENV = "COVERAGE_CLUSTER"
-"""Setting read when ``--cluster`` is not given (same three forms)."""
-
 MAX_LOCAL_WORKERS = 256
 """Most workers a ``local:N`` cluster may start."""
 
@@ -86,11 +83,11 @@ def resolve_cluster(value: str | None) -> ClusterSpec:
     ConfigError
         As :func:`parse_cluster`; a bad setting is named as ``COVERAGE_CLUSTER``.
     """
-    import os
+    from coverage.settings import CLUSTER_ENV, cluster_setting
 
     if value is not None and str(value).strip():
         return parse_cluster(value)
-    setting = os.environ.get(CLUSTER_ENV, "").strip()
+    setting = cluster_setting()
     if not setting:
         return ClusterSpec("process")
     try:

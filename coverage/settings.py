@@ -61,6 +61,8 @@ OVERPASS_RATE_LIMIT_ENV = "COVERAGE_OVERPASS_RATE_LIMIT"
 DEBUG_ENV = "COVERAGE_DEBUG"
 CSV_STYLE_ENV = "COVERAGE_CSV_STYLE"
 """Style of the CSV tables the commands write: ``fr`` (French spreadsheet) or ``machine``."""
+CLUSTER_ENV = "COVERAGE_CLUSTER"
+"""Where the long commands compute when ``--cluster`` is not given (:mod:`coverage.cluster`)."""
 
 KERNEL_BACKENDS = ("auto", "c", "scipy")
 DEFAULT_HTTP_TIMEOUT_S = 60.0
@@ -173,6 +175,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Style des tableaux CSV écrits : fr (« ; », virgule décimale, BOM, en-têtes "
         "français, oui/non, pourcentages) ou machine (« , », point, noms anglais, sans BOM).",
         "fr",
+    ),
+    Variable(
+        CLUSTER_ENV,
+        "Où calculent les commandes longues sans --cluster : local:N (N workers Dask sur "
+        "cette machine) ou tcp://hôte:8786 (un ordonnanceur Dask existant).",
+        "dans le processus de la commande",
     ),
 )
 """Every variable the engine reads (docs/settings.md shows this table)."""
@@ -297,6 +305,21 @@ def resolve_data_dir(territory: str, data_dir: str | Path | None = None) -> tupl
     if base.is_dir() and any(base.iterdir()) and not _looks_like_parent(base):
         return base.resolve(), origin
     return nested if origin == "dossier de données de l'utilisateur" else base, origin
+
+
+def territory_folder(territory: str, data_dir: str | Path | None = None) -> tuple[Path, str]:
+    """``<data folder>/<territory>``: where a bundle goes when the data folder holds several.
+
+    The data folder is ``data_dir`` (``--data``), else ``$COVERAGE_DATA_DIR``, else the
+    user data directory; unlike :func:`resolve_data_dir`, the folder given is always
+    taken as a parent (``coverage fetch occitanie`` writes one bundle per département).
+    """
+    from_env = _path(DATA_DIR_ENV)
+    if data_dir is not None:
+        return Path(data_dir).expanduser() / territory, "--data"
+    if from_env is not None:
+        return from_env / territory, f"${DATA_DIR_ENV}"
+    return default_data_root() / territory, "dossier de données de l'utilisateur"
 
 
 def _looks_like_parent(base: Path) -> bool:
@@ -442,6 +465,11 @@ def debug() -> bool:
 
 
 CSV_STYLES = ("fr", "machine")
+
+
+def cluster_setting() -> str:
+    """The ``COVERAGE_CLUSTER`` value, stripped (``""`` when unset); checked by the caller."""
+    return _raw(CLUSTER_ENV)
 
 
 def csv_style() -> str:

@@ -746,7 +746,7 @@ def test_offline_gives_one_line(
     with pytest.raises(OfflineError) as caught:
         fetch_territory("gers", tmp_path / "bundle")
     message = str(caught.value)
-    assert "geo.api.gouv.fr" in message and "--data DIR" in message and "\n" not in message
+    assert "geo.api.gouv.fr" in message and "--data DOSSIER" in message and "\n" not in message
 
     assert main(["fetch", "gers", "--data", str(tmp_path / "bundle")]) == 1
     err = capsys.readouterr().err.strip()

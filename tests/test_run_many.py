@@ -298,3 +298,21 @@ def test_a_worker_killed_during_a_job_changes_nothing(
     assert killed and killed[0][1] < finished, "the worker was killed after the run ended"
     assert killed[0][0] not in cluster_client.run(os.getpid).values()  # a new worker
     _same_as_serial(serial_run, result)
+
+
+def test_a_region_fetch_tries_every_departement_and_says_which_failed(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    from coverage.cli import main
+    from coverage.jobs.fetch import _resolve_identity
+
+    assert _resolve_identity("landes", None, tmp_path)[:2] == ("40", "Landes")
+    monkeypatch.setenv("COVERAGE_GEO_API_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("COVERAGE_HTTP_RETRIES", "0")
+    assert main(["fetch", "corse", "--data", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    assert "[1/2] Corse-du-Sud (2A)" in out.out and "[2/2] Haute-Corse (2B)" in out.out
+    assert str(tmp_path / "haute-corse") in out.out  # each under its own name
+    assert "Erreur : Corse-du-Sud (2A) : geo.api.gouv.fr injoignable" in out.err
+    assert "Erreur : Haute-Corse (2B)" in out.err
+    assert "2 lot(s) sur 2 non téléchargé(s)" in out.out

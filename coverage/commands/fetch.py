@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,12 +43,71 @@ def fetch(
 ) -> None:
     """Construit le lot de données d'un territoire depuis les sources officielles (en ligne).
 
+    Une région (occitanie) ou france : un lot par département, chacun sous son nom
+    (gers, haute-garonne…) dans le dossier de données.
+
     geo.api.gouv.fr, COG de l'INSEE, data.gouv.fr, BAN, OpenStreetMap (docs/fetch.md).
     """
-    from coverage.jobs.fetch import fetch_territory
-    from coverage.settings import resolve_data_dir
+    from coverage.regions import region_departements
 
-    dest, origin = resolve_data_dir(territory, data)
+    departements = region_departements(territory)
+    if departements is not None and departement is None:
+        # a région (or france): one bundle per département, each under its own name; a
+        # département that fails is said and the others are still fetched
+        from coverage._cli_common import print_error
+        from coverage.errors import CoverageError
+
+        failed = []
+        for number, dep in enumerate(departements, start=1):
+            console.print(
+                f"[{number}/{len(departements)}] {dep.name} ({dep.code})",
+                highlight=False,
+                markup=False,
+            )
+            try:
+                _fetch_one(
+                    dep.territory,
+                    data,
+                    dep.code,
+                    no_osm,
+                    no_addresses,
+                    no_ages,
+                    force,
+                    buffer_km,
+                    parent=True,
+                )
+            except CoverageError as exc:
+                print_error(f"{dep.name} ({dep.code}) : {exc}")
+                failed.append(dep.name)
+        if failed:
+            console.print(
+                f"{len(failed)} lot(s) sur {len(departements)} non téléchargé(s) : "
+                f"{', '.join(failed)} ; relancez la même commande pour les reprendre",
+                highlight=False,
+                markup=False,
+            )
+            raise typer.Exit(1)
+        return
+    _fetch_one(territory, data, departement, no_osm, no_addresses, no_ages, force, buffer_km)
+
+
+def _fetch_one(
+    territory: str,
+    data: Path | None,
+    departement: str | None,
+    no_osm: bool,
+    no_addresses: bool,
+    no_ages: bool,
+    force: bool,
+    buffer_km: float,
+    *,
+    parent: bool = False,
+) -> None:
+    """One territory's bundle, with its download bar and report (``parent``: under its name)."""
+    from coverage.jobs.fetch import fetch_territory
+    from coverage.settings import resolve_data_dir, territory_folder
+
+    dest, origin = (territory_folder if parent else resolve_data_dir)(territory, data)
     console.print(f"Téléchargement du lot '{territory}' vers {dest} ({origin})", highlight=False)
     with DownloadProgress(disable=not sys.stderr.isatty()) as bar:
         report = fetch_territory(

@@ -361,6 +361,11 @@ def _resolve_identity(
             return config.departement, config.label, config
     if code is not None:
         return code, None, None
+    from coverage.regions import departement_by_territory
+
+    known_dep = departement_by_territory(name)
+    if known_dep is not None and known_dep.territory == name:
+        return known_dep.code, known_dep.name, None
     own = dest / DESCRIPTION_FILE
     if own.is_file():
         config = load_territory_config(own)
