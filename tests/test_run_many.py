@@ -316,3 +316,25 @@ def test_a_region_fetch_tries_every_departement_and_says_which_failed(
     assert "Erreur : Corse-du-Sud (2A) : geo.api.gouv.fr injoignable" in out.err
     assert "Erreur : Haute-Corse (2B)" in out.err
     assert "2 lot(s) sur 2 non téléchargé(s)" in out.out
+
+
+@pytest.mark.slow
+def test_the_command_runs_a_list_of_territories_and_reports_each(
+    parts: Path, tmp_path: Path, capsys
+) -> None:
+    from coverage.cli import main
+
+    scenario = tmp_path / "fs.toml"
+    scenario.write_text(FS_SCENARIO, "utf-8")
+    out = tmp_path / "out"
+    argv = ["run", str(scenario), "-t", f"gers-{DEUX_RIVES},gers-{TENAREZE}", "-t", "nulle-part"]
+    code = main([*argv, "--data", str(parts), "-o", str(out), "--no-map", "--csv", "machine"])
+    printed = capsys.readouterr().out
+    assert code == 1  # one job failed: said, the others written
+    assert "3 calculs" in printed and printed.count("terminé") == 2 and "erreur" in printed
+    assert "Ensemble (2 territoires, 14 538 habitants)" in printed  # 194 + 14 344
+    assert (out / f"gers-{DEUX_RIVES}" / "summary.json").is_file()
+    runs = read_written_table(out / "tables" / "runs_france_services.csv")
+    assert runs["job"].tolist() == [f"gers-{DEUX_RIVES}", f"gers-{TENAREZE}", "ensemble"]
+    assert main([*argv, "--data", str(parts), "-o", str(out)]) == 1  # never over a result
+    assert "existe déjà" in capsys.readouterr().err
