@@ -269,8 +269,10 @@ def _row_communes(frame: pd.DataFrame, communes: CommuneIndex) -> np.ndarray:
     missing = np.flatnonzero(codes == "")
     if len(missing):
         cache: dict[tuple[str, str], str] = {}
+        postcodes = frame["postcode"].to_numpy(dtype=object)  # read once, not row by row
+        names = frame["commune_name"].to_numpy(dtype=object)
         for row in missing:
-            key = (frame["postcode"].iat[row], frame["commune_name"].iat[row])
+            key = (postcodes[row], names[row])
             if key not in cache:
                 parsed = ParsedAddress(None, "", "", key[0], normalise_text(key[1]))
                 resolution = communes.resolve(parsed)
