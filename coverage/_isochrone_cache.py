@@ -39,7 +39,7 @@ from coverage._cache import arrays_sha256, atomic_path, cache_key, file_sha256
 from coverage._snap_cache import network_digest
 from coverage.routing import isochrones as isochrone_module
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.isochrones import RECORD_KEYS, isochrone_records
+from coverage.routing.isochrones import isochrone_records, records_frame
 from coverage.routing.snap import AccessSettings
 from coverage.routing.surface import GridCells
 from coverage.settings import cache_root
@@ -177,9 +177,7 @@ def cached_isochrones(
                 warnings.warn(
                     f"impossible d'écrire le cache des isochrones {path} ({exc})", stacklevel=2
                 )
-    return gpd.GeoDataFrame(
-        records, columns=list(RECORD_KEYS), geometry="geometry", crs=network.info.crs
-    )
+    return records_frame(records, network.info.crs)
 
 
 def _write(path: Path, records: list[dict[str, Any]]) -> None:

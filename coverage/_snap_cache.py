@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,25 @@ _SNAPPED_ARRAYS = tuple(
 field but :data:`_SNAPPED_BESIDE_ARRAYS`, so that a field added to the class is cached too."""
 
 
+_DIGESTS: weakref.WeakKeyDictionary[RoadNetwork, str] = weakref.WeakKeyDictionary()
+"""Digest of each live network (a network is immutable: hashed once, not once per use)."""
+
+
 def network_digest(network: RoadNetwork) -> str:
     """A digest of what a network's travel times depend on.
 
     Its arrays (nodes, edges, times, lengths, road classes), the fingerprint of
     its turn graph (turn costs and restrictions, usable edges) and its CRS.
+    Computed once per network object (the cell joins and every analysis'
+    isochrones ask for it).
     """
+    known = _DIGESTS.get(network)
+    if known is None:
+        known = _DIGESTS[network] = _network_digest(network)
+    return known
+
+
+def _network_digest(network: RoadNetwork) -> str:
     arrays = arrays_sha256(
         [
             network.indptr,

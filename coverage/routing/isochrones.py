@@ -124,9 +124,12 @@ def isochrones(
         facility_ids=facility_ids,
         access=access,
     )
-    return gpd.GeoDataFrame(
-        records, columns=list(RECORD_KEYS), geometry="geometry", crs=network.info.crs
-    )
+    return records_frame(records, network.info.crs)
+
+
+def records_frame(records: list[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
+    """The isochrone layer made of :func:`isochrone_records` records (columns ``RECORD_KEYS``)."""
+    return gpd.GeoDataFrame(records, columns=list(RECORD_KEYS), geometry="geometry", crs=crs)
 
 
 def isochrone_records(
