@@ -338,3 +338,37 @@ def test_the_command_runs_a_list_of_territories_and_reports_each(
     assert runs["job"].tolist() == [f"gers-{DEUX_RIVES}", f"gers-{TENAREZE}", "ensemble"]
     assert main([*argv, "--data", str(parts), "-o", str(out)]) == 1  # never over a result
     assert "existe déjà" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_sweep_of_scenarios_loads_its_territory_once_and_writes_what_single_runs_write(
+    parts: Path, tmp_path: Path
+) -> None:
+    from coverage.jobs.run import run_scenario
+    from coverage.jobs.run_many import plan_jobs, run_many
+
+    path = tmp_path / "fs.toml"
+    path.write_text(FS_SCENARIO, "utf-8")
+    base = load_scenario(path)
+    base = replace(base, outputs={**base.outputs, "map": False})
+    sweep = [base, replace(base, name="seuils_courts", thresholds_minutes=(10.0, 15.0, 30.0))]
+    jobs = plan_jobs(sweep, [f"gers-{TENAREZE}"])
+    assert [j.name for j in jobs] == ["france_services", "seuils_courts"]
+    result = run_many(jobs, output_dir=tmp_path / "out", data_dir=parts, csv_style="machine")
+    assert [o.reused_resources for o in result.outcomes] == [False, True]
+    assert result.summary["merged"] is False  # the same people twice: no totals
+    runs = read_written_table(result.output_dir / "tables" / "runs_france_services.csv")
+    assert runs["job"].tolist() == ["france_services", "seuils_courts"]
+    assert runs["population"].tolist() == [POPULATION[TENAREZE]] * 2
+    alone = run_scenario(
+        replace(sweep[1], territory=f"gers-{TENAREZE}"),
+        output_dir=tmp_path / "alone",
+        data_dir=parts,
+    )
+    for name in ("communes", "cantons", "epci", "underserved"):
+        written = read_written_table(
+            result.output_dir / "seuils_courts" / "tables" / f"{name}_france_services.csv"
+        )
+        pd.testing.assert_frame_equal(
+            written, read_written_table(alone.output_dir / "tables" / f"{name}_france_services.csv")
+        )

@@ -105,6 +105,8 @@ class JobOutcome:
         Wall time of the job.
     worker
         Host and process that ran it.
+    reused_resources
+        Whether its territory was already loaded by that process (a previous job).
     """
 
     name: str
@@ -118,6 +120,7 @@ class JobOutcome:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     worker: str = ""
+    reused_resources: bool = False
 
 
 @dataclass(eq=False)
@@ -186,6 +189,43 @@ def plan_jobs(scenarios: Sequence[Scenario], territories: Sequence[str] = ()) ->
     return jobs
 
 
+_LOADED: dict[str, Any] = {}
+"""The last territory this process loaded for a job: its data's state and its resources."""
+
+
+def _bundle_state(scenario: Scenario, data_dir: str | None) -> str:
+    """What the loaded resources depend on: territory, settings and the bundle's files' dates."""
+    from coverage.settings import resolve_data_dir
+
+    bundle, _origin = resolve_data_dir(scenario.territory, data_dir)
+    files = []
+    if bundle.is_dir():
+        for path in sorted(bundle.iterdir()):
+            if path.is_file():
+                stat = path.stat()
+                files.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join([scenario.territory, str(bundle), *files])
+
+
+def _resources(scenario: Scenario, data_dir: str | None) -> tuple[Any, bool]:
+    """The resources of a job's scenario and whether they were already loaded by this process.
+
+    A worker running several jobs on one territory (a sweep of scenario files)
+    loads it once: the resources are kept while the scenario's territory,
+    settings and the bundle's files (sizes and dates) stay the same.
+    """
+    from coverage.jobs.resources import TerritoryResources
+
+    state = _bundle_state(scenario, data_dir)
+    kept = _LOADED.get("resources")
+    if kept is not None and _LOADED.get("state") == state and kept.matches(scenario):
+        return kept, True
+    _LOADED.clear()
+    resources = TerritoryResources.for_scenario(scenario, data_dir=data_dir)
+    _LOADED.update(state=state, resources=resources)
+    return resources, False
+
+
 def run_job(
     job: RunJob,
     output_root: str,
@@ -196,7 +236,9 @@ def run_job(
 
     Never raises for a mistake in the job's data or scenario: the outcome says
     what happened. The folder is replaced if it exists (the caller checked the
-    output before starting; a retried task rewrites its own folder).
+    output before starting; a retried task rewrites its own folder). The
+    territory is loaded once per process for consecutive jobs on it
+    (:func:`_resources`).
     """
     from coverage.jobs.run import run_scenario
 
@@ -214,9 +256,14 @@ def run_job(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            resources, outcome.reused_resources = _resources(job.scenario, data_dir)
             with use_style(csv_style):
                 result = run_scenario(
-                    job.scenario, output_dir=out, overwrite=True, data_dir=data_dir
+                    job.scenario,
+                    output_dir=out,
+                    overwrite=True,
+                    data_dir=data_dir,
+                    resources=resources,
                 )
         except CoverageError as exc:
             outcome.status, outcome.message = "erreur", str(exc)
@@ -426,6 +473,7 @@ def merged_summary(
             "output_dir": Path(o.output_dir).name,
             "seconds": round(o.seconds, 3),
             "worker": o.worker,
+            "reused_resources": o.reused_resources,
             "warnings": len(o.warnings),
         }
         if o.summary is not None:
