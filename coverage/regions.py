@@ -201,8 +201,8 @@ def expand_territories(names: Iterable[str]) -> list[str]:
 
     A région (name or short key) becomes its départements' territory names, in
     code order; a département code (``32``) its territory name (``gers``); any
-    other name is kept as it is. Each territory appears
-    once, in the order first met.
+    other name is kept, in lower case. Each territory appears once, in the order
+    first met.
 
     Raises
     ------
@@ -210,7 +210,7 @@ def expand_territories(names: Iterable[str]) -> list[str]:
         An empty list, or an empty item (``--territory ""``), named as ``--territory``.
     """
     out: list[str] = []
-    given = [part.strip() for name in names for part in str(name).split(",")]
+    given = [part.strip().lower() for name in names for part in str(name).split(",")]
     if not given or any(not part for part in given):
         raise ConfigError(
             "--territory : nom de territoire vide ; donnez des territoires séparés par des "

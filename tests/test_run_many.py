@@ -89,6 +89,9 @@ def test_jobs_are_named_by_what_varies_and_never_twice() -> None:
     ]  # fmt: skip
     with pytest.raises(ConfigError, match="'gers_actuel'"):
         plan_jobs([base, base])
+    for bad in ("../etc", "Gers", "a/b", "-x", "x" * 65):  # names a data and a result folder
+        with pytest.raises(ConfigError, match=r"--territory .* n'est pas un nom de territoire"):
+            plan_jobs([base], [bad])
 
 
 def test_cluster_values_are_checked_before_anything_runs(monkeypatch, tmp_path, capsys) -> None:

@@ -36,6 +36,7 @@ scenario files and the output folder at the same paths (a shared file system).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import warnings
@@ -56,6 +57,9 @@ from coverage.progress import Progress, silent
 from coverage.results import SUMMARY_FILE, TABLES_DIR, table_stem
 from coverage.scenario import Scenario
 from coverage.tables import public_columns, use_style, write_table
+
+TERRITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A territory name a job may carry: it names a data folder and a result folder."""
 
 RUN_STEP = "Calculs"
 """Progress label of the jobs (``done`` of ``total`` jobs finished)."""
@@ -167,6 +171,12 @@ def plan_jobs(scenarios: Sequence[Scenario], territories: Sequence[str] = ()) ->
         if territories
         else [(s, s.territory) for s in scenarios]
     )
+    for _scenario, territory in pairs:
+        if not TERRITORY_NAME.match(territory):
+            raise ConfigError(
+                f"--territory : « {territory} » n'est pas un nom de territoire (minuscules, "
+                "chiffres, « - » et « _ », 64 caractères au plus, comme gers ou haute-garonne)"
+            )
     single_scenario = len(scenarios) == 1
     single_territory = len({t for _, t in pairs}) == 1
     jobs: list[RunJob] = []
