@@ -341,6 +341,15 @@ def test_the_command_runs_a_list_of_territories_and_reports_each(
     assert runs["job"].tolist() == [f"gers-{DEUX_RIVES}", f"gers-{TENAREZE}", "ensemble"]
     assert main([*argv, "--data", str(parts), "-o", str(out)]) == 1  # never over a result
     assert "existe déjà" in capsys.readouterr().err
+    other = tmp_path / "mes-documents"
+    other.mkdir()
+    (other / "note.txt").write_text("à garder", "utf-8")
+    assert main([*argv, "--data", str(parts), "-o", str(other), "--overwrite"]) == 1
+    assert "n'est pas un dossier de résultats" in capsys.readouterr().err
+    assert (other / "note.txt").read_text("utf-8") == "à garder"
+    one = ["run", str(scenario), "-t", f"gers-{DEUX_RIVES}", "--data", str(parts), "--no-map"]
+    assert main([*one, "-o", str(out), "--overwrite"]) == 0  # the previous result is replaced
+    assert not (out / f"gers-{TENAREZE}").exists()
 
 
 @pytest.mark.slow

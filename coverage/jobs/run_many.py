@@ -332,6 +332,7 @@ def run_many(
     """
     output = Path(output_dir)
     refuse_existing(output, overwrite=overwrite)
+    _clear_previous(output)
     output.mkdir(parents=True, exist_ok=True)
     say = progress or silent
     started = time.perf_counter()
@@ -366,6 +367,28 @@ def run_many(
     summary = merged_summary(outcomes, files, time.perf_counter() - started, client)
     write_json(output / SUMMARY_FILE, summary)
     return ManyResult(output_dir=output, summary=summary, outcomes=list(outcomes))
+
+
+def _clear_previous(output: Path) -> None:
+    """Remove the previous result replaced by ``--overwrite`` (never a folder that is not one).
+
+    Raises
+    ------
+    coverage.errors.OutputExistsError
+        ``output`` holds files but no ``summary.json``: it is not a result folder.
+    """
+    import shutil
+
+    from coverage.errors import OutputExistsError
+
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    if not (output / SUMMARY_FILE).is_file():
+        raise OutputExistsError(
+            f"le dossier {output} existe et n'est pas un dossier de résultats (pas de "
+            f"{SUMMARY_FILE}) : --overwrite ne le remplace pas ; choisissez-en un autre"
+        )
+    shutil.rmtree(output)
 
 
 def _done(outcomes: Sequence[JobOutcome]) -> list[JobOutcome]:
