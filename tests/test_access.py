@@ -139,16 +139,18 @@ def test_empty_service_set(tiny_access) -> None:
 
 
 def test_tables_are_aggregated_once_and_handed_out_as_copies(tiny_access) -> None:
-    from coverage.access import _aggregate
+    from coverage.access import aggregate_communes
 
     result = tiny_access
     first = result.table("canton")
     first.loc[:, "population"] = -1  # a caller's changes stay in its copy
     again = result.table("canton")
-    fresh = _aggregate(result.communes, ["canton_code", "canton_name"], result.thresholds_minutes)
+    fresh = aggregate_communes(
+        result.communes, ["canton_code", "canton_name"], result.thresholds_minutes
+    )
     assert again.equals(fresh) and (again["population"] >= 0).all()
     assert result.table("epci").equals(
-        _aggregate(result.communes, ["epci_siren", "epci_name"], result.thresholds_minutes)
+        aggregate_communes(result.communes, ["epci_siren", "epci_name"], result.thresholds_minutes)
     )
     # new commune figures: the tables follow
     result.communes = result.communes.assign(population=result.communes["population"] * 2)

@@ -773,14 +773,18 @@ def test_unknown_territory_needs_a_departement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from coverage.cli import main
+    from coverage.jobs.fetch import _resolve_identity
 
-    with pytest.raises(ConfigError, match=r"unknown territory 'landes'.*--departement"):
-        fetch_territory("landes", tmp_path / "landes")
+    with pytest.raises(ConfigError, match=r"unknown territory 'haut-pays'.*--departement"):
+        fetch_territory("haut-pays", tmp_path / "haut-pays")
     with pytest.raises(ConfigError, match=r"département 32 .* not 40"):
         fetch_territory("gers", tmp_path / "gers", departement="40")
     with pytest.raises(ConfigError, match="not a département code"):
         fetch_territory("landes", tmp_path / "landes", departement="400")
-    assert main(["fetch", "landes", "--data", str(tmp_path / "landes")]) == 1
+    # a département's own name needs no code: Landes is 40, Corse-du-Sud 2A
+    assert _resolve_identity("landes", None, tmp_path / "landes")[:2] == ("40", "Landes")
+    assert _resolve_identity("corse-du-sud", None, tmp_path / "c")[0] == "2A"
+    assert main(["fetch", "haut-pays", "--data", str(tmp_path / "haut-pays")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("Erreur :") and "--departement" in err and len(err.splitlines()) == 1
 
