@@ -10,10 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from coverage._cli_common import (
+    ClusterOption,
     CsvOption,
     DataOption,
     StepProgress,
     TerritoryArgument,
+    cluster_client,
     console,
     fmt_int,
     fmt_num,
@@ -155,14 +157,21 @@ def place(
         ),
     ] = False,
     csv: CsvOption = None,
+    cluster: ClusterOption = None,
 ) -> None:
-    """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale)."""
+    """Choisit où ouvrir des sites (couverture maximale, p-médiane, couverture totale).
+
+    Avec --cluster, les résolutions des courbes, du compromis et de la sensibilité
+    sont des tâches Dask réparties sur les workers (mêmes tableaux qu'ici).
+    """
+    from coverage.cluster import resolve_cluster
     from coverage.commands.run import ensure_bundle
     from coverage.jobs.place import place as run_place
     from coverage.jobs.scenarios import base_scenario_path
     from coverage.scenario import load_scenario
 
     start = time.perf_counter()
+    resolve_cluster(cluster)  # a bad --cluster is refused before any data is read
     base = base_scenario_path(territory, scenario)
     spec = load_scenario(base)
     ensure_bundle(spec.territory, data)
@@ -176,7 +185,7 @@ def place(
     )
     from coverage.tables import use_style
 
-    with use_style(csv), StepProgress() as steps:
+    with use_style(csv), cluster_client(cluster) as client, StepProgress() as steps:
         study = run_place(
             spec.territory,
             kind=kind,
@@ -206,6 +215,7 @@ def place(
             tradeoff=tradeoff,
             sensitivity=sensitivity,
             alternatives=alternatives,
+            client=client,
         )
     print_study(study)
     print_questions(study)

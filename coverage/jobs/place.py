@@ -186,6 +186,7 @@ def place(
     tradeoff: bool = False,
     sensitivity: bool = False,
     alternatives: int = DEFAULT_ALTERNATIVES,
+    client: Any | None = None,
 ) -> PlacementStudy:
     """Choose sites for a service kind and measure what they change.
 
@@ -259,6 +260,11 @@ def place(
         (:func:`coverage.placement.alternative_optima`; 0: do not look), each
         re-solve limited to ``min(time_limit_s, 30)`` s; reported in the summary's
         ``alternatives`` block.
+    client
+        A ``distributed.Client`` (:func:`coverage.cluster.open_client`): the sweeps of
+        the questions (curves, trade-off, sensitivity) run as one Dask task per solve,
+        with the same tables (:mod:`coverage.jobs.placement_questions`); the study's
+        own solve stays here. None (default): everything in this process.
 
     Returns
     -------
@@ -468,7 +474,7 @@ def place(
             tmp, instance, result, model=model, p=p, threshold_minutes=threshold_minutes,
             options={"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap},
             curve=curve, curve_minutes=curve_minutes, tradeoff=tradeoff,
-            sensitivity=sensitivity, summary=summary,
+            sensitivity=sensitivity, summary=summary, client=client, progress=say,
         )  # fmt: skip
         timings["questions_s"] = time.perf_counter() - t0
         if write_map:

@@ -28,6 +28,19 @@ with the same engine (:func:`coverage.placement.solve`, :mod:`coverage.placement
 
 :func:`write_questions` writes the files of the result folder (comma-separated
 CSV with French headers, like the other CSVs of ``coverage place``).
+
+**On a Dask cluster** (``client=``, issue 20): the curves, the trade-off and the
+sensitivity are sweeps of independent MIP solves. Given a ``distributed.Client``,
+each solve is one Dask task (:func:`_sweep`): the instance (the matrix, the weights,
+the demand groups) is scattered once to every worker (``broadcast=True``), never
+pickled into each task; each task is side-effect free and retried on another worker
+when its worker dies (``retries=3``); the rows are gathered in the sweep's order
+through :func:`coverage.cluster.gather_with_progress`, so the CLI's progress follows
+the scheduler. The point functions are the same ones the local run calls, so the
+tables are the same (HiGHS runs single-threaded with a fixed seed: the same model
+gives the same plan on any process), but for the solve times and for solves that
+stop at their time limit (where they stop depends on the CPU they got). Without a
+client nothing changes: the points are solved here, in order.
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ from coverage.placement.problem import (
     PlacementResult,
 )
 from coverage.placement.solving import solve
+from coverage.progress import Progress
 from coverage.tables import write_table
 
 SPEED_FACTORS: tuple[float, ...] = (0.9, 1.1)
@@ -69,6 +83,16 @@ MAX_CURVE_POINTS = 100
 """Largest number of sites of the curve against the number of sites (each point a solve)."""
 MAX_CURVE_MINUTES = 12
 """Most thresholds of the curve against the threshold."""
+TASK_RETRIES = 3
+"""Times a Dask task is run again elsewhere when its worker dies (``client=``)."""
+
+STEPS = {
+    "curve_sites": "Courbe selon le nombre de sites (tâches Dask)",
+    "curve_minutes": "Courbe selon le seuil (tâches Dask)",
+    "tradeoff": "Compromis couverture / temps moyen (tâches Dask)",
+    "sensitivity": "Sensibilité vitesses et détour (tâches Dask)",
+}
+"""Progress labels of the sweeps run on a cluster (one count per finished solve)."""
 
 FILES = {
     "curve_sites": "courbe_sites.csv",
@@ -243,6 +267,60 @@ def _row(problem: PlacementProblem, result: PlacementResult, minutes: float) -> 
     }
 
 
+def _sweep(
+    task: Any,
+    shared: Sequence[Any],
+    points: Sequence[Sequence[Any]],
+    *,
+    client: Any | None,
+    step: str,
+    progress: Progress | None,
+) -> list[Any]:
+    """``task(*shared, *point)`` for every point, in the points' order.
+
+    Without a client, solved here one after the other (the local run). With a
+    ``distributed.Client``, each ``shared`` object (the problem, the demand
+    groups: what every point reads) is scattered once to every worker, then one
+    task per point (retried :data:`TASK_RETRIES` times if its worker dies) is
+    gathered through :func:`coverage.cluster.gather_with_progress` under ``step``.
+    """
+    if client is None:
+        return [task(*shared, *point) for point in points]
+    handles = _scatter(client, shared)
+    futures = [
+        client.submit(task, *handles, *point, retries=TASK_RETRIES, pure=False) for point in points
+    ]
+    return _gather(client, futures, step=step, progress=progress)
+
+
+def _scatter(client: Any, objects: Sequence[Any], *, broadcast: bool = True) -> list[Any]:
+    """One future per object, its data on every worker (``broadcast``) or on one."""
+    return [client.scatter([obj], broadcast=broadcast)[0] for obj in objects]
+
+
+def _gather(client: Any, futures: list[Any], *, step: str, progress: Progress | None) -> list[Any]:
+    from coverage.cluster import gather_with_progress
+
+    return gather_with_progress(client, futures, step=step, progress=progress)
+
+
+def _curve_point(
+    problem: PlacementProblem,
+    groups: Sequence[Any] | None,
+    model: str,
+    p: int,
+    minutes: float,
+    options: dict[str, Any],
+    head: dict[str, Any],
+) -> dict[str, Any]:
+    """One row of a curve: ``head`` and the figures of the plan solved for ``p`` and ``T``."""
+    try:
+        result = _solve(problem, model, p, minutes, groups, options)
+    except PlacementError as exc:
+        return {**head, "statut": f"impossible : {exc}"}
+    return {**head, **_row(problem, result, minutes)}
+
+
 # --- curves -------------------------------------------------------------------------------------
 
 
@@ -255,6 +333,8 @@ def sites_curve(
     groups: Sequence[Any] | None = None,
     keep_zones: bool = False,
     options: dict[str, Any] | None = None,
+    client: Any | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Covered inhabitants and mean time against ``p``, each ``p`` solved exactly.
 
@@ -275,6 +355,11 @@ def sites_curve(
         Keep the zone rule (default: solved without it, see the module docs).
     options
         Solver options (``solver``, ``time_limit_s``, ``mip_gap``).
+    client
+        A ``distributed.Client``: one Dask task per ``p`` (see the module docs);
+        None: solved here.
+    progress
+        Told of each finished task (with a client).
 
     Returns
     -------
@@ -293,16 +378,31 @@ def sites_curve(
     last = min(last, problem.n_candidates)
     target = problem if keep_zones else variant_problem(problem, zones=False)
     rule = problem.zone_rule if keep_zones and problem.zones is not None else "aucune"
-    rows = []
-    for p in range(start, last + 1):
-        head = {"nombre_sites": p, "modele": "mclp" if model == "lscp" else model}
-        head |= {"regle_zones": rule, "seuil_minutes": float(threshold_minutes)}
-        try:
-            result = _solve(target, model, p, threshold_minutes, groups, options or {})
-        except PlacementError as exc:
-            rows.append({**head, "statut": f"impossible : {exc}"})
-            continue
-        rows.append({**head, **_row(problem, result, threshold_minutes)})
+    traced = "mclp" if model == "lscp" else model
+    points = [
+        (
+            model,
+            p,
+            threshold_minutes,
+            options or {},
+            {
+                "nombre_sites": p,
+                "modele": traced,
+                "regle_zones": rule,
+                "seuil_minutes": float(threshold_minutes),
+            },
+        )
+        for p in range(start, last + 1)
+    ]
+    # the target has the study's matrix, weights and ids: its rows are the study's
+    rows = _sweep(
+        _curve_point,
+        (target, groups),
+        points,
+        client=client,
+        step=STEPS["curve_sites"],
+        progress=progress,
+    )
     return pd.DataFrame(rows)
 
 
@@ -315,24 +415,29 @@ def minutes_curve(
     result: PlacementResult | None = None,
     groups: Sequence[Any] | None = None,
     options: dict[str, Any] | None = None,
+    client: Any | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Covered inhabitants and mean time against ``T`` for ``p`` sites, every constraint kept.
 
     The p-median's plan does not depend on ``T``: its ``result`` (when given) is
-    evaluated at each threshold instead of being solved again.
+    evaluated at each threshold instead of being solved again. With a ``client``
+    (``distributed.Client``) each threshold is one Dask task (see the module docs).
     """
-    rows = []
-    for t in minutes:
-        head = {"seuil_minutes": float(t), "nombre_sites": int(p), "modele": model}
-        if model == "pmedian" and result is not None:
-            rows.append({**head, **_row(problem, result, t)})
-            continue
-        try:
-            solved = _solve(problem, model, p, t, groups, options or {})
-        except PlacementError as exc:
-            rows.append({**head, "statut": f"impossible : {exc}"})
-            continue
-        rows.append({**head, **_row(problem, solved, t)})
+    heads = [{"seuil_minutes": float(t), "nombre_sites": int(p), "modele": model} for t in minutes]
+    if model == "pmedian" and result is not None:
+        return pd.DataFrame(
+            [{**head, **_row(problem, result, t)} for head, t in zip(heads, minutes, strict=True)]
+        )
+    points = [(model, p, t, options or {}, head) for head, t in zip(heads, minutes, strict=True)]
+    rows = _sweep(
+        _curve_point,
+        (problem, groups),
+        points,
+        client=client,
+        step=STEPS["curve_minutes"],
+        progress=progress,
+    )
     return pd.DataFrame(rows)
 
 
@@ -509,36 +614,74 @@ def tradeoff_table(
     *,
     alphas: Sequence[float] = TRADEOFF_ALPHAS,
     options: dict[str, Any] | None = None,
+    client: Any | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The least mean time keeping ``α`` × the MCLP optimum within ``T``, per ``α``.
 
     The MCLP optimum is solved first with the same constraints; a row per ``α``
     then gives the floor, the covered inhabitants, the mean time, status and gap.
+    With a ``client`` (``distributed.Client``) the optimum is one Dask task and
+    each ``α`` another that waits for it (see the module docs).
     """
     opts = {k: v for k, v in (options or {}).items() if k in ("time_limit_s", "mip_gap")}
-    best = solve(problem, "mclp", p=p, threshold_minutes=threshold_minutes, **opts)
-    rows = []
+    ordered = sorted(alphas, reverse=True)
+    if client is None:
+        best = _tradeoff_optimum(problem, p, threshold_minutes, opts)
+        rows = [_tradeoff_point(problem, best, a, p, threshold_minutes, opts) for a in ordered]
+        return pd.DataFrame(rows)
+    (shared,) = _scatter(client, [problem])
+    best_future = client.submit(
+        _tradeoff_optimum, shared, p, threshold_minutes, opts, retries=TASK_RETRIES, pure=False
+    )
+    futures = [
+        client.submit(
+            _tradeoff_point,
+            shared,
+            best_future,
+            a,
+            p,
+            threshold_minutes,
+            opts,
+            retries=TASK_RETRIES,
+            pure=False,
+        )
+        for a in ordered
+    ]
+    done = _gather(client, [best_future, *futures], step=STEPS["tradeoff"], progress=progress)
+    return pd.DataFrame(done[1:])
+
+
+def _tradeoff_optimum(
+    problem: PlacementProblem, p: int, threshold_minutes: float, opts: dict[str, Any]
+) -> PlacementResult:
+    """The MCLP optimum the trade-off's floors are shares of."""
+    return solve(problem, "mclp", p=p, threshold_minutes=threshold_minutes, **opts)
+
+
+def _tradeoff_point(
+    problem: PlacementProblem,
+    best: PlacementResult,
+    alpha: float,
+    p: int,
+    threshold_minutes: float,
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """The row of one ``α``: the least mean time keeping ``α`` × ``best`` covered."""
+    head = {
+        "alpha": float(alpha),
+        "habitants_mclp": round(best.objective, 1),
+        "statut_mclp": best.status,
+        "habitants_minimum": round(alpha * best.objective, 1),
+    }
     # no start solution: measured on the Gers, starting from the MCLP optimum slows HiGHS
-    for alpha in sorted(alphas, reverse=True):
-        head = {
-            "alpha": float(alpha),
-            "habitants_mclp": round(best.objective, 1),
-            "statut_mclp": best.status,
-            "habitants_minimum": round(alpha * best.objective, 1),
-        }
-        try:
-            result = solve_tradeoff(
-                problem,
-                p,
-                threshold_minutes,
-                min_covered=alpha * best.objective,
-                **opts,
-            )
-        except PlacementError as exc:
-            rows.append({**head, "statut": f"impossible : {exc}"})
-            continue
-        rows.append({**head, **_row(problem, result, threshold_minutes)})
-    return pd.DataFrame(rows)
+    try:
+        result = solve_tradeoff(
+            problem, p, threshold_minutes, min_covered=alpha * best.objective, **opts
+        )
+    except PlacementError as exc:
+        return {**head, "statut": f"impossible : {exc}"}
+    return {**head, **_row(problem, result, threshold_minutes)}
 
 
 # --- sensitivity --------------------------------------------------------------------------------
@@ -553,8 +696,15 @@ def sensitivity_table(
     *,
     groups: Sequence[Any] | None = None,
     options: dict[str, Any] | None = None,
+    client: Any | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The study re-solved with speeds × 0.9 / × 1.1 and the access detour ± 20 %.
+
+    With a ``client`` (``distributed.Client``) each variant's solve is one Dask
+    task (see the module docs): the speed variants divide the scattered matrix on
+    the worker; the detour variants' matrices are routed here (they need the road
+    network), then scattered, one to a task.
 
     Returns
     -------
@@ -568,8 +718,9 @@ def sensitivity_table(
     from coverage.routing.matrix import travel_times
 
     problem = instance.problem
-    variants: list[tuple[str, float, np.ndarray]] = [
-        (f"vitesses × {f:g}".replace(".", ","), f, problem.cost_s / f) for f in SPEED_FACTORS
+    # (label, factor, speed factor or None, re-routed matrix or None)
+    variants: list[tuple[str, float, float | None, Any]] = [
+        (f"vitesses × {f:g}".replace(".", ","), f, f, None) for f in SPEED_FACTORS
     ]
     detour = float(instance.access.detour_factor)
     origins = instance.demand[["x", "y"]].to_numpy()
@@ -581,41 +732,68 @@ def sensitivity_table(
         access = dataclasses.replace(instance.access, detour_factor=factor)
         matrix = travel_times(instance.network, origins, dest, access=access).seconds
         label = f"détour d'accès {factor:g} (au lieu de {detour:g})".replace(".", ",")
-        variants.append((label, factor, matrix))
-    rows = []
-    for label, factor, cost in variants:
-        t0 = time.perf_counter()
-        variant = variant_problem(problem, cost_s=cost)
-        head = {"variante": label, "facteur": factor}
-        opts = options or {}
-        try:
-            if model == "lscp":
-                solved = solve(variant, "lscp", threshold_minutes=threshold_minutes, **opts)
-            else:
-                solved = _solve(variant, model, int(p or 0), threshold_minutes, groups, opts)
-        except PlacementError as exc:
-            rows.append({**head, "statut": f"impossible : {exc}"})
-            continue
-        now = _figures(variant, solved.chosen, threshold_minutes)
-        kept = _figures(variant, result.chosen, threshold_minutes)
-        out = sorted(set(result.chosen.tolist()) - set(solved.chosen.tolist()))
-        new = sorted(set(solved.chosen.tolist()) - set(result.chosen.tolist()))
-        rows.append(
-            {
-                **head,
-                "statut": solved.status,
-                "ecart": None if solved.gap is None else round(float(solved.gap), 8),
-                "habitants_couverts": round(now["covered"], 1),
-                "temps_moyen_min": round(now["mean_minutes"], 3),
-                "habitants_plan_actuel": round(kept["covered"], 1),
-                "temps_moyen_plan_actuel": round(kept["mean_minutes"], 3),
-                "sites_identiques": "oui" if not out and not new else "non",
-                "sites_sortants": _ids(problem, out),
-                "sites_entrants": _ids(problem, new),
-                "temps_resolution_s": round(time.perf_counter() - t0, 3),
-            }
-        )
+        if client is not None:
+            (matrix,) = _scatter(client, [matrix], broadcast=False)
+        variants.append((label, factor, None, matrix))
+    plan = np.asarray(result.chosen)
+    points = [
+        (label, factor, speed, matrix, plan, model, p, threshold_minutes, options or {})
+        for label, factor, speed, matrix in variants
+    ]
+    rows = _sweep(
+        _sensitivity_point,
+        (problem, groups),
+        points,
+        client=client,
+        step=STEPS["sensitivity"],
+        progress=progress,
+    )
     return pd.DataFrame(rows)
+
+
+def _sensitivity_point(
+    problem: PlacementProblem,
+    groups: Sequence[Any] | None,
+    label: str,
+    factor: float,
+    speed: float | None,
+    matrix: np.ndarray | None,
+    plan: np.ndarray,
+    model: str,
+    p: int | None,
+    threshold_minutes: float,
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """One variant's row: the study re-solved on the matrix divided by ``speed`` (or on
+    ``matrix``), beside the study's ``plan`` under the same times."""
+    t0 = time.perf_counter()
+    cost = problem.cost_s / speed if speed is not None else matrix
+    variant = variant_problem(problem, cost_s=cost)
+    head = {"variante": label, "facteur": factor}
+    try:
+        if model == "lscp":
+            solved = solve(variant, "lscp", threshold_minutes=threshold_minutes, **opts)
+        else:
+            solved = _solve(variant, model, int(p or 0), threshold_minutes, groups, opts)
+    except PlacementError as exc:
+        return {**head, "statut": f"impossible : {exc}"}
+    now = _figures(variant, solved.chosen, threshold_minutes)
+    kept = _figures(variant, plan, threshold_minutes)
+    out = sorted(set(plan.tolist()) - set(solved.chosen.tolist()))
+    new = sorted(set(solved.chosen.tolist()) - set(plan.tolist()))
+    return {
+        **head,
+        "statut": solved.status,
+        "ecart": None if solved.gap is None else round(float(solved.gap), 8),
+        "habitants_couverts": round(now["covered"], 1),
+        "temps_moyen_min": round(now["mean_minutes"], 3),
+        "habitants_plan_actuel": round(kept["covered"], 1),
+        "temps_moyen_plan_actuel": round(kept["mean_minutes"], 3),
+        "sites_identiques": "oui" if not out and not new else "non",
+        "sites_sortants": _ids(problem, out),
+        "sites_entrants": _ids(problem, new),
+        "temps_resolution_s": round(time.perf_counter() - t0, 3),
+    }
 
 
 # --- cost matrix --------------------------------------------------------------------------------
@@ -709,17 +887,22 @@ def write_questions(
     tradeoff: bool = False,
     sensitivity: bool = False,
     summary: dict[str, Any] | None = None,
+    client: Any | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, str]:
     """Write the answers into a result folder; return ``{key: file name}``.
 
     Always the per-site explanation and the cost matrix; the curves, the
     trade-off and the sensitivity when asked. ``summary`` (``placement.json``'s
     content), when given, gets a ``questions`` entry with the timings and tables
-    in short form.
+    in short form. ``client`` (a ``distributed.Client``, None: this process)
+    runs the sweeps' solves as Dask tasks, ``progress`` told of each finished one
+    (see the module docs).
     """
     folder = Path(folder)
     opts = dict(options or {})
     groups = demand_groups(instance)
+    cluster = {"client": client, "progress": progress}
     files: dict[str, str] = {}
     report: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -736,7 +919,7 @@ def write_questions(
         t0 = time.perf_counter()
         span = parse_curve(curve_text(curve))
         by_sites = sites_curve(
-            instance.problem, model, span, threshold_minutes, groups=groups, options=opts
+            instance.problem, model, span, threshold_minutes, groups=groups, options=opts, **cluster
         )
         write_table(by_sites, folder / FILES["curve_sites"])
         files["curve_sites"] = FILES["curve_sites"]
@@ -750,7 +933,14 @@ def write_questions(
         t0 = time.perf_counter()
         values = parse_minutes(minutes_text(curve_minutes))
         by_minutes = minutes_curve(
-            instance.problem, model, plan_p, values, result=result, groups=groups, options=opts
+            instance.problem,
+            model,
+            plan_p,
+            values,
+            result=result,
+            groups=groups,
+            options=opts,
+            **cluster,
         )
         write_table(by_minutes, folder / FILES["curve_minutes"])
         files["curve_minutes"] = FILES["curve_minutes"]
@@ -766,14 +956,14 @@ def write_questions(
         files["curve_png"] = FILES["curve_png"]
     if tradeoff:
         t0 = time.perf_counter()
-        table = tradeoff_table(instance.problem, plan_p, threshold_minutes, options=opts)
+        table = tradeoff_table(instance.problem, plan_p, threshold_minutes, options=opts, **cluster)
         write_table(table, folder / FILES["tradeoff"])
         files["tradeoff"] = FILES["tradeoff"]
         report["tradeoff_s"] = round(time.perf_counter() - t0, 3)
     if sensitivity:
         t0 = time.perf_counter()
         table = sensitivity_table(
-            instance, result, model, p, threshold_minutes, groups=groups, options=opts
+            instance, result, model, p, threshold_minutes, groups=groups, options=opts, **cluster
         )
         write_table(table, folder / FILES["sensitivity"])
         files["sensitivity"] = FILES["sensitivity"]
