@@ -26,6 +26,7 @@ import json
 import os
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ def cached_snap_grid(
     name: str = "grid",
     use_cache: bool = True,
     cache_dir: str | Path | None = None,
+    snapper: Callable[[np.ndarray], SnappedPoints] | None = None,
 ) -> GridCells:
     """:func:`~coverage.routing.surface.snap_grid`, read from the disk cache when it is there.
 
@@ -134,6 +136,9 @@ def cached_snap_grid(
         ``False``: compute, neither read nor write the cache.
     cache_dir
         Folder of the files (default ``cache_root()/snapped_grids``).
+    snapper
+        How the cells are joined when they are not in the cache (see
+        :func:`~coverage.routing.surface.snap_grid`).
 
     Returns
     -------
@@ -141,7 +146,7 @@ def cached_snap_grid(
         Equal, array for array, to what ``snap_grid`` returns.
     """
     if not use_cache:
-        return snap_grid(network, transform, shape, mask=mask, access=access)
+        return snap_grid(network, transform, shape, mask=mask, access=access, snapper=snapper)
     key = snapped_grid_key(network, transform, shape, mask, access)
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "snapped_grids"
     path = folder / f"{name}-{key}.npz"
@@ -150,7 +155,7 @@ def cached_snap_grid(
             return _read(path, transform, shape, access)
         except Exception:  # a damaged or foreign file: computed again, overwritten
             path.unlink(missing_ok=True)
-    cells = snap_grid(network, transform, shape, mask=mask, access=access)
+    cells = snap_grid(network, transform, shape, mask=mask, access=access, snapper=snapper)
     try:
         _write(path, cells)
     except OSError as exc:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -38,6 +39,7 @@ import pandas as pd
 
 from coverage import __version__
 from coverage._snap_cache import cached_snap_grid
+from coverage.cluster import DEFAULT_CHUNK_CELLS
 from coverage.errors import QueryError
 from coverage.layers.population import PopulationSurface
 from coverage.layers.publics import (
@@ -48,6 +50,8 @@ from coverage.layers.publics import (
     unknown_public_message,
 )
 from coverage.layers.territory import Territory
+from coverage.progress import Progress
+from coverage.routing.cluster_nearest import ClusterPoints
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
@@ -133,6 +137,11 @@ class AccessContext:
         For each row of the surface's allocation table, its index in ``cells``.
     commune_points
         The communes' representative points, joined to the network.
+    cluster
+        With a Dask cluster (``build(client=...)``): the network on its workers;
+        the cells were joined, and each analysis' cell times are read, chunk by
+        chunk there (:class:`~coverage.routing.cluster_nearest.ClusterPoints`),
+        with the same figures. None: everything in this process.
     """
 
     territory: Territory
@@ -142,6 +151,7 @@ class AccessContext:
     cells: GridCells
     alloc_cell: np.ndarray
     commune_points: SnappedPoints
+    cluster: ClusterPoints | None = None
 
     @classmethod
     def build(
@@ -152,6 +162,9 @@ class AccessContext:
         *,
         access: AccessSettings | None = None,
         use_cache: bool = True,
+        client: Any | None = None,
+        chunk_cells: int = DEFAULT_CHUNK_CELLS,
+        progress: Progress | None = None,
     ) -> AccessContext:
         """Join the populated cells and the commune points to the network.
 
@@ -159,10 +172,16 @@ class AccessContext:
         cells and settings were joined before (:mod:`coverage._snap_cache`);
         ``use_cache=False`` computes them without reading or writing it.
 
+        With ``client`` (a ``distributed.Client``), the network is scattered once to
+        every worker, the cells missing from the cache are joined there in chunks of
+        ``chunk_cells``, and :func:`service_access` reads the cells' times there in
+        the same chunks; ``progress`` is told of each finished task.
+
         Raises
         ------
         QueryError
-            If the network and the surface are not in the same CRS.
+            If the network and the surface are not in the same CRS, or
+            ``chunk_cells`` is out of range.
         """
         if str(network.info.crs) != str(surface.crs):
             raise QueryError(
@@ -175,6 +194,11 @@ class AccessContext:
         unique_flat, inverse = np.unique(flat[populated], return_inverse=True)
         mask = np.zeros(surface.shape, dtype=bool)
         mask.flat[unique_flat] = True
+        cluster = None
+        if client is not None:
+            cluster = ClusterPoints.open(
+                client, network, chunk_points=chunk_cells, progress=progress
+            )
         cells = cached_snap_grid(
             network,
             surface.transform,
@@ -183,6 +207,7 @@ class AccessContext:
             access=access,
             name=territory.name,
             use_cache=use_cache,
+            snapper=None if cluster is None else partial(cluster.snap, access=access),
         )
         # snap_grid lists masked cells in row-major order, the order of unique_flat
         alloc_cell = np.full(flat.shape[0], -1, dtype=np.int64)
@@ -199,6 +224,7 @@ class AccessContext:
             cells=cells,
             alloc_cell=alloc_cell,
             commune_points=commune_points,
+            cluster=cluster,
         )
 
     def provenance(self) -> dict[str, Any]:
@@ -630,7 +656,10 @@ def service_access(
         direction="to_facility",
         access=context.access,
     )
-    cell_seconds, cell_service = state_times.at_points(context.cells.snapped)
+    if context.cluster is not None:
+        cell_seconds, cell_service = context.cluster.at_points(state_times, context.cells.snapped)
+    else:
+        cell_seconds, cell_service = state_times.at_points(context.cells.snapped)
     point_seconds, point_service = state_times.at_points(context.commune_points)
     communes = _commune_indicators(
         context, cell_seconds, point_seconds, point_service, services, thresholds, public

@@ -20,6 +20,12 @@ from typing import Any
 from coverage.errors import ConfigError
 from coverage.progress import Progress, silent
 
+DEFAULT_CHUNK_CELLS = 20_000
+"""Populated cells joined to the roads, then read, in one task of a single-territory
+run on a cluster (``coverage run --cluster ... --chunk-cells``)."""
+MAX_CHUNK_CELLS = 5_000_000
+"""Largest chunk of cells: one task must fit in a worker's memory."""
+
 MAX_LOCAL_WORKERS = 256
 """Most workers a ``local:N`` cluster may start."""
 

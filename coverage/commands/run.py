@@ -25,6 +25,7 @@ from coverage._cli_common import (
     fmt_share,
     print_warnings,
 )
+from coverage.cluster import DEFAULT_CHUNK_CELLS, MAX_CHUNK_CELLS
 
 
 def ensure_bundle(territory: str, data: Path | None) -> None:
@@ -146,6 +147,18 @@ def run(
     ] = None,
     csv: CsvOption = None,
     cluster: ClusterOption = None,
+    chunk_cells: Annotated[
+        int,
+        typer.Option(
+            "--chunk-cells",
+            min=1,
+            max=MAX_CHUNK_CELLS,
+            help=(
+                "Avec --cluster et un seul territoire : cellules peuplées par tâche Dask "
+                "(raccordement au réseau puis temps d'accès ; la mémoire d'un worker en dépend)."
+            ),
+        ),
+    ] = DEFAULT_CHUNK_CELLS,
 ) -> None:
     """Lance un scénario : temps d'accès, population au-delà des seuils, communes mal desservies."""
     from dataclasses import replace
@@ -185,15 +198,17 @@ def run(
             overwrite=overwrite,
             data_dir=data,
             progress=steps,
-            **({"client": client} if client is not None else {}),
+            client=client,
+            chunk_cells=chunk_cells,
         )
     print_summary(result.summary, result.analyses)
     cells_note = result.summary.get("cells", {}).get("note")
     if cells_note:
         console.print(f"\n{cells_note[0].upper()}{cells_note[1:]}.", highlight=False, markup=False)
     console.print(
-        f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/, "
-        f"carte map.html) — {fmt_num(time.perf_counter() - start, 1)} s",
+        f"\nRésultats : {result.output_dir} (summary.json, results.gpkg, tables/"
+        f"{', carte map.html' if (result.output_dir / 'map.html').is_file() else ''}) — "
+        f"{fmt_num(time.perf_counter() - start, 1)} s",
         highlight=False,
         markup=False,
     )

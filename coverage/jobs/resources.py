@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from coverage.access import AccessContext, AccessSettings
+from coverage.cluster import DEFAULT_CHUNK_CELLS
 from coverage.geocode.catalogue import load_catalogue
 from coverage.jobs.network import load_territory_network
 from coverage.layers.population import PopulationSurface, population_surface
@@ -62,6 +63,8 @@ class TerritoryResources:
         extra_files: Sequence[str | Path] = (),
         access: AccessSettings | None = None,
         progress: Progress | None = None,
+        client: Any | None = None,
+        chunk_cells: int = DEFAULT_CHUNK_CELLS,
     ) -> TerritoryResources:
         """Load a territory's layers, road network, population surface and catalogue.
 
@@ -81,6 +84,10 @@ class TerritoryResources:
             How points join the network (default :class:`~coverage.access.AccessSettings`).
         progress
             Called with a French label at the start of every step.
+        client, chunk_cells
+            A ``distributed.Client``: the access context joins the cells and reads
+            their times on its workers, in chunks of ``chunk_cells`` cells
+            (:meth:`coverage.access.AccessContext.build`). None: this process.
         """
         say = progress or silent
         timings: dict[str, float] = {}
@@ -105,7 +112,15 @@ class TerritoryResources:
         timings["catalogue_s"] = time.perf_counter() - t0
         say("Raccordement des cellules et des communes au réseau")
         t0 = time.perf_counter()
-        context = AccessContext.build(territory, network, surface, access=access)
+        context = AccessContext.build(
+            territory,
+            network,
+            surface,
+            access=access,
+            client=client,
+            chunk_cells=chunk_cells,
+            progress=progress,
+        )
         timings["snapping_s"] = time.perf_counter() - t0
         return cls(territory, network, surface, catalogue, context, timings, options, extras)
 
@@ -116,8 +131,13 @@ class TerritoryResources:
         *,
         data_dir: str | Path | None = None,
         progress: Progress | None = None,
+        client: Any | None = None,
+        chunk_cells: int = DEFAULT_CHUNK_CELLS,
     ) -> TerritoryResources:
-        """Load what ``scenario`` needs (its territory, network options, cell size, extras)."""
+        """Load what ``scenario`` needs (its territory, network options, cell size, extras).
+
+        ``client`` and ``chunk_cells``: as for :meth:`load`.
+        """
         return cls.load(
             scenario.territory,
             data_dir=data_dir,
@@ -126,6 +146,8 @@ class TerritoryResources:
             extra_files=scenario.extra_files,
             access=scenario.access,
             progress=progress,
+            client=client,
+            chunk_cells=chunk_cells,
         )
 
     def matches(self, scenario: Scenario) -> bool:

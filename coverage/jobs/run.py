@@ -53,6 +53,7 @@ from coverage.access import (
     service_access,
     threshold_key,
 )
+from coverage.cluster import DEFAULT_CHUNK_CELLS
 from coverage.errors import OutputExistsError
 from coverage.gpkg_styles import Categorised, Graduated, Renderer, add_styles
 from coverage.jobs.health import health_accessibility
@@ -107,6 +108,8 @@ def run_scenario(
     resources: TerritoryResources | None = None,
     progress: Progress | None = None,
     measured: Mapping[str, ServiceAccess] | None = None,
+    client: Any | None = None,
+    chunk_cells: int = DEFAULT_CHUNK_CELLS,
 ) -> RunResult:
     """Run a scenario and write its result directory (see the module docstring).
 
@@ -129,6 +132,16 @@ def run_scenario(
         measured the new scenario's analysis to evaluate it): used as it is when it
         was measured on these resources for the same services, thresholds and
         reference, measured again otherwise.
+    client
+        A ``distributed.Client`` (:func:`coverage.cluster.open_client`): the
+        populated cells are joined to the roads and their times read on its workers,
+        ``chunk_cells`` cells per task, the road network scattered once to every
+        worker; the tables, layers and figures are those of a run in this process
+        (``summary.json`` says where it ran under ``cluster``). The 2SFCA of
+        ``[health]`` and the writing stay in this process. Ignored when
+        ``resources`` are given and match. None (default): everything here.
+    chunk_cells
+        Cells per task with a ``client``.
 
     Returns
     -------
@@ -146,7 +159,9 @@ def run_scenario(
     say = progress or silent
     started = time.perf_counter()
     if resources is None or not resources.matches(scenario):
-        resources = TerritoryResources.for_scenario(scenario, data_dir=data_dir, progress=say)
+        resources = TerritoryResources.for_scenario(
+            scenario, data_dir=data_dir, progress=say, client=client, chunk_cells=chunk_cells
+        )
     territory, catalogue, ctx = resources.territory, resources.catalogue, resources.context
     steps: dict[str, float] = {"load_s": time.perf_counter() - started}
     t0 = time.perf_counter()
@@ -652,6 +667,8 @@ def _summary(
         out["health"] = {
             k: v for k, v in health.items() if k not in ("commune_value", "commune_undersupplied")
         }
+    if resources.context.cluster is not None:
+        out["cluster"] = resources.context.cluster.describe()
     return out
 
 

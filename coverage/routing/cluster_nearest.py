@@ -16,21 +16,36 @@ Memory per worker: the network and its turn graph (about 800 MB pickled for the
 generator's 1 M-node graph), the state times (16 bytes per state) and one
 chunk's joins (about 100 bytes per origin). Tasks are pure: a worker lost
 mid-run has its tasks run again elsewhere (``retries``), with the same answer.
+
+**One huge territory** (:class:`ClusterPoints`, used by ``coverage run --cluster``
+through :class:`coverage.access.AccessContext`): the populated cells are joined to
+the roads once, chunk by chunk on the workers (:meth:`ClusterPoints.snap`), and
+each analysis' nearest-facility times are read chunk by chunk on the workers
+(:meth:`ClusterPoints.at_points`) from the one search the client runs. The network
+is scattered once to every worker for the whole run; a chunk's joined cells travel
+with its task (a few MB for 20 000 cells), so a task lost with its worker runs
+again elsewhere from what the scheduler holds. Memory per worker: the network
+(and its turn graph) plus, per running task, one chunk (about 300 bytes per cell
+joined, 100 per cell read) and the state times (16 bytes per turn-graph state).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from coverage.cluster import DEFAULT_CHUNK_CELLS, MAX_CHUNK_CELLS
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import Direction, StateTimes, state_times_to_nearest
-from coverage.routing.snap import AccessSettings, snap_points
+from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 
 DEFAULT_CHUNK_ORIGINS = 50_000
 """Origins joined and read in one task."""
+SNAP_STEP = "Raccordement des cellules au réseau (tâches Dask)"
+TIMES_STEP = "Temps d'accès des cellules (tâches Dask)"
 
 
 def nearest_in_chunk(
@@ -58,8 +73,21 @@ def nearest_in_chunk(
     (seconds, facility)
         As :func:`coverage.routing.matrix.nearest` gives them for these origins.
     """
-    seconds, facility, facilities, max_seconds, direction = state_times
-    times = StateTimes(
+    points = snap_points(network, origins_xy, access=access, name="origins")
+    return _rebuilt(network, state_times).at_points(points)
+
+
+def _payload(times: StateTimes) -> tuple[np.ndarray, np.ndarray, Any, float | None, str]:
+    """What a worker needs of a search's times (its turn graph is the scattered network's)."""
+    return (times.seconds, times.facility, times.facilities, times.max_seconds, times.direction)
+
+
+def _rebuilt(
+    network: RoadNetwork, payload: tuple[np.ndarray, np.ndarray, Any, float | None, str]
+) -> StateTimes:
+    """The search's times again, on the worker's copy of the network's turn graph."""
+    seconds, facility, facilities, max_seconds, direction = payload
+    return StateTimes(
         seconds=seconds,
         facility=facility,
         direction=direction,
@@ -67,8 +95,162 @@ def nearest_in_chunk(
         max_seconds=max_seconds,
         turns=network.turn_graph,
     )
-    points = snap_points(network, origins_xy, access=access, name="origins")
-    return times.at_points(points)
+
+
+def snap_chunk(
+    network: RoadNetwork, xy: np.ndarray, access: AccessSettings | None, name: str
+) -> SnappedPoints:
+    """One task: a chunk of points joined to the roads (:func:`snap_points`)."""
+    return snap_points(network, xy, access=access, name=name)
+
+
+def times_of_chunk(
+    network: RoadNetwork,
+    payload: tuple[np.ndarray, np.ndarray, Any, float | None, str],
+    points: SnappedPoints,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One task: the nearest facility's time of a chunk of joined points."""
+    return _rebuilt(network, payload).at_points(points)
+
+
+@dataclass(eq=False)
+class ClusterPoints:
+    """A run's road network on a Dask cluster, and its points joined and read in chunks.
+
+    Open it once per run (:meth:`open` scatters the network to every worker);
+    :meth:`snap` joins points chunk by chunk on the workers, :meth:`at_points`
+    reads a search's times chunk by chunk. Both give, array for array, what the
+    local :func:`snap_points` and :meth:`StateTimes.at_points` give.
+
+    Attributes
+    ----------
+    client
+        The ``distributed.Client``.
+    network
+        The road network (the client's copy).
+    network_future
+        Its copy on every worker.
+    chunk_points
+        Points per task.
+    retries
+        Times a task is run again when its worker is lost.
+    progress
+        Told of each finished task (``progress(step, done=, total=)``).
+    """
+
+    client: Any
+    network: RoadNetwork
+    network_future: Any
+    chunk_points: int = DEFAULT_CHUNK_CELLS
+    retries: int = 3
+    progress: Any = None
+
+    def __post_init__(self) -> None:
+        self._chunked: tuple[SnappedPoints, list[SnappedPoints]] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        client: Any,
+        network: RoadNetwork,
+        *,
+        chunk_points: int = DEFAULT_CHUNK_CELLS,
+        retries: int = 3,
+        progress: Any = None,
+    ) -> ClusterPoints:
+        """Scatter ``network`` to every worker of ``client``'s cluster, once.
+
+        Raises
+        ------
+        QueryError
+            ``chunk_points`` outside ``1 ..`` :data:`MAX_CHUNK_CELLS`.
+        """
+        chunk = int(chunk_points)
+        if not 1 <= chunk <= MAX_CHUNK_CELLS:
+            raise QueryError(
+                f"la taille des lots de cellules doit être entre 1 et {MAX_CHUNK_CELLS}, "
+                f"reçu {chunk_points}"
+            )
+        future = client.scatter(network, broadcast=True)
+        return cls(client, network, future, chunk, int(retries), progress)
+
+    @property
+    def workers(self) -> int:
+        """Workers of the cluster now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def describe(self) -> dict[str, Any]:
+        """Where the run computed (for ``summary.json``)."""
+        return {
+            "scheduler": str(getattr(self.client.scheduler, "address", "")),
+            "workers": self.workers,
+            "chunk_cells": self.chunk_points,
+            "chunks": len(self._chunked[1]) if self._chunked is not None else None,
+        }
+
+    def _gather(self, futures: list[Any], step: str) -> list[Any]:
+        from coverage.cluster import gather_with_progress
+
+        return gather_with_progress(self.client, futures, step=step, progress=self.progress)
+
+    def snap(
+        self, xy: np.ndarray, *, access: AccessSettings | None, name: str = "cells"
+    ) -> SnappedPoints:
+        """``snap_points(network, xy, access=access)``, one task per chunk of points."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        step = self.chunk_points
+        futures = [
+            self.client.submit(
+                snap_chunk,
+                self.network_future,
+                xy[first : first + step],
+                access,
+                name,
+                retries=self.retries,
+                pure=False,
+            )
+            for first in range(0, xy.shape[0], step)
+        ]
+        if not futures:
+            return snap_points(self.network, xy, access=access, name=name)
+        return SnappedPoints.concat(self._gather(futures, SNAP_STEP))
+
+    def chunks(self, points: SnappedPoints) -> list[SnappedPoints]:
+        """``points`` cut into chunks of :attr:`chunk_points` (cut once per point set)."""
+        if self._chunked is None or self._chunked[0] is not points:
+            step = self.chunk_points
+            parts = [
+                points.subset(np.arange(first, min(first + step, points.n_points)))
+                for first in range(0, points.n_points, step)
+            ]
+            self._chunked = (points, parts)
+        return self._chunked[1]
+
+    def at_points(self, times: StateTimes, points: SnappedPoints) -> tuple[np.ndarray, np.ndarray]:
+        """``times.at_points(points)``, one task per chunk of points.
+
+        The search's state times are scattered to every worker once for all chunks.
+        """
+        parts = self.chunks(points)
+        if not parts:
+            return times.at_points(points)
+        payload = self.client.scatter(_payload(times), broadcast=True)
+        futures = [
+            self.client.submit(
+                times_of_chunk,
+                self.network_future,
+                payload,
+                part,
+                retries=self.retries,
+                pure=False,
+            )
+            for part in parts
+        ]
+        done = self._gather(futures, TIMES_STEP)
+        return (
+            np.concatenate([seconds for seconds, _ in done]),
+            np.concatenate([facility for _, facility in done]).astype(np.int64, copy=False),
+        )
 
 
 def nearest_on_cluster(
@@ -119,10 +301,7 @@ def nearest_on_cluster(
         network, facilities, direction=direction, max_minutes=max_minutes, access=access
     )
     network_future = client.scatter(network, broadcast=True)
-    times_future = client.scatter(
-        (times.seconds, times.facility, times.facilities, times.max_seconds, times.direction),
-        broadcast=True,
-    )
+    times_future = client.scatter(_payload(times), broadcast=True)
     step = int(chunk_origins)
     futures = [
         client.submit(

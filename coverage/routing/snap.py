@@ -209,6 +209,44 @@ class SnappedPoints:
             settings=self.settings,
         )
 
+    @classmethod
+    def concat(cls, parts: list[SnappedPoints]) -> SnappedPoints:
+        """Point sets joined one after the other (points renumbered in that order).
+
+        Each point is joined on its own, so joining chunks of points and putting them
+        together gives, array for array, what joining all of them at once gives.
+
+        Raises
+        ------
+        QueryError
+            No part, or parts joined with different access settings.
+        """
+        if not parts:
+            raise QueryError("aucun lot de points à réunir")
+        settings = parts[0].settings
+        if any(part.settings != settings for part in parts):
+            raise QueryError("les lots de points n'ont pas les mêmes réglages d'accès")
+        offsets = np.cumsum([0, *[part.n_points for part in parts]])
+        return cls(
+            n_points=int(offsets[-1]),
+            point=np.concatenate(
+                [
+                    part.point.astype(np.int64) + offset
+                    for part, offset in zip(parts, offsets, strict=False)
+                ]
+            ).astype(parts[0].point.dtype, copy=False),
+            edge=np.concatenate([part.edge for part in parts]),
+            fraction=np.concatenate([part.fraction for part in parts]),
+            access_s=np.concatenate([part.access_s for part in parts]),
+            proj_x=np.concatenate([part.proj_x for part in parts]),
+            proj_y=np.concatenate([part.proj_y for part in parts]),
+            distance_m=np.concatenate([part.distance_m for part in parts]),
+            too_far=np.concatenate([part.too_far for part in parts]),
+            x=np.concatenate([part.x for part in parts]),
+            y=np.concatenate([part.y for part in parts]),
+            settings=settings,
+        )
+
     def report(self) -> dict[str, Any]:
         """Summary of the snapping (for result metadata)."""
         finite = self.distance_m[np.isfinite(self.distance_m) & ~self.too_far]

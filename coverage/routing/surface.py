@@ -12,6 +12,7 @@ per grid (:func:`snap_grid`) and reused for every set of facilities.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -177,6 +178,7 @@ def snap_grid(
     *,
     mask: np.ndarray | None = None,
     access: AccessSettings | None = None,
+    snapper: Callable[[np.ndarray], SnappedPoints] | None = None,
 ) -> GridCells:
     """Join the cells of a grid (those of ``mask``, or all) to the network.
 
@@ -191,6 +193,11 @@ def snap_grid(
         the territory); all cells when None.
     access
         Access-leg settings.
+    snapper
+        Joins the cell centres (an ``(n, 2)`` array) instead of
+        ``snap_points(network, centres, access=access)`` in this process, with the
+        same answer (:meth:`coverage.routing.cluster_nearest.ClusterPoints.snap`
+        joins them chunk by chunk on a Dask cluster).
 
     Returns
     -------
@@ -217,7 +224,10 @@ def snap_grid(
             )
         rows, cols = np.nonzero(mask)
     x, y = cell_centres(transform, rows, cols)
-    snapped = snap_points(network, (x, y), access=access, name="cells")
+    if snapper is None:
+        snapped = snap_points(network, (x, y), access=access, name="cells")
+    else:
+        snapped = snapper(np.column_stack([x, y]))
     return GridCells(
         transform=transform,
         shape=(int(shape[0]), int(shape[1])),
