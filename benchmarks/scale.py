@@ -17,12 +17,22 @@ both timed modes read the same cache (the workers inherit it). Prints
 wall times, the ratio, the peak memory of each worker and whether every table
 written (per territory and merged) is identical byte for byte.
 
+(c) One territory cut into chunks of cells: the Gers' default scenario (map off)
+in this process, then on ``local:2`` (:func:`coverage.jobs.run.run_scenario` with
+``client=``: the network scattered once, the populated cells joined to the roads
+and their times read in chunks on the workers), for two chunk sizes, each on a
+fresh cluster so that a worker's peak memory is that chunk size's. The joined
+cells are dropped from the cache before each run (every mode joins them).
+Prints wall times, the ratio, the peak memory of each worker and whether every
+CSV and every cell time is identical.
+
 Exits 1 when an answer differs.
 
 Usage::
 
-    python benchmarks/scale.py [--part all|nearest|territories] [--nodes 1000000]
-        [--facilities 100] [--territories 17] [--data ../shared/data] [--json PATH]
+    python benchmarks/scale.py [--part all|nearest|territories|cells] [--nodes 1000000]
+        [--facilities 100] [--territories 17] [--chunks 5000,40000] [--data ../shared/data]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -183,12 +193,77 @@ def territories_part(figures: Figures, data: Path, count: int) -> bool:
     return bool(same)
 
 
+def cells_part(figures: Figures, data: Path, chunks: list[int]) -> bool:
+    """(c) the Gers in chunks of cells, serial then local:2 per chunk size; True when identical."""
+    import shutil
+
+    from coverage.jobs.run import run_scenario
+    from coverage.jobs.scenarios import resolve_scenario
+    from coverage.scenario import load_scenario
+
+    work = Path(tempfile.mkdtemp(prefix="coverage-scale-cells-"))
+    os.environ["COVERAGE_CACHE_DIR"] = str(work / "cache")
+    spec = load_scenario(resolve_scenario("gers"))
+    spec = replace(spec, outputs={**spec.outputs, "map": False})
+
+    def one(name: str, **kwargs):
+        shutil.rmtree(work / "cache" / "snapped_grids", ignore_errors=True)
+        start = time.perf_counter()
+        result = run_scenario(spec, output_dir=work / name, data_dir=data / "gers", **kwargs)
+        return result, time.perf_counter() - start
+
+    one("warm-up")  # builds the road network into the cache every mode reads
+    serial, serial_s = one("serial")
+    n_cells = next(iter(serial.analyses.values())).context.cells.n_cells
+    print(
+        f"(c) le Gers découpé en lots de cellules : {n_cells} cellules peuplées, "
+        f"{len(serial.analyses)} analyses"
+    )
+    print(f"en série : {serial_s:.2f} s")
+    ok = True
+    for chunk in chunks:
+        with open_client(parse_cluster("local:2")) as client:
+            result, cluster_s = one(f"cluster-{chunk}", client=client, chunk_cells=chunk)
+            worker_mib = client.run(_peak_rss_mib)
+        a, b = _tables(work / "serial"), _tables(work / f"cluster-{chunk}")
+        same = a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+        for name, analysis in serial.analyses.items():
+            theirs = result.analyses[name]
+            same &= bool(
+                np.array_equal(theirs.cell_seconds, analysis.cell_seconds, equal_nan=True)
+                and np.array_equal(theirs.cell_service, analysis.cell_service)
+            )
+        tasks = result.summary["cluster"]["chunks"]
+        print(
+            f"local:2, lots de {chunk} cellules ({tasks} lots) : {cluster_s:.2f} s "
+            f"(rapport {cluster_s / serial_s:.2f}) ; identiques (CSV, temps des cellules) : "
+            f"{'oui' if same else 'NON'}"
+        )
+        for address, mib in sorted(worker_mib.items()):
+            print(f"  worker {address} : mémoire de pointe {mib:.0f} Mio")
+        figures.add(
+            f"Gers en lots de {chunk} cellules, local:2",
+            cluster_s,
+            "s",
+            peer=serial_s,
+            peer_name="en série",
+            target="résultats identiques",
+            met=same,
+        )
+        figures.add(
+            f"(c) mémoire de pointe par worker, lots de {chunk}", max(worker_mib.values()), "Mio"
+        )
+        ok &= same
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "nearest", "territories"), default="all")
+    parser.add_argument("--part", choices=("all", "nearest", "territories", "cells"), default="all")
     parser.add_argument("--nodes", type=int, default=1_000_000)
     parser.add_argument("--facilities", type=int, default=100)
     parser.add_argument("--territories", type=int, default=17)
+    parser.add_argument("--chunks", default="5000,40000", help="cell chunk sizes of (c)")
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
@@ -201,6 +276,8 @@ def main() -> int:
         ok &= nearest_part(figures, args.nodes, args.facilities)
     if args.part in ("all", "territories"):
         ok &= territories_part(figures, args.data, args.territories)
+    if args.part in ("all", "cells"):
+        ok &= cells_part(figures, args.data, [int(c) for c in args.chunks.split(",")])
     if args.json is not None:
         figures.write_json(args.json)
     return 0 if ok else 1

@@ -31,6 +31,7 @@ joined, 100 per cell read) and the state times (16 bytes per turn-graph state).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +189,14 @@ class ClusterPoints:
             "chunks": len(self._chunked[1]) if self._chunked is not None else None,
         }
 
+    def _submit(self, function: Any, *args: Any) -> Any:
+        """One retried task; its chunk travels with it (so that it can run again anywhere)."""
+        with warnings.catch_warnings():
+            # by design: a chunk is part of its task (a few MB), not scattered data a dead
+            # worker would take with it
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            return self.client.submit(function, *args, retries=self.retries, pure=False)
+
     def _gather(self, futures: list[Any], step: str) -> list[Any]:
         from coverage.cluster import gather_with_progress
 
@@ -200,15 +209,7 @@ class ClusterPoints:
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         step = self.chunk_points
         futures = [
-            self.client.submit(
-                snap_chunk,
-                self.network_future,
-                xy[first : first + step],
-                access,
-                name,
-                retries=self.retries,
-                pure=False,
-            )
+            self._submit(snap_chunk, self.network_future, xy[first : first + step], access, name)
             for first in range(0, xy.shape[0], step)
         ]
         if not futures:
@@ -236,15 +237,7 @@ class ClusterPoints:
             return times.at_points(points)
         payload = self.client.scatter(_payload(times), broadcast=True)
         futures = [
-            self.client.submit(
-                times_of_chunk,
-                self.network_future,
-                payload,
-                part,
-                retries=self.retries,
-                pure=False,
-            )
-            for part in parts
+            self._submit(times_of_chunk, self.network_future, payload, part) for part in parts
         ]
         done = self._gather(futures, TIMES_STEP)
         return (
