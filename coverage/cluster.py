@@ -12,13 +12,15 @@ Dask is imported only when a cluster is asked for.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from coverage.errors import ConfigError
 from coverage.progress import Progress, silent
+
+T = TypeVar("T")
 
 DEFAULT_CHUNK_CELLS = 20_000
 """Populated cells joined to the roads, then read, in one task of a single-territory
@@ -130,6 +132,74 @@ def gather_with_progress(
     for done, _future in enumerate(as_completed(futures), start=1):
         say(step, done=done, total=total)
     return list(client.gather(futures))
+
+
+SCATTER_ATTEMPTS = 3
+"""Times a cluster step is run again when a worker's death lost the data it had scattered."""
+SCATTER_BASE_S = 30.0
+"""Time a scatter may take whatever its size (then it is tried again: :func:`with_rescatter`)."""
+SCATTER_BYTES_PER_S = 50e6
+"""Slowest rate a scatter is allowed: its time limit grows by 1 s per 50 MB sent."""
+
+
+def scatter_once(client: Any, value: Any) -> Any:
+    """``value`` sent once from the client to the cluster; its future.
+
+    The data goes to one worker (``client.scatter(value, hash=False)``); every
+    other worker copies it from a peer the first time one of its tasks needs it,
+    and keeps it: each worker receives it once, no task carries it. Not
+    ``broadcast=True``: the scheduler's replication goes on trying a worker
+    killed during it (a ``KeyError``, or 30 s connection timeouts one after the
+    other), where a peer copy simply comes from a worker that is alive. Under a
+    time limit (:data:`SCATTER_BASE_S` plus 1 s per 50 MB); a worker killed
+    while it receives the data ends in :class:`ScatterError`, and a copy lost
+    with its only worker cancels the tasks that need it: :func:`with_rescatter`
+    runs the step again with a new copy (a new key: ``hash=False``).
+    """
+    from dask.sizeof import sizeof
+
+    limit = SCATTER_BASE_S + sizeof(value) / SCATTER_BYTES_PER_S
+    try:
+        # Client.scatter has no overall time limit (its ``timeout`` only waits for workers)
+        futures = client.sync(
+            client._scatter, [value], hash=False, timeout=limit, callback_timeout=limit
+        )
+    except (OSError, KeyError) as exc:
+        # OSError: CommClosedError, TimeoutError; KeyError: a worker gone meanwhile
+        raise ScatterError(f"envoi aux workers interrompu ({type(exc).__name__} : {exc})") from exc
+    return futures[0]
+
+
+class ScatterError(RuntimeError):
+    """Sending data to the workers failed as a worker died (:func:`with_rescatter` retries)."""
+
+
+def with_rescatter(attempt: Callable[[int], T], *, attempts: int = SCATTER_ATTEMPTS) -> T:
+    """``attempt(0)``, then ``attempt(1)``… while a worker's death lost scattered data.
+
+    A task whose worker dies runs again elsewhere (``retries=``), but data *scattered*
+    from the client (a road network, a search's times) cannot be computed again by
+    the scheduler: when its copies are lost (a worker killed while they were being
+    made), the tasks that need it are cancelled ("lost dependencies"), or the
+    scatter itself fails or runs out of time (:func:`scatter_once`). Then the
+    whole step runs again, ``attempt(n)`` scattering its data anew; its tasks are
+    pure, so the answer is the same.
+
+    Raises
+    ------
+    distributed.client.FutureCancelledError, CommClosedError, ScatterError
+        Still failing after ``attempts`` tries.
+    """
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    for number in range(attempts):
+        try:
+            return attempt(number)
+        except (FutureCancelledError, CommClosedError, ScatterError):
+            if number == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextmanager

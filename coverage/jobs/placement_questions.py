@@ -30,17 +30,18 @@ with the same engine (:func:`coverage.placement.solve`, :mod:`coverage.placement
 CSV with French headers, like the other CSVs of ``coverage place``).
 
 **On a Dask cluster** (``client=``, issue 20): the curves, the trade-off and the
-sensitivity are sweeps of independent MIP solves. Given a ``distributed.Client``,
-each solve is one Dask task (:func:`_sweep`): the instance (the matrix, the weights,
-the demand groups) is scattered once to every worker (``broadcast=True``), never
-pickled into each task; each task is side-effect free and retried on another worker
-when its worker dies (``retries=3``); the rows are gathered in the sweep's order
-through :func:`coverage.cluster.gather_with_progress`, so the CLI's progress follows
-the scheduler. The point functions are the same ones the local run calls, so the
-tables are the same (HiGHS runs single-threaded with a fixed seed: the same model
-gives the same plan on any process), but for the solve times and for solves that
-stop at their time limit (where they stop depends on the CPU they got). Without a
-client nothing changes: the points are solved here, in order.
+sensitivity are sweeps of independent MIP solves. Given a ``distributed.Client``, each
+solve is one Dask task (:func:`_sweep`): the instance (the matrix, the weights, the
+demand groups) is scattered once to every worker
+(:func:`coverage.cluster.scatter_once`), never pickled into each task; each task is
+side-effect free and retried on another worker when its worker dies (``retries=3``); the
+rows are gathered in the sweep's order through
+:func:`coverage.cluster.gather_with_progress`, so the CLI's progress follows the
+scheduler. The point functions are the same ones the local run calls, so the tables are
+the same (HiGHS runs single-threaded with a fixed seed: the same model gives the same
+plan on any process), but for the solve times and for solves that stop at their time
+limit (where they stop depends on the CPU they got). Without a client nothing changes:
+the points are solved here, in order.
 """
 
 from __future__ import annotations
@@ -286,16 +287,24 @@ def _sweep(
     """
     if client is None:
         return [task(*shared, *point) for point in points]
-    handles = _scatter(client, shared)
-    futures = [
-        client.submit(task, *handles, *point, retries=TASK_RETRIES, pure=False) for point in points
-    ]
-    return _gather(client, futures, step=step, progress=progress)
+    from coverage.cluster import with_rescatter
+
+    def attempt(_number: int) -> list[Any]:
+        handles = _scatter(client, shared)
+        futures = [
+            client.submit(task, *handles, *point, retries=TASK_RETRIES, pure=False)
+            for point in points
+        ]
+        return _gather(client, futures, step=step, progress=progress)
+
+    return with_rescatter(attempt)
 
 
-def _scatter(client: Any, objects: Sequence[Any], *, broadcast: bool = True) -> list[Any]:
-    """One future per object, its data on every worker (``broadcast``) or on one."""
-    return [client.scatter([obj], broadcast=broadcast)[0] for obj in objects]
+def _scatter(client: Any, objects: Sequence[Any]) -> list[Any]:
+    """One future per object, its data on every worker (:func:`coverage.cluster.scatter_once`)."""
+    from coverage.cluster import scatter_once
+
+    return [scatter_once(client, obj) for obj in objects]
 
 
 def _gather(client: Any, futures: list[Any], *, step: str, progress: Progress | None) -> list[Any]:
@@ -630,26 +639,30 @@ def tradeoff_table(
         best = _tradeoff_optimum(problem, p, threshold_minutes, opts)
         rows = [_tradeoff_point(problem, best, a, p, threshold_minutes, opts) for a in ordered]
         return pd.DataFrame(rows)
-    (shared,) = _scatter(client, [problem])
-    best_future = client.submit(
-        _tradeoff_optimum, shared, p, threshold_minutes, opts, retries=TASK_RETRIES, pure=False
-    )
-    futures = [
-        client.submit(
-            _tradeoff_point,
-            shared,
-            best_future,
-            a,
-            p,
-            threshold_minutes,
-            opts,
-            retries=TASK_RETRIES,
-            pure=False,
+    from coverage.cluster import with_rescatter
+
+    def attempt(_number: int) -> list[Any]:
+        (shared,) = _scatter(client, [problem])
+        best_future = client.submit(
+            _tradeoff_optimum, shared, p, threshold_minutes, opts, retries=TASK_RETRIES, pure=False
         )
-        for a in ordered
-    ]
-    done = _gather(client, [best_future, *futures], step=STEPS["tradeoff"], progress=progress)
-    return pd.DataFrame(done[1:])
+        futures = [
+            client.submit(
+                _tradeoff_point,
+                shared,
+                best_future,
+                a,
+                p,
+                threshold_minutes,
+                opts,
+                retries=TASK_RETRIES,
+                pure=False,
+            )
+            for a in ordered
+        ]
+        return _gather(client, [best_future, *futures], step=STEPS["tradeoff"], progress=progress)
+
+    return pd.DataFrame(with_rescatter(attempt)[1:])
 
 
 def _tradeoff_optimum(
@@ -704,7 +717,7 @@ def sensitivity_table(
     With a ``client`` (``distributed.Client``) each variant's solve is one Dask
     task (see the module docs): the speed variants divide the scattered matrix on
     the worker; the detour variants' matrices are routed here (they need the road
-    network), then scattered, one to a task.
+    network) and travel with their task (so that it can run again anywhere).
 
     Returns
     -------
@@ -732,8 +745,6 @@ def sensitivity_table(
         access = dataclasses.replace(instance.access, detour_factor=factor)
         matrix = travel_times(instance.network, origins, dest, access=access).seconds
         label = f"détour d'accès {factor:g} (au lieu de {detour:g})".replace(".", ",")
-        if client is not None:
-            (matrix,) = _scatter(client, [matrix], broadcast=False)
         variants.append((label, factor, None, matrix))
     plan = np.asarray(result.chosen)
     points = [

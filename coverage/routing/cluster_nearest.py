@@ -5,7 +5,7 @@ graph from all facilities at once (:func:`coverage.routing.matrix.state_times_to
 a fraction of a second even on a million nodes); what grows with the origins is
 joining them to the roads and reading their times. So the client runs the search
 once, sends the network and the times of every state to every worker once
-(``client.scatter(..., broadcast=True)``, never pickled into each task), and the
+(:func:`coverage.cluster.scatter_once`, never pickled into each task), and the
 **origins** are split into chunks: each task joins its chunk to the roads
 (:func:`coverage.routing.snap.snap_points`) and reads its times
 (:meth:`coverage.routing.matrix.StateTimes.at_points`), exactly as the local
@@ -37,7 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from coverage.cluster import DEFAULT_CHUNK_CELLS, MAX_CHUNK_CELLS
+from coverage.cluster import (
+    DEFAULT_CHUNK_CELLS,
+    MAX_CHUNK_CELLS,
+    scatter_once,
+    with_rescatter,
+)
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import Direction, StateTimes, state_times_to_nearest
@@ -172,7 +177,7 @@ class ClusterPoints:
                 f"la taille des lots de cellules doit être entre 1 et {MAX_CHUNK_CELLS}, "
                 f"reçu {chunk_points}"
             )
-        future = client.scatter(network, broadcast=True)
+        future = with_rescatter(lambda _n: scatter_once(client, network))
         return cls(client, network, future, chunk, int(retries), progress)
 
     @property
@@ -188,6 +193,12 @@ class ClusterPoints:
             "chunk_cells": self.chunk_points,
             "chunks": len(self._chunked[1]) if self._chunked is not None else None,
         }
+
+    def _network_on_workers(self, attempt: int) -> Any:
+        """The network's future; scattered anew on a step's second try (its copies were lost)."""
+        if attempt:
+            self.network_future = scatter_once(self.client, self.network)
+        return self.network_future
 
     def _submit(self, function: Any, *args: Any) -> Any:
         """One retried task; its chunk travels with it (so that it can run again anywhere)."""
@@ -208,13 +219,18 @@ class ClusterPoints:
         """``snap_points(network, xy, access=access)``, one task per chunk of points."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         step = self.chunk_points
-        futures = [
-            self._submit(snap_chunk, self.network_future, xy[first : first + step], access, name)
-            for first in range(0, xy.shape[0], step)
-        ]
-        if not futures:
+        if xy.shape[0] == 0:
             return snap_points(self.network, xy, access=access, name=name)
-        return SnappedPoints.concat(self._gather(futures, SNAP_STEP))
+
+        def attempt(number: int) -> list[SnappedPoints]:
+            network = self._network_on_workers(number)
+            futures = [
+                self._submit(snap_chunk, network, xy[first : first + step], access, name)
+                for first in range(0, xy.shape[0], step)
+            ]
+            return self._gather(futures, SNAP_STEP)
+
+        return SnappedPoints.concat(with_rescatter(attempt))
 
     def chunks(self, points: SnappedPoints) -> list[SnappedPoints]:
         """``points`` cut into chunks of :attr:`chunk_points` (cut once per point set)."""
@@ -235,11 +251,14 @@ class ClusterPoints:
         parts = self.chunks(points)
         if not parts:
             return times.at_points(points)
-        payload = self.client.scatter(_payload(times), broadcast=True)
-        futures = [
-            self._submit(times_of_chunk, self.network_future, payload, part) for part in parts
-        ]
-        done = self._gather(futures, TIMES_STEP)
+
+        def attempt(number: int) -> list[tuple[np.ndarray, np.ndarray]]:
+            network = self._network_on_workers(number)
+            payload = scatter_once(self.client, _payload(times))
+            futures = [self._submit(times_of_chunk, network, payload, part) for part in parts]
+            return self._gather(futures, TIMES_STEP)
+
+        done = with_rescatter(attempt)
         return (
             np.concatenate([seconds for seconds, _ in done]),
             np.concatenate([facility for _, facility in done]).astype(np.int64, copy=False),
@@ -293,24 +312,28 @@ def nearest_on_cluster(
     times = state_times_to_nearest(
         network, facilities, direction=direction, max_minutes=max_minutes, access=access
     )
-    network_future = client.scatter(network, broadcast=True)
-    times_future = client.scatter(_payload(times), broadcast=True)
     step = int(chunk_origins)
-    futures = [
-        client.submit(
-            nearest_in_chunk,
-            network_future,
-            times_future,
-            xy[first : first + step],
-            access,
-            retries=retries,
-            pure=False,
-        )
-        for first in range(0, xy.shape[0], step)
-    ]
-    if not futures:
+    if xy.shape[0] == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
-    parts = client.gather(futures)
+
+    def attempt(_number: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        network_future = scatter_once(client, network)
+        times_future = scatter_once(client, _payload(times))
+        futures = [
+            client.submit(
+                nearest_in_chunk,
+                network_future,
+                times_future,
+                xy[first : first + step],
+                access,
+                retries=retries,
+                pure=False,
+            )
+            for first in range(0, xy.shape[0], step)
+        ]
+        return client.gather(futures)
+
+    parts = with_rescatter(attempt)
     return (
         np.concatenate([seconds for seconds, _ in parts]),
         np.concatenate([facility for _, facility in parts]).astype(np.int64, copy=False),
