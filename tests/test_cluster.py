@@ -76,15 +76,21 @@ def test_a_worker_killed_mid_run_changes_nothing(gers_network, points, client) -
     origins, facilities = points
     local = nearest(gers_network, origins, facilities, max_minutes=45)
     pids = client.run(os.getpid)
-    victim = sorted(pids.values())[0]
-    killed: list[float] = []
+    killed: list[tuple[float, str, list]] = []
 
-    def kill_soon() -> None:
-        time.sleep(1.0)
-        os.kill(victim, signal.SIGKILL)
-        killed.append(time.monotonic())
+    def kill_a_busy_worker() -> None:
+        # not after a fixed delay: the run may be over by then; a worker holding a chunk
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            if busy:
+                worker, keys = sorted(busy.items())[0]
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append((time.monotonic(), worker, list(keys)))
+                return
+            time.sleep(0.005)
 
-    killer = threading.Thread(target=kill_soon)
+    killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
     # 200 origins per task: 100 tasks, several seconds of work, so the kill lands mid-run
     seconds, facility = nearest_on_cluster(
@@ -92,6 +98,8 @@ def test_a_worker_killed_mid_run_changes_nothing(gers_network, points, client) -
     )
     finished = time.monotonic()
     killer.join()
-    assert killed and killed[0] < finished, "the worker was killed after the run ended"
-    assert victim not in client.run(os.getpid).values()  # the nanny started a new worker
+    assert killed, "no worker was ever busy"
+    when, worker, keys = killed[0]
+    assert when < finished and keys, "the worker was killed after the run ended"
+    assert pids[worker] not in client.run(os.getpid).values()  # the nanny started a new one
     assert_same_nearest(local, seconds, facility)
