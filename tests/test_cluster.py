@@ -7,12 +7,11 @@ origins split into chunks over the workers (:mod:`coverage.routing.cluster_neare
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
 import numpy as np
 import pytest
+from worker_killer import BusyWorkerKiller
 
 from coverage.cluster import ClusterSpec, open_client, parse_cluster
 from coverage.errors import ConfigError
@@ -75,22 +74,8 @@ def test_a_worker_killed_mid_run_changes_nothing(gers_network, points, client) -
 
     origins, facilities = points
     local = nearest(gers_network, origins, facilities, max_minutes=45)
-    pids = client.run(os.getpid)
-    killed: list[tuple[float, str, list]] = []
-
-    def kill_a_busy_worker() -> None:
-        # not after a fixed delay: the run may be over by then; a worker holding a chunk
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            if busy:
-                worker, keys = sorted(busy.items())[0]
-                os.kill(pids[worker], signal.SIGKILL)
-                killed.append((time.monotonic(), worker, list(keys)))
-                return
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_a_busy_worker)
+    killer = BusyWorkerKiller(client)
+    pids, killed = killer.pids, killer.killed
     killer.start()
     # 200 origins per task: 100 tasks, several seconds of work, so the kill lands mid-run
     seconds, facility = nearest_on_cluster(

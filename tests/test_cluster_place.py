@@ -14,13 +14,12 @@ import csv
 import io
 import json
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from worker_killer import BusyWorkerKiller
 
 from coverage.cli import main
 from coverage.cluster import open_client, parse_cluster
@@ -203,21 +202,8 @@ def test_a_worker_killed_mid_sweep_changes_nothing(local_study, client) -> None:
     problem = local_study.instance.problem
     span = (3, 13)
     local = questions.sites_curve(problem, "mclp", span, 20, options=OPTIONS)
-    pids = client.run(os.getpid)
-    killed: list[tuple[float, str, list]] = []
-
-    def kill_a_busy_worker() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            if busy:
-                worker, keys = sorted(busy.items())[0]
-                os.kill(pids[worker], signal.SIGKILL)
-                killed.append((time.monotonic(), worker, list(keys)))
-                return
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_a_busy_worker)
+    killer = BusyWorkerKiller(client)
+    pids, killed = killer.pids, killer.killed
     killer.start()
     on_cluster = questions.sites_curve(problem, "mclp", span, 20, options=OPTIONS, client=client)
     finished = time.monotonic()

@@ -14,8 +14,6 @@ import copy
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from worker_killer import BusyWorkerKiller
 
 from coverage.errors import QueryError
 from coverage.routing.cluster_nearest import ClusterPoints
@@ -202,21 +201,8 @@ def test_chunks_of_cells_on_two_workers_give_the_local_run(
 def test_a_worker_killed_mid_run_changes_nothing(
     local_run, client, shared_data: Path, cache: Path, tmp_path: Path
 ) -> None:
-    pids = client.run(os.getpid)
-    killed: list[tuple[float, str, list]] = []
-
-    def kill_a_busy_worker() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            if busy:
-                worker, keys = sorted(busy.items())[0]
-                os.kill(pids[worker], signal.SIGKILL)
-                killed.append((time.monotonic(), worker, list(keys)))
-                return
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_a_busy_worker)
+    killer = BusyWorkerKiller(client)
+    pids, killed = killer.pids, killer.killed
     killer.start()
     _forget_joined_cells(cache)
     result = _run(tmp_path / "run", shared_data, cache, client=client, chunk_cells=4_000)
