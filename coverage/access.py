@@ -56,6 +56,7 @@ from coverage.routing.graph import RoadNetwork
 from coverage.routing.matrix import state_times_to_nearest
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 from coverage.routing.surface import GridCells
+from coverage.tables import threshold_key
 
 DEFAULT_THRESHOLDS_MINUTES: tuple[float, ...] = (15.0, 20.0, 30.0)
 MAX_THRESHOLD_MINUTES = 600.0
@@ -111,11 +112,6 @@ def underserved_note(
         f"Aucun habitant au-delà du seuil de référence ({reference_minutes:g} min) ; "
         f"communes les plus éloignées au-delà de {used_minutes:g} min."
     )
-
-
-def threshold_key(minutes: float) -> str:
-    """Column suffix of a threshold (``30`` for 30 min, ``7_5`` for 7.5 min)."""
-    return f"{minutes:g}".replace(".", "_")
 
 
 @dataclass(eq=False)

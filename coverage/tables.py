@@ -214,6 +214,16 @@ def column_for(name: str, series: pd.Series | None = None) -> Column:
     return Column(name, "text")
 
 
+def threshold_key(minutes: float) -> str:
+    """Column suffix of a threshold (``30`` for 30 min, ``7_5`` for 7.5 min).
+
+    The one rule for the threshold columns of every table and layer
+    (``beyond_30``, ``share_beyond_7_5``...): the engine writes them with it, the
+    maps and the API read them with it.
+    """
+    return f"{minutes:g}".replace(".", "_")
+
+
 def public_columns(label: str, names: Iterable[str]) -> dict[str, Column]:
     """French headers naming a public for the columns that count it (:data:`PUBLIC_HEADERS`).
 

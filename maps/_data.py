@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from coverage.results import ResultFolder
+from coverage.tables import threshold_key
 from maps.errors import MapError
 
 WEB_CRS = "EPSG:4326"
@@ -53,17 +54,6 @@ def pick_analyses(result: ResultFolder, analysis: str | None) -> list[str]:
         return names
     result.analysis(analysis)  # raises DataError naming the known analyses
     return [analysis]
-
-
-def threshold_key(minutes: float) -> str:
-    """Column suffix of a threshold (``30``, ``7_5``): :func:`coverage.access.threshold_key`.
-
-    Imported on use: ``coverage.access`` pulls in the routing stack, which a
-    process that only draws maps does not otherwise need.
-    """
-    from coverage.access import threshold_key as key
-
-    return key(minutes)
 
 
 def reference_minutes(result: ResultFolder, analysis: str) -> float:
