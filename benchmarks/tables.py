@@ -12,6 +12,11 @@ Figures, all measured in the same process and run (median of ``--repeat`` runs):
 - **the Gers 458 x 458 table** (commune points placed on their nearest road
   node): ours against plain scipy (OSRM has no data for the Gers bundle's
   numbered-road network);
+- **the algorithm chosen by size** (:func:`table_choice`): Gers and Imperial
+  tables of 5 to 1,500 points on a graph with no hierarchy, the engine's own
+  choice (core below ``HIERARCHY_BREAK_EVEN_SEARCHES`` searches, build then
+  bucket above) against the better of the two, and what the build is worth in
+  core searches on each graph;
 - **nearest of 100 facilities for every state of a 1 M-node synthetic graph**
   (by the Dijkstra kernel, and by PHAST on its contraction hierarchy prepared
   once and cached like OSRM's contraction; its build time is printed apart)
@@ -24,7 +29,8 @@ which the other jobs of a shared machine disturb less than wall time; the
 OSRM figures are wall times (another process). The points sit on nodes (access
 legs of 0 s).
 
-Targets: the Imperial table no slower than OSRM CH's server time; the
+Targets: the Imperial table no slower than OSRM CH's server time; the choice
+by size within 2 × the better algorithm at every size; the
 nearest-for-every-state query (PHAST on the prepared hierarchy, equal to
 Dijkstra's answer) within 1.2 x plain scipy; the 1 M-node hierarchy costs about
 5 min to build on 2 cores (10 min under load), once: it is kept in
@@ -80,6 +86,8 @@ ON_NODES = AccessSettings(max_distance_m=0.5)
 IMPERIAL = "imperial-county-ca-2024-06-05"
 TABLE_POINTS = 458
 FACILITIES = 100
+CHOICE_SIZES = (5, 50, 200, 600, 1000, 1500)
+"""Table sizes (n × n) of the algorithm-choice figures."""
 NEAREST_RATIO_TARGET = 1.2
 SERVER_MS = re.compile(r" (\d+(?:\.\d+)?)ms .* /table/")
 FIGURES = Figures("tables", line=bracketed_line)
@@ -145,8 +153,8 @@ def _server_seconds(log: Path, offset: int, timeout_s: float = 5.0) -> float:
         time.sleep(0.05)
 
 
-def imperial(data: Path, repeat: int, with_osrm: bool) -> bool:
-    """The Imperial County table; True when its target is met (or not measured)."""
+def imperial(data: Path, repeat: int, with_osrm: bool) -> tuple[bool, RoadNetwork]:
+    """The Imperial County table; True when its target is met (or not measured), the network."""
     from coverage.routing.network import load_network
 
     pbf = data / "osm" / f"{IMPERIAL}.osm.pbf"
@@ -166,7 +174,7 @@ def imperial(data: Path, repeat: int, with_osrm: bool) -> bool:
         f"{label}, scipy (graphe des nœuds)", ours_s, "s CPU", peer=scipy_s, peer_name="scipy"
     )
     if not with_osrm:
-        return True
+        return True, net
     wall_s, server_s = osrm_table(pbf, net, nodes, repeat)
     FIGURES.add(f"{label}, OSRM CH (client)", ours_s, "s", peer=wall_s, peer_name="OSRM CH")
     met = ours_s <= server_s
@@ -179,10 +187,10 @@ def imperial(data: Path, repeat: int, with_osrm: bool) -> bool:
         target="table ≤ OSRM CH",
         met=met,
     )
-    return met
+    return met, net
 
 
-def gers(data: Path, repeat: int) -> None:
+def gers(data: Path, repeat: int) -> RoadNetwork:
     """The Gers commune table on nodes: ours against plain scipy (no target here)."""
     from coverage.jobs.network import load_territory_network
     from coverage.layers import load_territory
@@ -201,6 +209,91 @@ def gers(data: Path, repeat: int) -> None:
         peer=scipy_s,
         peer_name="scipy",
     )
+    return net
+
+
+def table_choice(net: RoadNetwork, label: str, repeat: int) -> bool:
+    """The algorithm ``travel_times`` chooses by size, against both, on a graph without a hierarchy.
+
+    For each table size the engine's own choice (``algorithm="auto"``) is timed on
+    a graph with no hierarchy in memory or on disk (an empty cache folder): it runs on
+    the core below :data:`~coverage.routing.turns.HIERARCHY_BREAK_EVEN_SEARCHES`
+    searches and builds the hierarchy above. Beside it: the core (median of
+    ``repeat``) and building then bucket (one build, median bucket), and the same
+    table once the hierarchy exists. Wall seconds (the build uses two threads).
+    Target: the choice within 2 × the better of the two (the rent-or-buy bound).
+    True when met for every size.
+    """
+    from coverage.routing import turns as turns_module
+    from coverage.routing.hierarchy import build_hierarchy
+
+    turns = net.turn_graph
+    sizes = [n for n in CHOICE_SIZES if n <= net.n_nodes]
+    saved = os.environ.get("COVERAGE_CACHE_DIR")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="coverage-choice-") as empty:
+        os.environ["COVERAGE_CACHE_DIR"] = empty
+        try:
+            turns.__dict__.pop("_hierarchy", None)
+            start = time.perf_counter()
+            hierarchy = build_hierarchy(turns.graph)
+            build_s = time.perf_counter() - start
+            per_search: list[float] = []
+            for n in sizes:
+                xy = _node_points(net, spread_nodes(net, n, 11))
+                pts = snap_points(net, xy, access=ON_NODES)
+                core_s, _ = median_seconds(
+                    lambda pts=pts: travel_times(net, pts, pts, algorithm="core"),
+                    repeat,
+                    clock=time.perf_counter,
+                )
+                per_search.append(core_s / n)
+                turns.__dict__["_hierarchy"] = {"value": hierarchy}
+                bucket_s, _ = median_seconds(
+                    lambda pts=pts: travel_times(net, pts, pts), repeat, clock=time.perf_counter
+                )
+                turns.__dict__.pop("_hierarchy", None)  # a graph without a hierarchy again
+                for stale in Path(empty).rglob("*.npz"):
+                    stale.unlink()
+                start = time.perf_counter()
+                chosen = travel_times(net, pts, pts).algorithm
+                auto_s = time.perf_counter() - start
+                turns.__dict__.pop("_hierarchy", None)
+                best_s = min(core_s, build_s + bucket_s)
+                met = auto_s <= 2.0 * best_s
+                ok &= met
+                FIGURES.add(
+                    f"{label} {n}×{n}, graphe sans hiérarchie : choix auto ({chosen})",
+                    auto_s,
+                    "s",
+                    peer=best_s,
+                    peer_name=("cœur" if core_s <= build_s + bucket_s else "construction + seaux"),
+                    target="≤ 2 × le meilleur des deux",
+                    met=met,
+                )
+                print(
+                    f"  {label} {n}×{n} : cœur {core_s:.3f} s ; construction {build_s:.2f} s "
+                    f"+ seaux {bucket_s:.3f} s ; une fois la hiérarchie là : seaux/cœur "
+                    f"{bucket_s / core_s:.2f}",
+                    flush=True,
+                )
+        finally:
+            if saved is None:
+                os.environ.pop("COVERAGE_CACHE_DIR", None)
+            else:
+                os.environ["COVERAGE_CACHE_DIR"] = saved
+            turns.__dict__.pop("_hierarchy", None)
+    even = build_s / float(np.median(per_search))
+    print(
+        f"  {label} : {turns.n_states} états ; la construction vaut {even:.0f} recherches "
+        f"sur le cœur (seuil du moteur : {turns_module.HIERARCHY_BREAK_EVEN_SEARCHES})",
+        flush=True,
+    )
+    return ok
+
+
+def _node_points(net: RoadNetwork, nodes: np.ndarray) -> np.ndarray:
+    return np.column_stack([net.node_x[nodes], net.node_y[nodes]])
 
 
 def nearest_1m(repeat: int) -> bool:
@@ -286,8 +379,11 @@ def main() -> int:
         "COVERAGE_CACHE_DIR", str(Path(tempfile.gettempdir()) / "coverage-bench-cache")
     )
     print(f"cœurs : {os.cpu_count()}, python {sys.version.split()[0]}, noyaux {kernel_backend()}")
-    ok = imperial(args.data, args.repeat, not args.no_osrm)
-    gers(args.data, args.repeat)
+    ok, imperial_net = imperial(args.data, args.repeat, not args.no_osrm)
+    gers_net = gers(args.data, args.repeat)
+    print("choix de l'algorithme selon la taille (graphe sans hiérarchie, puis avec) :")
+    ok &= table_choice(gers_net, "Gers", max(3, args.repeat // 2))
+    ok &= table_choice(imperial_net, "Imperial", max(3, args.repeat // 2))
     if not args.skip_1m:
         ok &= nearest_1m(max(3, args.repeat // 2))
     if args.json:

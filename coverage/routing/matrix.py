@@ -9,17 +9,20 @@ of its arrival portals; a trip from a point to a point ahead of it on the same
 edge stays on that edge. There is no crow-fly shortcut between points. A point
 is 0 s from a point at the very same coordinates (in every query).
 
-- :func:`travel_times` (many-to-many) uses the turn graph's contraction
-  hierarchy when there is one (:meth:`~coverage.routing.turns.TurnGraph.hierarchy`:
-  built for graphs of up to 300 000 states, cached on disk; bucket many-to-many,
-  :func:`coverage.routing.hierarchy.hierarchy_to_targets`); otherwise it runs on
-  the contracted core of the turn graph (:mod:`coverage.routing.core`), one search
-  per distinct origin (or per destination on the reversed graph when there are
-  fewer of them). Both are exact and limited to ``max_minutes`` when given.
+- :func:`travel_times` (many-to-many) chooses its algorithm by size
+  (``algorithm="auto"``): bucket many-to-many on the turn graph's contraction
+  hierarchy (:func:`coverage.routing.hierarchy.hierarchy_to_targets`) when one is
+  in memory or cached on disk, or once the graph's searches reach what building
+  one costs (:meth:`~coverage.routing.turns.TurnGraph.hierarchy_for`: about 1,000
+  searches; graphs of up to 300 000 states); otherwise the contracted core of the
+  turn graph (:mod:`coverage.routing.core`), one search per distinct origin (or
+  per destination on the reversed graph when there are fewer of them). Both are
+  exact and limited to ``max_minutes`` when given; the matrix says which ran.
 - :func:`state_times_to_nearest` and :func:`nearest` run one multi-source search
   over the whole turn graph from all facilities at once (PHAST on the hierarchy
-  when there is one, else Dijkstra), which also tells which facility each state
-  or point is closest to (catchments).
+  when one is in memory or on disk, else Dijkstra: one search never pays for a
+  build), which also tells which facility each state or point is closest to
+  (catchments).
 
 Directions: ``"to_facility"`` is the time from a point to the facility (the
 search runs on the reversed graph), ``"from_facility"`` the time from the
@@ -56,6 +59,10 @@ from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 
 Direction = Literal["to_facility", "from_facility"]
 DIRECTIONS: tuple[str, ...] = ("to_facility", "from_facility")
+TableAlgorithm = Literal["auto", "hierarchy", "core"]
+TABLE_ALGORITHMS: tuple[str, ...] = ("auto", "hierarchy", "core")
+"""``auto``: chosen by size; ``hierarchy``: bucket many-to-many (built if needed);
+``core``: one search per row on the contracted core."""
 LIMIT_TOLERANCE_S = 1e-6
 """Slack on time limits (rounding of sums of seconds)."""
 BLOCK_BYTES = 128 * 1024 * 1024
@@ -75,12 +82,16 @@ class TravelTimeMatrix:
         The snapped points.
     max_seconds
         The limit used, or None.
+    algorithm
+        What computed it: ``hierarchy`` (bucket many-to-many) or ``core`` (one
+        search per row); ``none`` when no pair needed a search.
     """
 
     seconds: np.ndarray
     origins: SnappedPoints
     destinations: SnappedPoints
     max_seconds: float | None = None
+    algorithm: str = "core"
 
     @property
     def minutes(self) -> np.ndarray:
@@ -255,6 +266,7 @@ def travel_times(
     *,
     max_minutes: float | None = None,
     access: AccessSettings | None = None,
+    algorithm: TableAlgorithm = "auto",
 ) -> TravelTimeMatrix:
     """Travel times from every origin to every destination (access legs included).
 
@@ -269,6 +281,10 @@ def travel_times(
         Stop searching beyond this time; farther pairs are ``inf``.
     access
         Access-leg settings (ignored for already snapped points).
+    algorithm
+        ``auto`` (default): the hierarchy when there is one or when building it pays
+        (see the module docstring), else the core; ``hierarchy`` or ``core`` to force
+        one (the same times: both are exact).
 
     Returns
     -------
@@ -277,14 +293,20 @@ def travel_times(
     Raises
     ------
     QueryError
-        Invalid points or limit.
+        Invalid points, limit or algorithm.
     """
+    if algorithm not in TABLE_ALGORITHMS:
+        raise QueryError(
+            f"algorithm doit valoir l'une de {', '.join(TABLE_ALGORITHMS)}, reçu {algorithm!r}"
+        )
     limit = max_seconds_from_minutes(max_minutes)
     src = snap_points(network, origins, access=access, name="origins")
     dst = snap_points(network, destinations, access=access, name="destinations")
     turns = network.turn_graph
     out = np.full((src.n_points, dst.n_points), np.inf)
-    hierarchy = turns.hierarchy() if src.n_candidates and dst.n_candidates else None
+    searched = bool(src.n_candidates and dst.n_candidates)
+    hierarchy = _table_hierarchy(turns, src, dst, algorithm) if searched else None
+    used = "none" if not searched else ("hierarchy" if hierarchy is not None else "core")
     if hierarchy is not None:
         dep = _portals(src, turns, "departure")
         arr = _portals(dst, turns, "arrival")
@@ -320,7 +342,27 @@ def travel_times(
         out[out > limit + LIMIT_TOLERANCE_S] = np.inf
     out[src.too_far, :] = np.nan
     out[:, dst.too_far] = np.nan
-    return TravelTimeMatrix(seconds=out, origins=src, destinations=dst, max_seconds=limit)
+    return TravelTimeMatrix(
+        seconds=out, origins=src, destinations=dst, max_seconds=limit, algorithm=used
+    )
+
+
+def _table_hierarchy(
+    turns: Any, src: SnappedPoints, dst: SnappedPoints, algorithm: str
+) -> Any | None:
+    """The hierarchy the table runs on, or None for the core (``algorithm`` and size)."""
+    if algorithm == "core":
+        return None
+    if algorithm == "hierarchy":
+        return turns.hierarchy(build=True)
+    # the core path searches from the side with fewer points
+    searches = min(_searched_points(src), _searched_points(dst))
+    return turns.hierarchy_for(searches)
+
+
+def _searched_points(points: SnappedPoints) -> int:
+    """Points on the network (one search each on the core)."""
+    return int(points.n_points - np.count_nonzero(points.too_far))
 
 
 def _hierarchy_table(
@@ -419,7 +461,7 @@ def state_times_to_nearest(
     reverse = direction == "to_facility"
     seeds = _portals(fac, turns, "arrival" if reverse else "departure")
     search_limit = np.inf if limit is None else limit + LIMIT_TOLERANCE_S
-    hierarchy = turns.hierarchy()
+    hierarchy = turns.hierarchy(build=False)  # one search never pays for a build
     if hierarchy is not None:  # PHAST: one upward search, one sweep over all states
         seconds, label = hierarchy_multi_source(
             hierarchy, seeds.state, seeds.offset, seeds.point, limit=search_limit, reverse=reverse

@@ -57,6 +57,15 @@ HIERARCHY_MAX_STATES = 300_000
 """Largest turn graph whose contraction hierarchy is built on demand, once, then cached on
 disk (on 2 cores: about 1-2 s for the Gers' 10 000 states, 10 s for 50 000, a minute for
 250 000); a larger one uses a hierarchy only when one is cached."""
+HIERARCHY_BREAK_EVEN_SEARCHES = 1_000
+"""One-to-many searches after which building a turn graph's contraction hierarchy pays
+(:meth:`TurnGraph.hierarchy_for`). Building costs about as many searches on the
+contracted core whatever the graph's size (both grow with its states): measured by
+``benchmarks/tables.py`` on 2 shared cores (wall), the Gers (9,920 states) 1.35 s
+against 0.95 ms a search (1,416 searches), Imperial County (49,596 states) 2.5 s
+against 3.0 ms (846); earlier runs gave 860 and 545. At 1,000 a single table costs at
+most about 1.4 times the better of the two choices on either graph (a table on the
+hierarchy then costs a tenth of the searches or less)."""
 HIERARCHY_FORMAT = 1
 """Bumped when the hierarchy or its cache file changes (old files are then ignored)."""
 
@@ -191,6 +200,36 @@ class TurnGraph:
                 _write_hierarchy(path, found)
         cache["value"] = found
         return found
+
+    def hierarchy_for(self, searches: int) -> Hierarchy | None:
+        """The hierarchy a query of ``searches`` one-to-many searches should use, or None.
+
+        Rent or buy: a hierarchy in memory or in the disk cache is always used; otherwise
+        it is built (:meth:`hierarchy`) only once the searches this graph has run on its
+        core, this query's included, reach :data:`HIERARCHY_BREAK_EVEN_SEARCHES` (what a
+        build costs), and the query runs on the core meanwhile. A stream of queries then
+        never costs more than about twice the best choice made knowing it in advance, and
+        a small table on a new graph never waits for a build (a minute for the largest
+        graphs built on demand).
+
+        Parameters
+        ----------
+        searches
+            One-to-many searches the query needs without a hierarchy.
+
+        Returns
+        -------
+        Hierarchy or None
+        """
+        found = self.hierarchy(build=False)
+        if found is not None or self.n_states > HIERARCHY_MAX_STATES:
+            return found
+        cache = self.__dict__.setdefault("_hierarchy", {})
+        searched = int(cache.get("core_searches", 0)) + max(int(searches), 0)
+        if searched >= HIERARCHY_BREAK_EVEN_SEARCHES:
+            return self.hierarchy(build=True)
+        cache["core_searches"] = searched
+        return None
 
     @cached_property
     def edge_states(self) -> tuple[np.ndarray, np.ndarray]:
