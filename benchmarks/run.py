@@ -1,8 +1,9 @@
 """Benchmark of the main job: `coverage run` on the Gers (cold, warm, per step), start-up, place.
 
 Each command is a fresh process of the `coverage` command (as a planner runs
-it), timed in wall seconds and in CPU seconds of the child (user + system,
-``os.wait4``), with its peak memory. "Cold" uses an empty cache directory
+it, the packages byte-compiled as an installation leaves them), timed in wall
+seconds and in CPU seconds of the child (user + system, ``os.wait4``), with its
+peak memory. "Cold" uses an empty cache directory
 (network, population surface, snapped cells rebuilt); "warm" reuses it. The
 per-step breakdown is the last warm run's ``summary.json`` ``timings_s``
 (load, access, tables, each writer, the map), plus the imports of the run's
@@ -44,6 +45,8 @@ BEFORE_WARM_S = 9.1
 """Warm run measured before issue 18 (``benchmarks/run.py``, same machine)."""
 IMPORTS = "import coverage.cli, coverage.jobs.run, maps.result_map, maps.coverage_map, maps.render"
 """The modules a run imports (the CLI, the job, the map writer)."""
+PACKAGES = ("coverage", "maps", "api")
+"""The repository's packages, byte-compiled before timing (:func:`compile_packages`)."""
 
 
 def coverage_command() -> list[str]:
@@ -72,6 +75,16 @@ def timed(args: list[str], env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def compile_packages(repo: Path) -> None:
+    """Byte-compile the repository's packages, as installing them does.
+
+    A development checkout run with ``PYTHONDONTWRITEBYTECODE`` (this machine sets
+    it) would otherwise compile every module from source at each start.
+    """
+    folders = [str(repo / p) for p in PACKAGES if (repo / p).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True)
+
+
 def measure(
     repos: dict[str, Path], data: Path, tmp: Path, *, warm_runs: int, place: bool
 ) -> dict[str, dict[str, Any]]:
@@ -82,6 +95,7 @@ def measure(
     """
     envs: dict[str, dict[str, str]] = {}
     for name, repo in repos.items():
+        compile_packages(repo)
         folder = tmp / name
         folder.mkdir(parents=True, exist_ok=True)
         env = {
@@ -156,6 +170,7 @@ def main() -> int:
     parser.add_argument("--no-place", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    args.data = args.data.resolve()  # the commands run in a folder of their own
     place = not args.no_place
     with tempfile.TemporaryDirectory(prefix="coverage-run-bench-") as tmp:
         repos = {"ours": REPO}
