@@ -133,6 +133,11 @@ def find_cog_file(territory: Territory) -> Path | None:
 def former_communes(territory: Territory) -> list[FormerCommune]:
     """Former commune names of a territory (empty when its bundle has no COG file).
 
+    Read once per set of files: the catalogue's reverse lookup and the geocoder
+    each index the territory's communes, and both ask; the answer is kept under
+    the files' paths, sizes and modification times and the territory's codes, so a
+    changed file is read again.
+
     Raises
     ------
     DataError
@@ -143,8 +148,29 @@ def former_communes(territory: Territory) -> list[FormerCommune]:
         return []
     if not path.is_file():
         raise DataError("fichier COG déclaré ([layers.cog]) absent", path=path)
-    codes = [str(c) for c in territory.communes["insee_code"]]
-    return read_former_communes(path, codes, merged=_merged_codes(territory))
+    codes = tuple(str(c) for c in territory.communes["insee_code"])
+    spec = territory.config.layers.get("communes")
+    layer = None if spec is None else Path(territory.data_dir) / spec.file
+    column = None if spec is None else spec.columns.get("insee_code", "insee_code")
+    key = (_stamp(path), _stamp(layer), column, codes)
+    found = _READ.get(key)
+    if found is None:
+        found = tuple(read_former_communes(path, codes, merged=_merged_codes(territory)))
+        _READ.clear()  # one territory's answer kept: a process works on one at a time
+        _READ[key] = found
+    return list(found)
+
+
+_READ: dict[tuple[object, ...], tuple[FormerCommune, ...]] = {}
+"""The last :func:`former_communes` answer, by its files' stamps and codes."""
+
+
+def _stamp(path: Path | None) -> tuple[str, int, int] | None:
+    """Path, size and modification time of a file (None when absent)."""
+    if path is None or not path.is_file():
+        return None
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def _merged_codes(territory: Territory) -> dict[str, str]:
