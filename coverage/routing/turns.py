@@ -63,9 +63,11 @@ HIERARCHY_BREAK_EVEN_SEARCHES = 1_000
 contracted core whatever the graph's size (both grow with its states): measured by
 ``benchmarks/tables.py`` on 2 shared cores (wall), the Gers (9,920 states) 1.35 s
 against 0.95 ms a search (1,416 searches), Imperial County (49,596 states) 2.5 s
-against 3.0 ms (846); earlier runs gave 860 and 545. At 1,000 a single table costs at
-most about 1.4 times the better of the two choices on either graph (a table on the
-hierarchy then costs a tenth of the searches or less)."""
+against 3.0 ms (846), another run 920 on Imperial; earlier runs gave 860 and 545. At
+1,000, a single table measured within 2 times the better of the two choices at every
+size from 5 to 1,500 points on both graphs (worst: the Gers at 1,000 points, 1.98,
+where the build is paid and the core would have been faster); a table on the hierarchy
+then costs a tenth of the searches or less."""
 HIERARCHY_FORMAT = 1
 """Bumped when the hierarchy or its cache file changes (old files are then ignored)."""
 
