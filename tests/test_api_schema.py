@@ -45,6 +45,11 @@ import pytest
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2")
     import schemathesis
+
+    # imported at collection, before any test: pytest rewrites schemathesis' modules
+    # (a plugin) with ast.parse, which CPython 3.11.7 can fail on ("AST constructor
+    # recursion depth mismatch") when a test earlier in the run left a deep stack
+    import schemathesis.generation.jsonschema.builder
     from schemathesis.config import HealthCheck
     from schemathesis.python import asgi
     from starlette.testclient import TestClient
