@@ -19,6 +19,9 @@ import shapely
 from rasterio.transform import Affine
 
 from api.geojson import feature_collection, feature_collection_from_rows
+from coverage.errors import QueryError
+from coverage.routing import isochrones as iso
+from coverage.routing import kernels
 from coverage.routing.isochrones import (
     RECORD_KEYS,
     cells_outline,
@@ -98,8 +101,15 @@ def test_cells_touching_by_a_corner_are_separate_parts() -> None:
     assert not centres_inside(outline, np.array([1]), np.array([1]))[0]
 
 
+@pytest.mark.parametrize("backend", ["c", "scipy"])
 @pytest.mark.parametrize("seed", range(6))
-def test_random_cells_hold_exactly_their_centres_like_the_rasterio_path(seed: int) -> None:
+def test_random_cells_hold_exactly_their_centres_like_the_rasterio_path(
+    seed: int, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both tracers (the C kernel and numpy): the outline holds exactly its cells' centres."""
+    if backend == "c" and kernels._c is None:
+        pytest.skip(f"C extension not built: {kernels._C_MISSING}")
+    monkeypatch.setenv("COVERAGE_KERNELS", backend)
     rng = np.random.default_rng(seed)
     for _ in range(25):
         shape = tuple(int(n) for n in rng.integers(1, 40, size=2))
@@ -130,6 +140,32 @@ def test_random_cells_hold_exactly_their_centres_like_the_rasterio_path(seed: in
         n_holes = n_empty - 1
         parts = getattr(outline, "geoms", [outline])
         assert sum(len(p.interiors) for p in parts) == n_holes
+
+
+def test_the_c_tracer_gives_the_numpy_rings_point_for_point() -> None:
+    """Same rings, same first points, same order, same areas and parts, on random grids
+    (holes, parts inside holes, cells touching by a corner, stacked layers)."""
+    if kernels._c is None:
+        pytest.skip(f"C extension not built: {kernels._C_MISSING}")
+    rng = np.random.default_rng(7)
+    compared = 0
+    for _ in range(200):
+        height, width = (int(n) for n in rng.integers(3, 70, size=2))
+        grid = np.zeros((height, width), dtype=bool)
+        grid[1:-1, 1:-1] = rng.random((height - 2, width - 2)) < rng.uniform(0.1, 0.95)
+        if not grid.any():
+            continue
+        expected = iso._rings_numpy(grid)
+        got = iso._rings(grid)
+        for name, a, b in zip(RING_ARRAYS, expected, got, strict=True):
+            assert np.array_equal(a, b), name
+        compared += 1
+    assert compared > 150
+    with pytest.raises(QueryError, match="marge"):
+        iso._rings(np.ones((4, 4), dtype=bool))
+
+
+RING_ARRAYS = ("rows", "cols", "ring_start", "ring_cell", "twice_area", "ring_part")
 
 
 def test_duplicate_cells_are_counted_once_in_the_outline() -> None:

@@ -17,6 +17,7 @@ from coverage.errors import ConfigError, QueryError
 from coverage.routing import kernels
 from coverage.routing.kernels import (
     CsrGraph,
+    best_per_cell,
     shortest_multi_source,
     shortest_reached,
     shortest_to_targets,
@@ -362,6 +363,68 @@ def test_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_allclose(c[1][2], s[1][2], atol=TOL)
     assert_close(c[2][0], s[2][0])
     assert np.array_equal(c[2][1], s[2][1])
+
+
+# --- best time per cell ----------------------------------------------------------------------
+
+
+def test_best_per_cell_is_the_minimum_over_portals_and_direct_trips(backend: str) -> None:
+    """Each cell's best time over its portals of the reached states and its direct trips,
+    against a plain loop; cells beyond the limit dropped; the scratch left all +inf."""
+    rng = np.random.default_rng(21)
+    n_states, n_cells, n_portals = 50, 400, 900
+    portal_state = np.sort(rng.integers(0, n_states, n_portals))
+    state_start = np.searchsorted(portal_state, np.arange(n_states + 1)).astype(np.int64)
+    portal_cell = rng.integers(0, n_cells, n_portals).astype(np.int64)
+    portal_offset = rng.random(n_portals) * 100.0
+    states = rng.choice(n_states, 30, replace=False).astype(np.int64)
+    seconds = rng.random(30) * 500.0
+    direct_cell = rng.integers(0, n_cells, 40).astype(np.int64)
+    direct_seconds = rng.random(40) * 300.0
+    limit = 420.0
+    expected: dict[int, float] = {}
+    for s, t in zip(states.tolist(), seconds.tolist(), strict=True):
+        for k in range(state_start[s], state_start[s + 1]):
+            c = int(portal_cell[k])
+            expected[c] = min(expected.get(c, np.inf), float(portal_offset[k]) + t)
+    for c, t in zip(direct_cell.tolist(), direct_seconds.tolist(), strict=True):
+        expected[c] = min(expected.get(c, np.inf), t)
+    kept = sorted(c for c, t in expected.items() if t <= limit)
+    assert 0 < len(kept) < len(expected)  # the limit drops some cells
+    scratch = np.full(n_cells, np.inf)
+    for _ in range(2):  # the scratch serves again
+        cells, best = best_per_cell(
+            state_start, portal_offset, portal_cell, states, seconds, direct_cell,
+            direct_seconds, limit=limit, scratch=scratch,
+        )  # fmt: skip
+        assert cells.tolist() == kept
+        assert best.tolist() == [expected[c] for c in kept]
+        assert np.isinf(scratch).all()
+    empty = np.empty(0, dtype=np.int64)
+    cells, best = best_per_cell(
+        state_start, portal_offset, portal_cell, empty, np.empty(0), empty, np.empty(0),
+        limit=limit, scratch=scratch,
+    )  # fmt: skip
+    assert cells.size == 0 and best.size == 0
+
+
+def test_best_per_cell_refuses_an_index_out_of_range() -> None:
+    if kernels._c is None:
+        pytest.skip(f"C extension not built: {kernels._C_MISSING}")
+    start = np.array([0, 1], dtype=np.int64)
+    one = np.array([0.0])
+    scratch = np.full(3, np.inf)
+    with pytest.raises(QueryError, match="portal_cell"):
+        best_per_cell(
+            start, one, np.array([3], dtype=np.int64), np.array([0], dtype=np.int64), one,
+            np.empty(0, dtype=np.int64), np.empty(0), limit=10.0, scratch=scratch,
+        )  # fmt: skip
+    with pytest.raises(QueryError, match="states"):
+        best_per_cell(
+            start, one, np.array([0], dtype=np.int64), np.array([1], dtype=np.int64), one,
+            np.empty(0, dtype=np.int64), np.empty(0), limit=10.0, scratch=scratch,
+        )  # fmt: skip
+    assert np.isinf(scratch).all()
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /* Buffers shared by the C extensions coverage.routing._kernels and _hierarchy.
  *
  * Arrays come in through the buffer protocol (no numpy headers): get_buf() takes a
- * C-contiguous buffer of one of the accepted kinds (int32, int64, float64) or raises
+ * C-contiguous buffer of one of the accepted kinds (int32, int64, float64, bool/uint8) or raises
  * TypeError naming the function and the argument; bufset_release() gives them back.
  * Define BUF_MODULE (the module's name, for messages) before including this file.
  */
@@ -16,7 +16,7 @@
 /* Buffers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-enum { K_I32 = 1, K_I64 = 2, K_F64 = 4 };
+enum { K_I32 = 1, K_I64 = 2, K_F64 = 4, K_U8 = 8 };
 
 typedef struct {
     Py_buffer view;
@@ -54,6 +54,7 @@ kind_names(int kinds)
     case K_I64: return "int64";
     case K_I32: return "int32";
     case K_F64: return "float64";
+    case K_U8: return "bool or uint8";
     default: return "numeric";
     }
 }
@@ -82,6 +83,8 @@ format_kind(const Py_buffer *view)
         return 0;
     case 'd':
         return view->itemsize == 8 ? K_F64 : 0;
+    case '?': case 'B':
+        return view->itemsize == 1 ? K_U8 : 0;
     default:
         return 0;
     }

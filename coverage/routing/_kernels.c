@@ -1,5 +1,6 @@
 /*
- * coverage.routing._kernels: exact Dijkstra kernels on CSR graphs, GIL released.
+ * coverage.routing._kernels: exact Dijkstra kernels on CSR graphs, GIL released, and
+ * two isochrone steps after a search (best time per cell, outline rings of cells).
  *
  * Private module: call it through coverage.routing.kernels, which validates the
  * arguments, allocates the outputs and splits rows across threads. Every
@@ -32,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KERNEL_API 1
+#define KERNEL_API 2
 
 #define UNSEEN ((int32_t)-1)
 #define SETTLED ((int32_t)-2)
@@ -893,6 +894,377 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Best time per cell (isochrones)                                           */
+/* ------------------------------------------------------------------------ */
+
+/* For the states a search reached (state, seconds) and the cells' portals grouped
+ * by state (portals of state s: state_start[s]..state_start[s+1], each a cell and an
+ * offset), plus direct trips (cell, seconds): the best time of each cell, kept when
+ * <= limit. scratch (float64[n_cells], all +inf) holds the best times and is reset
+ * to +inf before returning; the result lists cells by increasing index. */
+static PyObject *
+k_cell_best(PyObject *self, PyObject *args)
+{
+    static const char *F = "cell_best";
+    PyObject *o_start, *o_poff, *o_pcell, *o_state, *o_sec, *o_dcell, *o_dsec, *o_scratch;
+    double limit;
+    if (!PyArg_ParseTuple(args, "OOOOOOOdO:cell_best", &o_start, &o_poff, &o_pcell, &o_state,
+                          &o_sec, &o_dcell, &o_dsec, &limit, &o_scratch))
+        return NULL;
+    bufset_t set = {0};
+    PyObject *result = NULL;
+    int64_t *cells_out = NULL;
+    double *times_out = NULL;
+    buf_t *b_start = get_buf(&set, o_start, F, "state_start", K_I64, 0);
+    buf_t *b_poff = b_start ? get_buf(&set, o_poff, F, "portal_offset", K_F64, 0) : NULL;
+    buf_t *b_pcell = b_poff ? get_buf(&set, o_pcell, F, "portal_cell", K_I64, 0) : NULL;
+    buf_t *b_state = b_pcell ? get_buf(&set, o_state, F, "states", K_I64, 0) : NULL;
+    buf_t *b_sec = b_state ? get_buf(&set, o_sec, F, "seconds", K_F64, 0) : NULL;
+    buf_t *b_dcell = b_sec ? get_buf(&set, o_dcell, F, "direct_cell", K_I64, 0) : NULL;
+    buf_t *b_dsec = b_dcell ? get_buf(&set, o_dsec, F, "direct_seconds", K_F64, 0) : NULL;
+    buf_t *b_scr = b_dsec ? get_buf(&set, o_scratch, F, "scratch", K_F64, 1) : NULL;
+    if (!b_scr) goto done;
+    if (b_start->len < 1 || b_poff->len != b_pcell->len || b_state->len != b_sec->len ||
+        b_dcell->len != b_dsec->len) {
+        PyErr_Format(PyExc_ValueError, "%s() : longueurs de tableaux incompatibles", F);
+        goto done;
+    }
+    const int64_t *start = (const int64_t *)b_start->view.buf;
+    const double *poff = (const double *)b_poff->view.buf;
+    const int64_t *pcell = (const int64_t *)b_pcell->view.buf;
+    const int64_t *state = (const int64_t *)b_state->view.buf;
+    const double *sec = (const double *)b_sec->view.buf;
+    const int64_t *dcell = (const int64_t *)b_dcell->view.buf;
+    const double *dsec = (const double *)b_dsec->view.buf;
+    double *scratch = (double *)b_scr->view.buf;
+    const int64_t n_states = b_start->len - 1, n_portals = b_poff->len, n_cells = b_scr->len;
+    int64_t lo = n_cells, hi = -1, bad = -1, used = 0;
+    const char *what = NULL;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t i = 0; i < b_state->len && !what; i++) {
+        int64_t s = state[i];
+        if (s < 0 || s >= n_states) { what = "states"; bad = i; break; }
+        int64_t a = start[s], b = start[s + 1];
+        if (a < 0 || b < a || b > n_portals) { what = "state_start"; bad = s; break; }
+        for (int64_t k = a; k < b; k++) {
+            int64_t c = pcell[k];
+            if (c < 0 || c >= n_cells) { what = "portal_cell"; bad = k; break; }
+            double t = poff[k] + sec[i];
+            if (t < scratch[c]) {
+                scratch[c] = t;
+                if (c < lo) lo = c;
+                if (c > hi) hi = c;
+            }
+        }
+    }
+    for (int64_t i = 0; i < b_dcell->len && !what; i++) {
+        int64_t c = dcell[i];
+        if (c < 0 || c >= n_cells) { what = "direct_cell"; bad = i; break; }
+        if (dsec[i] < scratch[c]) {
+            scratch[c] = dsec[i];
+            if (c < lo) lo = c;
+            if (c > hi) hi = c;
+        }
+    }
+    if (!what && hi >= lo) {
+        int64_t cap = hi - lo + 1;
+        cells_out = (int64_t *)malloc((size_t)cap * sizeof(int64_t));
+        times_out = (double *)malloc((size_t)cap * sizeof(double));
+        if (!cells_out || !times_out) what = "memory";
+    }
+    for (int64_t c = lo; c <= hi; c++) {  /* also resets after an error */
+        double t = scratch[c];
+        if (t != INFINITY) {
+            if (!what && t <= limit) {
+                cells_out[used] = c;
+                times_out[used] = t;
+                used++;
+            }
+            scratch[c] = INFINITY;
+        }
+    }
+    Py_END_ALLOW_THREADS
+
+    if (what) {
+        if (what[0] == 'm') PyErr_NoMemory();
+        else PyErr_Format(PyExc_ValueError, "%s() : %s[%lld] hors limites", F, what,
+                          (long long)bad);
+        goto done;
+    }
+    {
+        PyObject *cells = PyByteArray_FromStringAndSize((const char *)cells_out,
+                                                        (Py_ssize_t)(used * 8));
+        PyObject *times = PyByteArray_FromStringAndSize((const char *)times_out,
+                                                        (Py_ssize_t)(used * 8));
+        if (cells && times) result = PyTuple_Pack(2, cells, times);
+        Py_XDECREF(cells);
+        Py_XDECREF(times);
+    }
+done:
+    free(cells_out);
+    free(times_out);
+    bufset_release(&set);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Outlines of grid cells (isochrone polygons)                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t *p;
+    int64_t len, cap;
+} i64vec_t;
+
+static int
+vec_push(i64vec_t *v, int64_t x)
+{
+    if (v->len == v->cap) {
+        int64_t want = v->cap ? 2 * v->cap : 1024;
+        int64_t *grown = (int64_t *)realloc(v->p, (size_t)want * sizeof(int64_t));
+        if (!grown) return -1;
+        v->p = grown;
+        v->cap = want;
+    }
+    v->p[v->len++] = x;
+    return 0;
+}
+
+static PyObject *
+vec_bytes(const i64vec_t *v)
+{
+    return PyByteArray_FromStringAndSize((const char *)v->p, (Py_ssize_t)(v->len * 8));
+}
+
+/* The rings of the outline of the true cells of `grid` (height x width, row-major,
+ * an empty cell of margin all round), traced as isochrones._trace_layers does with
+ * numpy: boundary sides directed with their cell on the left (a top side goes west,
+ * a left side south, a bottom side east, a right side north), sides numbered top
+ * sides first (cells in row-major order), then left, bottom and right sides; each
+ * ring is walked from its smallest side, rings by increasing smallest side. The
+ * next side leaves a vertex in the direction next_dir[4 * incoming + code] gives,
+ * code = NW + 2 NE + 4 SW + 8 SE of the cells around it. Each corner becomes the
+ * two points half a cell before and after it (half-cell units, row then column);
+ * points equal to the next one, then points on the segment of their neighbours, are
+ * dropped. Returns (points int64 [2 * n] as row, column pairs, ring_start int64
+ * [rings + 1], ring_cell int64 [rings]: the cell left of the ring's first side,
+ * ring_area int64 [rings]: twice the signed area, > 0 for holes, ring_part int64
+ * [rings]: the 4-connected part of ring_cell, numbered from 1 by first cell in
+ * row-major order). */
+static int32_t
+find_root(int32_t *parent, int32_t a)
+{
+    while (parent[a] != a) {
+        parent[a] = parent[parent[a]]; /* path halving */
+        a = parent[a];
+    }
+    return a;
+}
+
+/* Label the 4-connected parts of the true cells of g (n cells, rows of w) by order of
+ * their first cell in row-major order, from 1 (union-find, then one relabelling pass).
+ * label (int32[n]) receives 0 for false cells. Returns -1 when out of memory. */
+static int
+label_parts(const uint8_t *g, int64_t n, int64_t w, int32_t *label)
+{
+    int32_t *parent = (int32_t *)malloc((size_t)(n / 2 + 2) * sizeof(int32_t));
+    int32_t *final = NULL;
+    if (!parent) return -1;
+    int32_t count = 0;
+    for (int64_t c = 0; c < n; c++) {
+        label[c] = 0;
+        if (!g[c]) continue;
+        int32_t up = c >= w ? label[c - w] : 0, left = c % w ? label[c - 1] : 0;
+        if (!up && !left) {
+            count++;
+            parent[count] = count;
+            label[c] = count;
+            continue;
+        }
+        int32_t a = up ? up : left, b = left ? left : up;
+        a = find_root(parent, a);
+        b = find_root(parent, b);
+        if (a != b) {
+            if (a < b) parent[b] = a;
+            else parent[a] = b;
+        }
+        label[c] = a < b ? a : b;
+    }
+    final = (int32_t *)calloc((size_t)count + 1, sizeof(int32_t));
+    if (!final) {
+        free(parent);
+        return -1;
+    }
+    int32_t next = 0;
+    for (int64_t c = 0; c < n; c++) {
+        if (!label[c]) continue;
+        int32_t r = label[c];
+        r = find_root(parent, r);
+        if (!final[r]) final[r] = ++next;
+        label[c] = final[r];
+    }
+    free(parent);
+    free(final);
+    return 0;
+}
+
+static PyObject *
+k_trace_rings(PyObject *self, PyObject *args)
+{
+    static const char *F = "trace_rings";
+    static const int64_t SR[4] = {0, 1, 0, -1}, SC[4] = {1, 0, -1, 0};
+    PyObject *o_grid, *o_next;
+    Py_ssize_t height, width;
+    if (!PyArg_ParseTuple(args, "OnnO:trace_rings", &o_grid, &height, &width, &o_next))
+        return NULL;
+    bufset_t set = {0};
+    PyObject *result = NULL;
+    i64vec_t pts = {0}, starts = {0}, cells = {0}, areas = {0}, parts = {0};
+    int64_t *ring = NULL;
+    uint8_t *seen = NULL;
+    int32_t *label = NULL;
+    buf_t *bg = get_buf(&set, o_grid, F, "grid", K_U8, 0);
+    buf_t *bn = bg ? get_buf(&set, o_next, F, "next_dir", K_I64, 0) : NULL;
+    if (!bn) goto done;
+    if (height < 3 || width < 3 || bg->len != (Py_ssize_t)height * width || bn->len != 64) {
+        PyErr_Format(PyExc_ValueError, "%s() : la grille doit avoir height x width >= 3 x 3 "
+                     "cellules et next_dir 64 valeurs", F);
+        goto done;
+    }
+    const uint8_t *g = (const uint8_t *)bg->view.buf;
+    const int64_t *next_dir = (const int64_t *)bn->view.buf;
+    const int64_t H = height, W = width, VC = width + 1;
+    int failed = 0; /* 1: memory, 2: margin not empty, 3: broken ring */
+    for (int64_t j = 0; j < W && !failed; j++)
+        if (g[j] || g[(H - 1) * W + j]) failed = 2;
+    for (int64_t i = 0; i < H && !failed; i++)
+        if (g[i * W] || g[i * W + W - 1]) failed = 2;
+
+    Py_BEGIN_ALLOW_THREADS
+    int64_t ring_cap = 0;
+    if (!failed) {
+        seen = (uint8_t *)calloc((size_t)(VC * (H + 1) * 4), 1);
+        if (!seen || vec_push(&starts, 0) < 0) failed = 1;
+    }
+    for (int group = 0; group < 4 && !failed; group++) {
+        /* top: other cell above, start at the top-right vertex going west; left: other
+         * cell to the left, top-left vertex going south; bottom: below, bottom-left
+         * going east; right: to the right, bottom-right going north */
+        const int64_t other[4] = {-W, -1, W, 1};
+        const int64_t start_at[4] = {1, 0, VC, VC + 1};
+        const int64_t dir_of[4] = {2, 1, 0, 3};
+        for (int64_t c = W; c < (H - 1) * W && !failed; c++) {
+            if (!g[c] || g[c + other[group]]) continue;
+            int64_t v0 = (c / W) * VC + (c % W) + start_at[group], d0 = dir_of[group];
+            if (seen[v0 * 4 + d0]) continue;
+            /* walk the ring: corners as cut points */
+            int64_t n = 0, v = v0, d = d0;
+            do {
+                seen[v * 4 + d] = 1;
+                int64_t e = v + SR[d] * VC + SC[d];
+                int64_t vi = e / VC, vj = e % VC;
+                int code = g[(vi - 1) * W + vj - 1] + 2 * g[(vi - 1) * W + vj] +
+                           4 * g[vi * W + vj - 1] + 8 * g[vi * W + vj];
+                int64_t nd = next_dir[d * 16 + code];
+                if (nd < 0) { failed = 3; break; }
+                if (nd != d) {
+                    if (n + 4 > ring_cap) {
+                        int64_t want = ring_cap ? 2 * ring_cap : 1024;
+                        int64_t *grown = (int64_t *)realloc(ring, (size_t)want * 8);
+                        if (!grown) { failed = 1; break; }
+                        ring = grown;
+                        ring_cap = want;
+                    }
+                    ring[n++] = 2 * vi - SR[d];
+                    ring[n++] = 2 * vj - SC[d];
+                    ring[n++] = 2 * vi + SR[nd];
+                    ring[n++] = 2 * vj + SC[nd];
+                }
+                v = e;
+                d = nd;
+            } while (!(v == v0 && d == d0) && n < 8 * VC * (H + 1));
+            if (failed) break;
+            if (!(v == v0 && d == d0)) { failed = 3; break; }
+            int64_t m = n / 2, k = 0;
+            /* drop points equal to the next one (cyclic), in place */
+            for (int64_t i = 0; i < m; i++) {
+                int64_t f = (i + 1) % m;
+                if (ring[2 * i] != ring[2 * f] || ring[2 * i + 1] != ring[2 * f + 1]) {
+                    ring[2 * k] = ring[2 * i];
+                    ring[2 * k + 1] = ring[2 * i + 1];
+                    k++;
+                }
+            }
+            m = k;
+            /* then those on the segment of their two neighbours (decided before dropping) */
+            int64_t kept = 0, twice_area = 0, first = pts.len;
+            for (int64_t i = 0; i < m; i++) {
+                int64_t p = (i + m - 1) % m, f = (i + 1) % m;
+                int64_t ai = ring[2 * i], aj = ring[2 * i + 1];
+                int64_t cross = (ai - ring[2 * p]) * (ring[2 * f + 1] - aj) -
+                                (aj - ring[2 * p + 1]) * (ring[2 * f] - ai);
+                if (cross != 0) {
+                    if (vec_push(&pts, ai) < 0 || vec_push(&pts, aj) < 0) { failed = 1; break; }
+                    kept++;
+                }
+            }
+            if (failed) break;
+            for (int64_t i = 0; i < kept; i++) {
+                int64_t f = (i + 1) % kept;
+                int64_t ai = pts.p[first + 2 * i], aj = pts.p[first + 2 * i + 1];
+                int64_t bi = pts.p[first + 2 * f], bj = pts.p[first + 2 * f + 1];
+                twice_area += aj * bi - bj * ai;
+            }
+            if (vec_push(&starts, pts.len / 2) < 0 || vec_push(&cells, c) < 0 ||
+                vec_push(&areas, twice_area) < 0)
+                failed = 1;
+        }
+    }
+    if (!failed) {
+        label = (int32_t *)malloc((size_t)(H * W) * sizeof(int32_t));
+        if (!label || label_parts(g, H * W, W, label) < 0) failed = 1;
+        for (int64_t r = 0; r < cells.len && !failed; r++)
+            if (vec_push(&parts, label[cells.p[r]]) < 0) failed = 1;
+    }
+    Py_END_ALLOW_THREADS
+
+    if (failed == 1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (failed) {
+        /* the French text as an argument: a format string must be ASCII */
+        PyErr_Format(PyExc_ValueError, "%s() : %s", F,
+                     failed == 2 ? "la marge de la grille (premières et dernières lignes et "
+                                   "colonnes) doit être vide"
+                                 : "next_dir sort du contour");
+        goto done;
+    }
+    {
+        PyObject *a = vec_bytes(&pts), *b = vec_bytes(&starts), *c = vec_bytes(&cells),
+                 *d = vec_bytes(&areas), *e = vec_bytes(&parts);
+        if (a && b && c && d && e) result = PyTuple_Pack(5, a, b, c, d, e);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+        Py_XDECREF(d);
+        Py_XDECREF(e);
+    }
+done:
+    free(parts.p);
+    free(label);
+    free(pts.p);
+    free(starts.p);
+    free(cells.p);
+    free(areas.p);
+    free(ring);
+    free(seen);
+    bufset_release(&set);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -911,6 +1283,15 @@ static PyMethodDef methods[] = {
      "reached(indptr, indices, weights, seed_ptr, seed_node, seed_offset, limit, out_count) -> "
      "(bytearray int64 nodes, bytearray float64 dists)\n\nNodes settled within limit, row-major, "
      "by increasing dist then node id; out_count[r] receives row r's count."},
+    {"cell_best", k_cell_best, METH_VARARGS,
+     "cell_best(state_start, portal_offset, portal_cell, states, seconds, direct_cell, "
+     "direct_seconds, limit, scratch) -> (bytearray int64 cells, bytearray float64 seconds)\n\n"
+     "Best time per cell over its portals of the reached states and the direct trips, kept "
+     "when <= limit, by increasing cell; scratch (all +inf) is left all +inf."},
+    {"trace_rings", k_trace_rings, METH_VARARGS,
+     "trace_rings(grid, height, width, next_dir) -> (bytearray int64 points, ring_start, "
+     "ring_cell, ring_area, ring_part)\n\nThe rings of the outline of a boolean grid's true cells, "
+     "corners cut at half a cell (half-cell units); see coverage.routing.isochrones."},
     {NULL, NULL, 0, NULL},
 };
 

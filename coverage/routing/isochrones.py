@@ -1,9 +1,10 @@
 """Isochrones: the areas within 10, 20, 30... minutes of a facility, as polygons.
 
 An isochrone is drawn from a travel-time surface (:mod:`coverage.routing.surface`):
-the outline of the cells whose time is within the band is traced with numpy
+the outline of the cells whose time is within the band is traced
 (:func:`cells_outline`: cells joined by their sides, every corner of the
-staircase cut at half a cell), which smooths it while keeping every cell centre
+staircase cut at half a cell; by the C kernel when it is built, else with numpy,
+both giving the same rings), which smooths it while keeping every cell centre
 on its side: a cell's centre lies inside the band polygon exactly when the
 cell's time is within the band. The polygons are valid by construction. Bands
 are cumulative (the 20-minute polygon contains the 10-minute one), per facility
@@ -26,7 +27,12 @@ from rasterio.transform import Affine
 from coverage._french import plural
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
-from coverage.routing.kernels import shortest_reached
+from coverage.routing.kernels import (
+    best_per_cell,
+    kernel_backend,
+    outline_rings,
+    shortest_reached,
+)
 from coverage.routing.matrix import DIRECTIONS, LIMIT_TOLERANCE_S, Direction, _portals
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 from coverage.routing.surface import GridCells, travel_time_surface
@@ -234,18 +240,19 @@ def _per_facility(
         for row, f in enumerate(chunk.tolist()):
             states = node[row_ptr[row] : row_ptr[row + 1]]
             values = dist[row_ptr[row] : row_ptr[row + 1]]
-            counts = state_start[states + 1] - state_start[states]
-            sel = ranges(state_start[states], counts)
-            # best time per cell over its portals and direct trips, on a scratch array
-            # reset after use; the limit is applied to the best times
-            np.minimum.at(scratch, portal_cell[sel], portal_offset[sel] + np.repeat(values, counts))
+            # best time per cell over its portals and direct trips, within the limit
             mine = direct_order[direct_start[f] : direct_start[f + 1]]
-            np.minimum.at(scratch, d_cell[mine], d_seconds[mine])
-            touched = np.flatnonzero(scratch != np.inf)
-            best_times = scratch[touched]
-            scratch[touched] = np.inf
-            keep = best_times <= limit
-            best_cells, best_times = touched[keep], best_times[keep]
+            best_cells, best_times = best_per_cell(
+                state_start,
+                portal_offset,
+                portal_cell,
+                states,
+                values,
+                d_cell[mine],
+                d_seconds[mine],
+                limit=limit,
+                scratch=scratch,
+            )
             if best_cells.size == 0:
                 continue
             best_rows, best_cols = cells.rows[best_cells], cells.cols[best_cells]
@@ -276,7 +283,12 @@ def _portals_by_state(
         portals = _portals(points, turns, role)
         order = np.argsort(portals.state, kind="stable")
         start = np.searchsorted(portals.state[order], np.arange(turns.n_states + 1))
-        cache[key] = (turns, start, portals.offset[order], portals.point[order])
+        cache[key] = (
+            turns,
+            start.astype(np.int64),
+            np.ascontiguousarray(portals.offset[order], dtype=np.float64),
+            np.ascontiguousarray(portals.point[order], dtype=np.int64),
+        )
     return cache[key][1:]
 
 
@@ -329,7 +341,7 @@ def _direct(
     same_fac, same_cell = same_fac[keep], same_cell[keep]
     return (
         np.concatenate([facility, same_fac]),
-        np.concatenate([cell, same_cell]),
+        np.concatenate([cell, same_cell]).astype(np.int64, copy=False),
         np.concatenate([seconds, np.zeros(same_cell.size)]),
     )
 
@@ -457,6 +469,56 @@ def _trace_layers(
     """
     height, width = grid.shape
     n_layers = height // layer_height
+    pi, pj, ring_start, ring_cell, twice_area, ring_part = _rings(grid)
+    # shells turn one way, holes the other (negative area in row-down, column-right axes)
+    is_hole = twice_area > 0
+    # each part's shell then its holes; rings closed by repeating their first vertex
+    ring_order = np.lexsort((is_hole, ring_part))
+    closed = np.diff(np.r_[ring_start, pi.size])[ring_order] + 1
+    ring_offsets = np.r_[0, np.cumsum(closed)]
+    point_order = np.arange(ring_offsets[-1]) + np.repeat(
+        ring_start[ring_order] - ring_offsets[:-1], closed
+    )
+    point_order[ring_offsets[1:] - 1] = ring_start[ring_order]
+    pi, pj = pi[point_order], pj[point_order]
+    layer_row = (pi // 2) // layer_height * layer_height  # first row of the point's layer
+    x = transform.c + (c0 + pj / 2.0) * transform.a
+    y = transform.f + (r0 + (pi - 2 * layer_row) / 2.0) * transform.e
+    shells = np.flatnonzero(~is_hole[ring_order])
+    polygon_offsets = np.r_[shells, ring_order.size]
+    shell_layer = ring_cell[ring_order[shells]] // width // layer_height
+    per_layer = np.bincount(shell_layer, minlength=n_layers)
+    outlines = shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON,
+        np.column_stack([x, y]),
+        (ring_offsets, polygon_offsets, np.r_[0, np.cumsum(per_layer)]),
+    )
+    return [
+        shapely.get_geometry(outline, 0) if n == 1 else outline
+        for outline, n in zip(outlines.tolist(), per_layer.tolist(), strict=True)
+    ]
+
+
+_Rings = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _rings(grid: np.ndarray) -> _Rings:
+    """The rings of the outline of a boolean grid's cells, corners cut at half a cell.
+
+    ``grid`` has an empty cell of margin all round. Returns the rings' points
+    (row, column in half-cell units, each ring unclosed, one after the other),
+    where each ring starts, the cell left of its first side, twice its signed
+    area (positive for holes) and the part (4-connected cells) of that cell. The
+    C kernel and :func:`_rings_numpy` give the same arrays.
+    """
+    if kernel_backend() == "c":
+        return outline_rings(grid, _NEXT_DIRECTION)
+    return _rings_numpy(grid)
+
+
+def _rings_numpy(grid: np.ndarray) -> _Rings:
+    """:func:`_rings` with numpy: every side at once, rings found by pointer jumping."""
+    height, width = grid.shape
     vcols = width + 1  # vertex (i, j) is the top-left corner of cell (i, j)
     cell = np.flatnonzero(grid)
     r, c = cell // width, cell % width
@@ -511,40 +573,14 @@ def _trace_layers(
     ring_of = np.repeat(ring_of, 2)
     pi, pj, ring_of = _drop_straight(pi, pj, ring_of)
 
+    following, ring_start = _cyclic_next(ring_of)
+    twice_area = np.add.reduceat(pj * pi[following] - pj[following] * pi, ring_start)
     # the part (4-connected cells) of a ring: that of the cell left of its first side
     from scipy.ndimage import label
 
     parts, _ = label(grid)
-    ring_part = parts.ravel()[side_cell[head]]
-    # shells turn one way, holes the other (negative area in row-down, column-right axes)
-    following, ring_start = _cyclic_next(ring_of)
-    twice_area = np.add.reduceat(pj * pi[following] - pj[following] * pi, ring_start)
-    is_hole = twice_area > 0
-    # each part's shell then its holes; rings closed by repeating their first vertex
-    ring_order = np.lexsort((is_hole, ring_part))
-    closed = np.diff(np.r_[ring_start, pi.size])[ring_order] + 1
-    ring_offsets = np.r_[0, np.cumsum(closed)]
-    point_order = np.arange(ring_offsets[-1]) + np.repeat(
-        ring_start[ring_order] - ring_offsets[:-1], closed
-    )
-    point_order[ring_offsets[1:] - 1] = ring_start[ring_order]
-    pi, pj = pi[point_order], pj[point_order]
-    layer_row = (pi // 2) // layer_height * layer_height  # first row of the point's layer
-    x = transform.c + (c0 + pj / 2.0) * transform.a
-    y = transform.f + (r0 + (pi - 2 * layer_row) / 2.0) * transform.e
-    shells = np.flatnonzero(~is_hole[ring_order])
-    polygon_offsets = np.r_[shells, ring_order.size]
-    shell_layer = side_cell[head][ring_order[shells]] // width // layer_height
-    per_layer = np.bincount(shell_layer, minlength=n_layers)
-    outlines = shapely.from_ragged_array(
-        shapely.GeometryType.MULTIPOLYGON,
-        np.column_stack([x, y]),
-        (ring_offsets, polygon_offsets, np.r_[0, np.cumsum(per_layer)]),
-    )
-    return [
-        shapely.get_geometry(outline, 0) if n == 1 else outline
-        for outline, n in zip(outlines.tolist(), per_layer.tolist(), strict=True)
-    ]
+    ring_cell = side_cell[head]
+    return pi, pj, ring_start, ring_cell, twice_area, parts.ravel()[ring_cell].astype(np.int64)
 
 
 def _cycle_minimum(successor: np.ndarray) -> np.ndarray:

@@ -13,6 +13,10 @@ row ``r`` starts from ``seed_node[seed_ptr[r]:seed_ptr[r+1]]``.
 - :func:`shortest_reached`: every node within a limit of each row (isochrones).
 - :func:`shortest_tree`: full distance and predecessor rows (path recovery).
 
+And two steps of isochrones: :func:`best_per_cell`, the best time of each grid
+cell over the points (portals) where it joins the states a search reached, and
+:func:`outline_rings` (C only), the rings of the outline of a set of cells.
+
 Backends (:func:`kernel_backend`): the C extension ``coverage.routing._kernels``
 (an indexed 4-ary heap, the GIL released, rows split in contiguous blocks across
 threads) when it is built, else scipy. ``COVERAGE_KERNELS=scipy`` forces scipy,
@@ -48,14 +52,16 @@ from coverage.settings import KERNELS_ENV, kernel_backend_choice, routing_thread
 
 __all__ = [
     "CsrGraph",
+    "best_per_cell",
     "kernel_backend",
+    "outline_rings",
     "shortest_multi_source",
     "shortest_reached",
     "shortest_to_targets",
     "shortest_tree",
 ]
 
-KERNEL_API = 1
+KERNEL_API = 2
 """Version of the C module's calling convention this wrapper speaks."""
 MIN_ROWS_PER_THREAD = 8
 """Rows are split across threads only when each thread gets at least this many."""
@@ -777,3 +783,127 @@ def _min_duplicates(
     indptr = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=size), out=indptr[1:])
     return scipy.sparse.csr_array((data, cols, indptr), shape=(size, size))
+
+
+def best_per_cell(
+    state_start: np.ndarray,
+    portal_offset: np.ndarray,
+    portal_cell: np.ndarray,
+    states: np.ndarray,
+    seconds: np.ndarray,
+    direct_cell: np.ndarray,
+    direct_seconds: np.ndarray,
+    *,
+    limit: float,
+    scratch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best time of each cell reached by one search, by increasing cell.
+
+    A cell's time over a portal is the portal's state time plus the portal's
+    offset; a direct trip gives a cell its time outright. Cells whose best time
+    exceeds ``limit`` are dropped.
+
+    Parameters
+    ----------
+    state_start
+        ``int64[n_states + 1]``: the portals of state ``s`` are
+        ``state_start[s]:state_start[s + 1]``.
+    portal_offset, portal_cell
+        ``float64`` / ``int64``: each portal's offset (seconds) and cell.
+    states, seconds
+        ``int64`` / ``float64``: the states the search reached and their times.
+    direct_cell, direct_seconds
+        ``int64`` / ``float64``: trips that reach a cell without a portal.
+    limit
+        Largest time kept (seconds).
+    scratch
+        ``float64[n_cells]``, all ``+inf``: working memory, left all ``+inf``
+        (so that one allocation serves many searches).
+
+    Returns
+    -------
+    cells : numpy.ndarray
+        ``int64``: the cells reached within ``limit``, increasing.
+    best : numpy.ndarray
+        ``float64``: their best times.
+
+    Raises
+    ------
+    QueryError
+        If an index is out of range (the message names the array).
+    """
+    if kernel_backend() == "c":
+        cells, best = _c_call(
+            _c.cell_best, state_start, portal_offset, portal_cell, states, seconds,
+            direct_cell, direct_seconds, float(limit), scratch,
+        )  # fmt: skip
+        return np.frombuffer(cells, dtype=np.int64), np.frombuffer(best, dtype=np.float64)
+    from coverage.routing.turns import ranges
+
+    counts = state_start[states + 1] - state_start[states]
+    sel = ranges(state_start[states], counts)
+    np.minimum.at(scratch, portal_cell[sel], portal_offset[sel] + np.repeat(seconds, counts))
+    np.minimum.at(scratch, direct_cell, direct_seconds)
+    touched = np.flatnonzero(scratch != np.inf)
+    best = scratch[touched]
+    scratch[touched] = np.inf
+    keep = best <= limit
+    return touched[keep], best[keep]
+
+
+def outline_rings(
+    grid: np.ndarray, next_direction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rings of the outline of a boolean grid's true cells, with the C kernel.
+
+    The algorithm and the numpy version that gives the same arrays are
+    :func:`coverage.routing.isochrones._rings_numpy`'s; call this only when
+    :func:`kernel_backend` is ``"c"``.
+
+    Parameters
+    ----------
+    grid
+        ``bool[height, width]`` with an empty cell of margin all round.
+    next_direction
+        ``int64[4, 16]``: the direction of the side leaving a vertex, by incoming
+        direction (east, south, west, north) and code of the four cells around.
+
+    Returns
+    -------
+    rows, cols : numpy.ndarray
+        ``int64``: the rings' points in half-cell units, each ring unclosed, one
+        ring after the other.
+    ring_start : numpy.ndarray
+        ``int64``: index of each ring's first point.
+    ring_cell : numpy.ndarray
+        ``int64``: flat index of the cell left of each ring's first side.
+    twice_area : numpy.ndarray
+        ``int64``: twice each ring's signed area (positive for holes).
+    ring_part : numpy.ndarray
+        ``int64``: the 4-connected part of each ring's cell, numbered from 1 by
+        first cell in row-major order (as ``scipy.ndimage.label`` numbers them).
+
+    Raises
+    ------
+    QueryError
+        If the grid's margin is not empty.
+    """
+    if _c is None:
+        raise ConfigError(f"outline_rings : {_C_MISSING or 'extension C non compilée'}")
+    height, width = grid.shape
+    points, ring_start, ring_cell, twice_area, ring_part = _c_call(
+        _c.trace_rings,
+        np.ascontiguousarray(grid, dtype=bool).view(np.uint8).ravel(),
+        height,
+        width,
+        np.ascontiguousarray(next_direction, dtype=np.int64).ravel(),
+    )
+    points = np.frombuffer(points, dtype=np.int64)
+    return (
+        points[0::2],
+        points[1::2],
+        np.frombuffer(ring_start, dtype=np.int64)[:-1],
+        np.frombuffer(ring_cell, dtype=np.int64),
+        np.frombuffer(twice_area, dtype=np.int64),
+        np.frombuffer(ring_part, dtype=np.int64),
+    )
