@@ -31,6 +31,9 @@ from starlette.concurrency import run_in_threadpool
 from api.memory import release_memory
 
 GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 1
+"""gzip level of cached bodies: nginx's default. On isochrone GeoJSON (26 kB) level 1
+costs 0.4 ms against 1.1 ms at level 5, for a body 11 % larger (11 kB against 9.8 kB)."""
 COMPUTE_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 """Computations of missing entries running at once (one per processor)."""
 
@@ -65,9 +68,9 @@ class CachedBody:
     def build(cls, body: bytes, media_type: str) -> CachedBody:
         """Hash and compress a body once."""
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        packed = (
-            gzip.compress(body, compresslevel=5, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
-        )
+        packed = None
+        if len(body) >= GZIP_MIN_BYTES:
+            packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         return cls(body=body, media_type=media_type, etag=etag, gzipped=packed)
 
     def response(self, request: Request, *, max_age_s: int = 60) -> Response:
