@@ -18,13 +18,17 @@ carries a Content-Security-Policy allowing only its own scripts (:mod:`maps.csp`
 
 from __future__ import annotations
 
-from maps.assets import AssetConfig, local_asset_files
-from maps.coverage_map import coverage_map
-from maps.errors import MapError, UnknownEpciError
-from maps.itinerary import itinerary_map
-from maps.portrait import portrait_map
-from maps.render import MapPage, render_html, render_page
-from maps.static import export_png
+from maps import _template_cache
+
+_template_cache.install()  # before folium and branca compile their templates
+
+from maps.assets import AssetConfig, local_asset_files  # noqa: E402
+from maps.coverage_map import coverage_map  # noqa: E402
+from maps.errors import MapError, UnknownEpciError  # noqa: E402
+from maps.itinerary import itinerary_map  # noqa: E402
+from maps.portrait import portrait_map  # noqa: E402
+from maps.render import MapPage, render_html, render_page  # noqa: E402
+from maps.static import export_png  # noqa: E402
 
 __all__ = [
     "AssetConfig",
