@@ -35,10 +35,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:  # imported where used: a run that downloads nothing never loads httpx
+    import httpx
 
 from coverage import __version__
 from coverage._cache import atomic_path, file_sha256
@@ -115,6 +116,8 @@ def url_with_params(url: str, params: Mapping[str, str] | None = None) -> str:
     """Return ``url`` with ``params`` encoded in its query string."""
     if not params:
         return url
+    import httpx
+
     return str(httpx.URL(url, params=dict(params)))
 
 
@@ -190,6 +193,8 @@ class Downloader:
     def client(self) -> httpx.Client:
         """The httpx client (made on first use)."""
         if self._client is None:
+            import httpx
+
             self._client = httpx.Client(
                 timeout=httpx.Timeout(self.timeout_s),
                 follow_redirects=True,
@@ -328,6 +333,8 @@ class Downloader:
 
     def _attempt(self, url: str, part: Path, *, source: str, label: str) -> dict[str, Any]:
         """One request; returns what :meth:`_commit` needs, raises _RetryableError on failure."""
+        import httpx
+
         offset = part.stat().st_size if part.is_file() else 0
         part_meta = _read_part_meta(part)
         if offset and part_meta.get("url") != url:

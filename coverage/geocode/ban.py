@@ -32,9 +32,10 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported where used: a run that downloads nothing never loads httpx
+    import httpx
 
 from coverage import __version__
 from coverage._cache import atomic_path, cache_key
@@ -156,6 +157,8 @@ class BanGeocoder:
     def client(self) -> httpx.Client:
         """The httpx client (made on first use)."""
         if self._client is None:
+            import httpx
+
             self._client = httpx.Client(
                 base_url=self.base_url,
                 timeout=self.timeout_s,
@@ -178,6 +181,8 @@ class BanGeocoder:
         OfflineError
             The server could not be reached, or kept answering 429/5xx.
         """
+        import httpx
+
         last = ""
         for attempt in range(self.retries + 1):
             self.limiter.wait()
