@@ -9,7 +9,11 @@ errors ("No such option: --x") in French for :func:`coverage.cli.main`.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import re
+import sys
+from types import ModuleType
 from typing import Any
 
 HELP_TEXT = "Affiche cette aide et quitte."
@@ -54,17 +58,24 @@ def _french_type(label: str | None) -> str | None:
 
 
 def install() -> None:
-    """Put the help chrome in French (idempotent; call before the app runs)."""
+    """Put the help chrome in French (idempotent; call before the app runs).
+
+    typer's help panels live in ``typer.rich_utils``, which loads rich's markdown
+    and traceback modules (about 0.1 s): it is configured when typer first imports
+    it (help, errors), so that a command that shows neither never loads it.
+    """
     global _installed
     if _installed:
         return
     _installed = True
-    from typer import core, rich_utils
+    from typer import core
     from typer._click import core as click_core
     from typer._click import formatting
 
-    for name, value in _PANELS.items():
-        setattr(rich_utils, name, value)
+    if RICH_UTILS in sys.modules:
+        _french_panels(sys.modules[RICH_UTILS])
+    else:
+        sys.meta_path.insert(0, _PanelsOnImport())
 
     get_help_option = click_core.Command.get_help_option
 
@@ -99,10 +110,39 @@ def install() -> None:
         write_usage(self, prog, args, USAGE_PREFIX if prefix is None else prefix)
 
     formatting.HelpFormatter.write_usage = french_usage  # type: ignore[method-assign]
+
+
+RICH_UTILS = "typer.rich_utils"
+
+
+def _french_panels(rich_utils: ModuleType) -> None:
+    """The French panel titles and the French usage highlight, in typer's rich module."""
+    for name, value in _PANELS.items():
+        setattr(rich_utils, name, value)
     rich_utils.highlighter.highlights = [
         r"(?P<usage>Utilisation : )" if "usage" in h else h
         for h in rich_utils.highlighter.highlights
     ]
+
+
+class _PanelsOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loading of ``typer.rich_utils`` to configure it."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != RICH_UTILS:
+            return None
+        sys.meta_path.remove(self)  # once, and the other finders find the module
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def configured(module: ModuleType) -> None:
+            exec_module(module)
+            _french_panels(module)
+
+        spec.loader.exec_module = configured  # type: ignore[method-assign]
+        return spec
 
 
 _PYDANTIC = (

@@ -52,6 +52,29 @@ def test_help_is_french(path: list[str], capsys: pytest.CaptureFixture[str]) -> 
     assert "<bool>" not in out  # flags are shown as flags
 
 
+def test_panels_are_french_when_typer_loads_its_rich_module_late() -> None:
+    """A fresh process: ``--version`` never loads typer's rich module; ``--help``
+    loads it afterwards and still shows the French panels."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from coverage.cli import main\n"
+        "assert main(['--version']) == 0\n"
+        "assert 'typer.rich_utils' not in sys.modules\n"
+        "assert main(['--help']) == 0\n"
+        "assert 'typer.rich_utils' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(re.sub("[│╭╮╰╯─]", " ", done.stdout).split())
+    assert "Commandes" in out and "Utilisation :" in out
+    assert _english(out) == [], out
+
+
 USAGE_MISTAKES = [
     ["--foo"],
     ["rnu"],
