@@ -238,3 +238,25 @@ def test_shipped_description_parses() -> None:
     assert config.departement == "32"
     assert config.layer("roads").options["detour_factor"] > 1.0
     assert config.split_cantons["3299"].cantons == ("3204", "3205", "3206")
+
+
+def test_a_layer_file_is_read_once_per_version_and_each_caller_gets_a_copy(
+    tmp_path: Path,
+) -> None:
+    """The territory's loader and the former communes' reader share one read of a file;
+    a file written again (other size or time) is read again."""
+    from coverage.layers import readers
+
+    path = tmp_path / "layer.geojson"
+    frame = gpd.GeoDataFrame(
+        {"code": ["32013", "32107"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+        crs="EPSG:2154",
+    )
+    frame.to_file(path, driver="GeoJSON")
+    first = readers.read_layer_file(path)
+    first.loc[0, "code"] = "changé"  # a caller's copy is its own
+    again = readers.read_layer_file(path)
+    assert list(again["code"]) == ["32013", "32107"]
+    frame.assign(code=["32013", "32004"]).iloc[:1].to_file(path, driver="GeoJSON")
+    assert list(readers.read_layer_file(path)["code"]) == ["32013"]

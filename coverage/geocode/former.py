@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from coverage.errors import DataError
+from coverage.layers.readers import read_layer_file
 
 if TYPE_CHECKING:
     from coverage.layers.territory import Territory
@@ -180,9 +181,7 @@ def _merged_codes(territory: Territory) -> dict[str, str]:
         return {}
     path = Path(territory.data_dir) / spec.file
     try:
-        import pyogrio
-
-        table = pyogrio.read_dataframe(path, read_geometry=False)
+        table = read_layer_file(path)  # the file the territory's loader has just read
     except Exception:  # the history is optional: no merges known then
         return {}
     code_column = spec.columns.get("insee_code", "insee_code")
