@@ -31,12 +31,12 @@ from coverage.routing.kernels import (
     best_per_cell,
     kernel_backend,
     outline_rings,
+    ranges,
     shortest_reached,
 )
 from coverage.routing.matrix import DIRECTIONS, LIMIT_TOLERANCE_S, Direction, _portals
 from coverage.routing.snap import AccessSettings, SnappedPoints, snap_points
 from coverage.routing.surface import GridCells, travel_time_surface
-from coverage.routing.turns import ranges
 
 MAX_BAND_MINUTES = 24 * 60
 RECORD_KEYS = ("scope", "facility_id", "minutes", "cells", "weight", "geometry")

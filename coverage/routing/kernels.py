@@ -55,6 +55,7 @@ __all__ = [
     "best_per_cell",
     "kernel_backend",
     "outline_rings",
+    "ranges",
     "shortest_multi_source",
     "shortest_reached",
     "shortest_to_targets",
@@ -785,6 +786,16 @@ def _min_duplicates(
     return scipy.sparse.csr_array((data, cols, indptr), shape=(size, size))
 
 
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every (s, c) pair, vectorised."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.repeat(np.asarray(starts, dtype=np.int64) - np.cumsum(counts) + counts, counts)
+    return offsets + np.arange(total, dtype=np.int64)
+
+
 def best_per_cell(
     state_start: np.ndarray,
     portal_offset: np.ndarray,
@@ -838,8 +849,6 @@ def best_per_cell(
             direct_cell, direct_seconds, float(limit), scratch,
         )  # fmt: skip
         return np.frombuffer(cells, dtype=np.int64), np.frombuffer(best, dtype=np.float64)
-    from coverage.routing.turns import ranges
-
     counts = state_start[states + 1] - state_start[states]
     sel = ranges(state_start[states], counts)
     np.minimum.at(scratch, portal_cell[sel], portal_offset[sel] + np.repeat(seconds, counts))

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from coverage.routing.kernels import ranges
 from coverage.routing.snap import SnappedPoints
-from coverage.routing.turns import TurnGraph, ranges
+from coverage.routing.turns import TurnGraph
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,8 +37,8 @@ import numpy as np
 
 from coverage.errors import QueryError
 from coverage.routing.graph import RoadNetwork
+from coverage.routing.kernels import ranges
 from coverage.routing.stretches import GRID_CELL_M, SAMPLE_SPACING_M, SnapIndex
-from coverage.routing.turns import ranges
 
 MAX_CANDIDATES_LIMIT = 16
 """Largest ``max_candidates`` accepted."""

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from coverage.routing.kernels import ranges
 from coverage.routing.roads import NO_SNAP_CLASSES, ROAD_CLASSES, RoadArrays
-from coverage.routing.turns import ranges
 
 SAMPLE_SPACING_M = 50.0
 """Spacing of the points sampled along the stretches to list them in the grid cells."""

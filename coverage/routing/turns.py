@@ -46,6 +46,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
+from coverage.routing.kernels import ranges
 from coverage.routing.roads import MIN_EDGE_SECONDS, ROAD_CLASS_RANK, RoadArrays
 
 if TYPE_CHECKING:
@@ -282,16 +283,6 @@ def _write_hierarchy(path: Any, hierarchy: Any) -> None:
             tmp.unlink(missing_ok=True)
     except OSError as exc:
         warnings.warn(f"impossible d'écrire le cache de la hiérarchie {path} ({exc})", stacklevel=3)
-
-
-def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + c)`` for every (s, c) pair, vectorised."""
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    offsets = np.repeat(np.asarray(starts, dtype=np.int64) - np.cumsum(counts) + counts, counts)
-    return offsets + np.arange(total, dtype=np.int64)
 
 
 def build_turn_graph(network: RoadArrays) -> TurnGraph:
