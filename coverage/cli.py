@@ -23,7 +23,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from coverage import __version__
 from coverage._cli_common import (
     console,
     err_console,
@@ -50,6 +49,8 @@ app = typer.Typer(
 
 def _version_callback(value: bool) -> None:
     if value:
+        from coverage import __version__
+
         console.print(f"coverage {__version__}")
         raise typer.Exit()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,14 +36,14 @@ def load_server(name: str = SERVER_NAME) -> Any:
     coverage.errors.ConfigError
         If no such entry point is installed.
     """
-    from coverage.errors import ConfigError
+    from importlib.metadata import entry_points  # not at start-up: --help needs none of it
 
     for ep in entry_points(group=SERVERS_GROUP):
         if ep.name == name:
             return ep.load()
     raise ConfigError(
-        f"no HTTP server '{name}' is installed (entry point group {SERVERS_GROUP}); "
-        "reinstall the project with 'pip install -e .'"
+        f"aucun serveur HTTP « {name} » n'est installé (groupe de points d'entrée "
+        f"{SERVERS_GROUP}) ; réinstallez le projet avec 'pip install -e .'"
     )
 
 
