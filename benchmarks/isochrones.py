@@ -319,7 +319,7 @@ def api_in_process(args: argparse.Namespace) -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.cache import CachedBody
+    from api.cache import FAST_GZIP_LEVEL, CachedBody
     from api.routes import isochrones as route
     from api.routes.territories import GEOJSON
     from api.schemas import IsochroneRequest
@@ -342,7 +342,9 @@ def api_in_process(args: argparse.Namespace) -> None:
             territory = core.default_territory()
             bands = route._check_limits(core, body)
             xy = route._points_xy(territory, body, core.settings.point_margin_m)
-            CachedBody.build(route._collection(territory, body, xy, bands), GEOJSON)
+            CachedBody.build(
+                route._collection(territory, body, xy, bands), GEOJSON, level=FAST_GZIP_LEVEL
+            )
 
         for _ in range(5):  # warm the caches
             one()

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.budget import charge, isochrone_cost
-from api.cache import CachedBody, cached_response
+from api.cache import FAST_GZIP_LEVEL, CachedBody, cached_response
 from api.deps import core, strip_paths
 from api.errors import InvalidParameterError, PointOutsideError
 from api.geojson import feature_collection_from_rows
@@ -198,6 +198,6 @@ async def isochrones(request: Request, body: IsochroneRequest) -> Response:
         request,
         t.cache,
         key,
-        lambda: CachedBody.build(_collection(t, body, xy, bands), GEOJSON),
+        lambda: CachedBody.build(_collection(t, body, xy, bands), GEOJSON, level=FAST_GZIP_LEVEL),
         on_miss=lambda: charge(request, cost, what="ces isochrones"),
     )
