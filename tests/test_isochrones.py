@@ -163,6 +163,10 @@ def test_the_c_tracer_gives_the_numpy_rings_point_for_point() -> None:
     assert compared > 150
     with pytest.raises(QueryError, match="marge"):
         iso._rings(np.ones((4, 4), dtype=bool))
+    # the kernel reads any non-zero byte as a cell (never as an index beyond its table)
+    bytes_grid = grid.view(np.uint8) * np.uint8(255)
+    raw = kernels._c.trace_rings(bytes_grid.ravel(), *grid.shape, iso._NEXT_DIRECTION.ravel())
+    assert np.array_equal(np.frombuffer(raw[0], dtype=np.int64)[0::2], iso._rings(grid)[0])
 
 
 RING_ARRAYS = ("rows", "cols", "ring_start", "ring_cell", "twice_area", "ring_part")

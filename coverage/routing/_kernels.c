@@ -1164,10 +1164,10 @@ k_trace_rings(PyObject *self, PyObject *args)
                 seen[v * 4 + d] = 1;
                 int64_t e = v + SR[d] * VC + SC[d];
                 int64_t vi = e / VC, vj = e % VC;
-                int code = g[(vi - 1) * W + vj - 1] + 2 * g[(vi - 1) * W + vj] +
-                           4 * g[vi * W + vj - 1] + 8 * g[vi * W + vj];
+                int code = (g[(vi - 1) * W + vj - 1] != 0) + 2 * (g[(vi - 1) * W + vj] != 0) +
+                           4 * (g[vi * W + vj - 1] != 0) + 8 * (g[vi * W + vj] != 0);
                 int64_t nd = next_dir[d * 16 + code];
-                if (nd < 0) { failed = 3; break; }
+                if (nd < 0 || nd > 3) { failed = 3; break; }
                 if (nd != d) {
                     if (n + 4 > ring_cap) {
                         int64_t want = ring_cap ? 2 * ring_cap : 1024;
