@@ -20,6 +20,17 @@ def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def file_stamp(path: Path | None) -> tuple[str, int, int] | None:
+    """Resolved path, size and modification time (ns) of a file; None when absent.
+
+    The key of what is kept in memory from a file for as long as it is unchanged.
+    """
+    if path is None or not path.is_file():
+        return None
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
 def cache_key(parts: Iterable[Any]) -> str:
     """Return a short stable key (16 hex characters) for JSON-serialisable parts."""
     text = json.dumps(list(parts), sort_keys=True, default=str)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from coverage._cache import file_stamp
 from coverage.errors import DataError
 from coverage.layers.readers import read_layer_file
 
@@ -153,7 +154,7 @@ def former_communes(territory: Territory) -> list[FormerCommune]:
     spec = territory.config.layers.get("communes")
     layer = None if spec is None else Path(territory.data_dir) / spec.file
     column = None if spec is None else spec.columns.get("insee_code", "insee_code")
-    key = (_stamp(path), _stamp(layer), column, codes)
+    key = (file_stamp(path), file_stamp(layer), column, codes)
     found = _READ.get(key)
     if found is None:
         found = tuple(read_former_communes(path, codes, merged=_merged_codes(territory)))
@@ -164,14 +165,6 @@ def former_communes(territory: Territory) -> list[FormerCommune]:
 
 _READ: dict[tuple[object, ...], tuple[FormerCommune, ...]] = {}
 """The last :func:`former_communes` answer, by its files' stamps and codes."""
-
-
-def _stamp(path: Path | None) -> tuple[str, int, int] | None:
-    """Path, size and modification time of a file (None when absent)."""
-    if path is None or not path.is_file():
-        return None
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def _merged_codes(territory: Territory) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from coverage._cache import file_stamp
 from coverage._french import plural
 from coverage.errors import DataError
 from coverage.layers.config import LayerSpec
@@ -108,11 +109,12 @@ def read_layer_file(path: Path) -> gpd.GeoDataFrame:
     Exception
         What pyogrio raises for a missing or unreadable file.
     """
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    frame = _READ_FILES.pop(key, None)
+    key = file_stamp(path)
+    frame = _READ_FILES.pop(key, None) if key is not None else None
     if frame is None:
-        frame = pyogrio.read_dataframe(path)
+        frame = pyogrio.read_dataframe(path)  # raises for a missing file
+    if key is None:
+        return frame
     _READ_FILES[key] = frame  # most recent last
     while len(_READ_FILES) > READ_FILES_KEPT:
         del _READ_FILES[next(iter(_READ_FILES))]
