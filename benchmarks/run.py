@@ -20,6 +20,9 @@ Usage::
     python benchmarks/run.py --data ../shared/data [--warm-runs 3] [--peer-repo ../main]
         [--no-place] [--json PATH]
 
+Every warm run's outputs are compared with the cold run's (:func:`differing_outputs`),
+and with ``--peer-repo`` the cold runs' figures of both codes too (both targets: 0 files).
+
 Targets (issue 18): warm run under 5 s with identical figures, ``coverage --help``
 under 0.5 s, ``coverage --version`` and ``coverage info`` well under a second;
 (issue 6) cold under 60 s, peak memory under 2 GiB. Exit code 1 when a target
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -85,6 +89,78 @@ def compile_packages(repo: Path) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True)
 
 
+VOLATILE_SUMMARY_KEYS = ("created_utc", "timings_s")
+"""``summary.json`` keys that differ between two runs of the same scenario."""
+VOLATILE_NETWORK_KEYS = ("build_s", "cache_hit")
+"""Keys of the network report that say how the network was obtained, not what it is."""
+FIGURE_KEYS = ("territory", "method", "analyses", "headline", "health")
+"""``summary.json`` keys holding the figures themselves (not paths, notes or file lists)."""
+
+
+def _comparable_summary(path: Path, *, figures_only: bool) -> dict[str, Any]:
+    summary = json.loads(path.read_text("utf-8"))
+    if figures_only:
+        return {key: summary.get(key) for key in FIGURE_KEYS}
+    for key in VOLATILE_SUMMARY_KEYS:
+        summary.pop(key, None)
+    report = summary.get("provenance", {}).get("network", {}).get("report", {})
+    for key in VOLATILE_NETWORK_KEYS:
+        report.pop(key, None)
+    return summary
+
+
+def _gpkg_rows(path: Path, *, geometry: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every layer of a GeoPackage, by layer (with or without the geometry)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        geometry_of = dict(db.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for (table,) in db.execute("SELECT table_name FROM gpkg_contents").fetchall():
+            columns = [c[1] for c in db.execute(f'PRAGMA table_info("{table}")')]
+            if not geometry:
+                columns = [c for c in columns if c != geometry_of.get(table)]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            rows[table] = db.execute(f'SELECT {listed} FROM "{table}" ORDER BY rowid').fetchall()
+        return rows
+
+
+def differing_outputs(reference: Path, other: Path, *, figures_only: bool = False) -> list[str]:
+    """The output files of run ``other`` that differ from those of run ``reference``.
+
+    Byte for byte: the CSV tables, the GeoTIFF surfaces and the GeoParquet cells.
+    ``summary.json`` without its creation time and timings. The GeoPackage row by row
+    (its ``gpkg_contents`` holds the time each layer was written). ``map.html`` is left
+    out: folium draws random element ids, so two runs of the same code never match.
+
+    With ``figures_only`` (two versions of the code): the CSV tables, the figures of
+    ``summary.json`` (:data:`FIGURE_KEYS`, not its paths and notes) and the layers'
+    attributes. The outlines are left out: the isochrone outlines are traced another way
+    since issue 18, around the same cells (``benchmarks/isochrones.py`` checks those).
+    """
+    differing: list[str] = []
+    kinds = (".csv",) if figures_only else (".csv", ".tif", ".parquet")
+    names = sorted(
+        str(p.relative_to(reference))
+        for p in reference.rglob("*")
+        if p.is_file() and p.suffix in kinds
+    )
+    for name in names:
+        theirs = other / name
+        if not theirs.is_file() or theirs.read_bytes() != (reference / name).read_bytes():
+            differing.append(name)
+    summaries = [
+        _comparable_summary(run / "summary.json", figures_only=figures_only)
+        for run in (reference, other)
+    ]
+    if summaries[0] != summaries[1]:
+        differing.append("summary.json")
+    layers = [
+        _gpkg_rows(run / "results.gpkg", geometry=not figures_only) for run in (reference, other)
+    ]
+    if layers[0] != layers[1]:
+        differing.append("results.gpkg")
+    return differing
+
+
 def measure(
     repos: dict[str, Path], data: Path, tmp: Path, *, warm_runs: int, place: bool
 ) -> dict[str, dict[str, Any]]:
@@ -132,6 +208,10 @@ def measure(
         runs_of = warm[name]
         out[name]["warm"] = median_by_key(runs_of)
         out[name]["warm_walls"] = [w["wall"] for w in runs_of]
+        cold = tmp / name / "cold"
+        out[name]["warm_differing"] = sorted(
+            {f for i in range(warm_runs) for f in differing_outputs(cold, tmp / name / f"warm{i}")}
+        )
         last = tmp / name / f"warm{warm_runs - 1}" / "summary.json"
         out[name]["steps"] = json.loads(last.read_text("utf-8")).get("timings_s", {})
         for key, results in rounds[name].items():
@@ -172,11 +252,16 @@ def main() -> int:
     args = parser.parse_args()
     args.data = args.data.resolve()  # the commands run in a folder of their own
     place = not args.no_place
+    differing_from_peer: list[str] = []
     with tempfile.TemporaryDirectory(prefix="coverage-run-bench-") as tmp:
         repos = {"ours": REPO}
         if args.peer_repo:
             repos["peer"] = args.peer_repo.resolve()
         measured = measure(repos, args.data, Path(tmp), warm_runs=args.warm_runs, place=place)
+        if args.peer_repo:
+            differing_from_peer = differing_outputs(
+                Path(tmp) / "peer" / "cold", Path(tmp) / "ours" / "cold", figures_only=True
+            )
     ours = measured["ours"]
     peer = measured.get("peer")
     peer_name = "code précédent" if peer else None
@@ -195,6 +280,21 @@ def main() -> int:
         target="< 5 s",
         met=ours["warm"]["wall"] < 5.0,
     )
+    figures.add(
+        "runs à chaud : fichiers aux chiffres différents du run à froid",
+        float(len(ours["warm_differing"])),
+        "fichiers",
+        target="0 (mêmes chiffres)",
+        met=not ours["warm_differing"],
+    )
+    if peer:
+        figures.add(
+            "run à froid : fichiers aux chiffres différents du code précédent",
+            float(len(differing_from_peer)),
+            "fichiers",
+            target="0 (mêmes chiffres)",
+            met=not differing_from_peer,
+        )
     figures.add(
         "run à chaud (CPU)",
         ours["warm"]["cpu"],
@@ -263,6 +363,10 @@ def main() -> int:
     )
     for line in figures.table_lines():
         print(line)
+    if ours["warm_differing"]:
+        print(f"différences à chaud : {', '.join(ours['warm_differing'])}")
+    if peer and differing_from_peer:
+        print(f"différences avec le code précédent : {', '.join(differing_from_peer)}")
     if args.json:
         figures.write_json(args.json)
     missed = figures.missed()
