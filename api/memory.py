@@ -6,7 +6,8 @@ in its arenas — up to eight per processor, one per thread that needed one —
 so that the resident memory of the server would grow with every new answer
 though its caches stay within their bounds (200 MB more after a scenario run,
 some 120 MB after a thousand distinct isochrones). Two remedies, on glibc
-only (elsewhere both do nothing):
+only (elsewhere both do nothing), through the project's one wrapper of
+glibc, :mod:`coverage._memory`:
 
 - importing this module (the server does, through :mod:`api.cache`) caps the
   arenas at :data:`ARENAS` unless ``MALLOC_ARENA_MAX`` is set in the
@@ -19,38 +20,20 @@ only (elsewhere both do nothing):
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import threading
 import time
-from typing import Any
+
+from coverage._memory import cap_arenas, glibc, release_freed_memory
 
 ARENAS = 2
 """glibc arenas of the server process (``MALLOC_ARENA_MAX`` wins when set)."""
 RELEASE_EVERY_S = 0.1
 """Least time between two returns of freed memory to the system."""
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
 
-
-def _glibc() -> Any | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is None or not hasattr(libc, "malloc_trim") or not hasattr(libc, "mallopt"):
-            return None  # not glibc (musl, macOS)
-    except OSError:
-        return None
-    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return libc
-
-
-_LIBC = _glibc()
+_LIBC = glibc()
 _released_at = 0.0
 _release_lock = threading.Lock()
-if _LIBC is not None and "MALLOC_ARENA_MAX" not in os.environ:
-    _LIBC.mallopt(_M_ARENA_MAX, ARENAS)
+cap_arenas(ARENAS)
 
 
 def release_memory(*, force: bool = False) -> bool:
@@ -67,5 +50,4 @@ def release_memory(*, force: bool = False) -> bool:
         if not force and now - _released_at < RELEASE_EVERY_S:
             return False
         _released_at = now
-    _LIBC.malloc_trim(0)
-    return True
+    return release_freed_memory()

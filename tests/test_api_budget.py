@@ -267,3 +267,13 @@ def test_memory_freed_by_a_computation_goes_back_to_the_system() -> None:
     assert before - _rss_mb() > 100
     assert not release_memory()  # just done: not again within RELEASE_EVERY_S
     assert len(kept) == 1875
+
+
+def test_the_environment_decides_the_arenas_when_it_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MALLOC_ARENA_MAX`` set: the cap is glibc's own reading of it, not ours."""
+    from coverage._memory import cap_arenas, glibc
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not cap_arenas(2)
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert cap_arenas(2) is (glibc() is not None)
