@@ -34,6 +34,7 @@ from typing import Any
 
 from api.errors import UnavailableError
 from api.geojson import dumps
+from api.memory import release_memory
 from api.store import RunRecord, RunStore, database_reason, result_dir_name
 from coverage._outdir import sweep_staging
 from coverage.errors import CoverageError
@@ -260,6 +261,9 @@ class RunWorker:
             self._retrying(lambda: self.store.mark_failed(run_id, reason))
         finally:
             self.current, self.step = None, None
+            # a run allocates hundreds of MB it does not keep: hand them back now rather
+            # than at the next request's computation (the server idles at what it holds)
+            release_memory(force=True)
             if self.on_done is not None:
                 try:
                     self.on_done(run_id)
