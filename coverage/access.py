@@ -387,6 +387,10 @@ class ServiceAccess:
     public
         The public counted (None: every inhabitant); the ``population`` and
         ``pop_*`` columns then count that public.
+    point_seconds, point_service
+        The same per commune point (its ``minutes_point`` and nearest service);
+        with the cells' arrays, what :func:`at_thresholds` needs to count again
+        without routing.
     """
 
     name: str
@@ -399,6 +403,8 @@ class ServiceAccess:
     communes: pd.DataFrame
     context: AccessContext = field(repr=False)
     public: PublicCounts | None = None
+    point_seconds: np.ndarray | None = field(default=None, repr=False)
+    point_service: np.ndarray | None = field(default=None, repr=False)
     _tables: dict[str, tuple[int, pd.DataFrame]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -585,6 +591,17 @@ def _round(value: Any, digits: int = 2) -> float | None:
     return round(value, digits) if np.isfinite(value) else None
 
 
+def _reference_threshold(thresholds: list[float], reference_minutes: float | None) -> float:
+    """The threshold of the underserved ranking: the largest unless given (one of them)."""
+    reference = thresholds[-1] if reference_minutes is None else float(reference_minutes)
+    if reference not in thresholds:
+        raise QueryError(
+            f"reference threshold {reference:g} min must be one of the thresholds "
+            f"{', '.join(f'{t:g}' for t in thresholds)}"
+        )
+    return reference
+
+
 def service_access(
     context: AccessContext,
     services: gpd.GeoDataFrame,
@@ -634,12 +651,7 @@ def service_access(
         No services, bad thresholds, services without any point on the network.
     """
     thresholds = check_thresholds(thresholds_minutes)
-    reference = thresholds[-1] if reference_minutes is None else float(reference_minutes)
-    if reference not in thresholds:
-        raise QueryError(
-            f"reference threshold {reference:g} min must be one of the thresholds "
-            f"{', '.join(f'{t:g}' for t in thresholds)}"
-        )
+    reference = _reference_threshold(thresholds, reference_minutes)
     if services is None or len(services) == 0:
         raise QueryError(f"no service of '{name}' to compute access to (empty selection)")
     crs = context.territory.crs
@@ -671,6 +683,64 @@ def service_access(
         communes=communes,
         context=context,
         public=public,
+        point_seconds=point_seconds,
+        point_service=point_service,
+    )
+
+
+def at_thresholds(
+    result: ServiceAccess,
+    thresholds_minutes: Sequence[float],
+    *,
+    reference_minutes: float | None = None,
+    public: PublicCounts | None = None,
+) -> ServiceAccess:
+    """The access of ``result``'s services counted at other thresholds, without routing again.
+
+    The travel times do not depend on the thresholds nor on the public counted: the new
+    result shares ``result``'s per-cell arrays (no copy) and only its per-commune
+    indicators are counted again. It equals :func:`service_access` with the same
+    services and these thresholds.
+
+    Parameters
+    ----------
+    result
+        A result of :func:`service_access` (it keeps its commune points' times).
+    thresholds_minutes, reference_minutes, public
+        As in :func:`service_access`.
+
+    Raises
+    ------
+    QueryError
+        Bad thresholds.
+    """
+    if result.point_seconds is None or result.point_service is None:
+        raise QueryError(f"« {result.name} » : temps des points des communes non conservés")
+    thresholds = check_thresholds(thresholds_minutes)
+    reference = _reference_threshold(thresholds, reference_minutes)
+    context = result.context
+    communes = _commune_indicators(
+        context,
+        result.cell_seconds,
+        result.point_seconds,
+        result.point_service,
+        result.services,
+        thresholds,
+        public,
+    )
+    return ServiceAccess(
+        name=result.name,
+        label=result.label,
+        services=result.services,
+        thresholds_minutes=thresholds,
+        reference_minutes=reference,
+        cell_seconds=result.cell_seconds,
+        cell_service=result.cell_service,
+        communes=communes,
+        context=context,
+        public=public,
+        point_seconds=result.point_seconds,
+        point_service=result.point_service,
     )
 
 

@@ -156,3 +156,31 @@ def test_tables_are_aggregated_once_and_handed_out_as_copies(tiny_access) -> Non
     result.communes = result.communes.assign(population=result.communes["population"] * 2)
     doubled = result.table("canton")
     assert (doubled["population"] == 2 * fresh["population"]).all()
+
+
+def test_other_thresholds_count_the_same_times_again_without_routing(tiny_access) -> None:
+    """``at_thresholds`` shares the cells' times and counts each commune again by hand."""
+    from coverage.access import at_thresholds
+
+    other = at_thresholds(tiny_access, [3.5], reference_minutes=3.5)
+    assert other.cell_seconds is tiny_access.cell_seconds
+    assert other.cell_service is tiny_access.cell_service
+    c = other.communes.set_index("insee_code")
+    # 3.5 min = 210 s: cells of 3+ steps are beyond (Alpha none; Beta 3, 3, 4 of 2, 3, 3, 4)
+    assert c.loc["99001", "pop_beyond_3_5"] == 0
+    assert c.loc["99002", "pop_beyond_3_5"] == 150
+    assert c.loc["99004", "pop_beyond_3_5"] == 1000
+    assert "pop_beyond_2_5" not in c.columns
+    # the same as routing again at that threshold
+    fresh = service_access(
+        tiny_access.context,
+        tiny_access.services,
+        name="test",
+        label="Test",
+        thresholds_minutes=(3.5,),
+    )
+    assert other.communes.equals(fresh.communes)
+    assert other.summary() == fresh.summary()
+    assert other.table("canton").equals(fresh.table("canton"))
+    with pytest.raises(QueryError, match="reference threshold 9 min"):
+        at_thresholds(tiny_access, [3.5], reference_minutes=9)

@@ -230,7 +230,10 @@ def test_access_results_are_bounded_in_bytes(app: Any, monkeypatch: pytest.Monke
     params = {"kind": "france_services", "threshold": 40}
     assert c.get("/territories/gers/coverage", params=params, headers=AUTH).status_code == 200
     one = t.access_results[(("france_services",), ("open",), True, 40.0, coverage.ALL_INHABITANTS)]
-    monkeypatch.setattr(coverage, "ACCESS_CACHE_BYTES", int(coverage.access_bytes(one) * 1.5))
+    # other thresholds share its cells' times and services: each adds its commune table
+    own = int(one.communes.memory_usage(deep=True).sum())
+    budget = coverage.access_bytes(one) + own // 2
+    monkeypatch.setattr(coverage, "ACCESS_CACHE_BYTES", budget)
     for threshold in (41, 42, 43):
         response = c.get(
             "/territories/gers/coverage",
@@ -238,8 +241,34 @@ def test_access_results_are_bounded_in_bytes(app: Any, monkeypatch: pytest.Monke
             headers=AUTH,
         )
         assert response.status_code == 200
+        assert coverage.results_bytes(t.access_results.values()) <= budget
     assert len(t.access_results) == 1
     assert next(reversed(t.access_results))[3] == 43.0
+
+
+def test_another_threshold_counts_the_cached_times_again(app: Any) -> None:
+    """Same sites, new threshold: the times are shared, the figures are a new computation's."""
+    from api.routes import coverage
+    from coverage.access import service_access
+
+    t = app.state.core.territory("gers")
+    c = client(app, "10.1.0.8")
+    key = (("france_services",), ("open",), True)
+    for threshold in (25.0, 26.5):
+        params = {"kind": "france_services", "threshold": threshold}
+        assert c.get("/territories/gers/coverage", params=params, headers=AUTH).status_code == 200
+    first = t.access_results[(*key, 25.0, coverage.ALL_INHABITANTS)]
+    second = t.access_results[(*key, 26.5, coverage.ALL_INHABITANTS)]
+    assert second.cell_seconds is first.cell_seconds
+    assert coverage.results_bytes([first, second]) < coverage.access_bytes(first) * 2
+    fresh = service_access(
+        t.resources.context,
+        first.services,
+        name="coverage",
+        label=first.label,
+        thresholds_minutes=[26.5],
+    )
+    assert second.communes.equals(fresh.communes)
 
 
 def _rss_mb() -> float:

@@ -3,7 +3,9 @@
 Computed with :func:`coverage.access.service_access` on the preloaded
 territory (one multi-source Dijkstra over the populated 200 m cells), for the
 chosen service kinds and statuses; the access result and the serialised
-responses are cached in memory, so a repeated request costs a lookup. The
+responses are cached in memory, so a repeated request costs a lookup, and
+another threshold or public for the same sites counts the cached travel times
+again without routing (:func:`coverage.access.at_thresholds`). The
 access results are bounded in entries and bytes (:data:`ACCESS_CACHE_BYTES`);
 without the token, computing one is charged to the client's cost budget
 (:data:`api.budget.COVERAGE_COST`).
@@ -12,6 +14,7 @@ without the token, computing one is charged to the client's cost budget
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -30,6 +33,7 @@ from api.state import ACCESS_CACHE_ENTRIES, TerritoryState
 from coverage._french import of_territory
 from coverage.access import (
     ServiceAccess,
+    at_thresholds,
     network_provenance,
     public_counts,
     service_access,
@@ -134,21 +138,26 @@ def _access(
         if found is not None:
             t.access_results.move_to_end(key)
             return found
-    catalogue = t.resources.catalogue
-    chosen = _chosen(t, kinds, statuses, include_outside)
-    result = service_access(
-        t.resources.context,
-        chosen,
-        name="coverage",
-        label=", ".join(catalogue.kinds.get(k, k) for k in kinds),
-        thresholds_minutes=[threshold],
-        public=_public(t, public),
-    )
+        # the same sites at another threshold or for another public: same travel times
+        routed = next((r for k, r in reversed(t.access_results.items()) if k[:3] == key[:3]), None)
+    if routed is not None:
+        result = at_thresholds(routed, [threshold], public=_public(t, public))
+    else:
+        catalogue = t.resources.catalogue
+        chosen = _chosen(t, kinds, statuses, include_outside)
+        result = service_access(
+            t.resources.context,
+            chosen,
+            name="coverage",
+            label=", ".join(catalogue.kinds.get(k, k) for k in kinds),
+            thresholds_minutes=[threshold],
+            public=_public(t, public),
+        )
     with _ACCESS_LOCK:
         t.access_results[key] = result
         while len(t.access_results) > ACCESS_CACHE_ENTRIES or (
             len(t.access_results) > 1
-            and sum(access_bytes(r) for r in t.access_results.values()) > ACCESS_CACHE_BYTES
+            and results_bytes(t.access_results.values()) > ACCESS_CACHE_BYTES
         ):
             t.access_results.popitem(last=False)
     return result
@@ -180,14 +189,27 @@ def _public(t: TerritoryState, public: str) -> Any:
 
 def access_bytes(result: ServiceAccess) -> int:
     """Memory held by an access result: its per-cell arrays and tables."""
-    tables = (result.communes, result.services)
-    public = result.public
-    return (
-        result.cell_seconds.nbytes
-        + result.cell_service.nbytes
-        + (0 if public is None else public.cell_counts.nbytes + public.commune_counts.nbytes)
-        + sum(int(table.memory_usage(deep=True).sum()) for table in tables)
-    )
+    return results_bytes([result])
+
+
+def results_bytes(results: Iterable[ServiceAccess]) -> int:
+    """Memory held by access results together: an array or table they share counts once.
+
+    Results of the same services at other thresholds share the per-cell arrays and the
+    services table of the first one computed (:func:`coverage.access.at_thresholds`).
+    """
+    held: dict[int, int] = {}
+    for result in results:
+        public = result.public
+        arrays = [result.cell_seconds, result.cell_service]
+        if public is not None:
+            arrays += [public.cell_counts, public.commune_counts]
+        for array in arrays:
+            held.setdefault(id(array), array.nbytes)
+        for table in (result.communes, result.services):
+            if id(table) not in held:
+                held[id(table)] = int(table.memory_usage(deep=True).sum())
+    return sum(held.values())
 
 
 def _commune_rows(result: ServiceAccess, threshold: float) -> pd.DataFrame:
