@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -718,9 +718,8 @@ def at_thresholds(
         raise QueryError(f"« {result.name} » : temps des points des communes non conservés")
     thresholds = check_thresholds(thresholds_minutes)
     reference = _reference_threshold(thresholds, reference_minutes)
-    context = result.context
     communes = _commune_indicators(
-        context,
+        result.context,
         result.cell_seconds,
         result.point_seconds,
         result.point_service,
@@ -728,19 +727,12 @@ def at_thresholds(
         thresholds,
         public,
     )
-    return ServiceAccess(
-        name=result.name,
-        label=result.label,
-        services=result.services,
+    return replace(
+        result,
         thresholds_minutes=thresholds,
         reference_minutes=reference,
-        cell_seconds=result.cell_seconds,
-        cell_service=result.cell_service,
         communes=communes,
-        context=context,
         public=public,
-        point_seconds=result.point_seconds,
-        point_service=result.point_service,
     )
 
 
