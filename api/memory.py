@@ -20,6 +20,7 @@ glibc, :mod:`coverage._memory`:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -33,7 +34,9 @@ RELEASE_EVERY_S = 0.1
 _LIBC = glibc()
 _released_at = 0.0
 _release_lock = threading.Lock()
-cap_arenas(ARENAS)
+# glibc reads MALLOC_ARENA_MAX itself: when it is set, it decides
+ARENAS_CAPPED = "MALLOC_ARENA_MAX" not in os.environ and cap_arenas(ARENAS)
+"""Whether this process capped its arenas at :data:`ARENAS`."""
 
 
 def release_memory(*, force: bool = False) -> bool:

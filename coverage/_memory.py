@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 from functools import lru_cache
 from typing import Any
@@ -56,17 +55,18 @@ def release_freed_memory() -> bool:
 
 
 def cap_arenas(arenas: int) -> bool:
-    """Cap glibc's allocation arenas at ``arenas``, unless ``MALLOC_ARENA_MAX`` is set.
+    """Cap glibc's allocation arenas at ``arenas``.
 
     glibc opens up to eight arenas per processor, one per thread that needed one;
-    threads sharing few arenas fragment less memory.
+    threads sharing few arenas fragment less memory. The caller leaves the choice to
+    glibc's ``MALLOC_ARENA_MAX`` when it is set (:mod:`api.memory`).
 
     Returns
     -------
     bool
-        Whether the cap was set (not when the environment decides, or not on glibc).
+        Whether the cap was set (not on another C library than glibc).
     """
     libc = glibc()
-    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+    if libc is None:
         return False
     return bool(libc.mallopt(_M_ARENA_MAX, arenas))

@@ -8,6 +8,7 @@ goes back to the system.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -298,11 +299,19 @@ def test_memory_freed_by_a_computation_goes_back_to_the_system() -> None:
     assert len(kept) == 1875
 
 
-def test_the_environment_decides_the_arenas_when_it_says(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``MALLOC_ARENA_MAX`` set: the cap is glibc's own reading of it, not ours."""
-    from coverage._memory import cap_arenas, glibc
+def test_the_environment_decides_the_arenas_when_it_says() -> None:
+    """``MALLOC_ARENA_MAX`` set: the server leaves the cap to glibc's own reading of it."""
+    import subprocess
+    import sys
 
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert not cap_arenas(2)
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert cap_arenas(2) is (glibc() is not None)
+    from coverage._memory import glibc
+
+    probe = "import api.memory as m; print(m.ARENAS_CAPPED)"
+    for value, capped in ((None, glibc() is not None), ("4", False)):
+        environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+        if value is not None:
+            environ["MALLOC_ARENA_MAX"] = value
+        out = subprocess.run(
+            [sys.executable, "-c", probe], env=environ, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == str(capped), out.stderr
